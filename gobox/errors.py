@@ -1,0 +1,58 @@
+"""The one exception family of gobox and the exit codes it maps to."""
+
+from __future__ import annotations
+
+# Exit codes CI can trust. A build that ran and failed exits with go's own code.
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_INTEGRITY = 3
+EXIT_NETWORK = 4
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+
+
+class GoboxError(Exception):
+    """An error a user can act on: a one-line message and an optional hint."""
+
+    exit_code = EXIT_FAILURE
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class ConfigError(GoboxError):
+    """Invalid gobox.toml, gobox.lock, go.mod, user config or environment."""
+
+    exit_code = EXIT_USAGE
+
+
+class UsageError(GoboxError):
+    """A bad command-line argument that click itself cannot catch."""
+
+    exit_code = EXIT_USAGE
+
+
+class IntegrityError(GoboxError):
+    """Downloaded or stored content does not match its digest, or is hostile."""
+
+    exit_code = EXIT_INTEGRITY
+
+
+class NetworkError(GoboxError):
+    """A source or registry could not be reached or answered with an error."""
+
+    exit_code = EXIT_NETWORK
+
+
+class NotFoundError(GoboxError):
+    """A version, toolchain or file that was asked for does not exist."""
+
+    exit_code = EXIT_USAGE
+
+
+class LockError(GoboxError):
+    """--locked was given and resolution would change gobox.lock."""
+
+    exit_code = EXIT_USAGE

@@ -1,0 +1,298 @@
+"""The schema of gobox.toml: every table and key, its type, default and meaning, and its validation.
+
+This is the single source of truth for the file: config.py builds its
+dataclasses from the values checked here, and docs/config.md and the example
+file are tested against it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+Problem = str  # what is wrong with a value, phrased to follow "key: "
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B?|B)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1 << 10, "ki": 1 << 10,
+               "m": 1000**2, "mb": 1000**2, "mib": 1 << 20, "mi": 1 << 20,
+               "g": 1000**3, "gb": 1000**3, "gib": 1 << 30, "gi": 1 << 30,
+               "t": 1000**4, "tb": 1000**4, "tib": 1 << 40, "ti": 1 << 40}
+
+
+def parse_size(value: int | str) -> int | None:
+    """Bytes from 268435456, "256MiB", "2GiB" or "512M"; None when it is not a size."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value > 0 else None
+    m = _SIZE.match(value)
+    if not m:
+        return None
+    number, unit = m.groups()
+    size = int(float(number) * _SIZE_UNITS[(unit or "").lower()])
+    return size if size > 0 else None
+
+
+@dataclass(frozen=True)
+class Key:
+    """One key of gobox.toml."""
+
+    name: str
+    kind: str  # shown to users: "string", "boolean", "integer", "list of strings", ...
+    default: Any
+    doc: str
+    check: Callable[[Any], Problem | None]
+    each: Callable[[Any], Problem | None] | None = None  # per entry of a table value
+
+
+def _is_str(v: Any) -> Problem | None:
+    return None if isinstance(v, str) else f"expected a string, got {_show(v)}"
+
+
+def _is_bool(v: Any) -> Problem | None:
+    return None if isinstance(v, bool) else f"expected true or false, got {_show(v)}"
+
+
+def _one_of(*choices: str) -> Callable[[Any], Problem | None]:
+    def check(v: Any) -> Problem | None:
+        if isinstance(v, str) and v in choices:
+            return None
+        return f"expected one of {', '.join(repr(c) for c in choices)}, got {_show(v)}"
+
+    return check
+
+
+def _positive_int(v: Any) -> Problem | None:
+    if isinstance(v, int) and not isinstance(v, bool) and v > 0:
+        return None
+    return f"expected a whole number above 0, got {_show(v)}"
+
+
+def _positive_number(v: Any) -> Problem | None:
+    if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0:
+        return None
+    return f"expected a number above 0 (e.g. 1.5), got {_show(v)}"
+
+
+def _size(v: Any) -> Problem | None:
+    if isinstance(v, (int, str)) and parse_size(v) is not None:
+        return None
+    return f'expected a size such as "512MiB" or "2GiB", got {_show(v)}'
+
+
+def _str_list(v: Any) -> Problem | None:
+    if isinstance(v, list) and all(isinstance(x, str) for x in v):
+        return None
+    return f"expected a list of strings, got {_show(v)}"
+
+
+def _str_table(v: Any) -> Problem | None:
+    if isinstance(v, dict) and all(isinstance(x, str) for x in v.values()):
+        return None
+    return f"expected a table of strings (KEY = \"value\"), got {_show(v)}"
+
+
+def _go_version(v: Any) -> Problem | None:
+    from gobox.toolchains.versions import is_version
+
+    if isinstance(v, str) and is_version(v):
+        return None
+    return f"expected a Go version such as \"1.22\", \"1.22.10\" or \"1.23rc1\", got {_show(v)}"
+
+
+def _base(v: Any) -> Problem | None:
+    if isinstance(v, str) and v.strip():
+        return None
+    return f'expected "none", "host" or an image reference, got {_show(v)}'
+
+
+def _mounts(v: Any) -> Problem | None:
+    if not isinstance(v, list):
+        return f'expected a list of "SRC:DST[:ro]" strings, got {_show(v)}'
+    for item in v:
+        problem = mount_problem(item)
+        if problem:
+            return problem
+    return None
+
+
+def mount_problem(item: Any) -> Problem | None:
+    """What is wrong with one "SRC:DST[:ro|rw]" mount, or None."""
+    if not isinstance(item, str):
+        return f'expected "SRC:DST[:ro]", got {_show(item)}'
+    parts = item.split(":")
+    if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
+        return f'expected "SRC:DST[:ro]", got {item!r}'
+    if not parts[1].startswith("/"):
+        return f"mount destination must be an absolute path, got {parts[1]!r}"
+    if len(parts) == 3 and parts[2] not in ("ro", "rw"):
+        return f"mount mode must be ro or rw, got {parts[2]!r}"
+    return None
+
+
+def _user(v: Any) -> Problem | None:
+    if isinstance(v, str) and v or isinstance(v, int) and not isinstance(v, bool) and v >= 0:
+        return None
+    return f'expected a user name or uid (e.g. 65532 or "nonroot"), got {_show(v)}'
+
+
+DEP_KEYS = {"git", "hg", "rev", "subdir", "version"}
+
+
+def _deps(v: Any) -> Problem | None:
+    if not isinstance(v, dict):
+        return f"expected a table of import path = {{ git = URL, rev = REV }}, got {_show(v)}"
+    return None
+
+
+def dep_problem(dep: Any) -> Problem | None:
+    if not isinstance(dep, dict):
+        return f"expected {{ git = URL, rev = REV }} or {{ hg = URL, rev = REV }}, got {_show(dep)}"
+    unknown = sorted(set(dep) - DEP_KEYS)
+    if unknown:
+        return f"unknown key {unknown[0]!r} (allowed: {', '.join(sorted(DEP_KEYS))})"
+    vcs = [k for k in ("git", "hg") if k in dep]
+    if len(vcs) != 1:
+        return "needs exactly one of git = URL or hg = URL"
+    if not isinstance(dep.get("rev"), str) or not dep["rev"]:
+        return "needs rev = a commit, tag or branch"
+    for k in ("git", "hg", "subdir", "version"):
+        if k in dep and not (isinstance(dep[k], str) and dep[k]):
+            return f"{k}: expected a non-empty string, got {_show(dep[k])}"
+    return None
+
+
+def _show(v: Any) -> str:
+    kind = {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
+            list: "a list", dict: "a table"}.get(type(v), type(v).__name__)
+    if isinstance(v, (dict, list)):
+        return kind
+    text = repr(v) if not isinstance(v, bool) else str(v).lower()
+    return f"{kind} {text}"
+
+
+TABLES: dict[str, str] = {
+    "go": "Which Go to build with, and in what root.",
+    "build": "What `gobox build` builds and how.",
+    "sandbox": "The isolation and limits every command runs under.",
+    "cross": "Targets of `gobox cross`.",
+    "vendor": "Dependencies pinned at exact revisions, for `gobox vendor`.",
+    "image": "The OCI image `gobox image` writes.",
+    "ci": "What `gobox ci` does besides building.",
+}
+
+SCHEMA: dict[str, dict[str, Key]] = {
+    "go": {k.name: k for k in [
+        Key("version", "Go version", None,
+            "Go version: \"1.22\" (newest 1.22.x), \"1.22.10\" or \"1.23rc1\"; "
+            "default: .go-version, then go.mod's toolchain and go lines.", _go_version),
+        Key("image", "image reference", None,
+            "Run in an OCI image's toolchain instead, e.g. \"golang:1.22-bookworm\".", _is_str),
+        Key("base", "string", "none",
+            "Root filesystem under the toolchain: \"none\" (minimal, no shell), "
+            "\"host\" (host /usr, for gcc and git) or an image reference.", _base),
+        Key("cgo", "boolean", False, "Build with CGO_ENABLED=1 (needs a C compiler in the root).",
+            _is_bool),
+    ]},
+    "build": {k.name: k for k in [
+        Key("packages", "list of strings", ["./..."], "Packages `gobox build` builds.", _str_list),
+        Key("output", "string", "dist", "Directory for binaries, relative to the project.", _is_str),
+        Key("flags", "list of strings", [], "Extra `go build` flags, e.g. [\"-v\"].", _str_list),
+        Key("ldflags", "string", "", "Value of -ldflags, e.g. \"-s -w\".", _is_str),
+        Key("tags", "list of strings", [], "Build tags, e.g. [\"netgo\", \"osusergo\"].", _str_list),
+        Key("env", "table of strings", {}, "Extra environment for go, e.g. { GOEXPERIMENT = \"...\" }.",
+            _str_table),
+        Key("buildvcs", "boolean", False, "Stamp VCS information into binaries (-buildvcs).",
+            _is_bool),
+    ]},
+    "sandbox": {k.name: k for k in [
+        Key("network", "string", "none", "\"none\" (no network in builds) or \"host\".",
+            _one_of("none", "host")),
+        Key("memory", "size", None, "Memory limit, e.g. \"2GiB\".", _size),
+        Key("pids", "integer", None, "Most processes at once, e.g. 1024.", _positive_int),
+        Key("cpus", "number", None, "CPU limit in cores, e.g. 1.5.", _positive_number),
+        Key("mounts", "list of strings", [], "Extra bind mounts, \"SRC:DST[:ro]\".", _mounts),
+    ]},
+    "cross": {k.name: k for k in [
+        Key("targets", "list of strings", [], "Default targets of `gobox cross`, e.g. "
+            "[\"darwin/amd64\", \"linux/arm/v7\"].", _str_list),
+        Key("jobs", "integer", None, "Targets built at once (default: from cores and memory).",
+            _positive_int),
+        Key("output", "string", "{name}_{os}_{arch}{variant}",
+            "Directory name of each target's outputs under [build].output.", _is_str),
+    ]},
+    "vendor": {k.name: k for k in [
+        Key("mode", "string", "auto",
+            "\"modules\", \"gopath\" (GO111MODULE=off) or \"auto\" (gopath when there is no go.mod).",
+            _one_of("auto", "modules", "gopath")),
+        Key("deps", "table", {}, "Import path = { git = URL, rev = REV } or { hg = URL, rev = REV }, "
+            "with optional subdir and version.", _deps, each=dep_problem),
+    ]},
+    "image": {k.name: k for k in [
+        Key("base", "string", "scratch", "\"scratch\" or a base image reference.", _is_str),
+        Key("name", "string", None, "Image reference to tag, e.g. \"registry.example/hello:1.0\".",
+            _is_str),
+        Key("path", "string", None, "Where the binary goes in the image (default /<binary>).", _is_str),
+        Key("platforms", "list of strings", ["linux/amd64"], "Platforms of the image.", _str_list),
+        Key("ca-certificates", "boolean", False, "Add a CA bundle at /etc/ssl/certs.", _is_bool),
+        Key("tzdata", "boolean", False, "Add /usr/share/zoneinfo.", _is_bool),
+        Key("user", "user", 65532, "User the image runs as (65532 is \"nonroot\").", _user),
+        Key("files", "table of strings", {}, "Extra files: image path = project path.", _str_table),
+        Key("entrypoint", "list of strings", None, "Entrypoint (default: the binary).", _str_list),
+        Key("cmd", "list of strings", [], "Default arguments.", _str_list),
+        Key("env", "table of strings", {}, "Environment of the image.", _str_table),
+        Key("workdir", "string", "/", "Working directory.", _is_str),
+        Key("ports", "list of strings", [], "Exposed ports, e.g. [\"8080/tcp\"].", _str_list),
+        Key("labels", "table of strings", {}, "Extra labels.", _str_table),
+    ]},
+    "ci": {k.name: k for k in [
+        Key("test", "boolean", True, "Run `go test` after the build.", _is_bool),
+        Key("cross", "boolean", False, "Build [cross].targets too.", _is_bool),
+        Key("image", "boolean", False, "Write the image too.", _is_bool),
+    ]},
+}
+
+
+@dataclass(frozen=True)
+class Invalid:
+    """One problem found in a document: the key path it is at and what is wrong."""
+
+    path: tuple[str, ...]
+    problem: Problem
+
+
+def validate(doc: dict[str, Any]) -> Invalid | None:
+    """The first problem in a parsed gobox.toml, in file order, or None."""
+    for table, body in doc.items():
+        if table not in SCHEMA:
+            return Invalid((table,), f"unknown table (allowed: {', '.join(SCHEMA)})")
+        if not isinstance(body, dict):
+            return Invalid((table,), f"expected a table [{table}], got {_show(body)}")
+        keys = SCHEMA[table]
+        for name, value in body.items():
+            if name not in keys:
+                return Invalid((table, name), f"unknown key (allowed in [{table}]: {', '.join(keys)})")
+            problem = keys[name].check(value)
+            if problem:
+                return Invalid((table, name), problem)
+            if keys[name].each is not None:
+                for entry, item in value.items():
+                    problem = keys[name].each(item)
+                    if problem:
+                        return Invalid((table, name, entry), problem)
+    return None
+
+
+def key_text(path: tuple[str, ...]) -> str:
+    """A key path as TOML spells it: vendor.deps."github.com/kr/pty"."""
+    return ".".join(p if re.fullmatch(r"[A-Za-z0-9_-]+", p) else f'"{p}"' for p in path)
+
+
+def with_defaults(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every table and key of the schema, filled from `doc` or the defaults."""
+    return {
+        table: {name: doc.get(table, {}).get(name, key.default) for name, key in keys.items()}
+        for table, keys in SCHEMA.items()
+    }

@@ -1,0 +1,169 @@
+"""The on-disk store: where toolchains, blobs and caches live, and how entries appear atomically."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from gobox.errors import GoboxError
+
+
+@dataclass(frozen=True)
+class Store:
+    """Paths of the store. Every entry is made in `tmp/` and renamed into place.
+
+    Layout under root:
+      toolchains/<go1.22.10.linux-amd64>/  one installed toolchain (layer/ + toolchain.json)
+      blobs/sha256/<hex>                    content-addressed downloads
+      tmp/                                  work in progress; same filesystem as the rest
+      locks/                                one lock file per entry being made
+    """
+
+    root: Path
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Store:
+        env = os.environ if environ is None else environ
+        home = env.get("GOBOX_HOME")
+        if home:
+            return cls(Path(home).expanduser().absolute())
+        from platformdirs import user_cache_dir
+
+        return cls(Path(user_cache_dir("gobox", appauthor=False)))
+
+    @property
+    def toolchains(self) -> Path:
+        return self.root / "toolchains"
+
+    @property
+    def blobs(self) -> Path:
+        return self.root / "blobs" / "sha256"
+
+    @property
+    def tmp(self) -> Path:
+        return self.root / "tmp"
+
+    @property
+    def locks(self) -> Path:
+        return self.root / "locks"
+
+    def blob(self, sha256: str) -> Path:
+        return self.blobs / sha256
+
+    def ensure(self) -> None:
+        for d in (self.toolchains, self.blobs, self.tmp, self.locks):
+            try:
+                d.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise GoboxError(
+                    f"cannot create the gobox store at {self.root}: {e.strerror}",
+                    hint="set GOBOX_HOME to a writable directory",
+                ) from e
+
+    @contextlib.contextmanager
+    def locked(self, name: str) -> Iterator[None]:
+        """Hold the store-wide lock for one entry; other gobox processes wait for it.
+
+        flock is released by the kernel when the holder dies, so a killed
+        install never blocks the next one.
+        """
+        self.ensure()
+        fd = os.open(self.locks / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    @contextlib.contextmanager
+    def workdir(self, name: str) -> Iterator[Path]:
+        """A fresh directory in tmp/ for making entry `name`; removed afterwards, whatever happens.
+
+        Call it while holding `locked(name)`: leftovers of earlier crashed
+        attempts at the same entry are cleared first, since nobody else can be
+        working on it.
+        """
+        self.ensure()
+        for stale in self.tmp.glob(f"{name}.*"):
+            remove_tree(stale)
+        path = Path(tempfile.mkdtemp(prefix=f"{name}.", dir=self.tmp))
+        try:
+            yield path
+        finally:
+            remove_tree(path)
+
+
+def remove_tree(path: Path) -> None:
+    """Remove a file or tree, also one whose directories were made read-only."""
+
+    def onerror(func, p, exc_info):  # noqa: ANN001 - shutil's callback signature
+        exc = exc_info[1]
+        if isinstance(exc, FileNotFoundError):
+            return
+        parent = os.path.dirname(p)
+        os.chmod(parent, 0o700)
+        if os.path.isdir(p) and not os.path.islink(p):
+            os.chmod(p, 0o700)
+            shutil.rmtree(p, onerror=onerror)
+        else:
+            os.unlink(p)
+
+    try:
+        if path.is_symlink() or path.is_file():
+            path.unlink()
+        elif path.exists():
+            shutil.rmtree(path, onerror=onerror)
+    except FileNotFoundError:
+        pass
+
+
+def replace_dir(src: Path, dst: Path, graveyard: Path) -> None:
+    """Move directory `src` to `dst` in one rename; an existing `dst` is moved aside first.
+
+    rename(2) cannot replace a non-empty directory, so an old entry goes to
+    `graveyard` (inside the store's tmp/) and is deleted after the swap.
+    """
+    try:
+        os.rename(src, dst)
+        return
+    except OSError as e:
+        if e.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+            raise
+    old = Path(tempfile.mkdtemp(prefix=f"{dst.name}.old.", dir=graveyard))
+    os.rename(dst, old / "entry")
+    os.rename(src, dst)
+    remove_tree(old)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write a file so a reader sees the old content or the new, never a part."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        os.fchmod(fd, _mode_for(path))
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _mode_for(path: Path) -> int:
+    """Keep an existing file's mode; a new file gets 0666 less the umask, as open(2) would."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask

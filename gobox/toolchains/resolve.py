@@ -1,0 +1,171 @@
+"""From "what Go is wanted" to an installed Toolchain: sources in order, gobox.lock, the store."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from gobox.config import (
+    Lock,
+    LockedArtifact,
+    Project,
+    Settings,
+    VersionChoice,
+    choose_version,
+    read_lock,
+    render_lock,
+)
+from gobox.errors import LockError, NetworkError
+from gobox.progress import Progress
+from gobox.store import Store, write_atomic
+from gobox.toolchains import versions
+from gobox.toolchains.install import Toolchain, find_installed, install, installed
+from gobox.toolchains.sources import Artifact, Source, configured_sources, source_named
+from gobox.toolchains.versions import GoVersion, VersionRequest
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """A toolchain ready to use, and the reasons it is the one."""
+
+    toolchain: Toolchain
+    request: VersionRequest
+    choice: VersionChoice | None
+    how: str  # "gobox.lock", "the store", or the source it was resolved from
+    lock_written: bool = False
+
+
+def find_artifact(
+    request: VersionRequest, sources: Sequence[Source], platform: str, progress: Progress
+) -> tuple[Artifact, Source]:
+    """The newest artifact matching `request` from the first source that has one.
+
+    An unreachable source falls through to the next with one line saying so.
+    """
+    unreachable: list[str] = []
+    offered: list[GoVersion] = []
+    for i, source in enumerate(sources):
+        try:
+            artifacts = source.artifacts(platform)
+        except NetworkError as e:
+            unreachable.append(f"{source.name}: {e.message}")
+            more = "; trying " + sources[i + 1].name if i + 1 < len(sources) else ""
+            progress.step(f"{source.name} unreachable ({e.message}){more}")
+            continue
+        matching = [a for a in artifacts if request.matches(a.version)]
+        if matching:
+            return max(matching, key=lambda a: a.version.sort_key()), source
+        offered += [a.version for a in artifacts]
+        if i + 1 < len(sources):
+            progress.step(f"{source.name} has no Go {request} for {platform}; trying "
+                          f"{sources[i + 1].name}")
+    if offered:
+        names = ", ".join(s.name for s in sources)
+        versions.resolve(request, offered, names)  # raises NotFoundError listing the nearest
+    raise NetworkError(
+        "no toolchain source could be reached: " + "; ".join(unreachable),
+        hint="check the network, or point GOBOX_GO_DEV_URL / GOBOX_PYPI_URL at a mirror",
+    )
+
+
+def available(
+    sources: Sequence[Source], platform: str, progress: Progress
+) -> tuple[Source, list[Artifact]]:
+    """What the first reachable source offers."""
+    problems = []
+    for i, source in enumerate(sources):
+        try:
+            return source, source.artifacts(platform)
+        except NetworkError as e:
+            problems.append(f"{source.name}: {e.message}")
+            if i + 1 < len(sources):
+                progress.step(f"{source.name} unreachable ({e.message}); trying {sources[i + 1].name}")
+    raise NetworkError("no toolchain source could be reached: " + "; ".join(problems))
+
+
+def ensure_version(
+    store: Store, settings: Settings, request: VersionRequest, platform: str, progress: Progress,
+    prefer_installed: bool,
+) -> Resolution:
+    """A toolchain for an explicit request (`gobox toolchain install/which VERSION`).
+
+    With `prefer_installed`, the newest installed match is used without asking
+    any source; an exact version that is installed never needs the network.
+    """
+    if prefer_installed or not request.is_family:
+        have = [t for t in installed(store, platform) if request.matches(t.version)]
+        if have:
+            return Resolution(have[0], request, None, "the store")
+    artifact, source = find_artifact(request, configured_sources(settings), platform, progress)
+    return Resolution(install(store, artifact, source, progress), request, None, source.name)
+
+
+def ensure_project(
+    project: Project, store: Store, settings: Settings, platform: str, progress: Progress,
+    flag: str | None, environ: Mapping[str, str], locked: bool,
+) -> Resolution:
+    """The project's toolchain, following gobox.lock; the lock is (re)written when resolution
+    changes it, or LockError when `locked` forbids that. Never upgrades a locked version that
+    still satisfies the request."""
+    choice = choose_version(project, flag, environ)
+    request = VersionRequest.parse(choice.text)
+    lock = read_lock(project.lock_path)
+    lock_name = project.relative(project.lock_path)
+    if lock is not None and lock.go_version and request.matches(GoVersion.parse(lock.go_version)):
+        pinned = lock.artifact_for(platform)
+        if pinned is not None:
+            t = find_installed(store, GoVersion.parse(lock.go_version), platform)
+            if t is None or t.sha256 != pinned.sha256:
+                source = source_named(pinned.source, settings)
+                t = install(store, _artifact(pinned, lock.go_version, settings), source, progress)
+            return Resolution(t, request, choice, lock_name)
+        if locked:
+            raise LockError(
+                f"{lock_name} pins go {lock.go_version} but has no toolchain for {platform}",
+                hint=f"run `gobox toolchain pin {lock.go_version}` on {platform} and commit the lock",
+            )
+        request_for_lock = VersionRequest.parse(lock.go_version)
+    else:
+        if locked:
+            why = (f"{lock_name} pins go {lock.go_version}" if lock and lock.go_version
+                   else f"{lock_name} does not exist" if lock is None else f"{lock_name} pins no Go")
+            raise LockError(
+                f"--locked: {why}, but {choice.origin} asks for {choice.text}",
+                hint="run gobox without --locked (or `gobox toolchain pin`) to update the lock",
+            )
+        request_for_lock = request
+    artifact, source = find_artifact(request_for_lock, configured_sources(settings), platform,
+                                     progress)
+    toolchain = install(store, artifact, source, progress)
+    keep = lock.artifacts if lock and lock.go_version == str(artifact.version) else ()
+    new_lock = Lock(str(artifact.version),
+                    tuple(a for a in keep if a.platform != platform) + (_locked(artifact),))
+    write_atomic(project.lock_path, render_lock(new_lock).encode())
+    progress.step(f"wrote {lock_name}: go {artifact.version} ({artifact.source})")
+    return Resolution(toolchain, request, choice, source.name, lock_written=True)
+
+
+def pin(
+    project: Project, store: Store, settings: Settings, platform: str, progress: Progress,
+    text: str,
+) -> Resolution:
+    """Resolve `text`, install it and write it to gobox.lock, whatever the lock said before."""
+    request = VersionRequest.parse(text)
+    artifact, source = find_artifact(request, configured_sources(settings), platform, progress)
+    toolchain = install(store, artifact, source, progress)
+    write_atomic(project.lock_path,
+                 render_lock(Lock(str(artifact.version), (_locked(artifact),))).encode())
+    return Resolution(toolchain, request, None, source.name, lock_written=True)
+
+
+def _locked(a: Artifact) -> LockedArtifact:
+    return LockedArtifact(a.platform, a.source, a.filename, a.url, a.sha256, a.size)
+
+
+def _artifact(pinned: LockedArtifact, version: str, settings: Settings) -> Artifact:
+    # go.dev archives are fetched from the configured base, so a committed lock
+    # keeps working behind a mirror; PyPI file URLs are not derivable, so kept.
+    url = settings.go_dev_url + pinned.filename if pinned.source == "go.dev" else pinned.url
+    v = GoVersion.parse(version)
+    return Artifact(v, not v.is_prerelease, pinned.source, pinned.platform, pinned.filename, url,
+                    pinned.sha256, pinned.size)

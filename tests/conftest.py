@@ -1,0 +1,100 @@
+"""Fixtures shared by the unit and integration tests: the loopback mirror and a gobox runner."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from mirror import Mirror, full_mirror  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def cache_dir() -> Path:
+    """Wheels and repacked tarballs, kept between runs (.ci/run fills it first)."""
+    return Path(os.environ.get("GOBOX_TEST_CACHE", REPO / ".cache"))
+
+
+@pytest.fixture(scope="session")
+def mirror() -> Mirror:
+    m = full_mirror(cache_dir())
+    yield m
+    m.stop()
+
+
+@pytest.fixture
+def clean_mirror(mirror: Mirror) -> Mirror:
+    """The shared mirror with no faults and zeroed hit counts, restored after the test."""
+    mirror.faults.clear()
+    mirror.hits.clear()
+    yield mirror
+    mirror.faults.clear()
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+@dataclass
+class Gobox:
+    """Runs the real gobox program in a subprocess with a private store and the mirror."""
+
+    env: dict[str, str]
+    home: Path
+
+    def __call__(self, *args: str, cwd: Path | None = None, timeout: float = 300,
+                 env: dict[str, str] | None = None) -> Result:
+        p = subprocess.run([sys.executable, "-m", "gobox", *args], cwd=cwd, capture_output=True,
+                           text=True, env={**self.env, **(env or {})}, timeout=timeout)
+        return Result(p.returncode, p.stdout, p.stderr)
+
+    def popen(self, *args: str, cwd: Path | None = None, **kw: object) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "gobox", *args], cwd=cwd, env=self.env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+def gobox_env(home: Path, mirror: Mirror, sources: str = "go.dev,pypi") -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GOBOX_")}
+    env.update({
+        "GOBOX_HOME": str(home),
+        "GOBOX_CONFIG": str(home.parent / "no-user-config.toml"),
+        "GOBOX_GO_DEV_URL": mirror.godev_url,
+        "GOBOX_PYPI_URL": mirror.pypi_url,
+        "GOBOX_TOOLCHAIN_SOURCES": sources,
+        "GOBOX_HTTP_TIMEOUT": "5",
+        "PYTHONPATH": str(REPO),
+    })
+    return env
+
+
+@pytest.fixture
+def gobox(tmp_path: Path, clean_mirror: Mirror) -> Gobox:
+    """gobox with an empty store of its own."""
+    home = tmp_path / "home"
+    return Gobox(gobox_env(home, clean_mirror), home)
+
+
+@pytest.fixture(scope="session")
+def stocked_home(tmp_path_factory: pytest.TempPathFactory, mirror: Mirror) -> Path:
+    """A store with go 1.21.13 and 1.22.10 installed once, for tests that only read it."""
+    home = tmp_path_factory.mktemp("stocked") / "home"
+    env = gobox_env(home, mirror, sources="pypi")
+    subprocess.run([sys.executable, "-m", "gobox", "-q", "toolchain", "install", "1.21.13",
+                    "1.22.10"], env=env, check=True, timeout=600)
+    return home
+
+
+@pytest.fixture
+def stocked(tmp_path: Path, clean_mirror: Mirror, stocked_home: Path) -> Gobox:
+    """gobox whose store already holds 1.21.13 and 1.22.10 (do not remove them)."""
+    return Gobox(gobox_env(stocked_home, clean_mirror), stocked_home)

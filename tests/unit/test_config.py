@@ -1,0 +1,162 @@
+"""gobox.toml, go.mod, .go-version, gobox.lock and user settings, as values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gobox.config import (
+    Lock,
+    LockedArtifact,
+    Settings,
+    choose_version,
+    line_of,
+    load_project,
+    parse_config,
+    parse_gomod,
+    parse_lock,
+    render_lock,
+    set_go_version,
+)
+from gobox.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[2]
+
+# (file text, the start of the one-line error after "gobox.toml:")
+MALFORMED = [
+    ("[go]\nversion = 1.22\n", "2: go.version: expected a Go version"),
+    ("[go]\nversion = \"latest\"\n", "2: go.version: expected a Go version"),
+    ("[go]\nverison = \"1.22\"\n", "2: go.verison: unknown key (allowed in [go]: version, image"),
+    ("[gopher]\nx = 1\n", "1: gopher: unknown table"),
+    ("go = \"1.22\"\n", "1: go: expected a table [go]"),
+    ("[go]\ncgo = \"yes\"\n", "2: go.cgo: expected true or false, got a string 'yes'"),
+    ("[build]\npackages = \"./...\"\n", "2: build.packages: expected a list of strings"),
+    ("[build]\ntags = [\"netgo\", 1]\n", "2: build.tags: expected a list of strings"),
+    ("[build]\nenv = { CGO_ENABLED = 0 }\n", "2: build.env: expected a table of strings"),
+    ("[sandbox]\nnetwork = \"bridge\"\n", "2: sandbox.network: expected one of 'none', 'host'"),
+    ("[sandbox]\nmemory = \"lots\"\n", "2: sandbox.memory: expected a size such as"),
+    ("[sandbox]\npids = 0\n", "2: sandbox.pids: expected a whole number above 0"),
+    ("[sandbox]\ncpus = true\n", "2: sandbox.cpus: expected a number above 0"),
+    ("[sandbox]\nmounts = [\"/data\"]\n", "2: sandbox.mounts: expected \"SRC:DST[:ro]\""),
+    ("[sandbox]\nmounts = [\"/a:rel\"]\n", "2: sandbox.mounts: mount destination must be an absolute path"),
+    ("[cross]\njobs = -1\n", "2: cross.jobs: expected a whole number above 0"),
+    ("[vendor.deps]\n\"github.com/kr/pty\" = { git = \"u\" }\n",
+     "2: vendor.deps.\"github.com/kr/pty\": needs rev"),
+    ("[vendor.deps]\n\"x.org/y\" = { git = \"u\", hg = \"v\", rev = \"1\" }\n",
+     "2: vendor.deps.\"x.org/y\": needs exactly one of git"),
+    ("[image]\nuser = -3\n", "2: image.user: expected a user name or uid"),
+    ("[go]\nversion = \"1.22\"\n[go]\n", "3: invalid TOML"),
+    ("[go\n", "1: invalid TOML"),
+]
+
+
+@pytest.mark.parametrize("text, error", MALFORMED)
+def test_each_malformed_file_is_one_line_naming_file_line_and_key(text: str, error: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        parse_config(text, "gobox.toml")
+    message = e.value.message
+    assert "\n" not in message
+    assert message.startswith(f"gobox.toml:{error}"), message
+
+
+def test_line_of_finds_keys_in_tables_dotted_and_inline() -> None:
+    text = '# c\n[go]\nversion = "1"\n\n[sandbox]\nmemory = 1\n[vendor.deps]\n"a.b/c" = { git = "x" }\n'
+    assert line_of(text, ("go", "version")) == 3
+    assert line_of(text, ("sandbox", "memory")) == 6
+    assert line_of(text, ("vendor", "deps", "a.b/c", "rev")) == 8
+    assert line_of("sandbox.memory = 3\n", ("sandbox", "memory")) == 1
+
+
+def test_defaults_and_values() -> None:
+    c = parse_config('[sandbox]\nmemory = "256MiB"\nmounts = ["/data:/data:ro"]\n'
+                     '[build]\nenv = { A = "1" }\n', "gobox.toml")
+    assert c.sandbox.memory == 256 << 20
+    assert c.sandbox.mounts[0].readonly and c.sandbox.mounts[0].target == "/data"
+    assert c.build.packages == ("./...",) and c.build.output == "dist"
+    assert dict(c.build.env) == {"A": "1"}
+    assert c.go.base == "none" and c.go.cgo is False
+    with pytest.raises(TypeError):
+        c.build.env["B"] = "2"  # frozen all the way down
+
+
+def test_example_file_is_valid_and_documents_every_key() -> None:
+    from gobox.schema import SCHEMA
+
+    text = (REPO / "gobox.toml.example").read_text()
+    parse_config(text, "gobox.toml.example")
+    for table, keys in SCHEMA.items():
+        assert f"[{table}]" in text, table
+        for name in keys:
+            assert line_of(text, (table, name)) or f"# {name} =" in text, f"{table}.{name}"
+
+
+def test_gomod_lines() -> None:
+    m = parse_gomod("module example.com/x // c\n\ngo 1.22.1\ntoolchain go1.22.10\nrequire (\n)\n",
+                    Path("go.mod"))
+    assert (m.module, m.go, m.toolchain) == ("example.com/x", "1.22.1", "go1.22.10")
+    assert parse_gomod("module x\ntoolchain default\n", Path("go.mod")).toolchain is None
+
+
+def test_version_precedence(tmp_path: Path) -> None:
+    (tmp_path / "go.mod").write_text("module x\n\ngo 1.21\ntoolchain go1.21.13\n")
+    p = load_project(tmp_path)
+    assert choose_version(p, None, {}).origin == "go.mod toolchain line"
+    (tmp_path / ".go-version").write_text("1.22.9\n")
+    assert choose_version(load_project(tmp_path), None, {}).text == "1.22.9"
+    (tmp_path / "gobox.toml").write_text('[go]\nversion = "1.22"\n')
+    p = load_project(tmp_path / ".")
+    c = choose_version(p, None, {})
+    assert (c.text, c.origin) == ("1.22", "gobox.toml [go].version")
+    assert [o for _, o in c.shadowed] == [".go-version", "go.mod toolchain line", "go.mod go line"]
+    assert choose_version(p, None, {"GOBOX_GO": "1.21.13"}).origin == "GOBOX_GO"
+    assert choose_version(p, "1.20", {"GOBOX_GO": "1.21.13"}).origin == "--go"
+    with pytest.raises(ConfigError, match="GOBOX_GO: not a Go version"):
+        choose_version(p, None, {"GOBOX_GO": "newest"})
+
+
+def test_project_discovery_prefers_gobox_toml_above_go_mod(tmp_path: Path) -> None:
+    (tmp_path / "gobox.toml").write_text("")
+    sub = tmp_path / "svc"
+    (sub / "pkg").mkdir(parents=True)
+    (sub / "go.mod").write_text("module svc\n")
+    assert load_project(sub / "pkg").root == tmp_path
+    (tmp_path / "gobox.toml").unlink()
+    assert load_project(sub / "pkg").root == sub
+    with pytest.raises(ConfigError, match="no gobox.toml or go.mod"):
+        load_project(Path("/proc/self"))
+
+
+def test_set_go_version_keeps_everything_else() -> None:
+    text = '# my build\n[go]  # pinned\nversion = "1.21"   # old\ncgo = false\n\n[build]\ntags = []\n'
+    new = set_go_version(text, "1.22.10")
+    assert new == text.replace('"1.21"', '"1.22.10"')
+    assert set_go_version("[build]\ntags = []\n", "1.22") == '[build]\ntags = []\n\n[go]\nversion = "1.22"\n'
+    assert set_go_version("[go]\ncgo = true\n", "1.22") == '[go]\nversion = "1.22"\ncgo = true\n'
+    assert set_go_version("", "1.22") == '[go]\nversion = "1.22"\n'
+
+
+def test_lock_round_trip_and_errors() -> None:
+    a = LockedArtifact("linux/amd64", "pypi", "f.whl", "https://x/f.whl", "a" * 64, 12)
+    lock = Lock("1.22.10", (a,))
+    assert parse_lock(render_lock(lock), "gobox.lock") == lock
+    with pytest.raises(ConfigError, match=r"gobox.lock:\d+: go.artifacts.sha256"):
+        parse_lock(render_lock(lock).replace("a" * 64, "xyz"), "gobox.lock")
+    with pytest.raises(ConfigError, match="version: expected lock format 1"):
+        parse_lock("version = 7\n", "gobox.lock")
+
+
+def test_settings_from_file_and_environment(tmp_path: Path) -> None:
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[toolchains]\nsources = ["pypi"]\npypi-url = "https://mirror.example/simple"\n')
+    s = Settings.load({"GOBOX_CONFIG": str(cfg)})
+    assert s.sources == ("pypi",) and s.pypi_url == "https://mirror.example/simple/"
+    s = Settings.load({"GOBOX_CONFIG": str(cfg), "GOBOX_TOOLCHAIN_SOURCES": "go.dev, pypi"})
+    assert s.sources == ("go.dev", "pypi")
+    with pytest.raises(ConfigError, match="GOBOX_TOOLCHAIN_SOURCES: unknown toolchain source 'gh'"):
+        Settings.load({"GOBOX_CONFIG": str(cfg), "GOBOX_TOOLCHAIN_SOURCES": "gh"})
+    cfg.write_text('[toolchains]\nmirror = "x"\n')
+    with pytest.raises(ConfigError, match=r"config.toml:2: toolchains.mirror: unknown key"):
+        Settings.load({"GOBOX_CONFIG": str(cfg)})
+    with pytest.raises(ConfigError, match="GOBOX_HTTP_TIMEOUT"):
+        Settings.load({"GOBOX_CONFIG": str(cfg.with_name("none")), "GOBOX_HTTP_TIMEOUT": "-1"})
