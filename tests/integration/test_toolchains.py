@@ -47,7 +47,8 @@ def test_two_versions_side_by_side_from_pypi(gobox: Gobox, clean_mirror: Mirror)
     src = gobox.home.parent / "hello"
     src.mkdir()
     (src / "go.mod").write_text("module hello\n\ngo 1.21\n")
-    (src / "main.go").write_text('package main\n\nimport "fmt"\n\nfunc main() { fmt.Println("Hello, Go examples!") }\n')
+    (src / "main.go").write_text(
+        'package main\n\nimport "fmt"\n\nfunc main() { fmt.Println("Hello, Go examples!") }\n')
     env = {"PATH": "/usr/bin:/bin", "HOME": str(gobox.home.parent), "GOTOOLCHAIN": "local",
            "GOCACHE": str(gobox.home.parent / "gocache"), "GOFLAGS": "-mod=mod"}
     subprocess.run([f"{old}/bin/go", "build", "-o", "hello", "."], cwd=src, env=env, check=True)
@@ -213,7 +214,8 @@ def test_concurrent_installs_download_once(gobox: Gobox, clean_mirror: Mirror) -
 # --- projects, gobox.lock and pinning --------------------------------------------
 
 
-def write_project(root: Path, toml: str | None = None, gomod: str = "module example.com/p\n\ngo 1.21\n") -> Path:
+def write_project(root: Path, toml: str | None = None,
+                  gomod: str = "module example.com/p\n\ngo 1.21\n") -> Path:
     root.mkdir(parents=True, exist_ok=True)
     (root / "go.mod").write_text(gomod)
     if toml is not None:
