@@ -58,6 +58,7 @@ class Progress:
     def finish(self) -> None:
         if not self.quiet and self.tty:
             self._clear()
+        self._total = 0
 
     def _draw(self, now: float) -> None:
         elapsed = max(now - self._start, 1e-6)

@@ -77,6 +77,17 @@ def install(store: Store, artifact: Artifact, source: Source, progress: Progress
     finished entry renamed into toolchains/. A crash at any point leaves only
     tmp/ debris, which the next install of the same entry clears.
     """
+    try:
+        return _install(store, artifact, source, progress)
+    except OSError as e:
+        raise GoboxError(
+            f"cannot install go {artifact.version} into the store {store.root}: "
+            f"{e.strerror or e}",
+            hint="free some space, or set GOBOX_HOME to a writable directory with room",
+        ) from e
+
+
+def _install(store: Store, artifact: Artifact, source: Source, progress: Progress) -> Toolchain:
     from gobox.fetch import download
 
     name = entry_name(artifact.version, artifact.platform)
