@@ -292,6 +292,221 @@ def toolchain_pin(app: App, version: str) -> None:
                f"{project.relative(project.lock_path)}")
 
 
+# --- the build environment: run, shell, build, test ------------------------------------
+
+
+def _sandbox_options(f):  # noqa: ANN001, ANN201 - a click decorator
+    opts = [
+        click.option("--go", "go", metavar="VERSION", help="Go version, overriding the project's."),
+        click.option("--env", "env", multiple=True, metavar="K=V", help="Set a variable in the sandbox."),
+        click.option("--mount", "mounts", multiple=True, metavar="SRC:DST[:ro]",
+                     help="Bind a host path into the sandbox."),
+        click.option("--network", type=click.Choice(["none", "host"]),
+                     help="Network of the sandbox (default [sandbox].network, none)."),
+        click.option("--memory", metavar="SIZE", help='Memory limit, e.g. "512MiB".'),
+        click.option("--pids", type=click.IntRange(min=1), help="Most processes at once."),
+        click.option("--cpus", type=click.FloatRange(min=0.01), help="CPU limit in cores."),
+        click.option("--no-limits", is_flag=True, help="Run without cgroup limits where the host has none."),
+        click.option("--locked", is_flag=True, help="Fail if gobox.lock would change."),
+        click.option("--dry-run", is_flag=True, help="Print the sandbox plan; run nothing."),
+        click.option("-v", "--verbose", is_flag=True, help="Report peak memory and CPU time at the end."),
+        click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def _options(go, env, mounts, network, memory, pids, cpus, no_limits, locked, extra=()):  # noqa: ANN001, ANN202
+    from gobox.build import Options
+    from gobox.config import Mount
+    from gobox.errors import UsageError
+    from gobox.schema import parse_size
+
+    pairs = []
+    for item in env:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--env {item}: expected K=V")
+        pairs.append((key, value))
+    size = None
+    if memory is not None:
+        size = parse_size(memory)
+        if size is None:
+            raise UsageError(f'--memory {memory}: expected a size such as "512MiB" or "2GiB"')
+    return Options(go=go, env=tuple(pairs), mounts=tuple(Mount.parse(m) for m in mounts),
+                   network=network, memory=size, pids=pids, cpus=cpus, locked=locked,
+                   no_limits=no_limits, extra=tuple(extra))
+
+
+def _run_in_sandbox(app: App, argv: tuple[str, ...], options: Any, dry_run: bool, verbose: bool,
+                    as_json: bool, project: Any = None) -> None:
+    from gobox.build import execute, explain, prepare
+
+    project = project or app.project()
+    prepared = prepare(project, app.store, app.settings, argv, options, app.progress())
+    spec = prepared.spec
+    if dry_run:
+        click.echo(f"go:       {prepared.toolchain_version}")
+        click.echo(spec.describe())
+        return
+    result = execute(spec, options)
+    if as_json:
+        _emit_json({"exit_code": result.exit_code, "peak_memory": result.peak_memory,
+                    "cpu_time": result.cpu_time, "oom_killed": result.oom_killed,
+                    "pids_limited": result.pids_limited, "go": prepared.toolchain_version,
+                    "setup_seconds": result.setup_seconds})
+    elif verbose:
+        peak = f"{result.peak_memory / (1 << 20):.1f} MiB" if result.peak_memory else "unknown"
+        cpu = f"{result.cpu_time:.2f} s" if result.cpu_time is not None else "unknown"
+        click.echo(f"gobox: exit {result.exit_code}, peak memory {peak}, cpu {cpu}", err=True)
+    problem = explain(result, spec)
+    if problem is not None:
+        click.echo(f"gobox: error: {problem.message}", err=True)
+        if problem.hint:
+            click.echo(f"gobox: hint: {problem.hint}", err=True)
+    if result.exit_code:
+        raise click.exceptions.Exit(result.exit_code)
+
+
+@cli.command("run", epilog=EPILOG, context_settings={"ignore_unknown_options": True})
+@_sandbox_options
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@pass_app
+def run_cmd(app: App, command: tuple[str, ...], go, env, mounts, network, memory, pids, cpus,  # noqa: ANN001
+            no_limits, locked, dry_run, verbose, as_json) -> None:  # noqa: ANN001
+    """Run COMMAND in the project's build environment (the seed's `docker run --rm golang ...`).
+
+    The root holds only the pinned Go at /usr/local/go and a minimal /etc
+    (with [go].base = "host", also the host's /usr); the project is mounted at
+    its own path, GOCACHE and GOMODCACHE come from the store, the network is
+    off unless --network host, and the environment is scrubbed. The exit code
+    is the command's.
+
+    \b
+    Examples:
+      gobox run -- go version
+      gobox run --go 1.21.13 -- go test ./...
+      gobox run --network host --env GOPROXY=https://proxy.golang.org -- go mod download
+    """
+    options = _options(go, env, mounts, network, memory, pids, cpus, no_limits, locked)
+    _run_in_sandbox(app, command, options, dry_run, verbose, as_json)
+
+
+@cli.command("shell", epilog=EPILOG)
+@_sandbox_options
+@pass_app
+def shell_cmd(app: App, go, env, mounts, network, memory, pids, cpus, no_limits, locked,  # noqa: ANN001
+              dry_run, verbose, as_json) -> None:  # noqa: ANN001
+    """An interactive shell in the build environment (needs [go].base = "host" or an image).
+
+    \b
+    Example:
+      gobox shell --network host
+    """
+    from gobox.errors import UsageError
+
+    project = app.project()
+    if project.config.go.base == "none":
+        raise UsageError('gobox shell needs a shell in the root, and [go].base = "none" has none',
+                         hint='set [go].base = "host" in gobox.toml, or use `gobox run -- go ...`')
+    options = _options(go, env, mounts, network, memory, pids, cpus, no_limits, locked)
+    _run_in_sandbox(app, ("/bin/sh",), options, dry_run, verbose, as_json, project)
+
+
+@cli.command("build", epilog=EPILOG, context_settings={"ignore_unknown_options": True})
+@_sandbox_options
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@pass_app
+def build_cmd(app: App, args: tuple[str, ...], go, env, mounts, network, memory, pids, cpus,  # noqa: ANN001
+              no_limits, locked, dry_run, verbose, as_json) -> None:  # noqa: ANN001
+    """Build [build].packages (or PKG...) into [build].output (default dist/).
+
+    Runs `go build -trimpath` with the configured flags, ldflags and tags in
+    the sandbox; arguments after `--` go to go build. Exit code is go's.
+
+    \b
+    Examples:
+      gobox build
+      gobox build ./cmd/server -- -race
+    """
+    from gobox.build import go_build_argv, output_dir
+
+    packages, extra = _split_dashdash(args)
+    project = app.project()
+    options = _options(go, env, mounts, network, memory, pids, cpus, no_limits, locked)
+    if not dry_run:
+        out = output_dir(project)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise GoboxError(f"cannot create the output directory {out}: {e.strerror}") from None
+    argv = go_build_argv(project, packages, extra)
+    _run_in_sandbox(app, argv, options, dry_run, verbose, as_json, project)
+
+
+@cli.command("test", epilog=EPILOG, context_settings={"ignore_unknown_options": True})
+@_sandbox_options
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@pass_app
+def test_cmd(app: App, args: tuple[str, ...], go, env, mounts, network, memory, pids, cpus,  # noqa: ANN001
+             no_limits, locked, dry_run, verbose, as_json) -> None:  # noqa: ANN001
+    """Run `go test` on [build].packages (or PKG...) in the sandbox; args after `--` go to go test.
+
+    \b
+    Examples:
+      gobox test
+      gobox test ./pkg/... -- -run TestParse -count=1
+    """
+    from gobox.build import go_test_argv
+
+    packages, extra = _split_dashdash(args)
+    options = _options(go, env, mounts, network, memory, pids, cpus, no_limits, locked)
+    project = app.project()
+    _run_in_sandbox(app, go_test_argv(project, packages, extra), options, dry_run, verbose, as_json,
+                    project)
+
+
+def _split_dashdash(args: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """click drops the first `--`; what follows a flag-looking word is for go itself."""
+    for i, a in enumerate(args):
+        if a.startswith("-"):
+            return args[:i], args[i:]
+    return args, ()
+
+
+@cli.command("doctor", epilog=EPILOG)
+@click.option("--offline", is_flag=True, help="Skip the checks that use the network.")
+@click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
+@pass_app
+def doctor_cmd(app: App, offline: bool, as_json: bool) -> None:
+    """Check what this host supports, and say how to fix what it lacks.
+
+    Tries for real: user namespaces, overlayfs inside one, cgroup limits,
+    a writable store, and each toolchain source. Exit 1 when a required
+    check fails (the sandbox cannot run here).
+
+    \b
+    Example:
+      gobox doctor
+    """
+    from gobox.doctor import run_checks
+    from gobox.toolchains.sources import host_platform
+
+    checks = run_checks(app.store, app.settings, host_platform(), network=not offline)
+    if as_json:
+        _emit_json([{"check": c.name, "ok": c.ok, "detail": c.detail, "fix": c.fix,
+                     "required": c.required} for c in checks])
+    else:
+        for c in checks:
+            mark = "ok  " if c.ok else ("FAIL" if c.required else "warn")
+            click.echo(f"{mark} {c.name}: {c.detail}")
+            if not c.ok and c.fix:
+                click.echo(f"     fix: {c.fix}")
+    if any(not c.ok and c.required for c in checks):
+        raise click.exceptions.Exit(1)
+
+
 def _table(rows: list[tuple[str, ...]]) -> None:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
@@ -311,8 +526,9 @@ def main(argv: list[str] | None = None) -> NoReturn:
     signal.signal(signal.SIGTERM, _on_sigterm)
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
-        cli.main(args=argv, prog_name="gobox", standalone_mode=False)
-        code = 0
+        # Without standalone mode click returns an Exit's code instead of raising it.
+        returned = cli.main(args=argv, prog_name="gobox", standalone_mode=False)
+        code = returned if isinstance(returned, int) else 0
     except GoboxError as e:
         if debug:
             import traceback

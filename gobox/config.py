@@ -506,7 +506,12 @@ class Settings:
         env = os.environ if environ is None else environ
         path = Path(env["GOBOX_CONFIG"]) if env.get("GOBOX_CONFIG") else _user_config_path()
         values: dict[str, Any] = {}
-        if path.is_file():
+        try:
+            exists = path.is_file()
+        except OSError as e:
+            raise ConfigError(f"{path}: cannot read the user config: {e.strerror}",
+                              hint="set GOBOX_CONFIG to a readable file, or HOME to your own directory") from None
+        if exists:
             values.update(_settings_from_file(path))
         if env.get("GOBOX_TOOLCHAIN_SOURCES"):
             values["sources"] = _check_sources(

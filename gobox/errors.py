@@ -56,3 +56,11 @@ class LockError(GoboxError):
     """--locked was given and resolution would change gobox.lock."""
 
     exit_code = EXIT_USAGE
+
+
+class SandboxError(GoboxError):
+    """The sandbox could not be set up, or the command could not be started in it."""
+
+    def __init__(self, message: str, hint: str | None = None, exit_code: int = EXIT_FAILURE) -> None:
+        super().__init__(message, hint)
+        self.exit_code = exit_code

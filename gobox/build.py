@@ -1,0 +1,215 @@
+"""Orchestration of run, build, test and shell: a Project, a Toolchain and a command become a SandboxSpec."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gobox.config import Mount, Project
+from gobox.errors import ConfigError, GoboxError
+from gobox.sandbox.cgroups import Limits
+from gobox.sandbox.spec import Bind, Result, SandboxSpec
+from gobox.store import Store
+
+GOROOT = "/usr/local/go"
+GOPATH = "/go"
+GOCACHE = "/gobox/cache/go-build"
+GOMODCACHE = "/go/pkg/mod"
+PATH = f"{GOROOT}/bin:{GOPATH}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# What base = "host" lends the sandbox, read-only: compilers, linkers, git and their libraries.
+# Not /usr itself: /usr/local/go must stay the pinned toolchain's.
+HOST_DIRS = ("/usr/bin", "/usr/sbin", "/usr/lib", "/usr/lib32", "/usr/lib64", "/usr/libx32",
+             "/usr/libexec", "/usr/include", "/usr/share", "/etc/alternatives")
+# On merged-/usr systems these are symlinks into /usr, and are recreated as such.
+HOST_TOP = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+HOST_FILES = ("/etc/ld.so.cache",)
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the command line adds to gobox.toml for one run."""
+
+    go: str | None = None
+    env: tuple[tuple[str, str], ...] = ()
+    mounts: tuple[Mount, ...] = ()
+    network: str | None = None
+    memory: int | None = None
+    pids: int | None = None
+    cpus: float | None = None
+    locked: bool = False
+    no_limits: bool = False
+    extra: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Host paths a plan needs; gathered by `prepare`, so `plan` stays pure."""
+
+    goroot_layer: str
+    minimal_layer: str
+    gocache: str
+    gomodcache: str
+    scratch: str
+    cwd: str
+    uid: int
+    gid: int
+
+
+def home_for(uid: int) -> str:
+    return "/root" if uid == 0 else "/home/gobox"
+
+
+def environment(project: Project, options: Options, uid: int, term: str | None) -> tuple[tuple[str, str], ...]:
+    """The command's whole environment: what gobox sets, then [build].env, then --env."""
+    cfg = project.config
+    network = options.network or cfg.sandbox.network
+    env = {
+        "PATH": PATH, "HOME": home_for(uid), "GOROOT": GOROOT, "GOPATH": GOPATH,
+        "GOCACHE": GOCACHE, "GOMODCACHE": GOMODCACHE,
+        # The pinned toolchain is the one that runs: never a download of another.
+        "GOTOOLCHAIN": "local",
+        "GOFLAGS": f"-buildvcs={'true' if cfg.build.buildvcs else 'false'}",
+        "CGO_ENABLED": "1" if cfg.go.cgo else "0",
+    }
+    if network == "none":
+        # Fail module lookups at once with Go's own clear message, not a DNS timeout.
+        env["GOPROXY"] = "off"
+    if term:
+        env["TERM"] = term
+    env.update(cfg.build.env)
+    env.update(dict(options.env))
+    return tuple(env.items())
+
+
+def limits(project: Project, options: Options) -> Limits:
+    s = project.config.sandbox
+    return Limits(memory=options.memory or s.memory, pids=options.pids or s.pids,
+                  cpus=options.cpus or s.cpus)
+
+
+def _bind(project: Project, m: Mount) -> Bind:
+    source = m.source if os.path.isabs(m.source) else str(project.root / m.source)
+    return Bind(source, m.target, m.readonly)
+
+
+def plan(project: Project, paths: Paths, argv: tuple[str, ...], options: Options,
+         term: str | None = None) -> SandboxSpec:
+    """The SandboxSpec for one command in the project's build environment (pure)."""
+    cfg = project.config
+    base = cfg.go.base
+    if base not in ("none", "host"):
+        raise ConfigError(f"[go].base = {base!r}: image bases come with OCI image support",
+                          hint='use base = "none" or "host" for now')
+    if cfg.go.cgo and base == "none":
+        raise ConfigError('[go].cgo = true needs a C compiler, and base = "none" has none',
+                          hint='set [go].base = "host" (the host\'s gcc) or cgo = false')
+    binds = [Bind(str(project.root), str(project.root)),
+             Bind(paths.gocache, GOCACHE), Bind(paths.gomodcache, GOMODCACHE)]
+    output = Path(cfg.build.output)
+    if output.is_absolute() and project.root not in output.parents:
+        binds.append(Bind(str(output), str(output)))
+    binds += [_bind(project, m) for m in (*cfg.sandbox.mounts, *options.mounts)]
+    symlinks: list[tuple[str, str]] = []
+    if base == "host":
+        for d in (*HOST_DIRS, *HOST_TOP):
+            if os.path.islink(d):
+                symlinks.append((d, os.readlink(d)))
+            elif os.path.isdir(d):
+                binds.append(Bind(d, d, readonly=True))
+        binds += [Bind(f, f, readonly=True) for f in HOST_FILES if os.path.isfile(f)]
+    network = options.network or cfg.sandbox.network
+    if network == "host" and os.path.isfile("/etc/resolv.conf"):
+        binds.append(Bind("/etc/resolv.conf", "/etc/resolv.conf", readonly=True))
+    return SandboxSpec(
+        argv=argv,
+        layers=(paths.minimal_layer, paths.goroot_layer),
+        env=environment(project, options, paths.uid, term),
+        cwd=paths.cwd,
+        binds=tuple(binds),
+        tmpfs=("/tmp", home_for(paths.uid)),
+        symlinks=tuple(symlinks),
+        uid=paths.uid,
+        gid=paths.gid,
+        network=network,
+        limits=limits(project, options),
+        scratch=paths.scratch,
+    )
+
+
+def go_build_argv(project: Project, packages: tuple[str, ...], extra: tuple[str, ...]) -> tuple[str, ...]:
+    b = project.config.build
+    argv = ["go", "build", "-trimpath", *b.flags]
+    if b.ldflags:
+        argv.append(f"-ldflags={b.ldflags}")
+    if b.tags:
+        argv.append(f"-tags={','.join(b.tags)}")
+    argv += [*extra, "-o", str(output_dir(project)) + "/", *(packages or b.packages)]
+    return tuple(argv)
+
+
+def go_test_argv(project: Project, packages: tuple[str, ...], extra: tuple[str, ...]) -> tuple[str, ...]:
+    b = project.config.build
+    argv = ["go", "test", "-trimpath", *b.flags]
+    if b.tags:
+        argv.append(f"-tags={','.join(b.tags)}")
+    return (*argv, *extra, *(packages or b.packages))
+
+
+def output_dir(project: Project) -> Path:
+    out = Path(project.config.build.output)
+    return out if out.is_absolute() else project.root / out
+
+
+@dataclass(frozen=True)
+class Prepared:
+    spec: SandboxSpec
+    toolchain_version: str
+
+
+def prepare(project: Project, store: Store, settings, argv: tuple[str, ...], options: Options,  # noqa: ANN001
+            progress) -> Prepared:  # noqa: ANN001 - Settings and Progress, imported lazily by callers
+    """Everything in the world a plan needs: the toolchain (installed on demand), the generated
+    layer and the shared caches."""
+    from gobox.sandbox.rootfs import ensure_minimal_layer
+    from gobox.toolchains.resolve import ensure_project
+    from gobox.toolchains.sources import host_platform
+
+    resolution = ensure_project(project, store, settings, host_platform(), progress, options.go,
+                                os.environ, options.locked)
+    uid, gid = os.getuid(), os.getgid()
+    cache = store.root / "cache"
+    run_dir = store.root / "run"
+    for d in (cache / "go-build", cache / "mod", run_dir, store.root / "layers"):
+        d.mkdir(parents=True, exist_ok=True)
+    minimal = ensure_minimal_layer(store.root / "layers", store.tmp, uid, gid)
+    cwd = Path.cwd()
+    inside = cwd == project.root or project.root in cwd.parents
+    paths = Paths(str(resolution.toolchain.layer), str(minimal), str(cache / "go-build"),
+                  str(cache / "mod"), str(run_dir), str(cwd if inside else project.root), uid, gid)
+    spec = plan(project, paths, argv, options, os.environ.get("TERM"))
+    return Prepared(spec, str(resolution.toolchain.version))
+
+
+def execute(spec: SandboxSpec, options: Options) -> Result:
+    from gobox.sandbox.run import run
+
+    return run(spec, no_limits=options.no_limits)
+
+
+def explain(result: Result, spec: SandboxSpec) -> GoboxError | None:
+    """An error that says why the command died when a limit killed it."""
+    if result.oom_killed:
+        limit = spec.limits.memory
+        return GoboxError(
+            f"the command ran out of memory and was killed (memory limit {_mib(limit)})",
+            hint="raise [sandbox].memory or pass --memory")
+    if result.pids_limited and result.exit_code != 0:
+        return GoboxError(
+            f"the command hit the process limit (pids {spec.limits.pids}): a fork failed",
+            hint="raise [sandbox].pids or pass --pids")
+    return None
+
+
+def _mib(n: int | None) -> str:
+    return "none" if n is None else f"{n / (1 << 20):g} MiB"

@@ -1,0 +1,1 @@
+"""The namespace and cgroup core: runs a SandboxSpec; knows nothing of Go."""

@@ -1,0 +1,219 @@
+"""The sandbox's root filesystem: the small generated layer, and the mounts that assemble the root.
+
+The mount functions run inside the new user and mount namespaces (see run.py);
+each names its step so a failure can say which one broke.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import socket
+import struct
+from pathlib import Path
+
+from gobox.sandbox import libc
+from gobox.sandbox.spec import SandboxSpec
+from gobox.store import replace_dir
+
+DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
+
+
+class SetupError(Exception):
+    """A setup step that failed inside the sandbox; sent to the parent as a record."""
+
+    def __init__(self, step: str, path: str, err: OSError) -> None:
+        super().__init__(f"{step}: {path}: {err.strerror}")
+        self.step, self.path, self.errno = step, path, err.errno or 0
+
+
+def _do(step: str, path: str | os.PathLike[str], fn, *args) -> None:  # noqa: ANN001
+    try:
+        fn(*args)
+    except OSError as e:
+        raise SetupError(step, os.fsdecode(path), e) from None
+
+
+# --- the generated layer -------------------------------------------------------------
+
+
+def minimal_files(uid: int, gid: int, ca_bundle: bytes) -> dict[str, bytes]:
+    """The files of the generated layer: enough /etc for Go's os/user, net and crypto/tls."""
+    if uid == 0:
+        passwd = "root:x:0:0:root:/root:/bin/sh\n"
+    else:
+        passwd = f"root:x:0:0:root:/root:/bin/sh\ngobox:x:{uid}:{gid}:gobox:/home/gobox:/bin/sh\n"
+    group = "root:x:0:\n" + (f"gobox:x:{gid}:\n" if gid != 0 else "")
+    return {
+        "etc/passwd": (passwd + "nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n").encode(),
+        "etc/group": (group + "nogroup:x:65534:\n").encode(),
+        "etc/hosts": b"127.0.0.1\tlocalhost gobox\n::1\tlocalhost ip6-localhost\n",
+        "etc/nsswitch.conf": b"hosts: files dns\npasswd: files\ngroup: files\n",
+        "etc/resolv.conf": b"",
+        "etc/ssl/certs/ca-certificates.crt": ca_bundle,
+    }
+
+
+_DIRS = ("tmp", "proc", "dev", "root", "home/gobox", "go", "usr/local/go", "etc/ssl/certs")
+
+
+def ensure_minimal_layer(layers_dir: Path, scratch: Path, uid: int, gid: int) -> Path:
+    """The generated layer for this uid/gid, made once and named by its content."""
+    try:
+        import certifi  # shipped with requests: a pinned, portable CA bundle
+
+        ca = Path(certifi.where()).read_bytes()
+    except (ImportError, OSError):
+        ca = b""
+    files = minimal_files(uid, gid, ca)
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        digest.update(name.encode() + b"\0" + files[name] + b"\0")
+    path = layers_dir / f"minimal-{digest.hexdigest()[:16]}"
+    if path.is_dir():
+        return path
+    layers_dir.mkdir(parents=True, exist_ok=True)
+    tmp = scratch / f"{path.name}.{os.getpid()}"
+    for d in _DIRS:
+        (tmp / d).mkdir(parents=True, exist_ok=True)
+    (tmp / "tmp").chmod(0o1777)
+    for name, data in files.items():
+        (tmp / name).write_bytes(data)
+    try:
+        replace_dir(tmp, path, scratch)
+    except FileExistsError:
+        pass  # another gobox made the same layer first
+    return path
+
+
+# --- mounts, inside the namespaces ---------------------------------------------------
+
+
+def _overlay_path(path: str) -> str:
+    # overlayfs splits lowerdir on ':' and options on ','; both may be escaped.
+    return path.replace("\\", "\\\\").replace(":", "\\:").replace(",", "\\,")
+
+
+def _locked_flags(path: str) -> int:
+    """Flags of the mount at path that a user namespace may not clear on remount."""
+    f = os.statvfs(path).f_flag
+    out = 0
+    for st, ms in ((os.ST_NOSUID, libc.MS_NOSUID), (os.ST_NODEV, libc.MS_NODEV),
+                   (os.ST_NOEXEC, libc.MS_NOEXEC), (os.ST_RDONLY, libc.MS_RDONLY)):
+        if f & st:
+            out |= ms
+    return out
+
+
+def _readonly(path: str) -> None:
+    flags = libc.MS_BIND | libc.MS_REMOUNT | libc.MS_RDONLY | _locked_flags(path)
+    libc.mount(None, path, None, flags)
+
+
+def _mkdirs(path: str) -> None:
+    os.makedirs(path, mode=0o755, exist_ok=True)
+
+
+def _mountpoint(source: str, target: str) -> None:
+    """Create what `target` must be (a dir or an empty file) to bind `source` there."""
+    if os.path.isdir(source):
+        _mkdirs(target)
+    elif not os.path.lexists(target):
+        _mkdirs(os.path.dirname(target))
+        os.close(os.open(target, os.O_WRONLY | os.O_CREAT, 0o644))
+
+
+def assemble(spec: SandboxSpec) -> str:
+    """Mount the whole root under spec.scratch and return its path; call as PID 1 of the sandbox."""
+    # Slave, not private: a filesystem the host unmounts (a USB disk, an NFS
+    # share) goes away in here too instead of being pinned busy by a build,
+    # while nothing mounted in here ever propagates out.
+    _do("make / a slave mount", "/", libc.mount, None, "/", None, libc.MS_REC | libc.MS_SLAVE)
+    scratch = spec.scratch
+    # The writable upper and every mount point live on a tmpfs of this mount
+    # namespace: they vanish with it, even when gobox is killed with -9.
+    _do("mount scratch tmpfs", scratch, libc.mount, "gobox", scratch, "tmpfs",
+        libc.MS_NOSUID | libc.MS_NODEV, "mode=0755")
+    upper, work, root = f"{scratch}/upper", f"{scratch}/work", f"{scratch}/root"
+    for d in (upper, work, root):
+        os.mkdir(d, 0o755)
+    lower = ":".join(_overlay_path(p) for p in spec.layers)
+    options = f"lowerdir={lower},upperdir={upper},workdir={work},userxattr"
+    _do("mount overlay root", root, libc.mount, "gobox-root", root, "overlay", libc.MS_NOSUID, options)
+
+    proc = f"{root}/proc"
+    _do("mkdir", proc, _mkdirs, proc)
+    _do("mount /proc", proc, libc.mount, "proc", proc, "proc",
+        libc.MS_NOSUID | libc.MS_NODEV | libc.MS_NOEXEC)
+    for sub in ("sys", "sysrq-trigger"):
+        p = f"{proc}/{sub}"
+        if not os.path.exists(p):  # kernels without CONFIG_MAGIC_SYSRQ have no sysrq-trigger
+            continue
+        _do(f"bind /proc/{sub}", p, libc.mount, p, p, None, libc.MS_BIND | libc.MS_REC)
+        _do(f"make /proc/{sub} read-only", p, _readonly, p)
+
+    _dev(root)
+    for target in sorted(spec.tmpfs, key=lambda t: t.count("/")):
+        path = root + target
+        _do("mkdir", path, _mkdirs, path)
+        mode = "1777" if target == "/tmp" else "0755"
+        _do("mount tmpfs", target, libc.mount, "tmpfs", path, "tmpfs",
+            libc.MS_NOSUID | libc.MS_NODEV, f"mode={mode}")
+    for path, target in spec.symlinks:
+        _do("create symlink", path, os.symlink, target, root + path)
+    for b in sorted(spec.binds, key=lambda b: b.target.count("/")):
+        path = root + b.target
+        _do("create mount point", b.target, _mountpoint, b.source, path)
+        _do("bind mount", b.source, libc.mount, b.source, path, None, libc.MS_BIND | libc.MS_REC)
+        if b.readonly:
+            _do("make bind read-only", b.target, _readonly, path)
+    _do("sethostname", spec.hostname, libc.sethostname, spec.hostname)
+    if spec.network == "none":
+        _do("bring up lo", "lo", loopback_up)
+    return root
+
+
+def _dev(root: str) -> None:
+    dev = f"{root}/dev"
+    _do("mkdir", dev, _mkdirs, dev)
+    _do("mount /dev tmpfs", dev, libc.mount, "tmpfs", dev, "tmpfs", libc.MS_NOSUID | libc.MS_NOEXEC,
+        "mode=0755")
+    # A user namespace cannot mknod, so the host's device nodes are bound in.
+    for name in DEVICES:
+        host, path = f"/dev/{name}", f"{dev}/{name}"
+        if not os.path.exists(host):
+            continue
+        _do("create device node", path, _mountpoint, host, path)
+        _do("bind device", host, libc.mount, host, path, None, libc.MS_BIND)
+    shm, pts = f"{dev}/shm", f"{dev}/pts"
+    os.mkdir(shm)
+    _do("mount /dev/shm", shm, libc.mount, "tmpfs", shm, "tmpfs", libc.MS_NOSUID | libc.MS_NODEV,
+        "mode=1777")
+    os.mkdir(pts)
+    _do("mount /dev/pts", pts, libc.mount, "devpts", pts, "devpts", libc.MS_NOSUID | libc.MS_NOEXEC,
+        "newinstance,ptmxmode=0666,mode=0620")
+    for name, target in (("ptmx", "pts/ptmx"), ("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+                         ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
+        os.symlink(target, f"{dev}/{name}")
+
+
+def enter(root: str) -> None:
+    """Make `root` the root and detach the old one, so nothing of the host stays visible."""
+    os.chdir(root)
+    # pivot_root(".", ".") stacks the old root under the new one; detaching
+    # "." then removes it, with no put_old directory needed (runc does this).
+    _do("pivot_root", root, libc.pivot_root, ".", ".")
+    _do("detach the old root", "/", libc.umount2, ".", libc.MNT_DETACH)
+    os.chdir("/")
+
+
+SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
+
+
+def loopback_up() -> None:
+    """Bring up lo in the new network namespace: Go tests listen on 127.0.0.1."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        req = struct.pack("16sH14x", b"lo", 0)
+        flags = struct.unpack("16sH14x", fcntl.ioctl(s.fileno(), SIOCGIFFLAGS, req))[1]
+        fcntl.ioctl(s.fileno(), SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | IFF_UP))
