@@ -172,8 +172,8 @@ def prepare(project: Project, store: Store, settings, argv: tuple[str, ...], opt
     """Everything in the world a plan needs: the toolchain (installed on demand), the generated
     layer and the shared caches."""
     from gobox.sandbox.rootfs import ensure_minimal_layer
+    from gobox.toolchains import host_platform
     from gobox.toolchains.resolve import ensure_project
-    from gobox.toolchains.sources import host_platform
 
     resolution = ensure_project(project, store, settings, host_platform(), progress, options.go,
                                 os.environ, options.locked)

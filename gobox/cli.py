@@ -115,8 +115,8 @@ def toolchain_install(app: App, versions: tuple[str, ...], locked: bool, as_json
       gobox toolchain install 1.22.10 1.21.13
       gobox toolchain install            # what gobox.toml / go.mod ask for
     """
+    from gobox.toolchains import host_platform
     from gobox.toolchains.resolve import ensure_project, ensure_version
-    from gobox.toolchains.sources import host_platform
     from gobox.toolchains.versions import VersionRequest
 
     progress = app.progress()
@@ -148,8 +148,8 @@ def toolchain_list(app: App, available: bool, show_all: bool, as_json: bool) -> 
       gobox toolchain list
       gobox toolchain list --available
     """
+    from gobox.toolchains import host_platform
     from gobox.toolchains.install import installed
-    from gobox.toolchains.sources import host_platform
 
     have = installed(app.store)
     if not available:
@@ -224,11 +224,21 @@ def toolchain_which(app: App, version: str | None, verbose: bool, locked: bool,
       "$(gobox toolchain which 1.21.13)/bin/go" version
       gobox toolchain which -v
     """
-    from gobox.toolchains.resolve import ensure_project, ensure_version
-    from gobox.toolchains.sources import host_platform
+    from gobox.toolchains import host_platform
     from gobox.toolchains.versions import VersionRequest
 
     platform = host_platform()
+    if version and not (verbose or as_json):
+        # The common case, `$(gobox toolchain which 1.21.13)/bin/go`, reads only the store:
+        # no config, no sources, so it starts as fast as click allows.
+        from gobox.toolchains.install import find_match
+
+        have = find_match(app.store, VersionRequest.parse(version), platform)
+        if have is not None:
+            click.echo(str(have.goroot))
+            return
+    from gobox.toolchains.resolve import ensure_project, ensure_version
+
     progress = app.progress()
     if version:
         r = ensure_version(app.store, app.settings, VersionRequest.parse(version), platform,
@@ -274,8 +284,8 @@ def toolchain_pin(app: App, version: str) -> None:
     """
     from gobox.config import CONFIG_NAME, load_project, parse_config, set_go_version
     from gobox.store import write_atomic
+    from gobox.toolchains import host_platform
     from gobox.toolchains.resolve import pin
-    from gobox.toolchains.sources import host_platform
     from gobox.toolchains.versions import VersionRequest
 
     VersionRequest.parse(version)
@@ -491,7 +501,7 @@ def doctor_cmd(app: App, offline: bool, as_json: bool) -> None:
       gobox doctor
     """
     from gobox.doctor import run_checks
-    from gobox.toolchains.sources import host_platform
+    from gobox.toolchains import host_platform
 
     checks = run_checks(app.store, app.settings, host_platform(), network=not offline)
     if as_json:

@@ -6,8 +6,6 @@ import contextlib
 import errno
 import fcntl
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,6 +88,9 @@ class Store:
         attempts at the same entry are cleared first, since nobody else can be
         working on it.
         """
+
+        import tempfile  # lazy, as below: `gobox toolchain which` imports this module
+
         self.ensure()
         for stale in self.tmp.glob(f"{name}.*"):
             remove_tree(stale)
@@ -102,6 +103,7 @@ class Store:
 
 def remove_tree(path: Path) -> None:
     """Remove a file or tree, also one whose directories were made read-only."""
+    import shutil
 
     def onerror(func, p, exc_info):  # noqa: ANN001 - shutil's callback signature
         exc = exc_info[1]
@@ -130,6 +132,9 @@ def replace_dir(src: Path, dst: Path, graveyard: Path) -> None:
     rename(2) cannot replace a non-empty directory, so an old entry goes to
     `graveyard` (inside the store's tmp/) and is deleted after the swap.
     """
+    import tempfile
+
+
     try:
         os.rename(src, dst)
         return
@@ -144,6 +149,9 @@ def replace_dir(src: Path, dst: Path, graveyard: Path) -> None:
 
 def write_atomic(path: Path, data: bytes) -> None:
     """Write a file so a reader sees the old content or the new, never a part."""
+    import tempfile
+
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:

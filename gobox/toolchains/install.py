@@ -6,14 +6,18 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gobox.errors import GoboxError, IntegrityError
-from gobox.progress import Progress
 from gobox.store import Store, remove_tree, replace_dir
-from gobox.toolchains.sources import GOROOT_IN_LAYER, Artifact, Source
-from gobox.toolchains.versions import GoVersion
+from gobox.toolchains.versions import GoVersion, VersionRequest
+
+if TYPE_CHECKING:  # sources pulls in archive code that `which` does not need
+    from gobox.progress import Progress
+    from gobox.toolchains.sources import Artifact, Source
 
 METADATA = "toolchain.json"
+GOROOT_IN_LAYER = "usr/local/go"
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,13 @@ def installed(store: Store, platform: str | None = None) -> list[Toolchain]:
 
 def find_installed(store: Store, version: GoVersion, platform: str) -> Toolchain | None:
     return _read_entry(store.toolchains / entry_name(version, platform))
+
+
+def find_match(store: Store, request: VersionRequest, platform: str) -> Toolchain | None:
+    """The newest installed toolchain that satisfies `request`, with no network."""
+    if not request.is_family:
+        return find_installed(store, request.version, platform)
+    return next((t for t in installed(store, platform) if request.matches(t.version)), None)
 
 
 def install(store: Store, artifact: Artifact, source: Source, progress: Progress) -> Toolchain:

@@ -19,7 +19,7 @@ from gobox.errors import LockError, NetworkError
 from gobox.progress import Progress
 from gobox.store import Store, write_atomic
 from gobox.toolchains import versions
-from gobox.toolchains.install import Toolchain, find_installed, install, installed
+from gobox.toolchains.install import Toolchain, find_installed, find_match, install
 from gobox.toolchains.sources import Artifact, Source, configured_sources, source_named
 from gobox.toolchains.versions import GoVersion, VersionRequest
 
@@ -93,9 +93,9 @@ def ensure_version(
     any source; an exact version that is installed never needs the network.
     """
     if prefer_installed or not request.is_family:
-        have = [t for t in installed(store, platform) if request.matches(t.version)]
-        if have:
-            return Resolution(have[0], request, None, "the store")
+        have = find_match(store, request, platform)
+        if have is not None:
+            return Resolution(have, request, None, "the store")
     artifact, source = find_artifact(request, configured_sources(settings), platform, progress)
     return Resolution(install(store, artifact, source, progress), request, None, source.name)
 
@@ -134,15 +134,38 @@ def ensure_project(
                 hint="run gobox without --locked (or `gobox toolchain pin`) to update the lock",
             )
         request_for_lock = request
-    artifact, source = find_artifact(request_for_lock, configured_sources(settings), platform,
-                                     progress)
-    toolchain = install(store, artifact, source, progress)
-    keep = lock.artifacts if lock and lock.go_version == str(artifact.version) else ()
-    new_lock = Lock(str(artifact.version),
-                    tuple(a for a in keep if a.platform != platform) + (_locked(artifact),))
+    toolchain, how = _resolve_and_install(store, settings, request_for_lock, platform, progress)
+    keep = lock.artifacts if lock and lock.go_version == str(toolchain.version) else ()
+    new_lock = Lock(str(toolchain.version),
+                    tuple(a for a in keep if a.platform != platform) + (_from_toolchain(toolchain),))
     write_atomic(project.lock_path, render_lock(new_lock).encode())
-    progress.step(f"wrote {lock_name}: go {artifact.version} ({artifact.source})")
-    return Resolution(toolchain, request, choice, source.name, lock_written=True)
+    progress.step(f"wrote {lock_name}: go {toolchain.version} ({toolchain.source})")
+    return Resolution(toolchain, request, choice, how, lock_written=True)
+
+
+def _resolve_and_install(
+    store: Store, settings: Settings, request: VersionRequest, platform: str, progress: Progress
+) -> tuple[Toolchain, str]:
+    """The toolchain a lock should record for `request`, and how it was found.
+
+    An exact version already in the store needs no source: its toolchain.json
+    holds everything the lock records. A family ("1.22") asks the sources for
+    the newest patch, and only when none can be reached settles for the
+    newest installed one, saying so.
+    """
+    if not request.is_family:
+        have = find_match(store, request, platform)
+        if have is not None:
+            return have, "the store"
+    try:
+        artifact, source = find_artifact(request, configured_sources(settings), platform, progress)
+    except NetworkError:
+        have = find_match(store, request, platform)
+        if have is None:
+            raise
+        progress.step(f"no toolchain source reachable; using the installed go {have.version}")
+        return have, "the store (sources unreachable)"
+    return install(store, artifact, source, progress), source.name
 
 
 def pin(
@@ -160,6 +183,10 @@ def pin(
 
 def _locked(a: Artifact) -> LockedArtifact:
     return LockedArtifact(a.platform, a.source, a.filename, a.url, a.sha256, a.size)
+
+
+def _from_toolchain(t: Toolchain) -> LockedArtifact:
+    return LockedArtifact(t.platform, t.source, t.filename, t.url, t.sha256, t.size)
 
 
 def _artifact(pinned: LockedArtifact, version: str, settings: Settings) -> Artifact:

