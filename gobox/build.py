@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from gobox.config import Mount, Project
@@ -39,7 +39,6 @@ class Options:
     cpus: float | None = None
     locked: bool = False
     no_limits: bool = False
-    extra: tuple[str, ...] = field(default=())
 
 
 @dataclass(frozen=True)

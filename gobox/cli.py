@@ -305,7 +305,54 @@ def toolchain_pin(app: App, version: str) -> None:
 # --- the build environment: run, shell, build, test ------------------------------------
 
 
+@dataclass(frozen=True)
+class RunFlags:
+    """The options every sandbox command takes, gathered by @_sandbox_options."""
+
+    go: str | None
+    env: tuple[str, ...]
+    mounts: tuple[str, ...]
+    network: str | None
+    memory: str | None
+    pids: int | None
+    cpus: float | None
+    no_limits: bool
+    locked: bool
+    dry_run: bool
+    verbose: bool
+    as_json: bool
+
+    def options(self) -> Any:  # gobox.build.Options, imported lazily
+        from gobox.build import Options
+        from gobox.config import Mount
+        from gobox.errors import UsageError
+        from gobox.schema import parse_size
+
+        pairs = []
+        for item in self.env:
+            key, sep, value = item.partition("=")
+            if not sep or not key:
+                raise UsageError(f"--env {item}: expected K=V")
+            pairs.append((key, value))
+        size = None
+        if self.memory is not None:
+            size = parse_size(self.memory)
+            if size is None:
+                raise UsageError(f'--memory {self.memory}: expected a size such as "512MiB" or "2GiB"')
+        return Options(go=self.go, env=tuple(pairs), mounts=tuple(Mount.parse(m) for m in self.mounts),
+                       network=self.network, memory=size, pids=self.pids, cpus=self.cpus,
+                       locked=self.locked, no_limits=self.no_limits)
+
+
 def _sandbox_options(f):  # noqa: ANN001, ANN201 - a click decorator
+    """Add the sandbox options to a command, passed to it as one `flags: RunFlags`."""
+    import functools
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        flags = RunFlags(**{name: kwargs.pop(name) for name in RunFlags.__dataclass_fields__})
+        return f(*args, flags=flags, **kwargs)
+
     opts = [
         click.option("--go", "go", metavar="VERSION", help="Go version, overriding the project's."),
         click.option("--env", "env", multiple=True, metavar="K=V", help="Set a variable in the sandbox."),
@@ -323,50 +370,28 @@ def _sandbox_options(f):  # noqa: ANN001, ANN201 - a click decorator
         click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout."),
     ]
     for opt in reversed(opts):
-        f = opt(f)
-    return f
+        wrapper = opt(wrapper)
+    return wrapper
 
 
-def _options(go, env, mounts, network, memory, pids, cpus, no_limits, locked, extra=()):  # noqa: ANN001, ANN202
-    from gobox.build import Options
-    from gobox.config import Mount
-    from gobox.errors import UsageError
-    from gobox.schema import parse_size
-
-    pairs = []
-    for item in env:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise UsageError(f"--env {item}: expected K=V")
-        pairs.append((key, value))
-    size = None
-    if memory is not None:
-        size = parse_size(memory)
-        if size is None:
-            raise UsageError(f'--memory {memory}: expected a size such as "512MiB" or "2GiB"')
-    return Options(go=go, env=tuple(pairs), mounts=tuple(Mount.parse(m) for m in mounts),
-                   network=network, memory=size, pids=pids, cpus=cpus, locked=locked,
-                   no_limits=no_limits, extra=tuple(extra))
-
-
-def _run_in_sandbox(app: App, argv: tuple[str, ...], options: Any, dry_run: bool, verbose: bool,
-                    as_json: bool, project: Any = None) -> None:
+def _run_in_sandbox(app: App, argv: tuple[str, ...], flags: RunFlags, project: Any = None) -> None:
     from gobox.build import execute, explain, prepare
 
     project = project or app.project()
+    options = flags.options()
     prepared = prepare(project, app.store, app.settings, argv, options, app.progress())
     spec = prepared.spec
-    if dry_run:
+    if flags.dry_run:
         click.echo(f"go:       {prepared.toolchain_version}")
         click.echo(spec.describe())
         return
     result = execute(spec, options)
-    if as_json:
+    if flags.as_json:
         _emit_json({"exit_code": result.exit_code, "peak_memory": result.peak_memory,
                     "cpu_time": result.cpu_time, "oom_killed": result.oom_killed,
                     "pids_limited": result.pids_limited, "go": prepared.toolchain_version,
                     "setup_seconds": result.setup_seconds})
-    elif verbose:
+    elif flags.verbose:
         peak = f"{result.peak_memory / (1 << 20):.1f} MiB" if result.peak_memory else "unknown"
         cpu = f"{result.cpu_time:.2f} s" if result.cpu_time is not None else "unknown"
         click.echo(f"gobox: exit {result.exit_code}, peak memory {peak}, cpu {cpu}", err=True)
@@ -383,8 +408,7 @@ def _run_in_sandbox(app: App, argv: tuple[str, ...], options: Any, dry_run: bool
 @_sandbox_options
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @pass_app
-def run_cmd(app: App, command: tuple[str, ...], go, env, mounts, network, memory, pids, cpus,  # noqa: ANN001
-            no_limits, locked, dry_run, verbose, as_json) -> None:  # noqa: ANN001
+def run_cmd(app: App, command: tuple[str, ...], flags: RunFlags) -> None:
     """Run COMMAND in the project's build environment (the seed's `docker run --rm golang ...`).
 
     The root holds only the pinned Go at /usr/local/go and a minimal /etc
@@ -399,15 +423,13 @@ def run_cmd(app: App, command: tuple[str, ...], go, env, mounts, network, memory
       gobox run --go 1.21.13 -- go test ./...
       gobox run --network host --env GOPROXY=https://proxy.golang.org -- go mod download
     """
-    options = _options(go, env, mounts, network, memory, pids, cpus, no_limits, locked)
-    _run_in_sandbox(app, command, options, dry_run, verbose, as_json)
+    _run_in_sandbox(app, command, flags)
 
 
 @cli.command("shell", epilog=EPILOG)
 @_sandbox_options
 @pass_app
-def shell_cmd(app: App, go, env, mounts, network, memory, pids, cpus, no_limits, locked,  # noqa: ANN001
-              dry_run, verbose, as_json) -> None:  # noqa: ANN001
+def shell_cmd(app: App, flags: RunFlags) -> None:
     """An interactive shell in the build environment (needs [go].base = "host" or an image).
 
     \b
@@ -420,16 +442,14 @@ def shell_cmd(app: App, go, env, mounts, network, memory, pids, cpus, no_limits,
     if project.config.go.base == "none":
         raise UsageError('gobox shell needs a shell in the root, and [go].base = "none" has none',
                          hint='set [go].base = "host" in gobox.toml, or use `gobox run -- go ...`')
-    options = _options(go, env, mounts, network, memory, pids, cpus, no_limits, locked)
-    _run_in_sandbox(app, ("/bin/sh",), options, dry_run, verbose, as_json, project)
+    _run_in_sandbox(app, ("/bin/sh",), flags, project)
 
 
 @cli.command("build", epilog=EPILOG, context_settings={"ignore_unknown_options": True})
 @_sandbox_options
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @pass_app
-def build_cmd(app: App, args: tuple[str, ...], go, env, mounts, network, memory, pids, cpus,  # noqa: ANN001
-              no_limits, locked, dry_run, verbose, as_json) -> None:  # noqa: ANN001
+def build_cmd(app: App, args: tuple[str, ...], flags: RunFlags) -> None:
     """Build [build].packages (or PKG...) into [build].output (default dist/).
 
     Runs `go build -trimpath` with the configured flags, ldflags and tags in
@@ -444,23 +464,20 @@ def build_cmd(app: App, args: tuple[str, ...], go, env, mounts, network, memory,
 
     packages, extra = _split_dashdash(args)
     project = app.project()
-    options = _options(go, env, mounts, network, memory, pids, cpus, no_limits, locked)
-    if not dry_run:
+    if not flags.dry_run:
         out = output_dir(project)
         try:
             out.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise GoboxError(f"cannot create the output directory {out}: {e.strerror}") from None
-    argv = go_build_argv(project, packages, extra)
-    _run_in_sandbox(app, argv, options, dry_run, verbose, as_json, project)
+    _run_in_sandbox(app, go_build_argv(project, packages, extra), flags, project)
 
 
 @cli.command("test", epilog=EPILOG, context_settings={"ignore_unknown_options": True})
 @_sandbox_options
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @pass_app
-def test_cmd(app: App, args: tuple[str, ...], go, env, mounts, network, memory, pids, cpus,  # noqa: ANN001
-             no_limits, locked, dry_run, verbose, as_json) -> None:  # noqa: ANN001
+def test_cmd(app: App, args: tuple[str, ...], flags: RunFlags) -> None:
     """Run `go test` on [build].packages (or PKG...) in the sandbox; args after `--` go to go test.
 
     \b
@@ -471,10 +488,8 @@ def test_cmd(app: App, args: tuple[str, ...], go, env, mounts, network, memory, 
     from gobox.build import go_test_argv
 
     packages, extra = _split_dashdash(args)
-    options = _options(go, env, mounts, network, memory, pids, cpus, no_limits, locked)
     project = app.project()
-    _run_in_sandbox(app, go_test_argv(project, packages, extra), options, dry_run, verbose, as_json,
-                    project)
+    _run_in_sandbox(app, go_test_argv(project, packages, extra), flags, project)
 
 
 def _split_dashdash(args: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
