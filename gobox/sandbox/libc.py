@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import sys
 
@@ -57,8 +56,15 @@ def _lib() -> ctypes.CDLL:
     if _libc is None:
         if not sys.platform.startswith("linux"):
             raise OSError(0, "the gobox sandbox needs Linux (namespaces and cgroups)")
-        _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        # CDLL(None) is the libc already loaded into this process: no ldconfig run
+        # (ctypes.util.find_library forks one), no second copy.
+        _libc = ctypes.CDLL(None, use_errno=True)
     return _libc
+
+
+def load() -> None:
+    """Load libc now, so that the forked children do not pay for it inside the sandbox setup."""
+    _lib()
 
 
 def _check(result: int, what: str) -> int:

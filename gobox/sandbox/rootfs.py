@@ -6,6 +6,7 @@ each names its step so a failure can say which one broke.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import os
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from gobox.sandbox import libc
 from gobox.sandbox.spec import SandboxSpec
-from gobox.store import replace_dir
+from gobox.store import remove_tree
 
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 
@@ -55,24 +56,29 @@ def minimal_files(uid: int, gid: int, ca_bundle: bytes) -> dict[str, bytes]:
     }
 
 
+LAYER_FORMAT = 1  # bump when minimal_files or _DIRS change, so old layers are not reused
 _DIRS = ("tmp", "proc", "dev", "root", "home/gobox", "go", "usr/local/go", "etc/ssl/certs")
 
 
 def ensure_minimal_layer(layers_dir: Path, scratch: Path, uid: int, gid: int) -> Path:
-    """The generated layer for this uid/gid, made once and named by its content."""
+    """The generated layer for this uid/gid, made once and named by what it is made from.
+
+    The name hashes the ids and the CA bundle's identity (path, size, mtime),
+    not its 200 kB of content, so finding the layer costs a stat per run.
+    """
     try:
         import certifi  # shipped with requests: a pinned, portable CA bundle
 
-        ca = Path(certifi.where()).read_bytes()
+        ca_path: Path | None = Path(certifi.where())
+        st = ca_path.stat()
+        ca_id = f"{ca_path}:{st.st_size}:{st.st_mtime_ns}"
     except (ImportError, OSError):
-        ca = b""
-    files = minimal_files(uid, gid, ca)
-    digest = hashlib.sha256()
-    for name in sorted(files):
-        digest.update(name.encode() + b"\0" + files[name] + b"\0")
-    path = layers_dir / f"minimal-{digest.hexdigest()[:16]}"
+        ca_path, ca_id = None, "none"
+    key = hashlib.sha256(f"{LAYER_FORMAT}:{uid}:{gid}:{ca_id}".encode()).hexdigest()[:16]
+    path = layers_dir / f"minimal-{key}"
     if path.is_dir():
         return path
+    files = minimal_files(uid, gid, ca_path.read_bytes() if ca_path else b"")
     layers_dir.mkdir(parents=True, exist_ok=True)
     tmp = scratch / f"{path.name}.{os.getpid()}"
     for d in _DIRS:
@@ -81,9 +87,13 @@ def ensure_minimal_layer(layers_dir: Path, scratch: Path, uid: int, gid: int) ->
     for name, data in files.items():
         (tmp / name).write_bytes(data)
     try:
-        replace_dir(tmp, path, scratch)
-    except FileExistsError:
-        pass  # another gobox made the same layer first
+        os.rename(tmp, path)
+    except OSError as e:
+        # Another gobox made the same layer first, and may be running on it: keep
+        # theirs (its content is the same) rather than swap a live lower dir.
+        remove_tree(tmp)
+        if e.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+            raise
     return path
 
 

@@ -245,8 +245,12 @@ def test_limits_without_cgroups_fail_clearly(nobody_base: Path, clean_mirror: Mi
 
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
-def test_signal_mid_run_leaves_nothing(stocked: Gobox, app: Path, sig: int, code: int) -> None:
-    p = stocked.popen("run", "--", "./probe", "sleep", "60", cwd=app)
+@pytest.mark.parametrize("limits", [(), ("--pids", "100")], ids=["no-cgroup", "cgroup"])
+def test_signal_mid_run_leaves_nothing(stocked: Gobox, app: Path, sig: int, code: int,
+                                       limits: tuple[str, ...]) -> None:
+    if limits and os.geteuid() != 0:
+        pytest.skip("limits need root here")
+    p = stocked.popen("run", *limits, "--", "./probe", "sleep", "60", cwd=app)
     assert p.stdout.readline() == "sleeping\n"
     assert gobox_pids()
     p.send_signal(sig)
@@ -262,9 +266,9 @@ def test_signal_mid_run_leaves_nothing(stocked: Gobox, app: Path, sig: int, code
 
 @needs_cgroups
 def test_kill_9_of_gobox_leaves_no_cgroup(stocked: Gobox, app: Path) -> None:
-    p = stocked.popen("run", "--", "./probe", "sleep", "60", cwd=app)
+    p = stocked.popen("run", "--memory", "1GiB", "--", "./probe", "sleep", "60", cwd=app)
     assert p.stdout.readline() == "sleeping\n"
-    assert cgroup_leftovers()
+    assert cgroup_leftovers()  # limits asked for: the run has its cgroup
     p.send_signal(signal.SIGKILL)
     p.wait(timeout=30)
     deadline = time.monotonic() + 10
