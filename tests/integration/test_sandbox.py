@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -78,8 +79,9 @@ def cgroup_leftovers() -> list[Path]:
 
 
 def test_build_test_run_as_root(stocked: Gobox, app: Path) -> None:
-    r = stocked("build", cwd=app)
+    r = stocked("build", "-v", cwd=app)
     assert r.code == 0, r.err
+    assert re.search(r"gobox: exit 0, peak memory \d+\.\d MiB, cpu \d+\.\d\d s", r.err), r.err
     ran = subprocess.run([app / "dist" / "app"], capture_output=True, text=True)
     assert ran.stdout == "Hello, Go examples!\n"
     t = stocked("test", "--", "-count=1", "-v", cwd=app)
