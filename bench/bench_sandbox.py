@@ -322,7 +322,7 @@ def measure(work: Path, mirror: Mirror, reps: int) -> tuple[list[Row], str, list
                         f"{ms(t['podman'])} (`podman run --rm --network none`, crun)", f"{r:.2f}x", "≤ 0.3x",
                         "yes" if r <= 0.3 else "**no**"))
         if podman.argv_cgroups:
-            rows.append(Row("1. same, podman with its cgroup, as gobox has one (info)", ms(t["gobox"]),
+            rows.append(Row("1. same, podman with its cgroup, as gobox with limits (info)", ms(t["gobox"]),
                             f"{ms(t['podman-cg'])} (same, without `--cgroups=disabled`)",
                             f"{t['gobox'] / t['podman-cg']:.2f}x", "—", "—"))
     else:
