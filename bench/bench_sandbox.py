@@ -21,14 +21,20 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_toolchains import Row, base_env, machine, ms, table  # noqa: E402 - bench/ is put on sys.path above
+from bench_toolchains import (  # noqa: E402 - bench/ is put on sys.path above
+    GOBOX,
+    PYTHON,
+    README,
+    VERSION,
+    Row,
+    base_env,
+    machine,
+    ms,
+    table,
+)
 from mirror import Mirror, full_mirror  # noqa: E402 - tests/ is put on sys.path just above
 
-PYTHON = str(ROOT / ".venv" / "bin" / "python")
-GOBOX = str(ROOT / ".venv" / "bin" / "gobox")
-README = ROOT / "bench" / "README.md"
 BEGIN, END = "<!-- sandbox:begin -->", "<!-- sandbox:end -->"
-VERSION = "1.21.13"
 IMAGE = f"localhost/gobox-bench-go:{VERSION}"
 MODULE = "example.com/benchtree"
 LIBRARIES = 36  # library packages of the generated project, plus MAINS main packages
