@@ -422,8 +422,20 @@ def run_cmd(app: App, command: tuple[str, ...], flags: RunFlags) -> None:
       gobox run -- go version
       gobox run --go 1.21.13 -- go test ./...
       gobox run --network host --env GOPROXY=https://proxy.golang.org -- go mod download
+      gobox run --go 1.22 -- go version     # anywhere, even outside a project
     """
-    _run_in_sandbox(app, command, flags)
+    from gobox.config import CONFIG_NAME, Project, find_root
+    from gobox.errors import ConfigError
+
+    project = None
+    if find_root(Path.cwd()) is None:
+        # Outside any project, `gobox run --go 1.22 -- go version` still works, as
+        # `docker run golang` does: the current directory is mounted, nothing is locked.
+        if not (flags.go or os.environ.get("GOBOX_GO")):
+            raise ConfigError(f"no {CONFIG_NAME} or go.mod in {Path.cwd()} or above, and no --go",
+                              hint="give a version (gobox run --go 1.22 -- go version) or run in a Go project")
+        project = Project.bare(Path.cwd())
+    _run_in_sandbox(app, command, flags, project)
 
 
 @cli.command("shell", epilog=EPILOG)

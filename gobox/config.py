@@ -256,6 +256,13 @@ class Project:
     config: Config
     gomod: GoMod | None
     go_version_file: str | None
+    # A directory that is no project (`gobox run --go 1.22 -- ...` anywhere): the Go
+    # version comes from --go or GOBOX_GO, and no gobox.lock is written.
+    ephemeral: bool = False
+
+    @classmethod
+    def bare(cls, directory: Path) -> Project:
+        return cls(directory.absolute(), None, Config(), None, None, ephemeral=True)
 
     @property
     def lock_path(self) -> Path:

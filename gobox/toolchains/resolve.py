@@ -109,6 +109,9 @@ def ensure_project(
     still satisfies the request."""
     choice = choose_version(project, flag, environ)
     request = VersionRequest.parse(choice.text)
+    if project.ephemeral:
+        r = ensure_version(store, settings, request, platform, progress, prefer_installed=True)
+        return Resolution(r.toolchain, request, choice, r.how)
     lock = read_lock(project.lock_path)
     lock_name = project.relative(project.lock_path)
     if lock is not None and lock.go_version and request.matches(GoVersion.parse(lock.go_version)):

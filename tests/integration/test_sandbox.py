@@ -374,3 +374,13 @@ def test_shell_has_a_controlling_terminal_and_job_control(stocked: Gobox, app: P
     _, status = os.waitpid(pid, 0)
     os.close(fd)
     assert os.waitstatus_to_exitcode(status) == 7
+
+
+def test_run_outside_a_project_with_go(stocked: Gobox, tmp_path: Path) -> None:
+    bare = tmp_path / "anywhere"
+    bare.mkdir()
+    r = stocked("run", "--go", "1.21.13", "--", "go", "version", cwd=bare)
+    assert r.code == 0 and "go1.21.13" in r.out, r.err
+    assert list(bare.iterdir()) == []  # no gobox.lock written where there is no project
+    refused = stocked("run", "--", "go", "version", cwd=bare)
+    assert refused.code == 2 and "no gobox.toml or go.mod" in refused.err and "--go" in refused.err
