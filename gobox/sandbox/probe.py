@@ -8,6 +8,8 @@ import tempfile
 from dataclasses import dataclass
 
 from gobox.sandbox import libc
+from gobox.sandbox.rootfs import SetupError
+from gobox.sandbox.run import hint_for, map_ids
 
 
 @dataclass(frozen=True)
@@ -28,14 +30,7 @@ def _in_child(steps: str, scratch: str) -> tuple[bool, str, int]:
         try:
             os.close(r)
             libc.unshare(libc.CLONE_NEWUSER | libc.CLONE_NEWNS)
-            step = "write uid_map"
-            with open("/proc/self/uid_map", "w") as f:
-                f.write(f"{host_uid} {host_uid} 1\n")
-            with open("/proc/self/setgroups", "w") as f:
-                f.write("deny")
-            step = "write gid_map"
-            with open("/proc/self/gid_map", "w") as f:
-                f.write(f"{host_gid} {host_gid} 1\n")
+            map_ids(host_uid, host_gid, host_uid, host_gid)
             if steps == "overlay":
                 step = "mount tmpfs"
                 libc.mount(None, "/", None, libc.MS_REC | libc.MS_SLAVE)
@@ -47,6 +42,8 @@ def _in_child(steps: str, scratch: str) -> tuple[bool, str, int]:
                            f"lowerdir={scratch}/lower,upperdir={scratch}/upper,"
                            f"workdir={scratch}/work,userxattr")
             os._exit(0)
+        except SetupError as e:
+            os.write(w, f"{e.step}\0{e.errno}".encode())
         except OSError as e:
             os.write(w, f"{step}\0{e.errno or 0}".encode())
         except BaseException:  # noqa: BLE001
@@ -65,8 +62,6 @@ def _in_child(steps: str, scratch: str) -> tuple[bool, str, int]:
 def user_namespaces() -> Probe:
     if not sys.platform.startswith("linux"):
         return Probe(False, "not Linux", "the gobox sandbox needs Linux")
-    from gobox.sandbox.run import hint_for
-
     ok, step, err = _in_child("userns", "")
     if ok:
         limit = _read("/proc/sys/user/max_user_namespaces")
@@ -77,8 +72,6 @@ def user_namespaces() -> Probe:
 def overlay_in_userns() -> Probe:
     if not sys.platform.startswith("linux"):
         return Probe(False, "not Linux", "the gobox sandbox needs Linux")
-    from gobox.sandbox.run import hint_for
-
     with tempfile.TemporaryDirectory(prefix="gobox-probe-") as scratch:
         ok, step, err = _in_child("overlay", scratch)
     if ok:

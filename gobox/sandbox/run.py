@@ -102,12 +102,7 @@ def _setup_child(spec: SandboxSpec, parent: int, cgroup: Cgroup | None, err_fd: 
         libc.unshare(flags)
         # The caller's ids map to themselves: files written to bind mounts stay the
         # caller's, and root inside is still only root of this namespace.
-        step = "write uid_map"
-        _write("/proc/self/uid_map", f"{spec.uid} {host_uid} 1\n")
-        step = "write setgroups"
-        _write("/proc/self/setgroups", "deny")
-        step = "write gid_map"
-        _write("/proc/self/gid_map", f"{spec.gid} {host_gid} 1\n")
+        map_ids(spec.uid, spec.gid, host_uid, host_gid)
         step = "fork pid 1"
         pid1 = os.fork()
         if pid1 == 0:
@@ -118,11 +113,28 @@ def _setup_child(spec: SandboxSpec, parent: int, cgroup: Cgroup | None, err_fd: 
         signal.pthread_sigmask(signal.SIG_UNBLOCK, init.FORWARDED)
         _, status = os.waitpid(pid1, 0)
         os._exit(init.exit_status(status))
+    except rootfs.SetupError as e:
+        init.report(err_fd, e.step, e.path, e.errno)
     except OSError as e:
         init.report(err_fd, step, "", e.errno or 0)
     except BaseException as e:  # noqa: BLE001 - must reach the parent as a record
         init.report(err_fd, step, "", 0, repr(e))
     os._exit(125)
+
+
+def map_ids(uid: int, gid: int, host_uid: int, host_gid: int) -> None:
+    """Write this process's id maps after unshare(CLONE_NEWUSER), in the order the kernel
+    requires of an unprivileged writer: uid_map, setgroups=deny, gid_map.
+
+    Take host_uid/host_gid before unshare: until the maps exist getuid() says 65534.
+    """
+    for step, path, data in (("write uid_map", "/proc/self/uid_map", f"{uid} {host_uid} 1\n"),
+                             ("write setgroups", "/proc/self/setgroups", "deny"),
+                             ("write gid_map", "/proc/self/gid_map", f"{gid} {host_gid} 1\n")):
+        try:
+            _write(path, data)
+        except OSError as e:
+            raise rootfs.SetupError(step, path, e) from None
 
 
 def _pid1(spec: SandboxSpec, err_fd: int) -> NoReturn:
