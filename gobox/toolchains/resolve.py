@@ -177,15 +177,10 @@ def pin(
 ) -> Resolution:
     """Resolve `text`, install it and write it to gobox.lock, whatever the lock said before."""
     request = VersionRequest.parse(text)
-    artifact, source = find_artifact(request, configured_sources(settings), platform, progress)
-    toolchain = install(store, artifact, source, progress)
+    toolchain, how = _resolve_and_install(store, settings, request, platform, progress)
     write_atomic(project.lock_path,
-                 render_lock(Lock(str(artifact.version), (_locked(artifact),))).encode())
-    return Resolution(toolchain, request, None, source.name, lock_written=True)
-
-
-def _locked(a: Artifact) -> LockedArtifact:
-    return LockedArtifact(a.platform, a.source, a.filename, a.url, a.sha256, a.size)
+                 render_lock(Lock(str(toolchain.version), (_from_toolchain(toolchain),))).encode())
+    return Resolution(toolchain, request, None, how, lock_written=True)
 
 
 def _from_toolchain(t: Toolchain) -> LockedArtifact:
