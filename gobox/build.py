@@ -59,10 +59,13 @@ def home_for(uid: int) -> str:
     return "/root" if uid == 0 else "/home/gobox"
 
 
+def network(project: Project, options: Options) -> str:
+    return options.network or project.config.sandbox.network
+
+
 def environment(project: Project, options: Options, uid: int, term: str | None) -> tuple[tuple[str, str], ...]:
     """The command's whole environment: what gobox sets, then [build].env, then --env."""
     cfg = project.config
-    network = options.network or cfg.sandbox.network
     env = {
         "PATH": PATH, "HOME": home_for(uid), "GOROOT": GOROOT, "GOPATH": GOPATH,
         "GOCACHE": GOCACHE, "GOMODCACHE": GOMODCACHE,
@@ -71,7 +74,7 @@ def environment(project: Project, options: Options, uid: int, term: str | None) 
         "GOFLAGS": f"-buildvcs={'true' if cfg.build.buildvcs else 'false'}",
         "CGO_ENABLED": "1" if cfg.go.cgo else "0",
     }
-    if network == "none":
+    if network(project, options) == "none":
         # Fail module lookups at once with Go's own clear message, not a DNS timeout.
         env["GOPROXY"] = "off"
     if term:
@@ -117,8 +120,8 @@ def plan(project: Project, paths: Paths, argv: tuple[str, ...], options: Options
             elif os.path.isdir(d):
                 binds.append(Bind(d, d, readonly=True))
         binds += [Bind(f, f, readonly=True) for f in HOST_FILES if os.path.isfile(f)]
-    network = options.network or cfg.sandbox.network
-    if network == "host" and os.path.isfile("/etc/resolv.conf"):
+    net = network(project, options)
+    if net == "host" and os.path.isfile("/etc/resolv.conf"):
         binds.append(Bind("/etc/resolv.conf", "/etc/resolv.conf", readonly=True))
     return SandboxSpec(
         argv=argv,
@@ -130,7 +133,7 @@ def plan(project: Project, paths: Paths, argv: tuple[str, ...], options: Options
         symlinks=tuple(symlinks),
         uid=paths.uid,
         gid=paths.gid,
-        network=network,
+        network=net,
         limits=limits(project, options),
         scratch=paths.scratch,
     )

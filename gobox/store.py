@@ -88,7 +88,6 @@ class Store:
         attempts at the same entry are cleared first, since nobody else can be
         working on it.
         """
-
         import tempfile  # lazy, as below: `gobox toolchain which` imports this module
 
         self.ensure()
@@ -134,7 +133,6 @@ def replace_dir(src: Path, dst: Path, graveyard: Path) -> None:
     """
     import tempfile
 
-
     try:
         os.rename(src, dst)
         return
@@ -150,7 +148,6 @@ def replace_dir(src: Path, dst: Path, graveyard: Path) -> None:
 def write_atomic(path: Path, data: bytes) -> None:
     """Write a file so a reader sees the old content or the new, never a part."""
     import tempfile
-
 
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
