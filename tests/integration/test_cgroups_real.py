@@ -55,6 +55,17 @@ def held(code: str) -> subprocess.Popen:
                             text=False)
 
 
+def run_in(c: Cgroup, p: subprocess.Popen) -> bytes:
+    """Move a held process into `c`, let it run to its end, and return its output."""
+    try:
+        c.add(p.pid)
+        out, _ = p.communicate(b"go", timeout=60)
+    finally:
+        p.kill()
+        p.wait()
+    return out
+
+
 def release(p: subprocess.Popen) -> None:
     """Let it run (where the test reads its output line by line rather than with communicate)."""
     assert p.stdin is not None
@@ -78,12 +89,7 @@ def test_memory_limit_ooms_the_process_and_is_reported(made: list[Cgroup]) -> No
             chunks.append(b"x" * (1 << 20))
         print("survived", flush=True)
     """)
-    try:
-        c.add(p.pid)
-        out, _ = p.communicate(b"go", timeout=60)
-    finally:
-        p.kill()
-        p.wait()
+    out = run_in(c, p)
     assert p.returncode == -signal.SIGKILL, out
     u = c.usage()
     assert u.oom_killed is True
@@ -113,12 +119,7 @@ def test_pids_limit_fails_forks_and_is_reported(made: list[Cgroup]) -> None:
             os.waitpid(pid, 0)
         print(len(children), failed, flush=True)
     """)
-    try:
-        c.add(p.pid)
-        out, _ = p.communicate(b"go", timeout=60)
-    finally:
-        p.kill()
-        p.wait()
+    out = run_in(c, p)
     assert p.returncode == 0
     forked, failed = map(int, out.split())
     assert forked + failed == 30 and 0 < forked < 8 and failed > 0
