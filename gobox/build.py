@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from gobox.config import Mount, Project
 from gobox.errors import ConfigError, GoboxError
@@ -103,9 +105,11 @@ def plan(project: Project, paths: Paths, argv: tuple[str, ...], options: Options
     if base not in ("none", "host"):
         raise ConfigError(f"[go].base = {base!r}: image bases come with OCI image support",
                           hint='use base = "none" or "host" for now')
-    if cfg.go.cgo and base == "none":
-        raise ConfigError('[go].cgo = true needs a C compiler, and base = "none" has none',
-                          hint='set [go].base = "host" (the host\'s gcc) or cgo = false')
+    env = environment(project, options, paths.uid, term)
+    values = dict(env)
+    if values["CGO_ENABLED"] == "1" and base == "none" and not values.get("CC"):
+        raise ConfigError('cgo needs a C compiler, and [go].base = "none" has none',
+                          hint='set [go].base = "host" (the host\'s gcc), or cgo = false')
     binds = [Bind(str(project.root), str(project.root)),
              Bind(paths.gocache, GOCACHE), Bind(paths.gomodcache, GOMODCACHE)]
     output = Path(cfg.build.output)
@@ -126,7 +130,7 @@ def plan(project: Project, paths: Paths, argv: tuple[str, ...], options: Options
     return SandboxSpec(
         argv=argv,
         layers=(paths.minimal_layer, paths.goroot_layer),
-        env=environment(project, options, paths.uid, term),
+        env=env,
         cwd=paths.cwd,
         binds=tuple(binds),
         tmpfs=("/tmp", home_for(paths.uid)),
@@ -139,14 +143,17 @@ def plan(project: Project, paths: Paths, argv: tuple[str, ...], options: Options
     )
 
 
-def go_build_argv(project: Project, packages: tuple[str, ...], extra: tuple[str, ...]) -> tuple[str, ...]:
+def go_build_argv(project: Project, packages: tuple[str, ...], extra: tuple[str, ...],
+                  output: Path | None = None) -> tuple[str, ...]:
+    """`go build` of the packages into `output` (default [build].output); a trailing slash makes go
+    write every main package's binary there, named as go names it."""
     b = project.config.build
     argv = ["go", "build", "-trimpath", *b.flags]
     if b.ldflags:
         argv.append(f"-ldflags={b.ldflags}")
     if b.tags:
         argv.append(f"-tags={','.join(b.tags)}")
-    argv += [*extra, "-o", str(output_dir(project)) + "/", *(packages or b.packages)]
+    argv += [*extra, "-o", str(output or output_dir(project)) + "/", *(packages or b.packages)]
     return tuple(argv)
 
 
@@ -165,11 +172,17 @@ def output_dir(project: Project) -> Path:
 
 @dataclass(frozen=True)
 class Prepared:
-    spec: SandboxSpec
-    toolchain_version: str
+    """The world a project's plans need, made ready: its toolchain, installed, and the host paths."""
+
+    paths: Paths
+    toolchain: Any  # gobox.toolchains.install.Toolchain, imported lazily
+
+    @property
+    def go_version(self) -> str:
+        return str(self.toolchain.version)
 
 
-def prepare(project: Project, store: Store, settings, argv: tuple[str, ...], options: Options,  # noqa: ANN001
+def prepare(project: Project, store: Store, settings, options: Options,  # noqa: ANN001
             progress) -> Prepared:  # noqa: ANN001 - Settings and Progress, imported lazily by callers
     """Everything in the world a plan needs: the toolchain (installed on demand), the generated
     layer and the shared caches."""
@@ -189,8 +202,7 @@ def prepare(project: Project, store: Store, settings, argv: tuple[str, ...], opt
     inside = cwd == project.root or project.root in cwd.parents
     paths = Paths(str(resolution.toolchain.layer), str(minimal), str(cache / "go-build"),
                   str(cache / "mod"), str(run_dir), str(cwd if inside else project.root), uid, gid)
-    spec = plan(project, paths, argv, options, os.environ.get("TERM"))
-    return Prepared(spec, str(resolution.toolchain.version))
+    return Prepared(paths, resolution.toolchain)
 
 
 def execute(spec: SandboxSpec, options: Options) -> Result:
@@ -215,3 +227,33 @@ def explain(result: Result, spec: SandboxSpec) -> GoboxError | None:
 
 def _mib(n: int | None) -> str:
     return "none" if n is None else f"{n / (1 << 20):g} MiB"
+
+
+def source_date_epoch(root: Path, environ: Mapping[str, str]) -> int:
+    """The timestamp of reproducible outputs: SOURCE_DATE_EPOCH, else the last commit's, else 0."""
+    value = environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if value.isdigit():
+        return int(value)
+    import subprocess
+
+    try:
+        # safe.directory: a checkout owned by another user (CI containers) still has a history.
+        out = subprocess.run(["git", "-c", "safe.directory=*", "-C", str(root), "log", "-1", "--format=%ct"],
+                             capture_output=True, text=True, timeout=30,
+                             env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
+    except (OSError, subprocess.TimeoutExpired):
+        return 0
+    text = out.stdout.strip()
+    return int(text) if out.returncode == 0 and text.isdigit() else 0
+
+
+def project_name(project: Project) -> str:
+    """The name of the project's outputs: go.mod's module path without a /vN suffix, else the directory."""
+    module = project.gomod.module if project.gomod else None
+    if module:
+        parts = [p for p in module.split("/") if p]
+        if len(parts) > 1 and parts[-1][:1] == "v" and parts[-1][1:].isdigit():
+            parts.pop()
+        if parts:
+            return parts[-1]
+    return project.root.name

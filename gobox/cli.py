@@ -375,21 +375,21 @@ def _sandbox_options(f):  # noqa: ANN001, ANN201 - a click decorator
 
 
 def _run_in_sandbox(app: App, argv: tuple[str, ...], flags: RunFlags, project: Any = None) -> None:
-    from gobox.build import execute, explain, prepare
+    from gobox.build import execute, explain, plan, prepare
 
     project = project or app.project()
     options = flags.options()
-    prepared = prepare(project, app.store, app.settings, argv, options, app.progress())
-    spec = prepared.spec
+    prepared = prepare(project, app.store, app.settings, options, app.progress())
+    spec = plan(project, prepared.paths, argv, options, os.environ.get("TERM"))
     if flags.dry_run:
-        click.echo(f"go:       {prepared.toolchain_version}")
+        click.echo(f"go:       {prepared.go_version}")
         click.echo(spec.describe())
         return
     result = execute(spec, options)
     if flags.as_json:
         _emit_json({"exit_code": result.exit_code, "peak_memory": result.peak_memory,
                     "cpu_time": result.cpu_time, "oom_killed": result.oom_killed,
-                    "pids_limited": result.pids_limited, "go": prepared.toolchain_version,
+                    "pids_limited": result.pids_limited, "go": prepared.go_version,
                     "setup_seconds": result.setup_seconds})
     elif flags.verbose:
         peak = f"{result.peak_memory / (1 << 20):.1f} MiB" if result.peak_memory else "unknown"

@@ -23,7 +23,7 @@ from typing import NoReturn
 
 from gobox.errors import SandboxError
 from gobox.sandbox import init, libc, rootfs
-from gobox.sandbox.cgroups import Cgroup, Cgroups, Limits
+from gobox.sandbox.cgroups import Cgroup, CgroupError, Cgroups, Limits
 from gobox.sandbox.spec import Result, SandboxSpec
 
 SETUP_TIMEOUT = 60.0  # seconds from fork to exec; mounts are local, so this is generous
@@ -195,21 +195,27 @@ def _error(record: dict, spec: SandboxSpec) -> SandboxError:
     return SandboxError(f"sandbox setup failed at {step}{where}: {what}", hint=hint_for(step, err))
 
 
-def run(spec: SandboxSpec, cgroups: Cgroups | None = None, no_limits: bool = False) -> Result:
+def run(spec: SandboxSpec, cgroups: Cgroups | None = None, no_limits: bool = False,
+        measure: bool = False) -> Result:
     """Run the spec to completion and say how it ended.
 
-    A cgroup is made only when limits are asked for: joining one costs a
-    kernel grace period (~12 ms on cgroup v1), and without limits the PID
-    namespace already guarantees that nothing outlives the run, while wait4's
-    rusage gives CPU time and the peak RSS of the largest process. Limits
-    that cannot be applied are an error unless `no_limits`, which runs
-    without them.
+    A cgroup is made only when limits are asked for, or with `measure` where
+    the host lets us: joining one costs a kernel grace period (~12 ms on
+    cgroup v1), and without limits the PID namespace already guarantees that
+    nothing outlives the run, while wait4's rusage gives CPU time and the
+    peak RSS of the largest process (not the sum that `measure` gives).
+    Limits that cannot be applied are an error unless `no_limits`, which
+    runs without them.
     """
     if not sys.platform.startswith("linux"):
         raise SandboxError("the gobox sandbox needs Linux (user namespaces and cgroups)")
     limits = Limits() if no_limits else spec.limits
     libc.load()
-    cgroup = _make_cgroup(cgroups, limits) if limits.any else None
+    cgroup = None
+    if limits.any:
+        cgroup = _make_cgroup(cgroups, limits)
+    elif measure:
+        cgroup = _measuring_cgroup(cgroups)
     watchdog = _start_watchdog(cgroup) if cgroup is not None else None
     tty_owner = _terminal_owner()
     try:
@@ -222,16 +228,30 @@ def run(spec: SandboxSpec, cgroups: Cgroups | None = None, no_limits: bool = Fal
             _stop_watchdog(*watchdog)
 
 
-def _make_cgroup(cgroups: Cgroups | None, limits: Limits) -> Cgroup | None:
-    if cgroups is None:
-        from gobox.sandbox.cgroups import from_system
+def _system_cgroups() -> Cgroups:
+    from gobox.sandbox.cgroups import from_system
 
-        cgroups = from_system()
+    return from_system()
+
+
+def _make_cgroup(cgroups: Cgroups | None, limits: Limits) -> Cgroup | None:
+    cgroups = cgroups or _system_cgroups()
     reason = cgroups.unavailable(limits)
     if reason:
         raise SandboxError(f"cannot apply the limits: {reason}",
                            hint="run as root or with delegated cgroups, or pass --no-limits")
     return cgroups.create(f"gobox-{os.getpid()}-{os.urandom(3).hex()}", limits)
+
+
+def _measuring_cgroup(cgroups: Cgroups | None) -> Cgroup | None:
+    """A cgroup with no limits, only to read the run's total memory and CPU; None where we may not."""
+    cgroups = cgroups or _system_cgroups()
+    if cgroups.version == "none" or cgroups.unavailable(Limits()):
+        return None
+    try:
+        return cgroups.create(f"gobox-{os.getpid()}-{os.urandom(3).hex()}", Limits())
+    except CgroupError:
+        return None
 
 
 def _run(spec: SandboxSpec, cgroup: Cgroup | None) -> Result:
