@@ -504,6 +504,130 @@ def test_cmd(app: App, args: tuple[str, ...], flags: RunFlags) -> None:
     _run_in_sandbox(app, go_test_argv(project, packages, extra), flags, project)
 
 
+@cli.command("cross", epilog=EPILOG, context_settings={"ignore_unknown_options": True})
+@_sandbox_options
+@click.option("-j", "--jobs", type=click.IntRange(min=1), help="Targets built at once (default: from cores "
+              "and memory, so the matrix fits in RAM).")
+@click.option("--archive/--no-archive", default=None, help="Also pack each target into .tar.gz (.zip for "
+              "windows) with fixed metadata (default [cross].archive).")
+@click.option("--cgo/--no-cgo", default=None, help="CGO_ENABLED=1 for every target (default [go].cgo); "
+              "foreign targets need a C cross compiler in [cross.cc].")
+@click.option("--list", "list_only", is_flag=True, help="Print the targets the patterns name for the "
+              "pinned Go, and build nothing.")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@pass_app
+def cross_cmd(app: App, args: tuple[str, ...], flags: RunFlags, jobs: int | None, archive: bool | None,
+              cgo: bool | None, list_only: bool) -> None:
+    """Build [build].packages for other GOOS/GOARCH targets, in parallel, into dist/.
+
+    \b
+    TARGET is GOOS/GOARCH[/VARIANT] as the pinned Go names them
+    (`gobox cross --list all`), or a pattern: linux/* */arm64 all first-class,
+    and !PATTERN to leave some out. With no TARGET, [cross].targets.
+    Each target lands in dist/<name>_<os>_<arch>[_<variant>]/, and
+    dist/SHA256SUMS lists every output (`cd dist && sha256sum -c SHA256SUMS`).
+    Arguments after `--` go to go build. Exit 1 when any target failed.
+
+    \b
+    Examples:
+      gobox cross darwin/amd64
+      gobox cross linux/amd64 linux/arm64 linux/arm/v7 windows/amd64 --archive
+      gobox cross 'first-class' '!windows/386' -j 2 -- -ldflags=-s
+      gobox cross linux/arm64 --cgo        # with [cross.cc] "linux/arm64" = "zig"
+    """
+    from gobox.cross import release
+
+    patterns, go_args = _split_dashdash(args)
+    project = app.project()
+    options = flags.options()
+    request = release.Request(patterns=patterns, go_args=go_args, jobs=jobs, archive=archive, cgo=cgo)
+    if list_only or flags.dry_run:
+        _cross_plan(app, project, options, request, list_only, flags.as_json)
+        return
+    events = None if app.quiet else _CrossEvents()
+    report = release.cross(project, app.store, app.settings, request, options, app.progress(), events)
+    if flags.as_json:
+        _emit_json(release.to_json(report))
+    elif not app.quiet:
+        _cross_summary(project, report)
+    if report.failed:
+        names = ", ".join(str(o.target) for o in report.failed)
+        raise GoboxError(f"{len(report.failed)} of {len(report.outcomes)} targets failed: {names}")
+
+
+def _cross_plan(app: App, project: Any, options: Any, request: Any, list_only: bool, as_json: bool) -> None:
+    from gobox.build import go_build_argv, output_dir, plan, prepare
+    from gobox.cross import release
+    from gobox.cross.targets import Target
+    from gobox.toolchains import host_platform
+
+    prepared = prepare(project, app.store, app.settings, options, app.progress())
+    patterns = request.patterns or (() if project.config.cross.targets else ("all",))
+    targets = release.choose_targets(project, prepared, patterns)
+    if list_only:
+        ports = {(p.goos, p.goarch): p for p in release.toolchain_ports(prepared.toolchain)}
+        rows = [(str(t), ports[(t.goos, t.goarch)]) for t in targets]
+        if as_json:
+            _emit_json([{"target": t, "cgo": p.cgo, "first_class": p.first_class} for t, p in rows])
+        else:
+            for t, p in rows:
+                notes = [n for n, on in (("first-class", p.first_class), ("cgo", p.cgo)) if on]
+                click.echo(f"{t:<20} {' '.join(notes)}".rstrip())
+        return
+    names = release.directory_names(project, targets)
+    host = Target(*host_platform().split("/"))
+    cgo = release.cgo_wanted(project, options, request)
+    click.echo(f"go:       {prepared.go_version}")
+    for t in targets:
+        topt = release.target_options(project, options, t, host, cgo, app.store.root / "cache" / "zig")
+        out = output_dir(project) / names[t]
+        argv = go_build_argv(project, request.packages, request.go_args, out)
+        click.echo(f"\n# {t} -> {project.relative(out)}")
+        click.echo(plan(project, prepared.paths, argv, topt).describe())
+
+
+class _CrossEvents:
+    """One line per target and state on stderr: queued, building, done or failed."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.started_count = 0
+
+    def queued(self, names: list[str]) -> None:
+        self.total = len(names)
+        for n in names:
+            click.echo(f"gobox: {n}: queued", err=True)
+
+    def started(self, name: str, running: int) -> None:
+        self.started_count += 1
+        click.echo(f"gobox: {name}: building ({self.started_count}/{self.total}, {running} at once)", err=True)
+
+    def finished(self, done: Any) -> None:
+        if done.result is not None and done.result.exit_code == 0 and done.error is None:
+            peak = f", peak {done.result.peak_memory / (1 << 20):.0f} MiB" if done.result.peak_memory else ""
+            click.echo(f"gobox: {done.name}: done in {done.seconds:.1f} s{peak}", err=True)
+            return
+        why = done.error or f"exit {done.result.exit_code}"
+        click.echo(f"gobox: {done.name}: failed in {done.seconds:.1f} s ({why})", err=True)
+        try:
+            text = done.log.read_text(errors="replace")
+        except OSError:
+            text = ""
+        for line in text.rstrip().splitlines():
+            click.echo(f"  {done.name}| {line}", err=True)
+
+
+def _cross_summary(project: Any, report: Any) -> None:
+    rows = [("TARGET", "STATUS", "TIME", "PEAK MEM", "OUTPUT")]
+    for o in report.outcomes:
+        peak = f"{o.peak_memory / (1 << 20):.0f} MiB" if o.peak_memory else "-"
+        where = project.relative(o.directory) if o.directory else (o.error or "")
+        rows.append((str(o.target), "ok" if o.ok else "FAILED", f"{o.seconds:.1f} s", peak, where))
+    _table(rows)
+    if report.sums:
+        click.echo(f"checksums: {project.relative(report.sums)}")
+
+
 def _split_dashdash(args: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """click drops the first `--`; what follows a flag-looking word is for go itself."""
     for i, a in enumerate(args):

@@ -75,6 +75,8 @@ class CrossConfig:
     targets: tuple[str, ...] = ()
     jobs: int | None = None
     output: str = "{name}_{os}_{arch}{variant}"
+    archive: bool = False
+    cc: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
 @dataclass(frozen=True)

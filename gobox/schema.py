@@ -94,6 +94,33 @@ def _str_table(v: Any) -> Problem | None:
     return f"expected a table of strings (KEY = \"value\"), got {_show(v)}"
 
 
+def _output_template(v: Any) -> Problem | None:
+    if not isinstance(v, str):
+        return _is_str(v)
+    from gobox.cross.targets import template_problem
+
+    return template_problem(v)
+
+
+def _cc_table(v: Any) -> Problem | None:
+    problem = _str_table(v)
+    if problem:
+        return problem
+    from gobox.cross.targets import parse_target
+    from gobox.errors import UsageError
+
+    for key, value in v.items():
+        if not value.split():
+            return f"{key!r}: expected a compiler such as \"zig\" or \"aarch64-linux-gnu-gcc\", got ''"
+        if key == "*":
+            continue
+        try:
+            parse_target(key)
+        except UsageError as e:
+            return f"{key!r}: {e.message}"
+    return None
+
+
 def _go_version(v: Any) -> Problem | None:
     from gobox.toolchains.versions import is_version
 
@@ -221,7 +248,13 @@ SCHEMA: dict[str, dict[str, Key]] = {
         Key("jobs", "integer", None, "Targets built at once (default: from cores and memory).",
             _positive_int),
         Key("output", "string", "{name}_{os}_{arch}{variant}",
-            "Directory name of each target's outputs under [build].output.", _is_str),
+            "Directory name of each target's outputs under [build].output; fields {name} (go.mod's "
+            "module, last element), {os}, {arch} and {variant} (\"_v7\" or empty).", _output_template),
+        Key("archive", "boolean", False, "Also pack each target into .tar.gz (.zip for windows), "
+            "as `gobox cross --archive`.", _is_bool),
+        Key("cc", "table of strings", {}, "C compiler per target when cgo is on: \"zig\" (from `pip "
+            "install ziglang`) or a command, e.g. { \"linux/arm64\" = \"zig\" }; key \"*\" for any.",
+            _cc_table),
     ]},
     "vendor": {k.name: k for k in [
         Key("mode", "string", "auto",

@@ -1,0 +1,1 @@
+"""Cross-compilation: GOOS/GOARCH targets, output naming and the parallel matrix."""

@@ -1,0 +1,190 @@
+"""Release archives of cross-compiled binaries whose bytes depend only on the files put in them."""
+
+from __future__ import annotations
+
+import datetime
+import gzip
+import os
+import stat
+import tarfile
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+# Parent directories implied by nested member names get this mode in both formats.
+DIR_MODE = 0o755
+
+# RFC 1952 OS byte "unknown": says nothing about the machine that built the archive.
+_GZIP_OS_UNKNOWN = b"\xff"
+_GZIP_OS_OFFSET = 9
+
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+# The DOS date field in zip starts in 1980 and has seven bits of year; anything outside is clamped, not refused,
+# so an mtime of 0 (a common SOURCE_DATE_EPOCH) still gives an archive.
+_ZIP_MIN = int((datetime.datetime(1980, 1, 1, tzinfo=datetime.UTC) - _EPOCH).total_seconds())
+_ZIP_MAX = int((datetime.datetime(2107, 12, 31, 23, 59, 58, tzinfo=datetime.UTC) - _EPOCH).total_seconds())
+
+
+@dataclass(frozen=True)
+class Member:
+    """One file of an archive: its path inside, where its bytes come from, and its permission bits."""
+
+    name: str
+    source: Path
+    mode: int
+
+
+@dataclass(frozen=True)
+class _Entry:
+    name: str  # directories end in "/", as both formats spell them
+    member: Member | None  # None for a directory implied by a nested name
+
+
+def archive_name(dirname: str, goos: str) -> str:
+    """The archive file name for a release directory: zip for windows, where tar.gz is a nuisance."""
+    return dirname + (".zip" if goos == "windows" else ".tar.gz")
+
+
+def write_archive(dest: Path, members: Sequence[Member], mtime: int) -> None:
+    """Write whichever archive dest's name asks for (as given by archive_name)."""
+    name = Path(dest).name
+    if name.endswith(".zip"):
+        write_zip(dest, members, mtime)
+    elif name.endswith(".tar.gz"):
+        write_tar_gz(dest, members, mtime)
+    else:
+        raise ValueError(f"no archive format for {name!r}: expected .zip or .tar.gz")
+
+
+def write_tar_gz(dest: Path, members: Sequence[Member], mtime: int) -> None:
+    """A gzip'd tar of members, sorted by name, with every entry owned by root and dated mtime."""
+    entries = _entries(members)
+    _write_atomically(Path(dest), lambda out: _tar_gz(out, entries, mtime))
+
+
+def write_zip(dest: Path, members: Sequence[Member], mtime: int) -> None:
+    """A zip of members, sorted by name, deflated at level 9, with unix modes and every entry dated mtime."""
+    entries = _entries(members)
+    _write_atomically(Path(dest), lambda out: _zip(out, entries, mtime))
+
+
+def _entries(members: Sequence[Member]) -> list[_Entry]:
+    """Members and the directories their names imply, checked and sorted so the input order cannot matter."""
+    files: dict[str, Member] = {}
+    dirs: set[str] = set()
+    for m in members:
+        parts = m.name.split("/")
+        # Names go into the archive verbatim, so anything an extractor would resolve differently, or refuse, is
+        # refused here instead.
+        if "\\" in m.name or any(p in ("", ".", "..") for p in parts):
+            raise ValueError(f"archive member name {m.name!r} is not a plain relative path")
+        if m.name in files:
+            raise ValueError(f"archive member {m.name!r} given twice")
+        if not 0 <= m.mode <= 0o777:
+            raise ValueError(f"archive member {m.name!r}: mode {m.mode:#o} is not just permission bits")
+        files[m.name] = m
+        dirs.update("/".join(parts[:i]) for i in range(1, len(parts)))
+    clash = sorted(dirs & files.keys())
+    if clash:
+        raise ValueError(f"archive member {clash[0]!r} is both a file and a directory")
+    entries = [_Entry(d + "/", None) for d in dirs] + [_Entry(n, m) for n, m in files.items()]
+    # A directory's "d/" is a prefix of all its contents' names, so plain string order puts it before them.
+    return sorted(entries, key=lambda e: e.name)
+
+
+def _open_regular(member: Member) -> tuple[BinaryIO, int]:
+    """The source opened for reading, and its size, taken from the open file so both describe the same file."""
+    not_regular = f"archive member {member.name!r}: {member.source} is not a regular file"
+    try:
+        f = open(member.source, "rb")  # noqa: SIM115 - handed to the caller, who closes it
+    except IsADirectoryError as e:
+        raise ValueError(not_regular) from e
+    try:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise ValueError(not_regular)
+    except BaseException:
+        f.close()
+        raise
+    return f, st.st_size
+
+
+def _tar_gz(out: BinaryIO, entries: list[_Entry], mtime: int) -> None:
+    # GzipFile writes the header itself (no file name when filename="", the given mtime, XFL from the level). The
+    # OS byte is 255 in the Python we run, but zlib's own gzip writer puts the build platform there, so it is pinned
+    # below rather than trusted to stay that way.
+    # PAX, not GNU: it is the POSIX format, every tar reads it, and Python adds an extended header only when a value
+    # does not fit ustar (a long or non-ASCII name), so ordinary archives are plain ustar. The encoding is spelled
+    # out because tarfile otherwise takes it from the filesystem encoding of the machine.
+    with (
+        gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0, compresslevel=9) as gz,
+        tarfile.TarFile(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT, encoding="utf-8") as tar,
+    ):
+        for e in entries:
+            info = tarfile.TarInfo(e.name)
+            info.mtime = mtime
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            if e.member is None:
+                info.type = tarfile.DIRTYPE
+                info.mode = DIR_MODE
+                tar.addfile(info)
+                continue
+            src, info.size = _open_regular(e.member)
+            with src:
+                info.mode = e.member.mode
+                tar.addfile(info, src)
+    out.seek(_GZIP_OS_OFFSET)
+    out.write(_GZIP_OS_UNKNOWN)
+    out.seek(0, os.SEEK_END)
+
+
+def _zip_date_time(mtime: int) -> tuple[int, int, int, int, int, int]:
+    # UTC, not the local time zip readers assume, so the builder's time zone cannot change the bytes; seconds are
+    # rounded down to even because the field stores seconds / 2, and reading back should give what was written.
+    secs = min(max(mtime, _ZIP_MIN), _ZIP_MAX)
+    t = _EPOCH + datetime.timedelta(seconds=secs - secs % 2)
+    return (t.year, t.month, t.day, t.hour, t.minute, t.second)
+
+
+def _zip(out: BinaryIO, entries: list[_Entry], mtime: int) -> None:
+    date_time = _zip_date_time(mtime)
+    with zipfile.ZipFile(out, mode="w") as zf:
+        for e in entries:
+            info = zipfile.ZipInfo(e.name, date_time=date_time)
+            # ZipInfo picks create_system from the platform it runs on (0 on Windows); 3 says the high half of
+            # external_attr is a unix mode, which is what makes unzip restore the exec bit.
+            info.create_system = 3
+            if e.member is None:
+                info.external_attr = (stat.S_IFDIR | DIR_MODE) << 16 | 0x10  # 0x10: the MS-DOS directory flag
+                info.file_size = info.compress_size = info.CRC = 0
+                zf.mkdir(info)
+                continue
+            src, _ = _open_regular(e.member)
+            with src:
+                data = src.read()
+            info.external_attr = (stat.S_IFREG | e.member.mode) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            # writestr is the public way to give an entry its own ZipInfo and level; it takes the bytes whole,
+            # which for a release binary is tens of megabytes at most.
+            zf.writestr(info, data, compresslevel=9)
+
+
+def _write_atomically(dest: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Run write into a temporary file beside dest and rename it over dest, removing the temporary file on error."""
+    tmp = dest.with_name(f".{dest.name}.{os.urandom(6).hex()}.tmp")
+    # os.open with 0o666 rather than mkstemp: mkstemp makes the file 0600, and the rename would carry that onto the
+    # archive; this way it gets the permissions any new file gets under the caller's umask.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            write(out)
+            out.flush()
+            # Without this a crash soon after the rename can leave dest naming a file whose blocks never reached disk.
+            os.fsync(out.fileno())
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

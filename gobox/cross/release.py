@@ -1,0 +1,302 @@
+"""`gobox cross`: from a project and target patterns to dist/<name>_<os>_<arch>/, archives and SHA256SUMS."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from collections.abc import Mapping, Sequence
+from contextlib import suppress
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from gobox.build import (
+    Options,
+    Prepared,
+    environment,
+    go_build_argv,
+    output_dir,
+    plan,
+    prepare,
+    project_name,
+    source_date_epoch,
+)
+from gobox.config import Mount, Project
+from gobox.cross import archive, matrix
+from gobox.cross.cgo import ZIG_CACHE, ZIG_MOUNT, compiler_for, find_zig
+from gobox.cross.targets import Port, Target, expand, parse_dist_list, render_output, template_problem
+from gobox.errors import ConfigError, GoboxError, UsageError
+from gobox.store import Store, remove_tree, replace_dir, write_atomic
+
+SUMS = "SHA256SUMS"
+DIST_LIST = "dist-list.json"  # `go tool dist list -json`, kept next to the toolchain it came from
+PEAKS = "cross-peaks.json"
+STAGING = ".gobox-cross-"  # the last measured peak memory of a target, per project
+
+
+@dataclass(frozen=True)
+class Request:
+    """What `gobox cross` was asked for, beyond the project's gobox.toml."""
+
+    patterns: tuple[str, ...] = ()
+    packages: tuple[str, ...] = ()
+    go_args: tuple[str, ...] = ()
+    jobs: int | None = None
+    archive: bool | None = None  # None: [cross].archive
+    cgo: bool | None = None  # None: [go].cgo, or CGO_ENABLED from [build].env or --env
+
+
+@dataclass(frozen=True)
+class Artifact:
+    target: str
+    path: Path
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one target went."""
+
+    target: Target
+    ok: bool
+    seconds: float
+    peak_memory: int | None
+    exit_code: int | None
+    output: str  # what go printed
+    error: str | None  # why it failed, in one line
+    directory: Path | None  # where its binaries are, when it succeeded
+
+
+@dataclass(frozen=True)
+class Report:
+    go_version: str
+    outcomes: tuple[Outcome, ...]
+    artifacts: tuple[Artifact, ...]
+    sums: Path | None
+
+    @property
+    def failed(self) -> tuple[Outcome, ...]:
+        return tuple(o for o in self.outcomes if not o.ok)
+
+
+def toolchain_ports(toolchain) -> tuple[Port, ...]:  # noqa: ANN001 - gobox.toolchains.install.Toolchain
+    """The ports the toolchain supports, from its own `go tool dist list -json`, run once and kept."""
+    cached = Path(toolchain.path) / DIST_LIST
+    try:
+        return parse_dist_list(cached.read_text())
+    except (OSError, ValueError):
+        pass
+    # The toolchain's own go for this host, outside the sandbox: `dist list` only prints a
+    # table compiled into it, and a scrubbed environment keeps GOFLAGS and GOTOOLCHAIN out.
+    env = {"GOROOT": str(toolchain.goroot), "GOTOOLCHAIN": "local", "PATH": "/usr/bin:/bin",
+           "HOME": "/nonexistent"}
+    try:
+        out = subprocess.run([str(toolchain.go), "tool", "dist", "list", "-json"], capture_output=True,
+                             env=env, timeout=60, check=True)
+        ports = parse_dist_list(out.stdout.decode())
+    except (OSError, subprocess.SubprocessError, ValueError) as e:
+        raise GoboxError(f"cannot list the ports of go {toolchain.version} ({toolchain.go}): {e}",
+                         hint="reinstall it: gobox toolchain rm VERSION && gobox toolchain install VERSION") from None
+    with suppress(OSError):  # a store we may only read still works, uncached
+        write_atomic(cached, out.stdout)
+    return ports
+
+
+def choose_targets(project: Project, prepared: Prepared, patterns: Sequence[str]) -> tuple[Target, ...]:
+    ports = toolchain_ports(prepared.toolchain)
+    from gobox.toolchains.versions import GoVersion
+
+    go = GoVersion.parse(prepared.go_version)
+    if patterns:
+        return expand(patterns, ports, go)
+    configured = project.config.cross.targets
+    if not configured:
+        raise UsageError("no targets: name some, or list them in [cross].targets of gobox.toml",
+                         hint="gobox cross darwin/amd64 linux/arm64   (gobox cross --list shows them all)")
+    where = project.relative(project.config_path) if project.config_path else "gobox.toml"
+    return expand(configured, ports, go, origin=f"{where}: cross.targets")
+
+
+def cgo_wanted(project: Project, options: Options, request: Request) -> bool:
+    if request.cgo is not None:
+        return request.cgo
+    return dict(environment(project, options, 0, None))["CGO_ENABLED"] == "1"
+
+
+def target_options(project: Project, options: Options, target: Target, host: Target, cgo: bool,
+                   zig_cache: Path) -> Options:
+    """The run options of one target: its GOOS/GOARCH/variant and C compiler before --env."""
+    env = [*target.env(), ("CGO_ENABLED", "1" if cgo else "0")]
+    mounts = list(options.mounts)
+    if cgo:
+        compiler = compiler_for(target, host, project.config.cross.cc, project.config.go.base,
+                                find_zig())
+        if compiler is not None:
+            env += compiler.env()
+            if compiler.zig_dir:
+                mounts += [Mount(compiler.zig_dir, ZIG_MOUNT, True), Mount(str(zig_cache), ZIG_CACHE)]
+    return replace(options, env=(*env, *options.env), mounts=tuple(mounts))
+
+
+def directory_names(project: Project, targets: Sequence[Target]) -> dict[Target, str]:
+    template = project.config.cross.output
+    problem = template_problem(template)
+    if problem:
+        raise ConfigError(f"gobox.toml: cross.output: {problem}")
+    name = project_name(project)
+    try:
+        names = {t: render_output(template, name, t) for t in targets}
+    except ValueError as e:
+        raise ConfigError(f"gobox.toml: cross.output: {e}") from None
+    seen: dict[str, Target] = {}
+    for t, n in names.items():
+        if n in seen:
+            raise ConfigError(f"gobox.toml: cross.output: {seen[n]} and {t} would both go to {n}",
+                              hint="put {variant} in the template")
+        seen[n] = t
+    return names
+
+
+def cross(project: Project, store: Store, settings, request: Request, options: Options,  # noqa: ANN001
+          progress, events: matrix.Events | None = None) -> Report:  # noqa: ANN001
+    """Build every target in its own sandbox, in parallel, and collect the outputs into dist/."""
+    prepared = prepare(project, store, settings, options, progress)
+    targets = choose_targets(project, prepared, request.patterns)
+    names = directory_names(project, targets)
+    from gobox.toolchains import host_platform
+
+    host = Target(*host_platform().split("/"))
+    cgo = cgo_wanted(project, options, request)
+    zig_cache = store.root / "cache" / "zig"
+    per_target = {t: target_options(project, options, t, host, cgo, zig_cache) for t in targets}
+    if any(m.target == ZIG_CACHE for o in per_target.values() for m in o.mounts):
+        zig_cache.mkdir(parents=True, exist_ok=True)
+
+    out = output_dir(project)
+    staging = _staging(out)
+    try:
+        tasks = []
+        for t in targets:
+            (staging / names[t]).mkdir()
+            argv = go_build_argv(project, request.packages, request.go_args, staging / names[t])
+            spec = plan(project, prepared.paths, argv, per_target[t])
+            tasks.append(matrix.Task(str(t), spec, staging / f"{names[t]}.log"))
+        peaks = store.root / "cache" / PEAKS
+        estimate = matrix.peak_estimate(peaks, str(project.root)) or matrix.DEFAULT_ESTIMATE
+        if options.memory or project.config.sandbox.memory:
+            estimate = min(estimate, options.memory or project.config.sandbox.memory)
+        done = matrix.run_all(tasks, matrix.machine(request.jobs or project.config.cross.jobs), estimate,
+                              events)
+        outcomes = [_settle(t, d, staging / names[t], out / names[t], staging) for t, d in
+                    zip(targets, done, strict=True)]
+        measured = [o.peak_memory for o in outcomes if o.ok and o.peak_memory]
+        if measured:
+            matrix.remember_peak(peaks, str(project.root), max(measured), write_atomic)
+        use_archive = request.archive if request.archive is not None else project.config.cross.archive
+        artifacts = _artifacts(outcomes, names, out, use_archive, source_date_epoch(project.root, os.environ))
+        sums = _write_sums(out, artifacts) if artifacts else None
+    finally:
+        remove_tree(staging)
+    return Report(prepared.go_version, tuple(outcomes), tuple(artifacts), sums)
+
+
+def _staging(out: Path) -> Path:
+    """A fresh directory beside the outputs (same filesystem: each target's lands by one rename).
+
+    One left by a gobox that was killed (its pid is in the name) is removed first.
+    """
+    import tempfile
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for old in out.glob(f"{STAGING}*"):
+            pid = old.name[len(STAGING):].split("-", 1)[0]
+            if pid.isdigit() and not _alive(int(pid)):
+                remove_tree(old)
+        return Path(tempfile.mkdtemp(prefix=f"{STAGING}{os.getpid()}-", dir=out))
+    except OSError as e:
+        raise GoboxError(f"cannot write the output directory {out}: {e.strerror}",
+                         hint="set [build].output in gobox.toml to a directory you can write") from None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _settle(target: Target, done: matrix.Done, built: Path, final: Path, staging: Path) -> Outcome:
+    """Move a target's binaries into place when its build succeeded; say why it failed otherwise."""
+    text = _read_log(done.log)
+    peak = done.result.peak_memory if done.result else None
+    code = done.result.exit_code if done.result else None
+    error = done.error
+    if error is None and code != 0:
+        last = [line for line in text.splitlines() if line.strip()]
+        error = f"go build exited with {code}" + (f": {last[-1].strip()}" if last else "")
+    if error is None and not any(built.iterdir()):
+        error = "go build wrote no binary: [build].packages has no main package"
+    if error is not None:
+        return Outcome(target, False, done.seconds, peak, code, text, error, None)
+    for f in built.iterdir():
+        # go leaves an executable's mode to the umask; releases are the same for everyone.
+        os.chmod(f, 0o755)
+    replace_dir(built, final, staging)
+    return Outcome(target, True, done.seconds, peak, code, text, None, final)
+
+
+def _read_log(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+def _artifacts(outcomes: Sequence[Outcome], names: Mapping[Target, str], out: Path, use_archive: bool,
+               mtime: int) -> list[Artifact]:
+    artifacts = []
+    for o in outcomes:
+        if not o.ok or o.directory is None:
+            continue
+        files = sorted(p for p in o.directory.iterdir() if p.is_file())
+        artifacts += [_artifact(str(o.target), f) for f in files]
+        if use_archive:
+            dest = out / archive.archive_name(names[o.target], o.target.goos)
+            members = [archive.Member(f.name, f, 0o755) for f in files]
+            archive.write_archive(dest, members, mtime)
+            artifacts.append(_artifact(str(o.target), dest))
+    return artifacts
+
+
+def _artifact(target: str, path: Path) -> Artifact:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return Artifact(target, path, path.stat().st_size, h.hexdigest())
+
+
+def _write_sums(out: Path, artifacts: Sequence[Artifact]) -> Path:
+    """SHA256SUMS in the format `sha256sum -c` reads, paths relative to the output directory."""
+    lines = sorted(f"{a.sha256}  {a.path.relative_to(out).as_posix()}\n" for a in artifacts)
+    path = out / SUMS
+    write_atomic(path, "".join(lines).encode())
+    return path
+
+
+def to_json(report: Report) -> dict:
+    return {
+        "go": report.go_version,
+        "artifacts": [{"target": a.target, "path": str(a.path), "size": a.size, "sha256": a.sha256}
+                      for a in report.artifacts],
+        "targets": [{"target": str(o.target), "ok": o.ok, "seconds": round(o.seconds, 3),
+                     "peak_memory": o.peak_memory, "exit_code": o.exit_code, "error": o.error,
+                     "output": o.output} for o in report.outcomes],
+        "sha256sums": str(report.sums) if report.sums else None,
+    }
+

@@ -1,0 +1,275 @@
+"""Release archives: the same files give the same bytes anywhere, with the metadata unpackers need, or no file."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tarfile
+import time
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from gobox.cross.archive import Member, archive_name, write_archive, write_tar_gz, write_zip
+
+MTIME = 1700000001  # 2023-11-14 22:13:21 UTC; odd on purpose, zip keeps only even seconds
+FILES = {"hello": b"\x7fELF" + bytes(range(256)) * 64, "README.md": b"# hello\n", "docs/guide/use.md": b"use it\n",
+         "LICENSE": b"Apache-2.0\n"}
+WRITERS = {"tar.gz": write_tar_gz, "zip": write_zip}
+
+
+def place(root: Path, file_mtime: int, disk_mode: int) -> list[Member]:
+    """FILES under root, with on-disk times and modes that must not leak into the archive."""
+    members = []
+    for name, data in FILES.items():
+        p = root / "src" / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+        p.chmod(disk_mode)
+        os.utime(p, (file_mtime, file_mtime))
+        members.append(Member(name, p, 0o755 if name == "hello" else 0o644))
+    return members
+
+
+@contextmanager
+def environment(cwd: Path, umask: int, tz: str) -> Iterator[None]:
+    old_cwd, old_umask, old_tz = Path.cwd(), os.umask(umask), os.environ.get("TZ")
+    os.chdir(cwd)
+    os.environ["TZ"] = tz
+    time.tzset()
+    try:
+        yield
+    finally:
+        os.chdir(old_cwd)
+        os.umask(old_umask)
+        if old_tz is None:
+            os.environ.pop("TZ", None)
+        else:
+            os.environ["TZ"] = old_tz
+        time.tzset()
+
+
+def sha256(p: Path) -> str:
+    return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+def listing(d: Path) -> list[str]:
+    return sorted(p.name for p in d.iterdir())
+
+
+@pytest.mark.parametrize("fmt", WRITERS)
+def test_same_files_give_the_same_bytes_anywhere(tmp_path: Path, fmt: str) -> None:
+    a, b = tmp_path / "a", tmp_path / "deeper" / "b"
+    a.mkdir()
+    b.mkdir(parents=True)
+    with environment(a, 0o022, "UTC"):
+        members = place(a, 1_000_000_000, 0o600)
+        WRITERS[fmt](a / f"out.{fmt}", members, MTIME)
+    time.sleep(1.1)  # so "now" differs too, should anything read the clock
+    with environment(tmp_path, 0o077, "America/St_Johns"):
+        members = place(b, 1_600_000_000, 0o777)
+        WRITERS[fmt](b / f"out.{fmt}", list(reversed(members)), MTIME)
+    assert sha256(a / f"out.{fmt}") == sha256(b / f"out.{fmt}")
+
+
+def test_tar_entries_are_sorted_with_fixed_metadata(tmp_path: Path) -> None:
+    dest = tmp_path / "r.tar.gz"
+    write_tar_gz(dest, place(tmp_path, 1_000_000_000, 0o600), MTIME)
+    with tarfile.open(dest, "r:gz") as tar:
+        infos = tar.getmembers()
+        assert [i.name for i in infos] == ["LICENSE", "README.md", "docs", "docs/guide", "docs/guide/use.md", "hello"]
+        assert tar.format == tarfile.PAX_FORMAT
+        for i in infos:
+            assert (i.mtime, i.uid, i.gid, i.uname, i.gname) == (MTIME, 0, 0, "", "")
+            assert not i.pax_headers
+        modes = {i.name: (i.type, i.mode) for i in infos}
+        assert modes["hello"] == (tarfile.REGTYPE, 0o755)
+        assert modes["README.md"] == (tarfile.REGTYPE, 0o644)
+        assert modes["docs"] == modes["docs/guide"] == (tarfile.DIRTYPE, 0o755)
+        assert tar.extractfile("hello").read() == FILES["hello"]
+
+
+def test_tar_names_needing_pax_headers_stay_deterministic(tmp_path: Path) -> None:
+    long = "d" * 120 + "/" + "é" * 10
+    src = tmp_path / "f"
+    src.write_bytes(b"x")
+    write_tar_gz(tmp_path / "1.tar.gz", [Member(long, src, 0o644)], MTIME)
+    write_tar_gz(tmp_path / "2.tar.gz", [Member(long, src, 0o644)], MTIME)
+    assert sha256(tmp_path / "1.tar.gz") == sha256(tmp_path / "2.tar.gz")
+    with tarfile.open(tmp_path / "1.tar.gz") as tar:
+        assert tar.getnames() == ["d" * 120, long]
+
+
+def test_gzip_header_has_no_name_no_time_and_unknown_os(tmp_path: Path) -> None:
+    dest = tmp_path / "named-after-me.tar.gz"
+    write_tar_gz(dest, place(tmp_path, 1_000_000_000, 0o644), MTIME)
+    head = dest.read_bytes()[:10]
+    assert head[:3] == b"\x1f\x8b\x08"  # magic, deflate
+    assert head[3] == 0  # FLG: in particular no FNAME (0x08)
+    assert head[4:8] == bytes(4)  # MTIME
+    assert head[8] == 2  # XFL: slowest, best compression
+    assert head[9] == 255  # OS: unknown
+    assert b"named-after-me" not in dest.read_bytes()
+
+
+def test_tar_extracts(tmp_path: Path) -> None:
+    dest = tmp_path / "r.tar.gz"
+    write_tar_gz(dest, place(tmp_path, 1_000_000_000, 0o600), MTIME)
+    out = tmp_path / "out"
+    with tarfile.open(dest) as tar:
+        kw = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+        tar.extractall(out, **kw)
+    for name, data in FILES.items():
+        assert (out / name).read_bytes() == data
+    assert os.access(out / "hello", os.X_OK)
+    assert (out / "hello").stat().st_mtime == MTIME
+
+
+def test_zip_entries_carry_unix_modes_and_the_time(tmp_path: Path) -> None:
+    dest = tmp_path / "r.zip"
+    write_zip(dest, place(tmp_path, 1_000_000_000, 0o600), MTIME)
+    with zipfile.ZipFile(dest) as zf:
+        assert zf.testzip() is None
+        assert zf.comment == b""
+        infos = zf.infolist()
+        assert [i.filename for i in infos] == ["LICENSE", "README.md", "docs/", "docs/guide/", "docs/guide/use.md",
+                                               "hello"]
+        for i in infos:
+            assert i.date_time == (2023, 11, 14, 22, 13, 20)
+            assert i.create_system == 3
+            assert i.extra == b""
+            assert i.comment == b""
+        by_name = {i.filename: i for i in infos}
+        assert by_name["hello"].external_attr >> 16 == stat.S_IFREG | 0o755
+        assert by_name["README.md"].external_attr >> 16 == stat.S_IFREG | 0o644
+        assert by_name["docs/"].external_attr >> 16 == stat.S_IFDIR | 0o755
+        assert by_name["docs/"].is_dir()
+        assert by_name["hello"].compress_type == zipfile.ZIP_DEFLATED
+        assert zf.read("hello") == FILES["hello"]
+
+
+@pytest.mark.parametrize(("mtime", "date_time"), [
+    (0, (1980, 1, 1, 0, 0, 0)),
+    (315532799, (1980, 1, 1, 0, 0, 0)),
+    (315532803, (1980, 1, 1, 0, 0, 2)),
+    (2 ** 33, (2107, 12, 31, 23, 59, 58)),
+])
+def test_zip_time_is_clamped_and_even(tmp_path: Path, mtime: int, date_time: tuple) -> None:
+    src = tmp_path / "f"
+    src.write_bytes(b"x")
+    write_zip(tmp_path / "r.zip", [Member("f", src, 0o644)], mtime)
+    with zipfile.ZipFile(tmp_path / "r.zip") as zf:
+        assert zf.getinfo("f").date_time == date_time
+
+
+def test_zip_passes_the_zipfile_tester(tmp_path: Path) -> None:
+    dest = tmp_path / "r.zip"
+    write_zip(dest, place(tmp_path, 1_000_000_000, 0o644), MTIME)
+    p = subprocess.run([sys.executable, "-m", "zipfile", "-t", str(dest)], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert "Done testing" in p.stdout
+
+
+@pytest.mark.skipif(shutil.which("unzip") is None, reason="no unzip on this machine")
+def test_unzip_restores_the_exec_bit(tmp_path: Path) -> None:
+    dest = tmp_path / "r.zip"
+    write_zip(dest, place(tmp_path, 1_000_000_000, 0o644), MTIME)
+    out = tmp_path / "out"
+    subprocess.run(["unzip", "-q", str(dest), "-d", str(out)], check=True)
+    assert stat.S_IMODE((out / "hello").stat().st_mode) == 0o755
+    assert not os.access(out / "README.md", os.X_OK)
+    assert (out / "docs/guide/use.md").read_bytes() == FILES["docs/guide/use.md"]
+
+
+@pytest.mark.parametrize("fmt", WRITERS)
+def test_failure_midway_leaves_nothing(tmp_path: Path, fmt: str) -> None:
+    members = place(tmp_path, 1_000_000_000, 0o644)
+    out = tmp_path / "out"
+    out.mkdir()
+    # "zz" sorts last, so the archive is well under way when its source turns out to be missing
+    members.append(Member("zz", tmp_path / "missing", 0o644))
+    with pytest.raises(FileNotFoundError):
+        WRITERS[fmt](out / f"r.{fmt}", members, MTIME)
+    assert listing(out) == []
+
+
+@pytest.mark.parametrize("fmt", WRITERS)
+def test_failure_keeps_the_old_archive(tmp_path: Path, fmt: str) -> None:
+    dest = tmp_path / f"r.{fmt}"
+    dest.write_bytes(b"previous release")
+    with pytest.raises(ValueError, match="not a regular file"):
+        WRITERS[fmt](dest, [Member("dir", tmp_path, 0o755)], MTIME)
+    assert dest.read_bytes() == b"previous release"
+    assert listing(tmp_path) == [f"r.{fmt}"]
+
+
+@pytest.mark.parametrize("fmt", WRITERS)
+def test_existing_archive_is_replaced_not_rewritten(tmp_path: Path, fmt: str) -> None:
+    members = place(tmp_path, 1_000_000_000, 0o644)
+    dest = tmp_path / f"r.{fmt}"
+    dest.write_bytes(b"previous release")
+    with open(dest, "rb") as reader:
+        WRITERS[fmt](dest, members, MTIME)
+        # a reader that had the old file open still sees it whole: the new one arrived by rename
+        assert reader.read() == b"previous release"
+    assert dest.read_bytes()[:2] == (b"PK" if fmt == "zip" else b"\x1f\x8b")
+    assert listing(tmp_path) == [f"r.{fmt}", "src"]
+
+
+def test_archive_permissions_follow_the_umask(tmp_path: Path) -> None:
+    members = place(tmp_path, 1_000_000_000, 0o644)
+    with environment(tmp_path, 0o022, "UTC"):
+        write_tar_gz(tmp_path / "r.tar.gz", members, MTIME)
+    assert stat.S_IMODE((tmp_path / "r.tar.gz").stat().st_mode) == 0o644
+
+
+@pytest.mark.parametrize("bad", [
+    [("a", 0o644), ("a", 0o644)],
+    [("/abs", 0o644)],
+    [("../up", 0o644)],
+    [("a//b", 0o644)],
+    [("a/./b", 0o644)],
+    [("dir/", 0o644)],
+    [("win\\path", 0o644)],
+    [("a", 0o644), ("a/b", 0o644)],
+    [("a", 0o100755)],
+], ids=["twice", "absolute", "dotdot", "empty-part", "dot", "trailing-slash", "backslash", "file-and-dir", "type-bits"])
+@pytest.mark.parametrize("fmt", WRITERS)
+def test_bad_members_are_refused_before_anything_is_written(tmp_path: Path, fmt: str, bad: list) -> None:
+    src = tmp_path / "f"
+    src.write_bytes(b"x")
+    with pytest.raises(ValueError):
+        WRITERS[fmt](tmp_path / f"r.{fmt}", [Member(n, src, m) for n, m in bad], MTIME)
+    assert listing(tmp_path) == ["f"]
+
+
+def test_archive_name() -> None:
+    assert archive_name("hello-1.0-windows-amd64", "windows") == "hello-1.0-windows-amd64.zip"
+    assert archive_name("hello-1.0-linux-arm64", "linux") == "hello-1.0-linux-arm64.tar.gz"
+    assert archive_name("hello-1.0-darwin-arm64", "darwin") == "hello-1.0-darwin-arm64.tar.gz"
+
+
+def test_write_archive_goes_by_the_name(tmp_path: Path) -> None:
+    members = place(tmp_path, 1_000_000_000, 0o644)
+    for goos in ("windows", "linux"):
+        dest = tmp_path / archive_name(f"hello-{goos}", goos)
+        write_archive(dest, members, MTIME)
+        assert zipfile.is_zipfile(dest) == (goos == "windows")
+    with tarfile.open(tmp_path / "hello-linux.tar.gz") as tar:
+        assert "hello" in tar.getnames()
+    with pytest.raises(ValueError, match="no archive format"):
+        write_archive(tmp_path / "hello.rar", members, MTIME)
+
+
+def test_member_is_a_frozen_value() -> None:
+    m = Member("hello", Path("/x"), 0o755)
+    assert m == Member("hello", Path("/x"), 0o755)
+    with pytest.raises(AttributeError):
+        m.mode = 0o644  # type: ignore[misc]
