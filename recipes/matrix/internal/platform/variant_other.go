@@ -1,0 +1,5 @@
+//go:build !arm
+
+package platform
+
+func variant() string { return "" }
