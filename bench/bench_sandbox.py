@@ -31,6 +31,7 @@ from bench_toolchains import (  # noqa: E402 - bench/ is put on sys.path above
     machine,
     ms,
     table,
+    write_readme,
 )
 from mirror import Mirror, full_mirror  # noqa: E402 - tests/ is put on sys.path just above
 
@@ -396,12 +397,6 @@ def measure(work: Path, mirror: Mirror, reps: int) -> tuple[list[Row], str, list
 # --- report ----------------------------------------------------------------------------------------
 
 
-def write_readme(section: str) -> None:
-    text = README.read_text(encoding="utf-8")
-    start, end = text.find(BEGIN), text.find(END)
-    if start < 0 or end < start:
-        raise SystemExit(f"bench: {README} lacks the {BEGIN} ... {END} markers")
-    README.write_text(text[: start + len(BEGIN)] + "\n" + section + "\n" + text[end:], encoding="utf-8")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -425,7 +420,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                          chain, "", *[f"- {n}" for n in notes]])
     print(section)
     if args.write:
-        write_readme(section)
+        write_readme(section, BEGIN, END)
         print(f"\nwrote {README}")
 
 

