@@ -18,7 +18,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_sandbox import LIBRARIES, MAINS, bare_go_env, check, generate_tree  # noqa: E402
-from bench_toolchains import GOBOX, README, VERSION, Row, base_env, machine, table, write_readme  # noqa: E402
+from bench_toolchains import GOBOX, README, VERSION, Row, base_env, machine, publish, table  # noqa: E402
 from mirror import full_mirror  # noqa: E402 - tests/ is put on sys.path above
 
 BEGIN, END = "<!-- cross:begin -->", "<!-- cross:end -->"
@@ -36,11 +36,16 @@ def timed(argv: Sequence[str], env: dict[str, str], cwd: Path) -> tuple[float, s
     return elapsed, proc.stdout
 
 
-def bare_loop(go: str, out: Path) -> list[str]:
-    """The shell loop a release script runs: one target after the other, bare go, the same flags as gobox."""
-    script = "set -e\nfor t in " + " ".join(TARGETS) + "; do\n" \
-        '  GOOS=${t%/*} GOARCH=${t#*/} ' + go + ' build -trimpath -o "' + str(out) + '/${t%/*}_${t#*/}/" ./...\n' \
-        "done\n"
+def bare_loop(go: str, out: Path, fresh: bool = True) -> list[str]:
+    """The shell loop a release script runs: one target after the other, bare go, the same flags as gobox.
+
+    `fresh` starts from an empty output directory, as gobox does (it builds each target into a new
+    directory, so nothing stale reaches a release); without it go finds its earlier binaries up to date
+    and skips the link.
+    """
+    script = ("set -e\n" + (f'rm -rf "{out}"\n' if fresh else "") + "for t in " + " ".join(TARGETS) + "; do\n"
+              '  GOOS=${t%/*} GOARCH=${t#*/} ' + go + ' build -trimpath -o "' + str(out) + '/${t%/*}_${t#*/}/" ./...\n'
+              "done\n")
     return ["sh", "-c", script]
 
 
@@ -77,12 +82,14 @@ def measure(work: Path, cold_reps: int, warm_reps: int) -> tuple[list[Row], list
         cold_bare.append(timed(loop, bare, tree)[0])
     jobs.add(_default_jobs(env))
 
-    warm_gobox, warm_bare = [], []
+    warm_gobox, warm_bare, noop_bare = [], [], []
+    noop = bare_loop(go, work / "bare-dist", fresh=False)
     timed(gobox_argv, env, tree)
     timed(loop, bare, tree)
     for _ in range(warm_reps):
         warm_gobox.append(timed(gobox_argv, env, tree)[0])
         warm_bare.append(timed(loop, bare, tree)[0])
+        noop_bare.append(timed(noop, bare, tree)[0])
 
     rows = []
     for label, g, b in (("cold caches", cold_gobox, cold_bare), ("warm caches", warm_gobox, warm_bare)):
@@ -91,6 +98,9 @@ def measure(work: Path, cold_reps: int, warm_reps: int) -> tuple[list[Row], list
         rows.append(Row(f"5-target matrix, {LIBRARIES + len(MAINS)} packages, {label} (median of {len(g)})",
                         f"{gm:.2f} s", f"{bm:.2f} s (serial bare go build loop)", f"{ratio:.2f}x", "≤ 1.0x",
                         "yes" if ratio <= 1.0 else "**no**"))
+    rows.append(Row("same, warm, bare loop into its previous outputs (go skips the up-to-date links; info)",
+                    f"{statistics.median(warm_gobox):.2f} s", f"{statistics.median(noop_bare):.2f} s",
+                    f"{statistics.median(warm_gobox) / statistics.median(noop_bare):.2f}x", "—", "—"))
     notes = [f"targets: {', '.join(TARGETS)}; gobox chose {', '.join(map(str, sorted(jobs)))} at once "
              f"(no --jobs) on this machine",
              "peak memory per target, gobox's cgroup, cold run: "
@@ -98,7 +108,9 @@ def measure(work: Path, cold_reps: int, warm_reps: int) -> tuple[list[Row], list
              f"gobox: `{' '.join(['gobox', *gobox_argv[1:]])}`; bare: `sh -c 'for t in ...; do "
              "GOOS=${t%/*} GOARCH=${t#*/} go build -trimpath -o out/${t%/*}_${t#*/}/ ./...; done'`",
              "cold: gobox's GOCACHE (in its store) and bare go's GOCACHE emptied before each run, so both "
-             "compile the standard library for every target; warm: both caches full, both only link"]
+             "compile the standard library for every target; warm: both caches full, both only link; the loop "
+             "starts from an empty output directory (`rm -rf` in the timed script), as gobox builds every "
+             "target into a new one"]
     return rows, notes
 
 
@@ -125,10 +137,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         subprocess.run(["chmod", "-R", "u+w", str(work)], capture_output=True, timeout=TIMEOUT)
         shutil.rmtree(work, ignore_errors=True)
     section = "\n".join([f"Machine: {machine()}.", "", table(rows), "", *[f"- {n}" for n in notes]])
-    print(section)
-    if args.write:
-        write_readme(section, BEGIN, END)
-        print(f"\nwrote {README}")
+    publish(section, args.write, BEGIN, END)
 
 
 if __name__ == "__main__":

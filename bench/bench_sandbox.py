@@ -30,8 +30,8 @@ from bench_toolchains import (  # noqa: E402 - bench/ is put on sys.path above
     base_env,
     machine,
     ms,
+    publish,
     table,
-    write_readme,
 )
 from mirror import Mirror, full_mirror  # noqa: E402 - tests/ is put on sys.path just above
 
@@ -418,10 +418,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     section = "\n".join([f"Machine: {machine()}.", "", table(rows), "", "Start-up chain (medians, same runs):", "",
                          chain, "", *[f"- {n}" for n in notes]])
-    print(section)
-    if args.write:
-        write_readme(section, BEGIN, END)
-        print(f"\nwrote {README}")
+    publish(section, args.write, BEGIN, END)
 
 
 if __name__ == "__main__":

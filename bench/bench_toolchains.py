@@ -296,6 +296,14 @@ def table(rows: list[Row]) -> str:
     return "\n".join(out)
 
 
+def publish(section: str, write: bool, begin: str = BEGIN, end: str = END) -> None:
+    """Print a bench's results and, with --write, put them between its markers in bench/README.md."""
+    print(section)
+    if write:
+        write_readme(section, begin, end)
+        print(f"\nwrote {README}")
+
+
 def write_readme(section: str, begin: str = BEGIN, end: str = END) -> None:
     """Replace what stands between one pair of markers in bench/README.md."""
     text = README.read_text(encoding="utf-8")
@@ -330,10 +338,7 @@ def main() -> None:
         "",
         *[f"- {n}" for n in notes],
     ])
-    print(section)
-    if args.write:
-        write_readme(section)
-        print(f"\nwrote {README}")
+    publish(section, args.write)
 
 
 if __name__ == "__main__":

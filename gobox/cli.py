@@ -606,9 +606,10 @@ class _CrossEvents:
         if done.result is not None and done.result.exit_code == 0 and done.error is None:
             peak = f", peak {done.result.peak_memory / (1 << 20):.0f} MiB" if done.result.peak_memory else ""
             click.echo(f"gobox: {done.name}: done in {done.seconds:.1f} s{peak}", err=True)
-            return
-        why = done.error or f"exit {done.result.exit_code}"
-        click.echo(f"gobox: {done.name}: failed in {done.seconds:.1f} s ({why})", err=True)
+        else:
+            why = done.error or f"exit {done.result.exit_code}"
+            click.echo(f"gobox: {done.name}: failed in {done.seconds:.1f} s ({why})", err=True)
+        # What go printed (its errors, or -v and -x output), labelled: targets finish interleaved.
         try:
             text = done.log.read_text(errors="replace")
         except OSError:

@@ -22,7 +22,7 @@ from gobox.build import (
     source_date_epoch,
 )
 from gobox.config import Mount, Project
-from gobox.cross import archive, matrix
+from gobox.cross import matrix
 from gobox.cross.cgo import ZIG_CACHE, ZIG_MOUNT, compiler_for, find_zig
 from gobox.cross.targets import Port, Target, expand, parse_dist_list, render_output, template_problem
 from gobox.errors import ConfigError, GoboxError, UsageError
@@ -259,6 +259,9 @@ def _read_log(path: Path) -> str:
 
 def _artifacts(outcomes: Sequence[Outcome], names: Mapping[Target, str], out: Path, use_archive: bool,
                mtime: int) -> list[Artifact]:
+    if use_archive:
+        from gobox.cross import archive  # tarfile, zipfile and gzip: only when asked for
+
     artifacts = []
     for o in outcomes:
         if not o.ok or o.directory is None:

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from binfmt import identify
 from conftest import REPO, Gobox, gobox_env
 from mirror import Mirror
 
@@ -136,6 +137,17 @@ def test_rootless_build_test_run(nobody_base: Path, clean_mirror: Mirror, probe:
     os.chown(app / "probe", NOBODY, NOBODY)
     idr = as_nobody("run", "--", "./probe", "id")
     assert f"uid={NOBODY} gid={NOBODY} pid=2 host=gobox" in idr.stdout, idr.stderr
+
+    # gobox cross rootless: no cgroup to measure in, the matrix still runs.
+    c = as_nobody("cross", "linux/arm64")
+    assert c.returncode == 0, c.stderr
+    arm = app / "dist" / "app_linux_arm64" / "app"
+    assert identify(arm).arch == "arm64" and arm.stat().st_uid == NOBODY
+    os.chmod(app / "dist", 0o555)
+    c = as_nobody("cross", "linux/arm64")
+    assert c.returncode == 1
+    assert f"cannot write the output directory {app / 'dist'}: Permission denied" in c.stderr
+    assert arm.is_file()  # the last good build is still there
 
 
 # --- isolation ----------------------------------------------------------------------------
