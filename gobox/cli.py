@@ -637,6 +637,84 @@ def _split_dashdash(args: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, 
     return args, ()
 
 
+# --- images ------------------------------------------------------------------------------
+
+
+def _registry_options(app: App) -> Any:
+    from gobox.oci.registry import Options
+
+    return Options(insecure=app.settings.insecure_registries, timeout=app.settings.timeout,
+                   environ=dict(os.environ))
+
+
+@cli.command("pull", epilog=EPILOG)
+@click.argument("reference")
+@click.option("--platform", metavar="OS/ARCH[/VARIANT]", help="Which image of a multi-platform one "
+              "(default: this machine's).")
+@click.option("--json", "as_json", is_flag=True, help="Print the pulled image as JSON.")
+@pass_app
+def pull_cmd(app: App, reference: str, platform: str | None, as_json: bool) -> None:
+    """Pull an image from a registry into the store, verified blob by blob (no Docker daemon).
+
+    \b
+    REFERENCE is as Docker writes it: golang:1.22 is docker.io/library/golang:1.22;
+    a registry with a port, a @sha256: digest, or both a tag and a digest.
+    Credentials come from ~/.docker/config.json (auths, credHelpers, credsStore).
+    Plain HTTP only for localhost and the registries in [registries].insecure of
+    the user config (or GOBOX_INSECURE_REGISTRIES).
+
+    \b
+    Examples:
+      gobox pull golang:1.22
+      gobox pull 127.0.0.1:5000/golang:1.22 --platform linux/arm64
+      gobox pull registry.example/team/builder@sha256:4f5c...
+    """
+    from gobox.oci.manifest import Platform
+    from gobox.oci.pull import pull
+    from gobox.oci.reference import Reference
+    from gobox.toolchains import host_platform
+
+    ref = Reference.parse(reference.strip())
+    want = Platform.parse(platform or host_platform())
+    pulled = pull(ref, app.store, _registry_options(app), want, app.progress())
+    image = pulled.image
+    if as_json:
+        out = image.to_json()
+        out.update({"fetched": pulled.fetched, "reused": pulled.reused, "fetched_bytes": pulled.fetched_bytes})
+        _emit_json(out)
+        return
+    click.echo(f"{ref.familiar} ({image.platform}) {image.digest}")
+    if not app.quiet:
+        click.echo(f"gobox: {len(image.layers)} layers, {image.size / 1e6:.1f} MB; fetched {pulled.fetched}, "
+                   f"already had {pulled.reused}", err=True)
+
+
+@cli.command("images", epilog=EPILOG)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_app
+def images_cmd(app: App, as_json: bool) -> None:
+    """List the images in the store.
+
+    \b
+    Example:
+      gobox images
+    """
+    from gobox.oci.pull import images
+    from gobox.oci.reference import Reference
+
+    found = list(images(app.store))
+    if as_json:
+        _emit_json([i.to_json() for i in found])
+        return
+    if not found:
+        click.echo("no images; try: gobox pull golang:1.22", err=True)
+        return
+    rows = [("REFERENCE", "PLATFORM", "DIGEST", "SIZE")]
+    rows += [(Reference.parse(i.reference).familiar, i.platform, i.digest[:19], f"{i.size / 1e6:.1f} MB")
+             for i in found]
+    _table(rows)
+
+
 @cli.command("doctor", epilog=EPILOG)
 @click.option("--offline", is_flag=True, help="Skip the checks that use the network.")
 @click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")

@@ -509,6 +509,8 @@ class Settings:
     go_dev_url: str = "https://go.dev/dl/"
     pypi_url: str = "https://pypi.org/simple/"
     timeout: float = 30.0  # seconds without a byte before a download is abandoned
+    # Registries reached over plain HTTP besides localhost and 127.0.0.1 (which always may be).
+    insecure_registries: tuple[str, ...] = ()
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -529,6 +531,9 @@ class Settings:
         for var, key in (("GOBOX_GO_DEV_URL", "go_dev_url"), ("GOBOX_PYPI_URL", "pypi_url")):
             if env.get(var):
                 values[key] = _check_url(env[var], var)
+        if env.get("GOBOX_INSECURE_REGISTRIES"):
+            values["insecure_registries"] = _check_hosts(env["GOBOX_INSECURE_REGISTRIES"].split(","),
+                                                         "GOBOX_INSECURE_REGISTRIES")
         if env.get("GOBOX_HTTP_TIMEOUT"):
             try:
                 values["timeout"] = float(env["GOBOX_HTTP_TIMEOUT"])
@@ -551,6 +556,7 @@ _SETTINGS_KEYS = {
     ("toolchains", "go-dev-url"): "go_dev_url",
     ("toolchains", "pypi-url"): "pypi_url",
     ("network", "timeout"): "timeout",
+    ("registries", "insecure"): "insecure_registries",
 }
 
 
@@ -571,6 +577,10 @@ def _settings_from_file(path: Path) -> dict[str, Any]:
                 if not isinstance(value, list):
                     raise ConfigError(f"{label}: expected a list such as [\"go.dev\", \"pypi\"]")
                 out[attr] = _check_sources(value, label)
+            elif attr == "insecure_registries":
+                if not isinstance(value, list):
+                    raise ConfigError(f"{label}: expected a list such as [\"registry.lan:5000\"]")
+                out[attr] = _check_hosts(value, label)
             elif attr == "timeout":
                 if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                     raise ConfigError(f"{label}: expected seconds above 0")
@@ -588,6 +598,15 @@ def _check_sources(names: list[Any], where: str) -> tuple[str, ...]:
     if not names:
         raise ConfigError(f"{where}: needs at least one toolchain source")
     return tuple(names)
+
+
+def _check_hosts(values: list[Any], where: str) -> tuple[str, ...]:
+    hosts = []
+    for v in values:
+        if not isinstance(v, str) or not re.fullmatch(r"[A-Za-z0-9.-]+(:\d+)?|\[[0-9a-fA-F:]+\](:\d+)?", v.strip()):
+            raise ConfigError(f"{where}: expected registry hosts such as \"registry.lan:5000\", got {v!r}")
+        hosts.append(v.strip())
+    return tuple(hosts)
 
 
 def _check_url(value: Any, where: str) -> str:

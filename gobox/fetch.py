@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +27,8 @@ def _session() -> requests.Session:
     return s
 
 
-def _describe(exc: Exception) -> str:
+def describe(exc: Exception) -> str:
+    """A network failure in a few words, for one-line messages."""
     import requests
 
     if isinstance(exc, requests.exceptions.ConnectTimeout):
@@ -62,7 +63,7 @@ def get_json(url: str, timeout: float, headers: Mapping[str, str] | None = None)
     except requests.exceptions.JSONDecodeError:
         raise NetworkError(f"GET {url}: the answer is not JSON") from None
     except requests.exceptions.RequestException as e:
-        raise NetworkError(f"GET {url}: {_describe(e)}") from None
+        raise NetworkError(f"GET {url}: {describe(e)}") from None
 
 
 def download(
@@ -75,47 +76,64 @@ def download(
     """
     import requests
 
-    digest = hashlib.sha256()
-    received = 0
+    got = [0]
+
+    def counted(n: int) -> None:
+        got[0] += n
+        progress.advance(n)
+
     try:
         with _session() as s, s.get(url, stream=True, timeout=(_CONNECT_TIMEOUT, timeout)) as r:
             if r.status_code != 200:
                 raise NetworkError(f"GET {url}: HTTP {r.status_code} {r.reason}")
             progress.start(label, size)
-            fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             try:
-                for chunk in r.iter_content(_CHUNK):
-                    received += len(chunk)
-                    if received > size:
-                        raise IntegrityError(
-                            f"{url}: more data than the expected {size} bytes; refusing it")
-                    digest.update(chunk)
-                    view = memoryview(chunk)
-                    while view:
-                        view = view[os.write(fd, view):]
-                    progress.advance(len(chunk))
+                save_verified(r.iter_content(_CHUNK), dest, sha256, size, url, counted)
             finally:
-                os.close(fd)
                 progress.finish()
-        if received != size:
-            raise IntegrityError(
-                f"{url}: download is truncated: got {received} of {size} bytes",
-                hint="the server closed the connection early; try again",
-            )
-        actual = digest.hexdigest()
-        if actual != sha256:
-            raise IntegrityError(
-                f"{url}: sha256 mismatch: expected {sha256}, got {actual}",
-                hint="the file was not kept; the source or a proxy is serving other bytes",
-            )
     except requests.exceptions.RequestException as e:
         _remove(dest)
-        if received:
-            raise NetworkError(f"GET {url}: {_describe(e)} after {received} of {size} bytes") from None
-        raise NetworkError(f"GET {url}: {_describe(e)}") from None
+        if got[0]:
+            raise NetworkError(f"GET {url}: {describe(e)} after {got[0]} of {size} bytes") from None
+        raise NetworkError(f"GET {url}: {describe(e)}") from None
     except BaseException:
         _remove(dest)
         raise
+
+
+def save_verified(chunks: Iterable[bytes], dest: Path, sha256: str, size: int, what: str,
+                  on_bytes: Callable[[int], None] | None = None) -> None:
+    """Write `chunks` to `dest`, refusing more than `size` bytes, then check the size and sha256.
+
+    The caller removes `dest` when this raises; `what` names the content in messages.
+    """
+    digest = hashlib.sha256()
+    received = 0
+    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        for chunk in chunks:
+            received += len(chunk)
+            if received > size:
+                raise IntegrityError(f"{what}: more data than the expected {size} bytes; refusing it")
+            digest.update(chunk)
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(fd, view):]
+            if on_bytes is not None:
+                on_bytes(len(chunk))
+    finally:
+        os.close(fd)
+    if received != size:
+        raise IntegrityError(
+            f"{what}: download is truncated: got {received} of {size} bytes",
+            hint="the server closed the connection early; try again",
+        )
+    actual = digest.hexdigest()
+    if actual != sha256:
+        raise IntegrityError(
+            f"{what}: sha256 mismatch: expected {sha256}, got {actual}",
+            hint="the file was not kept; the source or a proxy is serving other bytes",
+        )
 
 
 def _remove(path: Path) -> None:

@@ -700,6 +700,10 @@ class FaultProxy:
         """Cut the body off after `after` bytes (optionally hanging `stall` seconds first)."""
         return self.add(Fault(pattern, "truncate", times=times, after=after, stall=stall, method=method))
 
+    def corrupt(self, pattern: str, *, times: int = 1, method: str | None = None) -> Fault:
+        """Flip one byte in the middle of the body, keeping its length: content that lies about its digest."""
+        return self.add(Fault(pattern, "corrupt", times=times, method=method))
+
     def drop(self, pattern: str, *, times: int = 1, method: str | None = None) -> Fault:
         return self.add(Fault(pattern, "drop", times=times, method=method))
 
@@ -796,7 +800,12 @@ class FaultProxy:
                 finally:
                     conn.close()
                 truncate = fault is not None and fault.kind == "truncate" and self.command != "HEAD"
-                proxy._record(self.command, self.path, status, "truncate" if truncate else None)
+                corrupt = fault is not None and fault.kind == "corrupt" and bool(data)
+                if corrupt:
+                    middle = len(data) // 2
+                    data = data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1:]
+                proxy._record(self.command, self.path, status,
+                              "truncate" if truncate else "corrupt" if corrupt else None)
                 self.send_response(status)
                 for k, v in rheaders:
                     if k.lower() not in HOP_HEADERS and k.lower() != "content-length":

@@ -1,0 +1,191 @@
+"""Pull an image into the store: resolve the reference, pick the platform, fetch blobs once, record the image.
+
+Every blob is verified before it is renamed into blobs/sha256/<hex>, so what
+the store holds is always whole; a pull that dies midway keeps the blobs it
+finished, and the next pull fetches only the rest. An image record, written
+last and atomically, names the manifest, config and layers by digest.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from gobox.errors import IntegrityError, NotFoundError
+from gobox.oci.manifest import (
+    Descriptor,
+    ImageConfig,
+    Index,
+    Manifest,
+    ManifestError,
+    Platform,
+    check_diff_ids,
+    parse_config,
+    parse_document,
+    select,
+    sha256_digest,
+)
+from gobox.oci.reference import Reference
+from gobox.oci.registry import Client, Options
+from gobox.store import Store, write_atomic
+
+PARALLEL = 3  # blobs fetched at once: enough to fill a link, few enough to be polite to a registry
+
+
+@dataclass(frozen=True)
+class Image:
+    """A pulled image as the store records it."""
+
+    reference: str  # canonical, as asked: docker.io/library/golang:1.22
+    digest: str  # of the image manifest for the platform
+    index_digest: str | None  # of the index or list the reference named, if it named one
+    platform: str
+    config: str  # digest of the config blob
+    layers: tuple[str, ...]  # digests of the layer blobs, bottom first
+    size: int  # bytes of config and layers
+
+    def to_json(self) -> dict:
+        return {"reference": self.reference, "digest": self.digest, "index_digest": self.index_digest,
+                "platform": self.platform, "config": self.config, "layers": list(self.layers), "size": self.size}
+
+    @classmethod
+    def from_json(cls, d: dict) -> Image:
+        return cls(d["reference"], d["digest"], d.get("index_digest"), d["platform"], d["config"],
+                   tuple(d["layers"]), int(d["size"]))
+
+
+@dataclass(frozen=True)
+class Pulled:
+    image: Image
+    manifest: Manifest
+    config: ImageConfig
+    fetched: int  # blobs downloaded this time
+    reused: int  # blobs the store already had
+    fetched_bytes: int
+
+
+def pull(ref: Reference, store: Store, options: Options, want: Platform, progress) -> Pulled:  # noqa: ANN001
+    """Pull `ref` for the platform `want`; blobs the store has are not fetched again."""
+    store.ensure()
+    client = Client(ref.registry, options, api_host=ref.api_host)
+    top = client.manifest(ref.repository, ref.digest or ref.tag or "latest")
+    doc = _document(top.data, top.media_type, ref.digest, top.digest, ref)
+    index_digest = None
+    if isinstance(doc, Index):
+        index_digest = ref.digest or sha256_digest(top.data)
+        _keep(store, top.data)
+        chosen = select(doc, want, name=ref.familiar)
+        fetched = client.manifest(ref.repository, chosen.digest, accept=chosen.media_type)
+        doc = _document(fetched.data, fetched.media_type, chosen.digest, fetched.digest, ref)
+        if not isinstance(doc, Manifest):
+            raise ManifestError(f"{ref.familiar}: the index entry for {want} is itself an index")
+        data = fetched.data
+    else:
+        data = top.data
+    manifest = doc
+    manifest.check_layers()
+    digest = sha256_digest(data)
+    _keep(store, data)
+
+    config_blob = _blob_path(store, manifest.config.digest)
+    if not config_blob.exists():
+        _fetch(client, ref, store, manifest.config, None)
+    config = parse_config(config_blob.read_bytes(), manifest.config.digest)
+    check_diff_ids(manifest, config)
+    got = Platform(config.os, config.architecture, config.variant)
+    if index_digest is None and config.os and not got.matches(want):
+        raise NotFoundError(f"{ref.familiar} is an image for {got}, not {want}",
+                            hint=f"pull it with --platform {got}, or name an image for {want}")
+
+    missing = [d for d in manifest.layers if not _blob_path(store, d.digest).exists()]
+    fetched_bytes = sum(d.size for d in missing)
+    if missing:
+        _fetch_all(client, ref, store, missing, progress, fetched_bytes)
+    image = Image(str(ref), digest, index_digest, str(got if config.os else want), manifest.config.digest,
+                  tuple(d.digest for d in manifest.layers),
+                  manifest.config.size + sum(d.size for d in manifest.layers))
+    write_atomic(record_path(store, ref, image.platform), json.dumps(image.to_json(), indent=2).encode())
+    return Pulled(image, manifest, config, len(missing), len(manifest.layers) - len(missing), fetched_bytes)
+
+
+def _document(data: bytes, media_type: str, digest: str | None, claimed: str, ref: Reference) -> Manifest | Index:
+    """Parse a manifest or index, checked against the digest asked for and the one the registry claims."""
+    doc = parse_document(data, media_type, digest)
+    if claimed and claimed.startswith("sha256:") and claimed != sha256_digest(data):
+        raise IntegrityError(f"{ref.familiar}: the manifest's bytes hash to {sha256_digest(data)}, "
+                             f"not the {claimed} the registry says", hint="the registry or a proxy is "
+                             "serving other bytes; nothing was kept")
+    return doc
+
+
+def _blob_path(store: Store, digest: str) -> Path:
+    return store.blob(digest.split(":", 1)[1])
+
+
+def _keep(store: Store, data: bytes) -> None:
+    """A manifest or index into the blob store (already verified by its caller)."""
+    path = _blob_path(store, sha256_digest(data))
+    if not path.exists():
+        write_atomic(path, data)
+
+
+def _fetch(client: Client, ref: Reference, store: Store, d: Descriptor, on_bytes) -> None:  # noqa: ANN001
+    final = _blob_path(store, d.digest)
+    part = store.tmp / f"{final.name}.{os.getpid()}.{threading.get_ident()}.part"
+    try:
+        client.download_blob(ref.repository, d.digest, d.size, part, on_bytes)
+        fd = os.open(part, os.O_RDONLY)
+        try:
+            os.fsync(fd)  # the bytes are on disk before the name says they are there
+        finally:
+            os.close(fd)
+        os.replace(part, final)
+    finally:
+        if part.exists():
+            part.unlink()
+
+
+def _fetch_all(client: Client, ref: Reference, store: Store, blobs: list[Descriptor], progress,  # noqa: ANN001
+               total: int) -> None:
+    lock = threading.Lock()
+
+    def on_bytes(n: int) -> None:
+        with lock:
+            progress.advance(n)
+
+    progress.start(f"pulling {ref.familiar} ({len(blobs)} layer{'s' if len(blobs) != 1 else ''})", total)
+    try:
+        with ThreadPoolExecutor(max_workers=min(PARALLEL, len(blobs))) as pool:
+            futures = [pool.submit(_fetch, client, ref, store, d, on_bytes) for d in blobs]
+            # The first failure is raised once every download has ended: the finished ones stay.
+            errors = [f.exception() for f in futures]
+        for e in errors:
+            if e is not None:
+                raise e
+    finally:
+        progress.finish()
+
+
+# --- image records -----------------------------------------------------------------------------
+
+
+def record_path(store: Store, ref: Reference, platform: str) -> Path:
+    """images/<registry>/<repository>/<tag or digest>@<os>-<arch>[-<variant>].json"""
+    name = ref.digest.replace(":", "-") if ref.digest and not ref.tag else (ref.tag or "latest")
+    return store.root / "images" / ref.registry / ref.repository / f"{name}@{platform.replace('/', '-')}.json"
+
+
+def images(store: Store) -> Iterator[Image]:
+    root = store.root / "images"
+    if not root.is_dir():
+        return
+    for path in sorted(root.rglob("*.json")):
+        try:
+            yield Image.from_json(json.loads(path.read_text()))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # a record from another gobox version, or being written: not ours to judge here

@@ -1,0 +1,215 @@
+"""gobox pull against a real registry (Debian's docker-registry) filled by skopeo, in each auth mode."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+import pytest
+from conftest import Gobox
+from ocilayout import Entry, Image, Layer, Written, files, write_layout
+from registry import APT_PACKAGES, FaultProxy, Registry, missing_tools, push
+
+MISSING = missing_tools()
+if MISSING:
+    pytest.skip(f"needs {', '.join(MISSING)}: apt-get install -y {' '.join(APT_PACKAGES)}", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def layout() -> tuple[Path, dict[str, Written]]:
+    base = Layer(files({"etc/os-release": "ID=gobox-test\n", "bin/tool": b"#!/bin/sh\necho base\n"}))
+    top = Layer([Entry("app", "dir"), Entry("app/main", "file", b"\x7fELF not really", 0o755)])
+    big = Layer(files({"data/blob.bin": os.urandom(3 << 20)}))  # incompressible: a pull that takes a moment
+    amd64 = Image([base, top, big], env=["PATH=/usr/bin:/bin"], workingdir="/app")
+    arm64 = Image([base], architecture="arm64", variant="v8")
+    with tempfile.TemporaryDirectory(prefix="gobox-pull-layout-") as tmp:
+        d = Path(tmp)
+        yield d, write_layout(d, {"app": amd64, "multi": [amd64, arm64]})
+
+
+@pytest.fixture(scope="module")
+def reg(layout: tuple[Path, dict[str, Written]]) -> Registry:
+    d, _ = layout
+    with Registry("none") as r:
+        push(d, "app", r, "team/app:v1")
+        push(d, "multi", r, "team/multi:v1")
+        push(d, "multi", r, "team/dlist:v1", format="v2s2")
+        yield r
+
+
+@pytest.fixture
+def proxy(reg: Registry) -> FaultProxy:
+    with FaultProxy(reg) as p:
+        yield p
+
+
+def blobs_of(gobox: Gobox) -> set[str]:
+    d = gobox.home / "blobs" / "sha256"
+    return {p.name for p in d.iterdir()} if d.is_dir() else set()
+
+
+def pulled(gobox: Gobox, ref: str, *args: str, env: dict[str, str] | None = None) -> dict:
+    r = gobox("pull", "--json", ref, *args, env=env)
+    assert r.code == 0, r.err
+    return json.loads(r.out)
+
+
+def docker_config(tmp_path: Path, config: dict) -> dict[str, str]:
+    d = tmp_path / "docker"
+    d.mkdir(exist_ok=True)
+    (d / "config.json").write_text(json.dumps(config))
+    return {"DOCKER_CONFIG": str(d)}
+
+
+# --- what users do -----------------------------------------------------------------------------
+
+
+def test_pull_stores_every_blob_verified_and_once(gobox: Gobox, reg: Registry,
+                                                  layout: tuple[Path, dict[str, Written]]) -> None:
+    image = layout[1]["app"]
+    manifest = image.json(image.digest)
+    out = pulled(gobox, f"{reg.host}/team/app:v1")
+    assert out["digest"] == image.digest and out["platform"] == "linux/amd64"
+    assert out["layers"] == [layer["digest"] for layer in manifest["layers"]]
+    assert (out["fetched"], out["reused"]) == (3, 0)
+    have = blobs_of(gobox)
+    for digest in [manifest["config"]["digest"], *out["layers"], image.digest]:
+        assert digest.split(":")[1] in have
+        data = (gobox.home / "blobs" / "sha256" / digest.split(":")[1]).read_bytes()
+        assert "sha256:" + __import__("hashlib").sha256(data).hexdigest() == digest
+    listed = gobox("images")
+    assert listed.code == 0 and f"{reg.host}/team/app:v1" in listed.out and "linux/amd64" in listed.out
+    # The second pull finds everything and fetches nothing.
+    again = pulled(gobox, f"{reg.host}/team/app:v1")
+    assert (again["fetched"], again["reused"]) == (0, 3)
+    # By digest, the content must hash to it.
+    by_digest = pulled(gobox, f"{reg.host}/team/app@{image.digest}")
+    assert by_digest["digest"] == image.digest
+
+
+@pytest.mark.parametrize("name", ["team/multi:v1", "team/dlist:v1"])  # OCI index, Docker manifest list
+def test_platform_is_chosen_from_an_index(gobox: Gobox, reg: Registry, name: str) -> None:
+    amd = pulled(gobox, f"{reg.host}/{name}")
+    arm = pulled(gobox, f"{reg.host}/{name}", "--platform", "linux/arm64")
+    assert amd["platform"] == "linux/amd64" and arm["platform"] == "linux/arm64/v8"
+    assert amd["index_digest"] == arm["index_digest"] and amd["digest"] != arm["digest"]
+    assert len(arm["layers"]) == 1 and arm["reused"] == 1  # the base layer both share
+    r = gobox("pull", f"{reg.host}/{name}", "--platform", "linux/riscv64")
+    assert r.code == 2
+    assert "no image for linux/riscv64" in r.err and "linux/amd64" in r.err and "linux/arm64/v8" in r.err
+
+
+# --- auth --------------------------------------------------------------------------------------
+
+
+def test_basic_auth_from_docker_config(gobox: Gobox, tmp_path: Path, layout: tuple[Path, dict[str, Written]]) -> None:
+    with Registry("basic") as reg:
+        push(layout[0], "app", reg, "private/app:v1")
+        r = gobox("pull", f"{reg.host}/private/app:v1", env=docker_config(tmp_path, {}))
+        assert r.code == 4
+        assert f"{reg.host} needs credentials, and none are configured for it" in r.err
+        assert f"docker login {reg.host}" in r.err
+        user, password = reg.basic
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        env = docker_config(tmp_path, {"auths": {reg.host: {"auth": token}}})
+        out = pulled(gobox, f"{reg.host}/private/app:v1", env=env)
+        assert out["fetched"] == 3
+        wrong = base64.b64encode(f"{user}:nope".encode()).decode()
+        bad = gobox("pull", f"{reg.host}/private/app:v1", env=docker_config(tmp_path, {"auths": {reg.host: {
+            "auth": wrong}}}))
+        assert bad.code == 4 and "access denied as 'gobox'" in bad.err
+        assert password not in bad.err + bad.out and "nope" not in bad.err
+
+
+def test_bearer_tokens_anonymous_and_through_a_credential_helper(
+        gobox: Gobox, tmp_path: Path, layout: tuple[Path, dict[str, Written]]) -> None:
+    with Registry("token") as reg:
+        push(layout[0], "app", reg, "public/app:v1")
+        push(layout[0], "app", reg, "private/app:v1")
+        none = docker_config(tmp_path, {})
+        assert pulled(gobox, f"{reg.host}/public/app:v1", env=none)["fetched"] == 3  # anonymous token
+        r = gobox("pull", f"{reg.host}/private/app:v1", env=none)
+        assert r.code == 4 and "access denied anonymously" in r.err and f"docker login {reg.host}" in r.err
+        # A real docker-credential-* program on PATH, named by credHelpers.
+        user, password = reg.basic
+        bindir = tmp_path / "bin"
+        bindir.mkdir()
+        helper = bindir / "docker-credential-gobox-test"
+        helper.write_text("#!/bin/sh\nread server\n"
+                          f"printf '{{\"ServerURL\":\"%s\",\"Username\":\"{user}\",\"Secret\":\"{password}\"}}' "
+                          '"$server"\n')
+        helper.chmod(helper.stat().st_mode | stat.S_IXUSR)
+        env = docker_config(tmp_path, {"credHelpers": {reg.host: "gobox-test"}})
+        env["PATH"] = f"{bindir}:{os.environ['PATH']}"
+        out = pulled(gobox, f"{reg.host}/private/app:v1", env=env)
+        assert out["reused"] == 3  # same blobs as the public image
+        assert any(h.subject == user for h in reg.token_server.hits)
+
+
+# --- unhappy paths -----------------------------------------------------------------------------
+
+
+def test_unknown_tag_names_the_reference(gobox: Gobox, reg: Registry) -> None:
+    r = gobox("pull", f"{reg.host}/team/app:v9")
+    assert r.code == 4
+    assert f"{reg.host}/team/app:v9: manifest not found (MANIFEST_UNKNOWN)" in r.err
+
+
+def test_malformed_reference_is_a_usage_error(gobox: Gobox) -> None:
+    r = gobox("pull", "Golang:1.22")
+    assert r.code == 2 and "not an image reference: 'Golang:1.22'" in r.err
+
+
+def test_rate_limited_pull_waits_and_succeeds(gobox: Gobox, proxy: FaultProxy) -> None:
+    proxy.rate_limit(r"/manifests/v1$", times=2, retry_after="1")
+    out = pulled(gobox, f"{proxy.host}/team/app:v1")
+    assert out["fetched"] == 3
+    assert [h.status for h in proxy.hits_for(r"/manifests/v1$")] == [429, 429, 200]
+
+
+def test_manifest_bytes_that_do_not_match_the_digest_asked_for(
+        gobox: Gobox, proxy: FaultProxy, layout: tuple[Path, dict[str, Written]]) -> None:
+    digest = layout[1]["app"].digest
+    proxy.corrupt(r"/manifests/sha256:")
+    r = gobox("pull", f"{proxy.host}/team/app@{digest}")
+    assert r.code == 3, r.err
+    assert digest in r.err
+    assert blobs_of(gobox) == set()
+
+
+def test_a_blob_that_does_not_match_its_digest_is_not_stored(
+        gobox: Gobox, proxy: FaultProxy, layout: tuple[Path, dict[str, Written]]) -> None:
+    image = layout[1]["app"]
+    layer = image.json(image.digest)["layers"][1]["digest"]
+    proxy.corrupt(rf"/blobs/{layer}$", times=10)
+    r = gobox("pull", f"{proxy.host}/team/app:v1")
+    assert r.code == 3, r.err
+    assert "sha256 mismatch" in r.err and layer.split(":")[1] in r.err
+    assert layer.split(":")[1] not in blobs_of(gobox)
+    assert list((gobox.home / "tmp").glob("*.part")) == []
+
+
+def test_registry_dying_midway_then_a_second_pull_reuses_the_finished_blobs(
+        gobox: Gobox, proxy: FaultProxy, layout: tuple[Path, dict[str, Written]]) -> None:
+    image = layout[1]["app"]
+    layers = [d["digest"] for d in image.json(image.digest)["layers"]]
+    # The big layer's connection is cut every time: the pull gives up on it, keeps the others.
+    proxy.truncate(rf"/blobs/{layers[2]}$", after=100_000, times=100)
+    r = gobox("pull", f"{proxy.host}/team/app:v1", env={"GOBOX_HTTP_TIMEOUT": "5"})
+    assert r.code == 4, r.err
+    assert "run the pull again" in r.err
+    have = blobs_of(gobox)
+    assert {d.split(":")[1] for d in layers[:2]} <= have and layers[2].split(":")[1] not in have
+    proxy.reset()
+    out = pulled(gobox, f"{proxy.host}/team/app:v1")
+    assert (out["fetched"], out["reused"]) == (1, 2)
+    assert [h.path.rsplit("/", 1)[1] for h in proxy.hits_for("/blobs/")] == [layers[2]]
+
+
+def test_a_dead_registry_is_a_network_error(gobox: Gobox) -> None:
+    r = gobox("pull", "127.0.0.1:9/team/app:v1")
+    assert r.code == 4 and "is 127.0.0.1:9 up and reachable?" in r.err
