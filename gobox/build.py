@@ -41,13 +41,14 @@ class Options:
     cpus: float | None = None
     locked: bool = False
     no_limits: bool = False
+    image: str | None = None  # an OCI image to build in, overriding [go].image
 
 
 @dataclass(frozen=True)
 class Paths:
     """Host paths a plan needs; gathered by `prepare`, so `plan` stays pure."""
 
-    goroot_layer: str
+    toolchain_layers: tuple[str, ...]  # top first: the go.dev/PyPI layer, or an image's layers
     minimal_layer: str
     gocache: str
     gomodcache: str
@@ -55,6 +56,8 @@ class Paths:
     cwd: str
     uid: int
     gid: int
+    # An image toolchain's own Env (PATH, GOPATH, ...), which gobox's variables then amend; None otherwise.
+    image_env: tuple[tuple[str, str], ...] | None = None
 
 
 def home_for(uid: int) -> str:
@@ -65,17 +68,24 @@ def network(project: Project, options: Options) -> str:
     return options.network or project.config.sandbox.network
 
 
-def environment(project: Project, options: Options, uid: int, term: str | None) -> tuple[tuple[str, str], ...]:
-    """The command's whole environment: what gobox sets, then [build].env, then --env."""
+def environment(project: Project, options: Options, uid: int, term: str | None,
+                image_env: tuple[tuple[str, str], ...] | None = None) -> tuple[tuple[str, str], ...]:
+    """The command's whole environment: the image's Env if any, what gobox sets, then [build].env, then --env.
+
+    An image toolchain keeps its PATH and GOPATH, and go finds its own GOROOT.
+    """
     cfg = project.config
-    env = {
-        "PATH": PATH, "HOME": home_for(uid), "GOROOT": GOROOT, "GOPATH": GOPATH,
+    env = dict(image_env or ())
+    env.update({
+        "PATH": env.get("PATH", PATH), "HOME": home_for(uid), "GOPATH": env.get("GOPATH", GOPATH),
         "GOCACHE": GOCACHE, "GOMODCACHE": GOMODCACHE,
         # The pinned toolchain is the one that runs: never a download of another.
         "GOTOOLCHAIN": "local",
         "GOFLAGS": f"-buildvcs={'true' if cfg.build.buildvcs else 'false'}",
         "CGO_ENABLED": "1" if cfg.go.cgo else "0",
-    }
+    })
+    if image_env is None:
+        env["GOROOT"] = GOROOT
     if network(project, options) == "none":
         # Fail module lookups at once with Go's own clear message, not a DNS timeout.
         env["GOPROXY"] = "off"
@@ -102,12 +112,13 @@ def plan(project: Project, paths: Paths, argv: tuple[str, ...], options: Options
     """The SandboxSpec for one command in the project's build environment (pure)."""
     cfg = project.config
     base = cfg.go.base
+    image = paths.image_env is not None
     if base not in ("none", "host"):
         raise ConfigError(f"[go].base = {base!r}: image bases come with OCI image support",
                           hint='use base = "none" or "host" for now')
-    env = environment(project, options, paths.uid, term)
+    env = environment(project, options, paths.uid, term, paths.image_env)
     values = dict(env)
-    if values["CGO_ENABLED"] == "1" and base == "none" and not values.get("CC"):
+    if values["CGO_ENABLED"] == "1" and base == "none" and not values.get("CC") and not image:
         raise ConfigError('cgo needs a C compiler, and [go].base = "none" has none',
                           hint='set [go].base = "host" (the host\'s gcc), or cgo = false')
     binds = [Bind(str(project.root), str(project.root)),
@@ -117,7 +128,7 @@ def plan(project: Project, paths: Paths, argv: tuple[str, ...], options: Options
         binds.append(Bind(str(output), str(output)))
     binds += [_bind(project, m) for m in (*cfg.sandbox.mounts, *options.mounts)]
     symlinks: list[tuple[str, str]] = []
-    if base == "host":
+    if base == "host" and not image:
         for d in (*HOST_DIRS, *HOST_TOP):
             if os.path.islink(d):
                 symlinks.append((d, os.readlink(d)))
@@ -129,7 +140,7 @@ def plan(project: Project, paths: Paths, argv: tuple[str, ...], options: Options
         binds.append(Bind("/etc/resolv.conf", "/etc/resolv.conf", readonly=True))
     return SandboxSpec(
         argv=argv,
-        layers=(paths.minimal_layer, paths.goroot_layer),
+        layers=(paths.minimal_layer, *paths.toolchain_layers),
         env=env,
         cwd=paths.cwd,
         binds=tuple(binds),
@@ -179,20 +190,40 @@ class Prepared:
 
     @property
     def go_version(self) -> str:
-        return str(self.toolchain.version)
+        """The Go version, or for an image toolchain the image and its digest."""
+        if hasattr(self.toolchain, "version"):
+            return str(self.toolchain.version)
+        return f"image {self.toolchain.reference} {self.toolchain.digest}"
 
 
 def prepare(project: Project, store: Store, settings, options: Options,  # noqa: ANN001
             progress) -> Prepared:  # noqa: ANN001 - Settings and Progress, imported lazily by callers
-    """Everything in the world a plan needs: the toolchain (installed on demand), the generated
-    layer and the shared caches."""
+    """Everything in the world a plan needs: the toolchain (installed or pulled on demand), the
+    generated layer and the shared caches."""
     from gobox.sandbox.rootfs import ensure_minimal_layer
     from gobox.toolchains import host_platform
-    from gobox.toolchains.resolve import ensure_project
 
-    resolution = ensure_project(project, store, settings, host_platform(), progress, options.go,
-                                os.environ, options.locked)
     uid, gid = os.getuid(), os.getgid()
+    image_ref = options.image or project.config.go.image
+    image_env = None
+    if image_ref:
+        from gobox.oci.registry import Options as RegistryOptions
+        from gobox.toolchains.image import ensure_image, image_user
+
+        where = "--image" if options.image else "gobox.toml: go.image"
+        registry = RegistryOptions(insecure=settings.insecure_registries, timeout=settings.timeout,
+                                   environ=dict(os.environ))
+        toolchain = ensure_image(project, store, registry, image_ref, where, host_platform(), progress,
+                                 options.locked)
+        layers = tuple(str(p) for p in reversed(toolchain.layers))
+        image_env = tuple(_env_pairs(toolchain.config.env))
+        uid, gid = image_user(toolchain.config, toolchain.layers, (uid, gid))
+    else:
+        from gobox.toolchains.resolve import ensure_project
+
+        toolchain = ensure_project(project, store, settings, host_platform(), progress, options.go,
+                                   os.environ, options.locked).toolchain
+        layers = (str(toolchain.layer),)
     cache = store.root / "cache"
     run_dir = store.root / "run"
     for d in (cache / "go-build", cache / "mod", run_dir, store.root / "layers"):
@@ -200,9 +231,18 @@ def prepare(project: Project, store: Store, settings, options: Options,  # noqa:
     minimal = ensure_minimal_layer(store.root / "layers", store.tmp, uid, gid)
     cwd = Path.cwd()
     inside = cwd == project.root or project.root in cwd.parents
-    paths = Paths(str(resolution.toolchain.layer), str(minimal), str(cache / "go-build"),
-                  str(cache / "mod"), str(run_dir), str(cwd if inside else project.root), uid, gid)
-    return Prepared(paths, resolution.toolchain)
+    paths = Paths(layers, str(minimal), str(cache / "go-build"), str(cache / "mod"), str(run_dir),
+                  str(cwd if inside else project.root), uid, gid, image_env)
+    return Prepared(paths, toolchain)
+
+
+def _env_pairs(env: tuple[str, ...]) -> list[tuple[str, str]]:
+    pairs = []
+    for item in env:
+        key, sep, value = item.partition("=")
+        if sep and key:
+            pairs.append((key, value))
+    return pairs
 
 
 def execute(spec: SandboxSpec, options: Options) -> Result:

@@ -310,6 +310,7 @@ class RunFlags:
     """The options every sandbox command takes, gathered by @_sandbox_options."""
 
     go: str | None
+    image: str | None
     env: tuple[str, ...]
     mounts: tuple[str, ...]
     network: str | None
@@ -341,7 +342,7 @@ class RunFlags:
                 raise UsageError(f'--memory {self.memory}: expected a size such as "512MiB" or "2GiB"')
         return Options(go=self.go, env=tuple(pairs), mounts=tuple(Mount.parse(m) for m in self.mounts),
                        network=self.network, memory=size, pids=self.pids, cpus=self.cpus,
-                       locked=self.locked, no_limits=self.no_limits)
+                       locked=self.locked, no_limits=self.no_limits, image=self.image)
 
 
 def _sandbox_options(f):  # noqa: ANN001, ANN201 - a click decorator
@@ -355,6 +356,8 @@ def _sandbox_options(f):  # noqa: ANN001, ANN201 - a click decorator
 
     opts = [
         click.option("--go", "go", metavar="VERSION", help="Go version, overriding the project's."),
+        click.option("--image", "image", metavar="REF", help="Run in an OCI image's root and toolchain "
+                     "(e.g. golang:1.22-bookworm), overriding [go].image; pulled when missing."),
         click.option("--env", "env", multiple=True, metavar="K=V", help="Set a variable in the sandbox."),
         click.option("--mount", "mounts", multiple=True, metavar="SRC:DST[:ro]",
                      help="Bind a host path into the sandbox."),
@@ -431,7 +434,7 @@ def run_cmd(app: App, command: tuple[str, ...], flags: RunFlags) -> None:
     if find_root(Path.cwd()) is None:
         # Outside any project, `gobox run --go 1.22 -- go version` still works, as
         # `docker run golang` does: the current directory is mounted, nothing is locked.
-        if not (flags.go or os.environ.get("GOBOX_GO")):
+        if not (flags.go or flags.image or os.environ.get("GOBOX_GO")):
             raise ConfigError(f"no {CONFIG_NAME} or go.mod in {Path.cwd()} or above, and no --go",
                               hint="give a version (gobox run --go 1.22 -- go version) or run in a Go project")
         project = Project.bare(Path.cwd())

@@ -387,12 +387,25 @@ class LockedArtifact:
 
 
 @dataclass(frozen=True)
+class LockedImage:
+    """An image toolchain ([go].image) pinned by the digest its reference resolved to, per platform."""
+
+    reference: str  # canonical: 127.0.0.1:5000/golang:1.22
+    platform: str
+    digest: str
+
+
+@dataclass(frozen=True)
 class Lock:
     go_version: str | None = None
     artifacts: tuple[LockedArtifact, ...] = ()
+    images: tuple[LockedImage, ...] = ()
 
     def artifact_for(self, platform: str) -> LockedArtifact | None:
         return next((a for a in self.artifacts if a.platform == platform), None)
+
+    def image_for(self, reference: str, platform: str) -> LockedImage | None:
+        return next((i for i in self.images if (i.reference, i.platform) == (reference, platform)), None)
 
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -425,7 +438,15 @@ def parse_lock(text: str, filename: str) -> Lock:
         if not _HEX64.match(entry["sha256"]):
             raise bad(("go", "artifacts", "sha256"), "expected 64 lowercase hex digits")
         artifacts.append(LockedArtifact(**{k: entry[k] for k in fields}))
-    return Lock(version, tuple(artifacts))
+    images = []
+    for entry in go.get("images", []):
+        for name in ("reference", "platform", "digest"):
+            if not isinstance(entry.get(name), str):
+                raise bad(("go", "images", name), "expected a string")
+        if not re.fullmatch(r"sha256:[0-9a-f]{64}", entry["digest"]):
+            raise bad(("go", "images", "digest"), 'expected "sha256:" and 64 lowercase hex digits')
+        images.append(LockedImage(entry["reference"], entry["platform"], entry["digest"]))
+    return Lock(version, tuple(artifacts), tuple(images))
 
 
 def read_lock(path: Path) -> Lock | None:
@@ -461,6 +482,9 @@ def render_lock(lock: Lock) -> str:
             f"sha256 = {_q(a.sha256)}",
             f"size = {a.size}",
         ]
+    for i in sorted(lock.images, key=lambda i: (i.reference, i.platform)):
+        lines += ["", "[[go.images]]", f"reference = {_q(i.reference)}", f"platform = {_q(i.platform)}",
+                  f"digest = {_q(i.digest)}"]
     return "\n".join(lines) + "\n"
 
 

@@ -104,6 +104,10 @@ def toolchain_ports(toolchain) -> tuple[Port, ...]:  # noqa: ANN001 - gobox.tool
 
 
 def choose_targets(project: Project, prepared: Prepared, patterns: Sequence[str]) -> tuple[Target, ...]:
+    if prepared.paths.image_env is not None:
+        raise UsageError("gobox cross builds with go.dev and PyPI toolchains; an image toolchain "
+                         "([go].image, --image) is not supported by cross yet",
+                         hint="pin [go].version for cross builds")
     ports = toolchain_ports(prepared.toolchain)
     from gobox.toolchains.versions import GoVersion
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import posixpath
 import queue
+import stat
 import threading
 import zlib
 from collections.abc import Callable, Iterator
@@ -50,7 +52,9 @@ class _Decompressed:
     with its gzip child.
     """
 
-    def __init__(self, raw: BinaryIO, on_raw: Callable[[int], None] | None = None) -> None:
+    def __init__(self, raw: BinaryIO, on_raw: Callable[[int], None] | None = None,
+                 digest: hashlib._Hash | None = None) -> None:
+        self._digest = digest  # fed every decompressed byte: an image layer's diff_id
         self._buf = bytearray()
         self._pos = 0
         self._queue: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=8)
@@ -66,6 +70,8 @@ class _Decompressed:
             for data in _decompress(raw, on_raw):
                 if self._stop.is_set():
                     return
+                if self._digest is not None:
+                    self._digest.update(data)
                 self._queue.put(data)
             self._queue.put(None)
         except BaseException as e:  # handed to the reading thread, which raises it
@@ -102,6 +108,11 @@ class _Decompressed:
         out = bytes(self._buf[self._pos : self._pos + n])
         self._pos += len(out)
         return out
+
+    def drain(self) -> None:
+        """Read to the end: the padding after a tar's end marker belongs to its digest too."""
+        while self._fill():
+            self._pos = len(self._buf)
 
     def copy_to(self, fd: int | None, n: int) -> None:
         """Move exactly n bytes to fd (or drop them when fd is None)."""
@@ -327,6 +338,69 @@ class Extractor:
         raise UnsafeArchive(f"archive member {name!r} is {what}")
 
 
+WHITEOUT = ".wh."
+OPAQUE = ".wh..wh..opq"
+
+
+class LayerExtractor(Extractor):
+    """An image layer: Extractor's rules, plus what a root filesystem needs.
+
+    Absolute symlinks are kept (they resolve inside the sandbox's root, and
+    nothing here follows them); device nodes and fifos are skipped (a build
+    root needs none, and rootless gobox could not make them); OCI whiteouts
+    become overlayfs ones: `.wh.NAME` a 0/0 character device (any user may
+    make one since Linux 5.8), `.wh..wh..opq` the user.overlay.opaque xattr,
+    which the sandbox's userxattr overlay reads.
+    """
+
+    def __init__(self, dest: Path) -> None:
+        super().__init__(dest, lambda rel: rel)
+        self.skipped = 0
+
+    def symlink(self, name: str, target: str) -> None:
+        if not target.startswith("/"):
+            return super().symlink(name, target)
+        rel = self._place(name)
+        if rel is not None:
+            os.symlink(target, self._root + rel)
+            self._symlinks.add(rel)
+
+    def refuse_special(self, name: str, kind: str) -> None:
+        clean_member_path(name)
+        self.skipped += 1
+
+    def whiteout(self, name: str) -> None:
+        rel = clean_member_path(name)
+        parent, base = posixpath.split(rel)
+        if base == OPAQUE:
+            self._mkdirs(parent)
+            os.setxattr(self._root + parent if parent else self._root, "user.overlay.opaque", b"y")
+            return
+        hidden = posixpath.join(parent, base[len(WHITEOUT):])
+        if not base[len(WHITEOUT):] or base[len(WHITEOUT):] in (".", ".."):
+            raise UnsafeArchive(f"archive whiteout {name!r} names nothing")
+        rel = self._place(hidden)
+        if rel is None:
+            return
+        if rel in self._dirs:
+            raise UnsafeArchive(f"archive whiteout {name!r} hides a directory the same layer made")
+        os.mknod(self._root + rel, 0o600 | stat.S_IFCHR, os.makedev(0, 0))
+        self._files.discard(rel)
+
+
+def extract_layer(raw: BinaryIO, dest: Path, on_raw: Callable[[int], None] | None = None
+                  ) -> tuple[ExtractStats, str]:
+    """An image layer under `dest`, and the sha256 of its uncompressed tar (to check against its diff_id)."""
+    digest = hashlib.sha256()
+    stream = _Decompressed(raw, on_raw, digest)
+    try:
+        stats = _extract_entries(stream, LayerExtractor(dest))
+        stream.drain()
+    finally:
+        stream.close()
+    return stats, "sha256:" + digest.hexdigest()
+
+
 def extract_tar(
     raw: BinaryIO,
     dest: Path,
@@ -346,8 +420,13 @@ def extract_tar(
 
 
 def _extract_entries(stream: _Decompressed, ex: Extractor) -> ExtractStats:
+    layer = isinstance(ex, LayerExtractor)
     for entry in iter_tar(stream):
-        if entry.kind == REGULAR:
+        if layer and posixpath.basename(entry.name.rstrip("/")).startswith(WHITEOUT):
+            ex.whiteout(entry.name)
+            if entry.kind == REGULAR:
+                stream.copy_to(None, entry.size)
+        elif entry.kind == REGULAR:
             def write(fd: int, size: int = entry.size) -> int:
                 stream.copy_to(fd if fd >= 0 else None, size)
                 return size

@@ -140,7 +140,8 @@ def ensure_project(
     toolchain, how = _resolve_and_install(store, settings, request_for_lock, platform, progress)
     keep = lock.artifacts if lock and lock.go_version == str(toolchain.version) else ()
     new_lock = Lock(str(toolchain.version),
-                    tuple(a for a in keep if a.platform != platform) + (_from_toolchain(toolchain),))
+                    tuple(a for a in keep if a.platform != platform) + (_from_toolchain(toolchain),),
+                    lock.images if lock else ())
     write_atomic(project.lock_path, render_lock(new_lock).encode())
     progress.step(f"wrote {lock_name}: go {toolchain.version} ({toolchain.source})")
     return Resolution(toolchain, request, choice, how, lock_written=True)
@@ -178,8 +179,9 @@ def pin(
     """Resolve `text`, install it and write it to gobox.lock, whatever the lock said before."""
     request = VersionRequest.parse(text)
     toolchain, how = _resolve_and_install(store, settings, request, platform, progress)
-    write_atomic(project.lock_path,
-                 render_lock(Lock(str(toolchain.version), (_from_toolchain(toolchain),))).encode())
+    old = read_lock(project.lock_path)
+    write_atomic(project.lock_path, render_lock(Lock(str(toolchain.version), (_from_toolchain(toolchain),),
+                                                     old.images if old else ())).encode())
     return Resolution(toolchain, request, None, how, lock_written=True)
 
 

@@ -160,3 +160,17 @@ def test_settings_from_file_and_environment(tmp_path: Path) -> None:
         Settings.load({"GOBOX_CONFIG": str(cfg)})
     with pytest.raises(ConfigError, match="GOBOX_HTTP_TIMEOUT"):
         Settings.load({"GOBOX_CONFIG": str(cfg.with_name("none")), "GOBOX_HTTP_TIMEOUT": "-1"})
+
+
+def test_lock_with_images_round_trips_and_checks_digests() -> None:
+    from gobox.config import Lock, LockedImage, parse_lock, render_lock
+
+    image = LockedImage("127.0.0.1:5000/library/golang:1.22", "linux/amd64", "sha256:" + "a" * 64)
+    lock = Lock("1.22.10", (), (image,))
+    assert parse_lock(render_lock(lock), "gobox.lock") == lock
+    assert lock.image_for("127.0.0.1:5000/library/golang:1.22", "linux/amd64") is not None
+    assert lock.image_for("127.0.0.1:5000/library/golang:1.22", "linux/arm64") is None
+    bad = render_lock(lock).replace("a" * 64, "a" * 63)
+    with pytest.raises(ConfigError) as e:
+        parse_lock(bad, "gobox.lock")
+    assert e.value.message.startswith("gobox.lock:") and "go.images.digest" in e.value.message

@@ -1,0 +1,123 @@
+"""Toolchains from OCI images ([go].image, --image): pinned by digest in gobox.lock, pulled on demand, unpacked.
+
+Like `docker run`, an image already in the store is used as it is; only a
+missing one is pulled. gobox.lock records the digest the reference resolved
+to, per platform, and later runs use exactly that image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from gobox.config import Lock, LockedImage, Project, read_lock, render_lock
+from gobox.errors import ConfigError, LockError, UsageError
+from gobox.oci.manifest import ImageConfig, Platform, parse_config
+from gobox.oci.pull import Image, images, pull, record_path
+from gobox.oci.reference import Reference
+from gobox.oci.registry import Options
+from gobox.oci.unpack import ensure_layers
+from gobox.store import Store, write_atomic
+
+
+@dataclass(frozen=True)
+class ImageToolchain:
+    reference: str
+    digest: str
+    platform: str
+    layers: tuple[Path, ...]  # bottom first
+    config: ImageConfig
+
+
+def parse_image_reference(text: str, where: str) -> Reference:
+    try:
+        return Reference.parse(text.strip())
+    except UsageError as e:
+        raise ConfigError(f"{where}: {e.message}", hint=e.hint) from None
+
+
+def find_image(store: Store, ref: Reference, platform: str, digest: str | None = None) -> Image | None:
+    """A pulled image: by digest when one is pinned, else the record of this reference and platform."""
+    if digest is None:
+        path = record_path(store, ref, platform)
+        if path.is_file():
+            import json
+
+            try:
+                return Image.from_json(json.loads(path.read_text()))
+            except (OSError, ValueError, KeyError):
+                return None
+        return None
+    for image in images(store):
+        if image.digest == digest and all(store.blob(b.split(":", 1)[1]).is_file()
+                                           for b in (image.config, *image.layers)):
+            return image
+    return None
+
+
+def ensure_image(project: Project, store: Store, options: Options, text: str, where: str, platform: str,
+                 progress, locked: bool) -> ImageToolchain:  # noqa: ANN001 - gobox.progress.Progress
+    """The project's image toolchain, following and updating gobox.lock as for any toolchain."""
+    ref = parse_image_reference(text, where)
+    lock = None if project.ephemeral else read_lock(project.lock_path)
+    pinned = lock.image_for(str(ref), platform) if lock else None
+    digest = ref.digest or (pinned.digest if pinned else None)
+    if locked and digest is None:
+        raise LockError(f"--locked: {project.relative(project.lock_path)} pins no digest for {ref.familiar} "
+                        f"on {platform}", hint="run gobox without --locked once to record it, and commit the lock")
+    image = find_image(store, ref, platform, digest)
+    if image is None:
+        want = Platform.parse(platform)
+        image = pull(ref.with_digest(digest) if digest else ref, store, options, want, progress).image
+    config = parse_config(store.blob(image.config.split(":", 1)[1]).read_bytes(), image.config)
+    layers = ensure_layers(store, image.layers, config.diff_ids)
+    if not project.ephemeral and (pinned is None or pinned.digest != image.digest) and not ref.digest:
+        _record(project, lock, LockedImage(str(ref), platform, image.digest))
+        progress.step(f"wrote {project.relative(project.lock_path)}: {ref.familiar} at {image.digest[:19]}")
+    return ImageToolchain(str(ref), image.digest, platform, layers, config)
+
+
+def _record(project: Project, lock: Lock | None, entry: LockedImage) -> None:
+    lock = lock or Lock()
+    kept = tuple(i for i in lock.images if (i.reference, i.platform) != (entry.reference, entry.platform))
+    new = Lock(lock.go_version, lock.artifacts, kept + (entry,))
+    write_atomic(project.lock_path, render_lock(new).encode())
+
+
+def image_user(config: ImageConfig, layers: tuple[Path, ...], default: tuple[int, int]) -> tuple[int, int]:
+    """The uid and gid the image's User names: numeric, or a name in the image's own /etc/passwd."""
+    user = config.user.strip()
+    if not user:
+        return default
+    name, _, group = user.partition(":")
+    passwd = _etc(layers, "passwd")
+    uid = gid = None
+    if name.isdigit():
+        uid = int(name)
+    else:
+        for line in passwd:
+            fields = line.split(":")
+            if len(fields) > 3 and fields[0] == name and fields[2].isdigit() and fields[3].isdigit():
+                uid, gid = int(fields[2]), int(fields[3])
+    if uid is None:
+        raise ConfigError(f"the image's User {user!r} is not in its /etc/passwd")
+    if group:
+        if group.isdigit():
+            gid = int(group)
+        else:
+            gid = next((int(f[2]) for f in (line.split(":") for line in _etc(layers, "group"))
+                        if len(f) > 2 and f[0] == group and f[2].isdigit()), None)
+            if gid is None:
+                raise ConfigError(f"the image's User {user!r}: group {group!r} is not in its /etc/group")
+    return uid, gid if gid is not None else uid
+
+
+def _etc(layers: tuple[Path, ...], name: str) -> list[str]:
+    for layer in reversed(layers):  # the topmost layer that has the file wins
+        path = layer / "etc" / name
+        if path.is_file() and not path.is_symlink():
+            try:
+                return path.read_text(errors="replace").splitlines()
+            except OSError:
+                return []
+    return []
