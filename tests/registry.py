@@ -119,6 +119,37 @@ def default_policy(public_prefix: str = PUBLIC_PREFIX) -> Policy:
     return policy
 
 
+class _Served:
+    """A threaded HTTP server on a free loopback port, started and stopped with its owner."""
+
+    _server: ThreadingHTTPServer | None = None
+    _thread: threading.Thread | None = None
+    _name = "loopback-server"
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        raise NotImplementedError
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, f"{self._name} not started"
+        return self._server.server_address[1]
+
+    def _serve(self) -> None:
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(POLL,), name=self._name,
+                                        daemon=True)
+        self._thread.start()
+
+    def _shutdown(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            if self._thread is not None:
+                self._thread.join(STOP_TIMEOUT)
+            self._server = None
+
+
 @dataclass
 class TokenHit:
     method: str
@@ -127,7 +158,7 @@ class TokenHit:
     status: int
 
 
-class TokenServer:
+class TokenServer(_Served):
     """The `auth: token` realm: issues RS256 JWTs that distribution 2.8 accepts, on 127.0.0.1.
 
     GET ?service=&scope=&scope= (Docker Hub style; Basic credentials optional) answers
@@ -150,8 +181,7 @@ class TokenServer:
         self.key_path = self.workdir / "token.key"
         self.cert_path = self.workdir / "token.crt"
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._name = "token-server"
         self._make_key()
         self._x5c = [base64.b64encode(self._cert_der()).decode()]
 
@@ -165,29 +195,15 @@ class TokenServer:
         return base64.b64decode("".join(body.split()))
 
     @property
-    def port(self) -> int:
-        assert self._server is not None, "token server not started"
-        return self._server.server_address[1]
-
-    @property
     def realm(self) -> str:
         return f"http://127.0.0.1:{self.port}/token"
 
     def start(self) -> TokenServer:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(POLL,), name="token-server",
-                                        daemon=True)
-        self._thread.start()
+        self._serve()
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            if self._thread is not None:
-                self._thread.join(STOP_TIMEOUT)
-            self._server = None
+        self._shutdown()
 
     def sign(self, claims: dict) -> str:
         """A compact JWS of `claims`, RS256 with the test key (openssl does the RSA)."""
@@ -627,7 +643,7 @@ HOP_HEADERS = {"connection", "keep-alive", "proxy-authenticate", "proxy-authoriz
 
 
 @dataclass
-class FaultProxy:
+class FaultProxy(_Served):
     """A threaded loopback HTTP proxy in front of a Registry that injects faults per path pattern.
 
     Point a client at `proxy.url` instead of `registry.url`; the Host header is passed through, so
@@ -644,13 +660,7 @@ class FaultProxy:
             self.upstream = self.registry.host
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    @property
-    def port(self) -> int:
-        assert self._server is not None, "proxy not started"
-        return self._server.server_address[1]
+        self._name = "fault-proxy"
 
     @property
     def host(self) -> str:
@@ -661,21 +671,12 @@ class FaultProxy:
         return f"http://{self.host}"
 
     def start(self) -> FaultProxy:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(POLL,), name="fault-proxy",
-                                        daemon=True)
-        self._thread.start()
+        self._serve()
         return self
 
     def stop(self) -> None:
         self._stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            if self._thread is not None:
-                self._thread.join(STOP_TIMEOUT)
-            self._server = None
+        self._shutdown()
 
     def __enter__(self) -> FaultProxy:
         return self.start()

@@ -60,12 +60,10 @@ class Reference:
         return _parse(text)
 
     def __str__(self) -> str:
-        out = self.name
-        if self.tag is not None:
-            out += ":" + self.tag
-        if self.digest is not None:
-            out += "@" + self.digest
-        return out
+        return self.name + self._suffix()
+
+    def _suffix(self) -> str:
+        return (f":{self.tag}" if self.tag is not None else "") + (f"@{self.digest}" if self.digest else "")
 
     @property
     def name(self) -> str:
@@ -81,11 +79,7 @@ class Reference:
             # Docker only shortens single-level official names; library/a/b stays as written.
             if rest != out and "/" not in rest:
                 out = rest
-        if self.tag is not None:
-            out += ":" + self.tag
-        if self.digest is not None:
-            out += "@" + self.digest
-        return out
+        return out + self._suffix()
 
     @property
     def api_host(self) -> str:
