@@ -211,10 +211,8 @@ def prepare(project: Project, store: Store, settings, options: Options,  # noqa:
         from gobox.toolchains.image import ensure_image, image_user
 
         where = "--image" if options.image else "gobox.toml: go.image"
-        registry = RegistryOptions(insecure=settings.insecure_registries, timeout=settings.timeout,
-                                   environ=dict(os.environ))
-        toolchain = ensure_image(project, store, registry, image_ref, where, host_platform(), progress,
-                                 options.locked)
+        toolchain = ensure_image(project, store, RegistryOptions.from_settings(settings), image_ref, where,
+                                 host_platform(), progress, options.locked)
         layers = tuple(str(p) for p in reversed(toolchain.layers))
         image_env = tuple(_env_pairs(toolchain.config.env))
         uid, gid = image_user(toolchain.config, toolchain.layers, (uid, gid))

@@ -559,10 +559,8 @@ def cross_cmd(app: App, args: tuple[str, ...], flags: RunFlags, jobs: int | None
 
 
 def _cross_plan(app: App, project: Any, options: Any, request: Any, list_only: bool, as_json: bool) -> None:
-    from gobox.build import go_build_argv, output_dir, plan, prepare
+    from gobox.build import output_dir, prepare
     from gobox.cross import release
-    from gobox.cross.targets import Target
-    from gobox.toolchains import host_platform
 
     prepared = prepare(project, app.store, app.settings, options, app.progress())
     patterns = request.patterns or (() if project.config.cross.targets else ("all",))
@@ -578,15 +576,13 @@ def _cross_plan(app: App, project: Any, options: Any, request: Any, list_only: b
                 click.echo(f"{t:<20} {' '.join(notes)}".rstrip())
         return
     names = release.directory_names(project, targets)
-    host = Target(*host_platform().split("/"))
-    cgo = release.cgo_wanted(project, options, request)
+    out = output_dir(project)
+    per_target = release.targets_options(project, app.store, request, options, targets)
+    specs = release.plan_targets(project, prepared, request, per_target, names, out)
     click.echo(f"go:       {prepared.go_version}")
-    for t in targets:
-        topt = release.target_options(project, options, t, host, cgo, app.store.root / "cache" / "zig")
-        out = output_dir(project) / names[t]
-        argv = go_build_argv(project, request.packages, request.go_args, out)
-        click.echo(f"\n# {t} -> {project.relative(out)}")
-        click.echo(plan(project, prepared.paths, argv, topt).describe())
+    for t, spec in specs.items():
+        click.echo(f"\n# {t} -> {project.relative(out / names[t])}")
+        click.echo(spec.describe())
 
 
 class _CrossEvents:
@@ -613,11 +609,7 @@ class _CrossEvents:
             why = done.error or f"exit {done.result.exit_code}"
             click.echo(f"gobox: {done.name}: failed in {done.seconds:.1f} s ({why})", err=True)
         # What go printed (its errors, or -v and -x output), labelled: targets finish interleaved.
-        try:
-            text = done.log.read_text(errors="replace")
-        except OSError:
-            text = ""
-        for line in text.rstrip().splitlines():
+        for line in done.output.rstrip().splitlines():
             click.echo(f"  {done.name}| {line}", err=True)
 
 
@@ -641,13 +633,6 @@ def _split_dashdash(args: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, 
 
 
 # --- images ------------------------------------------------------------------------------
-
-
-def _registry_options(app: App) -> Any:
-    from gobox.oci.registry import Options
-
-    return Options(insecure=app.settings.insecure_registries, timeout=app.settings.timeout,
-                   environ=dict(os.environ))
 
 
 @cli.command("pull", epilog=EPILOG)
@@ -675,11 +660,12 @@ def pull_cmd(app: App, reference: str, platform: str | None, as_json: bool) -> N
     from gobox.oci.manifest import Platform
     from gobox.oci.pull import pull
     from gobox.oci.reference import Reference
+    from gobox.oci.registry import Options
     from gobox.toolchains import host_platform
 
     ref = Reference.parse(reference.strip())
     want = Platform.parse(platform or host_platform())
-    pulled = pull(ref, app.store, _registry_options(app), want, app.progress())
+    pulled = pull(ref, app.store, Options.from_settings(app.settings), want, app.progress())
     image = pulled.image
     if as_json:
         out = image.to_json()

@@ -92,24 +92,30 @@ def download(
             finally:
                 progress.finish()
     except requests.exceptions.RequestException as e:
-        _remove(dest)
         if got[0]:
             raise NetworkError(f"GET {url}: {describe(e)} after {got[0]} of {size} bytes") from None
         raise NetworkError(f"GET {url}: {describe(e)}") from None
-    except BaseException:
-        _remove(dest)
-        raise
 
 
 def save_verified(chunks: Iterable[bytes], dest: Path, sha256: str, size: int, what: str,
                   on_bytes: Callable[[int], None] | None = None) -> None:
     """Write `chunks` to `dest`, refusing more than `size` bytes, then check the size and sha256.
 
-    The caller removes `dest` when this raises; `what` names the content in messages.
+    `dest` is removed when anything fails, even a read of `chunks`, so only a verified file is ever
+    left; `what` names the content in messages.
     """
+    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        _write_checked(chunks, fd, sha256, size, what, on_bytes)
+    except BaseException:
+        _remove(dest)
+        raise
+
+
+def _write_checked(chunks: Iterable[bytes], fd: int, sha256: str, size: int, what: str,
+                   on_bytes: Callable[[int], None] | None) -> None:
     digest = hashlib.sha256()
     received = 0
-    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         for chunk in chunks:
             received += len(chunk)

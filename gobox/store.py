@@ -55,6 +55,10 @@ class Store:
     def blob(self, sha256: str) -> Path:
         return self.blobs / sha256
 
+    def blob_for(self, digest: str) -> Path:
+        """The blob of an OCI digest, "sha256:<hex>"."""
+        return self.blob(digest.removeprefix("sha256:"))
+
     def ensure(self) -> None:
         for d in (self.toolchains, self.blobs, self.tmp, self.locks):
             try:

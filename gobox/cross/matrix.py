@@ -42,7 +42,7 @@ class Done:
     result: Result | None  # None when the sandbox could not start
     error: str | None  # why it could not start
     seconds: float
-    log: Path
+    output: str  # what the run printed, read from its log once it ended
 
 
 @dataclass(frozen=True)
@@ -179,9 +179,13 @@ def _collect(task: Task, pid: int, fd: int, seconds: float) -> Done:
         payload = json.loads(data)
     except ValueError:
         payload = {"error": f"the worker for {task.name} died (wait status {status})"}
+    try:
+        output = task.log.read_text(errors="replace")
+    except OSError:
+        output = ""
     if "result" in payload:
-        return Done(task.name, Result(**payload["result"]), None, seconds, task.log)
-    return Done(task.name, None, payload.get("error", "unknown"), seconds, task.log)
+        return Done(task.name, Result(**payload["result"]), None, seconds, output)
+    return Done(task.name, None, payload.get("error", "unknown"), seconds, output)
 
 
 def _stop(running: dict[int, tuple[Task, int, float]]) -> None:

@@ -15,6 +15,7 @@ from gobox.build import (
     Prepared,
     environment,
     go_build_argv,
+    limits,
     output_dir,
     plan,
     prepare,
@@ -26,6 +27,7 @@ from gobox.cross import matrix
 from gobox.cross.cgo import ZIG_CACHE, ZIG_MOUNT, compiler_for, find_zig
 from gobox.cross.targets import Port, Target, expand, parse_dist_list, render_output, template_problem
 from gobox.errors import ConfigError, GoboxError, UsageError
+from gobox.sandbox.spec import SandboxSpec
 from gobox.store import Store, remove_tree, replace_dir, write_atomic
 
 SUMS = "SHA256SUMS"
@@ -143,6 +145,27 @@ def target_options(project: Project, options: Options, target: Target, host: Tar
     return replace(options, env=(*env, *options.env), mounts=tuple(mounts))
 
 
+def targets_options(project: Project, store: Store, request: Request, options: Options,
+                    targets: Sequence[Target]) -> dict[Target, Options]:
+    """Every target's run options; a foreign cgo target without a C compiler fails here, before any work."""
+    from gobox.toolchains import host_platform
+
+    host = Target(*host_platform().split("/"))
+    cgo = cgo_wanted(project, options, request)
+    return {t: target_options(project, options, t, host, cgo, _zig_cache(store)) for t in targets}
+
+
+def plan_targets(project: Project, prepared: Prepared, request: Request, per_target: Mapping[Target, Options],
+                 names: Mapping[Target, str], into: Path) -> dict[Target, SandboxSpec]:
+    """Each target's sandbox plan: `go build` into `into`/<its directory name>, with its options."""
+    return {t: plan(project, prepared.paths, go_build_argv(project, request.packages, request.go_args, into / name),
+                    per_target[t]) for t, name in names.items()}
+
+
+def _zig_cache(store: Store) -> Path:
+    return store.root / "cache" / "zig"
+
+
 def directory_names(project: Project, targets: Sequence[Target]) -> dict[Target, str]:
     template = project.config.cross.output
     problem = template_problem(template)
@@ -168,28 +191,22 @@ def cross(project: Project, store: Store, settings, request: Request, options: O
     prepared = prepare(project, store, settings, options, progress)
     targets = choose_targets(project, prepared, request.patterns)
     names = directory_names(project, targets)
-    from gobox.toolchains import host_platform
-
-    host = Target(*host_platform().split("/"))
-    cgo = cgo_wanted(project, options, request)
-    zig_cache = store.root / "cache" / "zig"
-    per_target = {t: target_options(project, options, t, host, cgo, zig_cache) for t in targets}
-    if any(m.target == ZIG_CACHE for o in per_target.values() for m in o.mounts):
-        zig_cache.mkdir(parents=True, exist_ok=True)
-
+    per_target = targets_options(project, store, request, options, targets)
     out = output_dir(project)
     staging = _staging(out)
     try:
+        specs = plan_targets(project, prepared, request, per_target, names, staging)
+        if any(b.target == ZIG_CACHE for spec in specs.values() for b in spec.binds):
+            _zig_cache(store).mkdir(parents=True, exist_ok=True)
         tasks = []
         for t in targets:
             (staging / names[t]).mkdir()
-            argv = go_build_argv(project, request.packages, request.go_args, staging / names[t])
-            spec = plan(project, prepared.paths, argv, per_target[t])
-            tasks.append(matrix.Task(str(t), spec, staging / f"{names[t]}.log"))
+            tasks.append(matrix.Task(str(t), specs[t], staging / f"{names[t]}.log"))
         peaks = store.root / "cache" / PEAKS
         estimate = matrix.peak_estimate(peaks, str(project.root)) or matrix.DEFAULT_ESTIMATE
-        if options.memory or project.config.sandbox.memory:
-            estimate = min(estimate, options.memory or project.config.sandbox.memory)
+        memory_limit = limits(project, options).memory
+        if memory_limit:
+            estimate = min(estimate, memory_limit)
         done = matrix.run_all(tasks, matrix.machine(request.jobs or project.config.cross.jobs), estimate,
                               events)
         outcomes = [_settle(t, d, staging / names[t], out / names[t], staging) for t, d in
@@ -236,7 +253,7 @@ def _alive(pid: int) -> bool:
 
 def _settle(target: Target, done: matrix.Done, built: Path, final: Path, staging: Path) -> Outcome:
     """Move a target's binaries into place when its build succeeded; say why it failed otherwise."""
-    text = _read_log(done.log)
+    text = done.output
     peak = done.result.peak_memory if done.result else None
     code = done.result.exit_code if done.result else None
     error = done.error
@@ -252,13 +269,6 @@ def _settle(target: Target, done: matrix.Done, built: Path, final: Path, staging
         os.chmod(f, 0o755)
     replace_dir(built, final, staging)
     return Outcome(target, True, done.seconds, peak, code, text, None, final)
-
-
-def _read_log(path: Path) -> str:
-    try:
-        return path.read_text(errors="replace")
-    except OSError:
-        return ""
 
 
 def _artifacts(outcomes: Sequence[Outcome], names: Mapping[Target, str], out: Path, use_archive: bool,

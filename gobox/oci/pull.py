@@ -92,7 +92,7 @@ def pull(ref: Reference, store: Store, options: Options, want: Platform, progres
     digest = sha256_digest(data)
     _keep(store, data)
 
-    config_blob = _blob_path(store, manifest.config.digest)
+    config_blob = store.blob_for(manifest.config.digest)
     if not config_blob.exists():
         _fetch(client, ref, store, manifest.config, None)
     config = parse_config(config_blob.read_bytes(), manifest.config.digest)
@@ -102,7 +102,7 @@ def pull(ref: Reference, store: Store, options: Options, want: Platform, progres
         raise NotFoundError(f"{ref.familiar} is an image for {got}, not {want}",
                             hint=f"pull it with --platform {got}, or name an image for {want}")
 
-    missing = [d for d in manifest.layers if not _blob_path(store, d.digest).exists()]
+    missing = [d for d in manifest.layers if not store.blob_for(d.digest).exists()]
     fetched_bytes = sum(d.size for d in missing)
     if missing:
         _fetch_all(client, ref, store, missing, progress, fetched_bytes)
@@ -123,19 +123,15 @@ def _document(data: bytes, media_type: str, digest: str | None, claimed: str, re
     return doc
 
 
-def _blob_path(store: Store, digest: str) -> Path:
-    return store.blob(digest.split(":", 1)[1])
-
-
 def _keep(store: Store, data: bytes) -> None:
     """A manifest or index into the blob store (already verified by its caller)."""
-    path = _blob_path(store, sha256_digest(data))
+    path = store.blob_for(sha256_digest(data))
     if not path.exists():
         write_atomic(path, data)
 
 
 def _fetch(client: Client, ref: Reference, store: Store, d: Descriptor, on_bytes) -> None:  # noqa: ANN001
-    final = _blob_path(store, d.digest)
+    final = store.blob_for(d.digest)
     part = store.tmp / f"{final.name}.{os.getpid()}.{threading.get_ident()}.part"
     try:
         client.download_blob(ref.repository, d.digest, d.size, part, on_bytes)
@@ -180,12 +176,19 @@ def record_path(store: Store, ref: Reference, platform: str) -> Path:
     return store.root / "images" / ref.registry / ref.repository / f"{name}@{platform.replace('/', '-')}.json"
 
 
+def read_record(path: Path) -> Image | None:
+    """The image a record names; None when there is none, or it is from another gobox version."""
+    try:
+        return Image.from_json(json.loads(path.read_text()))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def images(store: Store) -> Iterator[Image]:
     root = store.root / "images"
     if not root.is_dir():
         return
     for path in sorted(root.rglob("*.json")):
-        try:
-            yield Image.from_json(json.loads(path.read_text()))
-        except (OSError, ValueError, KeyError, TypeError):
-            continue  # a record from another gobox version, or being written: not ours to judge here
+        image = read_record(path)
+        if image is not None:
+            yield image

@@ -55,6 +55,10 @@ class Options:
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     sleep: Callable[[float], None] = time.sleep
 
+    @classmethod
+    def from_settings(cls, settings) -> Options:  # noqa: ANN001 - gobox.config.Settings
+        return cls(insecure=settings.insecure_registries, timeout=settings.timeout, environ=dict(os.environ))
+
 
 @dataclass(frozen=True)
 class Fetched:
@@ -122,7 +126,6 @@ class Client:
                     save_verified(r.iter_content(CHUNK), dest, hexdigest, size, what, counted)
                 return
             except requests.exceptions.RequestException as e:
-                _remove(dest)
                 if on_bytes is not None and got[0]:
                     on_bytes(-got[0])
                 if attempt == self.options.attempts - 1:
@@ -130,9 +133,6 @@ class Client:
                                         hint="the registry stopped answering midway; run the pull again: "
                                         "finished blobs are kept") from None
                 self.options.sleep(_backoff(attempt))
-            except BaseException:
-                _remove(dest)
-                raise
 
     # --- requests, auth and retries ------------------------------------------------------
 
@@ -335,9 +335,3 @@ def _redact(url: str) -> str:
     """A URL fit for a message: no query string (signed blob URLs carry credentials there)."""
     return url.split("?", 1)[0]
 
-
-def _remove(path: Path) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass

@@ -26,7 +26,7 @@ def ensure_layer(store: Store, blob_digest: str, diff_id: str) -> Path:
         with store.workdir(name) as work:
             dest = work / "root"
             dest.mkdir()
-            blob = store.blob(blob_digest.split(":", 1)[1])
+            blob = store.blob_for(blob_digest)
             with blob.open("rb") as raw:
                 _, got = extract_layer(raw, dest)
             if got != diff_id:

@@ -13,7 +13,7 @@ from pathlib import Path
 from gobox.config import Lock, LockedImage, Project, read_lock, render_lock
 from gobox.errors import ConfigError, LockError, UsageError
 from gobox.oci.manifest import ImageConfig, Platform, parse_config
-from gobox.oci.pull import Image, images, pull, record_path
+from gobox.oci.pull import Image, images, pull, read_record, record_path
 from gobox.oci.reference import Reference
 from gobox.oci.registry import Options
 from gobox.oci.unpack import ensure_layers
@@ -39,17 +39,9 @@ def parse_image_reference(text: str, where: str) -> Reference:
 def find_image(store: Store, ref: Reference, platform: str, digest: str | None = None) -> Image | None:
     """A pulled image: by digest when one is pinned, else the record of this reference and platform."""
     if digest is None:
-        path = record_path(store, ref, platform)
-        if path.is_file():
-            import json
-
-            try:
-                return Image.from_json(json.loads(path.read_text()))
-            except (OSError, ValueError, KeyError):
-                return None
-        return None
+        return read_record(record_path(store, ref, platform))
     for image in images(store):
-        if image.digest == digest and all(store.blob(b.split(":", 1)[1]).is_file()
+        if image.digest == digest and all(store.blob_for(b).is_file()
                                            for b in (image.config, *image.layers)):
             return image
     return None
@@ -69,7 +61,7 @@ def ensure_image(project: Project, store: Store, options: Options, text: str, wh
     if image is None:
         want = Platform.parse(platform)
         image = pull(ref.with_digest(digest) if digest else ref, store, options, want, progress).image
-    config = parse_config(store.blob(image.config.split(":", 1)[1]).read_bytes(), image.config)
+    config = parse_config(store.blob_for(image.config).read_bytes(), image.config)
     layers = ensure_layers(store, image.layers, config.diff_ids)
     if not project.ephemeral and (pinned is None or pinned.digest != image.digest) and not ref.digest:
         _record(project, lock, LockedImage(str(ref), platform, image.digest))
