@@ -377,18 +377,23 @@ def _sandbox_options(f):  # noqa: ANN001, ANN201 - a click decorator
     return wrapper
 
 
-def _run_in_sandbox(app: App, argv: tuple[str, ...], flags: RunFlags, project: Any = None) -> None:
+def _run_in_sandbox(app: App, argv: tuple[str, ...], flags: RunFlags, project: Any = None,
+                    commit: str | None = None) -> None:
     from gobox.build import execute, explain, plan, prepare
 
     project = project or app.project()
     options = flags.options()
+    target = _commit_target(commit, options) if commit else None
     prepared = prepare(project, app.store, app.settings, options, app.progress())
     spec = plan(project, prepared.paths, argv, options, os.environ.get("TERM"))
     if flags.dry_run:
         click.echo(f"go:       {prepared.go_version}")
         click.echo(spec.describe())
         return
-    result = execute(spec, options)
+    if target is not None:
+        result = _run_and_commit(app, prepared, spec, options, target)
+    else:
+        result = execute(spec, options)
     if flags.as_json:
         _emit_json({"exit_code": result.exit_code, "peak_memory": result.peak_memory,
                     "cpu_time": result.cpu_time, "oom_killed": result.oom_killed,
@@ -407,11 +412,74 @@ def _run_in_sandbox(app: App, argv: tuple[str, ...], flags: RunFlags, project: A
         raise click.exceptions.Exit(result.exit_code)
 
 
+def _commit_target(text: str, options: Any) -> Any:
+    """The reference --commit names, checked before anything runs."""
+    from gobox.errors import UsageError
+    from gobox.oci.reference import Reference
+
+    ref = Reference.parse(text)
+    if ref.digest:
+        raise UsageError(f"--commit {text}: name the new image by a tag, not a digest",
+                         hint="its digest is printed once it is committed")
+    return ref
+
+
+def _run_and_commit(app: App, prepared: Any, spec: Any, options: Any, ref: Any) -> Any:
+    """Run with the upper kept on disk, then turn it into a layer on the image: docker commit."""
+    import dataclasses
+    import shlex
+    import time
+
+    from gobox.build import execute
+    from gobox.errors import UsageError
+    from gobox.oci.commit import commit, read_upper
+    from gobox.store import remove_tree
+
+    toolchain = prepared.toolchain
+    if not hasattr(toolchain, "digest"):
+        raise UsageError("--commit needs an image to commit onto: the new image is its layers plus what the "
+                         "command wrote", hint="add --image REF (e.g. --image golang:1.22), or set [go].image")
+    base = app.store.root / "commits"
+    _clear_stale_commits(base)
+    work = base / f"{os.getpid()}.{os.urandom(4).hex()}"
+    try:
+        for d in ("upper", "work"):
+            (work / d).mkdir(parents=True, mode=0o755)
+        result = execute(dataclasses.replace(spec, upper=str(work)), options)
+        if result.exit_code != 0:
+            click.echo(f"gobox: not committed: the command exited with {result.exit_code}", err=True)
+            return result
+        diff = read_upper(work / "upper", spec.mount_points(), toolchain.layers)
+        done = commit(app.store, toolchain.digest, toolchain.platform, diff, ref, shlex.join(spec.argv),
+                      int(time.time()))
+    finally:
+        remove_tree(work)
+    for path in done.skipped:
+        click.echo(f"gobox: warning: not committed: {path} (not a file, directory or link)", err=True)
+    app.progress().step(f"committed {ref.familiar} {done.image.digest} "
+                        f"({done.entries} entries, layer {done.layer.size / (1 << 20):.1f} MiB)")
+    return result
+
+
+def _clear_stale_commits(base: Path) -> None:
+    """Remove the kept uppers of runs whose gobox died (their pid leads the name)."""
+    from gobox.store import remove_tree
+
+    if not base.is_dir():
+        return
+    for entry in base.iterdir():
+        pid = entry.name.split(".", 1)[0]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            remove_tree(entry)
+
+
 @cli.command("run", epilog=EPILOG, context_settings={"ignore_unknown_options": True})
 @_sandbox_options
+@click.option("--commit", "commit", metavar="NAME[:TAG]", help="Then record what the command wrote as a new "
+              "layer on its image, as local image NAME:TAG (docker commit); needs --image or [go].image.")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @pass_app
-def run_cmd(app: App, command: tuple[str, ...], flags: RunFlags) -> None:
+def run_cmd(app: App, command: tuple[str, ...], flags: RunFlags, commit: str | None) -> None:
     """Run COMMAND in the project's build environment (the seed's `docker run --rm golang ...`).
 
     The root holds only the pinned Go at /usr/local/go and a minimal /etc
@@ -426,6 +494,8 @@ def run_cmd(app: App, command: tuple[str, ...], flags: RunFlags) -> None:
       gobox run --go 1.21.13 -- go test ./...
       gobox run --network host --env GOPROXY=https://proxy.golang.org -- go mod download
       gobox run --go 1.22 -- go version     # anywhere, even outside a project
+      gobox run --image golang:1.22 --commit awesomeness -- go install ./cmd/hello
+      gobox run --image awesomeness -- hello
     """
     from gobox.config import CONFIG_NAME, Project, find_root
     from gobox.errors import ConfigError
@@ -438,7 +508,7 @@ def run_cmd(app: App, command: tuple[str, ...], flags: RunFlags) -> None:
             raise ConfigError(f"no {CONFIG_NAME} or go.mod in {Path.cwd()} or above, and no --go",
                               hint="give a version (gobox run --go 1.22 -- go version) or run in a Go project")
         project = Project.bare(Path.cwd())
-    _run_in_sandbox(app, command, flags, project)
+    _run_in_sandbox(app, command, flags, project, commit)
 
 
 @cli.command("shell", epilog=EPILOG)

@@ -145,9 +145,14 @@ def assemble(spec: SandboxSpec) -> str:
     # namespace: they vanish with it, even when gobox is killed with -9.
     _do("mount scratch tmpfs", scratch, libc.mount, "gobox", scratch, "tmpfs",
         libc.MS_NOSUID | libc.MS_NODEV, "mode=0755")
-    upper, work, root = f"{scratch}/upper", f"{scratch}/work", f"{scratch}/root"
-    for d in (upper, work, root):
-        os.mkdir(d, 0o755)
+    if spec.upper:
+        # Kept on the host's disk for a commit: made by gobox before the run, read by it after.
+        upper, work, root = f"{spec.upper}/upper", f"{spec.upper}/work", f"{scratch}/root"
+        os.mkdir(root, 0o755)
+    else:
+        upper, work, root = f"{scratch}/upper", f"{scratch}/work", f"{scratch}/root"
+        for d in (upper, work, root):
+            os.mkdir(d, 0o755)
     lower = ":".join(_overlay_path(p) for p in spec.layers)
     options = f"lowerdir={lower},upperdir={upper},workdir={work},userxattr"
     _do("mount overlay root", root, libc.mount, "gobox-root", root, "overlay", libc.MS_NOSUID, options)

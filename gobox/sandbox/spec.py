@@ -40,6 +40,13 @@ class SandboxSpec:
     network: str = "none"  # "none": an empty network namespace with lo up; "host": the host's
     limits: Limits = field(default_factory=Limits)
     scratch: str = "/tmp"  # a host directory the sandbox may mount its private tmpfs on
+    # A host directory for the overlay's upper/ and work/, kept after the run (gobox run --commit reads
+    # it); None: the upper is a throw-away on the private tmpfs.
+    upper: str | None = None
+
+    def mount_points(self) -> tuple[str, ...]:
+        """Paths in the root that gobox mounts or makes: not part of what the command wrote."""
+        return ("/proc", "/dev", *self.tmpfs, *(b.target for b in self.binds), *(p for p, _ in self.symlinks))
 
     def describe(self) -> str:
         """The plan as a person reads it (`gobox run --dry-run`)."""
@@ -50,7 +57,8 @@ class SandboxSpec:
                   f"pids {self.limits.pids}" if self.limits.pids else "",
                   f"cpus {self.limits.cpus}" if self.limits.cpus else ""]
         lines.append("limits:   " + (", ".join(x for x in limits if x) or "none"))
-        lines.append("root:     overlay, throw-away upper on tmpfs, of layers (top first):")
+        kept = f"upper kept in {self.upper}" if self.upper else "throw-away upper on tmpfs"
+        lines.append(f"root:     overlay, {kept}, of layers (top first):")
         lines += [f"            {layer}" for layer in self.layers]
         lines.append("mounts:   /proc (sys, sysrq-trigger read-only), /dev (minimal), /dev/shm")
         lines += [f"            {t} (tmpfs)" for t in self.tmpfs]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import subprocess
 import sys
+import tarfile
 import tempfile
 from pathlib import Path
 
@@ -151,3 +153,83 @@ def test_hostile_layers_are_refused(gobox: Gobox, tmp_path: Path, registry: tupl
     layers = gobox.home / "layers" / "sha256"
     assert not layers.exists() or list(layers.iterdir()) == []  # nothing half-unpacked is kept
     assert list((gobox.home / "tmp").iterdir()) == []
+
+
+# Changes the image's root the ways a commit must carry: a new binary, a deleted file, a directory
+# replaced (overlayfs makes it opaque), a symlink, and a fifo (which no layer should hold).
+MUTATE = '''package main
+
+import (
+\t"os"
+\t"os/exec"
+\t"syscall"
+)
+
+func must(err error) {
+\tif err != nil {
+\t\tpanic(err)
+\t}
+}
+
+func main() {
+\tbuild := exec.Command("go", "build", "-o", "/go/bin/hello", ".")
+\tbuild.Stderr = os.Stderr
+\tmust(build.Run())
+\tmust(os.Remove("/etc/image-release"))
+\tmust(os.RemoveAll("/opt"))
+\tmust(os.MkdirAll("/opt/made", 0o755))
+\tmust(os.WriteFile("/opt/made/file", []byte("made\\n"), 0o644))
+\tmust(os.MkdirAll("/usr/local/bin", 0o755))
+\tmust(os.Symlink("/go/bin/hello", "/usr/local/bin/hi"))
+\tmust(syscall.Mkfifo("/go/fifo", 0o644))
+}
+'''
+
+
+def test_commit_round_trip(gobox: Gobox, tmp_path: Path, registry: tuple, go_image: Image) -> None:
+    """The seeds' `docker run golang go get ...; docker commit ... awesomeness; docker run awesomeness hello`."""
+    reg, _, _ = registry
+    base = f"{reg.host}/library/golang:1.22"
+    app = project(tmp_path / "app", base)
+    (app / "mutate").mkdir()
+    (app / "mutate" / "main.go").write_text(MUTATE)
+    r = gobox("-C", str(app), "run", "--commit", "awesomeness:v1", "--", "go", "run", "./mutate")
+    assert r.code == 0, r.err
+    assert "committed awesomeness:v1 sha256:" in r.err
+    assert "not committed: /go/fifo" in r.err
+    assert list((gobox.home / "commits").iterdir()) == []
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for command in ("hello", "/usr/local/bin/hi"):
+        hello = gobox("run", "--image", "awesomeness:v1", "--", command, cwd=elsewhere)
+        assert (hello.code, hello.out) == (0, "Hello, Go examples!\n"), hello.err
+    check = gobox("run", "--image", "awesomeness:v1", "--", "go", "run", str(app / "check"), cwd=app)
+    assert check.code == 0, check.err
+    assert check.out == "motd exists: false\nopt: made\n"
+
+    record = json.loads((gobox.home / "images" / "docker.io" / "library" / "awesomeness"
+                         / "v1@linux-amd64.json").read_text())
+    assert record["layers"][:-1] == [layer.digest for layer in go_image.layers]
+    blob = gobox.home / "blobs" / "sha256" / record["layers"][-1].removeprefix("sha256:")
+    with tarfile.open(blob) as tar:
+        names = set(tar.getnames())
+        assert tar.getmember("usr/local/bin/hi").linkname == "/go/bin/hello"
+    assert {"go/bin/hello", "etc/.wh.image-release", "opt/.wh..wh..opq", "opt/made/file"} <= names
+    # What gobox mounted is not what the command wrote: no project, caches, /proc, /dev or /tmp in the layer.
+    assert {n.split("/")[0] for n in names} == {"go", "etc", "opt", "usr"}
+    assert not {n for n in names if n.startswith(("go/pkg", "gobox"))} and "go/fifo" not in names
+    listed = gobox("images")
+    assert "awesomeness" in listed.out and "v1" in listed.out
+
+
+def test_commit_needs_an_image_a_tag_and_a_command_that_succeeds(gobox: Gobox, tmp_path: Path,
+                                                                 registry: tuple) -> None:
+    reg, _, _ = registry
+    app = project(tmp_path / "app", f"{reg.host}/library/golang:1.22")
+    r = gobox("-C", str(app), "run", "--commit", "x@sha256:" + "0" * 64, "--", "true")
+    assert r.code == 2 and "by a tag, not a digest" in r.err
+    r = gobox("-C", str(app), "run", "--commit", "failed:v1", "--", "go", "run", "./nowhere")
+    assert r.code != 0 and "not committed: the command exited with" in r.err
+    assert not (gobox.home / "images" / "docker.io").exists()
+    assert list((gobox.home / "commits").iterdir()) == []
