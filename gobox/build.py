@@ -58,6 +58,8 @@ class Paths:
     gid: int
     # An image toolchain's own Env (PATH, GOPATH, ...), which gobox's variables then amend; None otherwise.
     image_env: tuple[tuple[str, str], ...] | None = None
+    # A base image's Env under a go.dev/PyPI toolchain ([go].base = an image); None for "none" and "host".
+    base_env: tuple[tuple[str, str], ...] | None = None
 
 
 def home_for(uid: int) -> str:
@@ -69,15 +71,23 @@ def network(project: Project, options: Options) -> str:
 
 
 def environment(project: Project, options: Options, uid: int, term: str | None,
-                image_env: tuple[tuple[str, str], ...] | None = None) -> tuple[tuple[str, str], ...]:
+                image_env: tuple[tuple[str, str], ...] | None = None,
+                base_env: tuple[tuple[str, str], ...] | None = None) -> tuple[tuple[str, str], ...]:
     """The command's whole environment: the image's Env if any, what gobox sets, then [build].env, then --env.
 
-    An image toolchain keeps its PATH and GOPATH, and go finds its own GOROOT.
+    An image toolchain keeps its PATH and GOPATH, and go finds its own GOROOT;
+    a base image keeps its PATH after the pinned Go's.
     """
     cfg = project.config
-    env = dict(image_env or ())
+    env = dict(image_env if image_env is not None else base_env or ())
+    if image_env is not None:
+        path = env.get("PATH", PATH)
+    elif env.get("PATH"):
+        path = f"{GOROOT}/bin:{GOPATH}/bin:{env['PATH']}"
+    else:
+        path = PATH
     env.update({
-        "PATH": env.get("PATH", PATH), "HOME": home_for(uid), "GOPATH": env.get("GOPATH", GOPATH),
+        "PATH": path, "HOME": home_for(uid), "GOPATH": env.get("GOPATH", GOPATH),
         "GOCACHE": GOCACHE, "GOMODCACHE": GOMODCACHE,
         # The pinned toolchain is the one that runs: never a download of another.
         "GOTOOLCHAIN": "local",
@@ -113,10 +123,7 @@ def plan(project: Project, paths: Paths, argv: tuple[str, ...], options: Options
     cfg = project.config
     base = cfg.go.base
     image = paths.image_env is not None
-    if base not in ("none", "host"):
-        raise ConfigError(f"[go].base = {base!r}: image bases come with OCI image support",
-                          hint='use base = "none" or "host" for now')
-    env = environment(project, options, paths.uid, term, paths.image_env)
+    env = environment(project, options, paths.uid, term, paths.image_env, paths.base_env)
     values = dict(env)
     if values["CGO_ENABLED"] == "1" and base == "none" and not values.get("CC") and not image:
         raise ConfigError('cgo needs a C compiler, and [go].base = "none" has none',
@@ -205,12 +212,17 @@ def prepare(project: Project, store: Store, settings, options: Options,  # noqa:
 
     uid, gid = os.getuid(), os.getgid()
     image_ref = options.image or project.config.go.image
-    image_env = None
+    base = project.config.go.base
+    image_env = base_env = None
     if image_ref:
         from gobox.oci.registry import Options as RegistryOptions
         from gobox.toolchains.image import ensure_image, image_user
 
         where = "--image" if options.image else "gobox.toml: go.image"
+        if base not in ("none", "host"):
+            raise ConfigError(f"gobox.toml: go.base = {base!r} with {where} {image_ref}: an image toolchain "
+                              "is its own root",
+                              hint="drop [go].base, or use a go.dev toolchain ([go].version) on that base")
         toolchain = ensure_image(project, store, RegistryOptions.from_settings(settings), image_ref, where,
                                  host_platform(), progress, options.locked)
         layers = tuple(str(p) for p in reversed(toolchain.layers))
@@ -222,6 +234,15 @@ def prepare(project: Project, store: Store, settings, options: Options,  # noqa:
         toolchain = ensure_project(project, store, settings, host_platform(), progress, options.go,
                                    os.environ, options.locked).toolchain
         layers = (str(toolchain.layer),)
+        if base not in ("none", "host"):
+            from gobox.oci.registry import Options as RegistryOptions
+            from gobox.toolchains.image import ensure_image
+
+            root = ensure_image(project, store, RegistryOptions.from_settings(settings), base, "gobox.toml: go.base",
+                                host_platform(), progress, options.locked)
+            _hide_below(Path(toolchain.layer) / GOROOT.lstrip("/"))
+            layers += tuple(str(p) for p in reversed(root.layers))
+            base_env = tuple(_env_pairs(root.config.env))
     cache = store.root / "cache"
     run_dir = store.root / "run"
     for d in (cache / "go-build", cache / "mod", run_dir, store.root / "layers"):
@@ -230,8 +251,19 @@ def prepare(project: Project, store: Store, settings, options: Options,  # noqa:
     cwd = Path.cwd()
     inside = cwd == project.root or project.root in cwd.parents
     paths = Paths(layers, str(minimal), str(cache / "go-build"), str(cache / "mod"), str(run_dir),
-                  str(cwd if inside else project.root), uid, gid, image_env)
+                  str(cwd if inside else project.root), uid, gid, image_env, base_env)
     return Prepared(paths, toolchain)
+
+
+def _hide_below(goroot: Path) -> None:
+    """Mark the toolchain's GOROOT opaque, so a base image's own /usr/local/go (a golang image's) cannot
+    show through and mix two Go releases in one tree."""
+    try:
+        if os.getxattr(goroot, "user.overlay.opaque") == b"y":
+            return
+    except OSError:
+        pass
+    os.setxattr(goroot, "user.overlay.opaque", b"y")
 
 
 def _env_pairs(env: tuple[str, ...]) -> list[tuple[str, str]]:

@@ -233,3 +233,35 @@ def test_commit_needs_an_image_a_tag_and_a_command_that_succeeds(gobox: Gobox, t
     assert r.code != 0 and "not committed: the command exited with" in r.err
     assert not (gobox.home / "images" / "docker.io").exists()
     assert list((gobox.home / "commits").iterdir()) == []
+
+
+def test_an_image_as_the_base_under_a_go_dev_toolchain(stocked: Gobox, tmp_path: Path, registry: tuple) -> None:
+    """[go].base = an image: its root under the pinned toolchain, whose GOROOT hides the image's own Go."""
+    reg, _, written = registry
+    app = project(tmp_path / "app", "unused")
+    (app / "gobox.toml").write_text(f'[go]\nversion = "1.21.13"\nbase = "{reg.host}/library/golang:1.22"\n')
+    r = stocked("-C", str(app), "run", "--", "go", "run", "./check")
+    assert r.code == 0, r.err
+    assert r.out == "motd exists: false\nopt: new\ngobox test image 1\n"  # the image's layers, whiteouts and all
+    v = stocked("-C", str(app), "run", "--", "go", "env", "GOVERSION", "GOROOT", "GOPATH")
+    assert v.out.split() == ["go1.21.13", "/usr/local/go", "/go"], v.err
+    # math/rand/v2 is in the image's go1.22 tree only: the pinned 1.21 GOROOT must not show it.
+    hidden = stocked("-C", str(app), "run", "--", "go", "list", "math/rand/v2")
+    assert hidden.code != 0 and "is not in std" in hidden.err, hidden.err
+    env = stocked("-C", str(app), "run", "--", "go", "env", "GOLANG_VERSION")
+    lock = (app / "gobox.lock").read_text()
+    assert 'version = "1.21.13"' in lock and f'digest = "{written["go"].digest}"' in lock
+    assert env.code == 0
+    build = stocked("-C", str(app), "build")
+    assert build.code == 0, build.err
+    out = subprocess.run([app / "dist" / "hello"], capture_output=True, text=True)
+    assert out.stdout == "Hello, Go examples!\n"
+
+
+def test_an_image_base_under_an_image_toolchain_is_a_config_error(gobox: Gobox, tmp_path: Path,
+                                                                   registry: tuple) -> None:
+    reg, _, _ = registry
+    app = project(tmp_path / "app", "unused")
+    (app / "gobox.toml").write_text(f'[go]\nimage = "{reg.host}/library/golang:1.22"\nbase = "debian:bookworm"\n')
+    r = gobox("-C", str(app), "run", "--", "go", "version")
+    assert r.code == 2 and "an image toolchain is its own root" in r.err, r.err
