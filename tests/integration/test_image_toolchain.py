@@ -75,12 +75,15 @@ def registry(go_image: Image) -> tuple[Registry, FaultProxy, dict]:
     hostile = Image([Layer([raw("../escape", data=b"out\n")], sort=False)])
     through_link = Image([Layer([raw("link", "symlink", target="/tmp"), raw("link/planted", data=b"x\n")],
                                 sort=False)])
+    hardlink = Image([Layer([raw("etc/stolen", "hardlink", target="/etc/passwd")], sort=False)])
     with tempfile.TemporaryDirectory(prefix="gobox-image-layout-") as tmp, Registry("none") as reg, \
             FaultProxy(reg) as proxy:
-        written = write_layout(tmp, {"go": go_image, "hostile": hostile, "link": through_link})
+        written = write_layout(tmp, {"go": go_image, "hostile": hostile, "link": through_link,
+                                     "hardlink": hardlink})
         push(tmp, "go", reg, "library/golang:1.22")
         push(tmp, "hostile", reg, "evil/escape:v1")
         push(tmp, "link", reg, "evil/link:v1")
+        push(tmp, "hardlink", reg, "evil/hardlink:v1")
         yield reg, proxy, written
 
 
@@ -140,6 +143,7 @@ def test_a_fresh_store_pulls_by_the_locked_digest(gobox: Gobox, tmp_path: Path, 
 @pytest.mark.parametrize(("name", "message"), [
     ("evil/escape:v1", "climbs out with '..'"),
     ("evil/link:v1", "would be written through a symlink"),
+    ("evil/hardlink:v1", "'/etc/passwd' has an absolute path"),
 ])
 def test_hostile_layers_are_refused(gobox: Gobox, tmp_path: Path, registry: tuple, name: str,
                                     message: str) -> None:
