@@ -96,36 +96,73 @@ def toolchain() -> None:
 
 
 def _toolchain_json(t: Any) -> dict[str, Any]:
-    return {"version": str(t.version), "platform": t.platform, "goroot": str(t.goroot),
+    return {"kind": "toolchain", "version": str(t.version), "platform": t.platform, "goroot": str(t.goroot),
             "source": t.source, "filename": t.filename, "url": t.url, "sha256": t.sha256,
             "size": t.size}
 
 
+def _image_json(image: Any, go: str | None, unpacked: bool) -> dict[str, Any]:
+    """An image toolchain (gobox.oci.pull.Image) as `toolchain install/list --json` print it."""
+    return {"kind": "image", "version": go.removeprefix("go") if go else None, "platform": image.platform,
+            "source": "image", "reference": image.reference, "digest": image.digest, "size": image.size,
+            "unpacked": unpacked}
+
+
+def _mib(n: int) -> str:
+    return f"{n / (1 << 20):.1f} MiB"
+
+
 @toolchain.command("install", epilog=EPILOG)
 @click.argument("versions", nargs=-1)
-@click.option("--locked", is_flag=True, help="Without VERSION: fail if gobox.lock would change.")
+@click.option("--image", "image", metavar="REF", help="Pull and unpack an OCI image toolchain instead "
+              "(e.g. golang:1.22); in the project whose [go].image it is, also pin it in gobox.lock.")
+@click.option("--platform", metavar="OS/ARCH[/VARIANT]", help="For an image: which image of a "
+              "multi-platform one (default: this machine's).")
+@click.option("--locked", is_flag=True, help="For the project's toolchain or image: fail if gobox.lock "
+              "would change.")
 @click.option("--json", "as_json", is_flag=True, help="Print the installed toolchains as JSON.")
 @pass_app
-def toolchain_install(app: App, versions: tuple[str, ...], locked: bool, as_json: bool) -> None:
-    """Install Go VERSIONs (or, with none, the project's pinned Go).
+def toolchain_install(app: App, versions: tuple[str, ...], image: str | None, platform: str | None,
+                      locked: bool, as_json: bool) -> None:
+    """Install Go VERSIONs (or, with none, the project's pinned Go or [go].image).
 
     \b
     VERSION is 1.22 (newest 1.22.x), 1.22.10, go1.22.10 or 1.23rc1.
+    With --image, the image is pulled (unless the store has it) and unpacked,
+    so that the first build in it needs neither network nor unpacking.
     Examples:
       gobox toolchain install 1.22.10 1.21.13
       gobox toolchain install            # what gobox.toml / go.mod ask for
+      gobox toolchain install --image golang:1.22 --platform linux/arm64
     """
+    from gobox.errors import UsageError
     from gobox.toolchains import host_platform
     from gobox.toolchains.resolve import ensure_project, ensure_version
     from gobox.toolchains.versions import VersionRequest
 
+    if image is not None and versions:
+        raise UsageError("give Go VERSIONs or --image, not both")
+    wrong_platform = UsageError("--platform goes with image toolchains (--image, or [go].image)",
+                                hint="go.dev and PyPI toolchains are installed for this machine")
+    if platform is not None and versions:
+        raise wrong_platform
+    if image is not None:
+        _install_image(app, image.strip(), platform, locked, as_json)
+        return
     progress = app.progress()
     if versions:
         requests = [VersionRequest.parse(v) for v in versions]  # all checked before any download
         done = [ensure_version(app.store, app.settings, r, host_platform(), progress,
                                prefer_installed=False) for r in requests]
     else:
-        done = [ensure_project(app.project(), app.store, app.settings, host_platform(), progress,
+        project = app.project()
+        if project.config.go.image:
+            # What gobox build would use: [go].image wins over any Go version, as in prepare().
+            _install_image(app, project.config.go.image, platform, locked, as_json, project)
+            return
+        if platform is not None:
+            raise wrong_platform
+        done = [ensure_project(project, app.store, app.settings, host_platform(), progress,
                                None, os.environ, locked)]
     if as_json:
         _emit_json([_toolchain_json(r.toolchain) for r in done])
@@ -135,31 +172,84 @@ def toolchain_install(app: App, versions: tuple[str, ...], locked: bool, as_json
         click.echo(f"{t.version.tag} {t.platform} {t.goroot}")
 
 
+def _install_image(app: App, text: str, platform: str | None, locked: bool, as_json: bool,
+                   project: Any = None) -> None:
+    """Pull and unpack an image toolchain: `project` given, its [go].image; else --image REF, pinned in
+    gobox.lock when it is the [go].image of the project around."""
+    from gobox.config import Project, find_root
+    from gobox.errors import UsageError
+    from gobox.oci.manifest import Platform
+    from gobox.oci.registry import Options
+    from gobox.toolchains import host_platform
+    from gobox.toolchains.image import ensure_image, find_image, go_version_of, parse_image_reference
+
+    progress = app.progress()
+    platform = str(Platform.parse(platform)) if platform else host_platform()
+    where = "gobox.toml: go.image" if project is not None else "--image"
+    ref = parse_image_reference(text, where)
+    if project is None:
+        around = app.project() if find_root(Path.cwd()) is not None else None
+        own = around.config.go.image if around is not None else None
+        if own and str(parse_image_reference(own, "gobox.toml: go.image")) == str(ref):
+            project = around  # the project's own image: pinned in gobox.lock, as a build would pin it
+        else:
+            if locked:
+                raise UsageError(f"--locked: gobox.lock pins only the project's [go].image, and {ref.familiar} "
+                                 "is not it", hint="drop --locked, or run in the project that builds in it")
+            if own:
+                progress.step(f"not pinned in gobox.lock: this project builds in {own}")
+            project = Project.bare(Path.cwd())  # no lock is read or written
+    t = ensure_image(project, app.store, Options.from_settings(app.settings), text, where, platform,
+                     progress, locked)
+    image = find_image(app.store, ref, t.platform, t.digest)  # the record, for its size
+    go = go_version_of(t.config, t.layers)
+    if go is None:
+        click.echo(f"gobox: warning: {ref.familiar} holds no Go that gobox can see (no GOLANG_VERSION in its "
+                   "Env, no /usr/local/go/VERSION), so `gobox toolchain list` leaves it out", err=True)
+    if as_json:
+        _emit_json([_image_json(image, go, True)] if image is not None else [])
+        return
+    size = f", {_mib(image.size)}" if image is not None else ""
+    click.echo(f"{ref.familiar} ({t.platform}) {t.digest} {go or 'no Go found'}{size}")
+
+
 @toolchain.command("list", epilog=EPILOG)
 @click.option("--available", is_flag=True, help="List what the first reachable source offers.")
 @click.option("--all", "show_all", is_flag=True, help="With --available: include prereleases.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_app
 def toolchain_list(app: App, available: bool, show_all: bool, as_json: bool) -> None:
-    """List installed toolchains (or, with --available, downloadable ones).
+    """List installed toolchains and pulled images with Go (or, with --available, downloadable ones).
 
     \b
+    An image shows as `image REF`, with its digest and size; images without
+    Go are left out (`gobox images` lists every image).
     Examples:
       gobox toolchain list
       gobox toolchain list --available
+      gobox toolchain list --json          # images have "kind": "image"
     """
     from gobox.toolchains import host_platform
     from gobox.toolchains.install import installed
 
     have = installed(app.store)
     if not available:
+        from gobox.oci.reference import Reference
+        from gobox.toolchains.image import pulled_toolchains
+
+        pulled = pulled_toolchains(app.store)
         if as_json:
-            _emit_json([_toolchain_json(t) for t in have])
-        elif not have:
+            _emit_json([_toolchain_json(t) for t in have]
+                       + [_image_json(p.image, p.go_version, p.unpacked) for p in pulled])
+        elif not have and not pulled:
             click.echo("no toolchains installed; try: gobox toolchain install 1.22", err=True)
         else:
-            rows = [("VERSION", "PLATFORM", "SOURCE", "GOROOT")]
+            rows = [("VERSION", "PLATFORM", "SOURCE", "WHERE")]
             rows += [(str(t.version), t.platform, t.source, str(t.goroot)) for t in have]
+            rows += [(p.go_version.removeprefix("go"), p.image.platform,
+                      f"image {Reference.parse(p.image.reference).familiar}",
+                      f"{p.image.digest[:19]} {_mib(p.image.size)}{'' if p.unpacked else ' (not unpacked)'}")
+                     for p in pulled]
             _table(rows)
         return
     from gobox.toolchains.resolve import available as list_available

@@ -7,16 +7,18 @@ to, per platform, and later runs use exactly that image.
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from gobox.config import Lock, LockedImage, Project, read_lock, render_lock
-from gobox.errors import ConfigError, LockError, UsageError
+from gobox.errors import ConfigError, GoboxError, LockError, UsageError
 from gobox.oci.manifest import ImageConfig, Platform, parse_config
 from gobox.oci.pull import Image, images, pull, read_record, record_path
 from gobox.oci.reference import Reference
 from gobox.oci.registry import Options
-from gobox.oci.unpack import ensure_layers
+from gobox.oci.unpack import ensure_layers, layer_dir
 from gobox.store import Store, write_atomic
 
 
@@ -113,3 +115,95 @@ def _etc(layers: tuple[Path, ...], name: str) -> list[str]:
             except OSError:
                 return []
     return []
+
+
+# --- which Go an image holds -------------------------------------------------------------------
+
+GO_VERSION_FILE = "usr/local/go/VERSION"  # where the official golang images, and gobox, keep Go
+
+
+def go_version_of(config: ImageConfig, layers: tuple[Path, ...]) -> str | None:
+    """The Go an image holds, as `go version` names it (go1.22.10), or None when it shows none.
+
+    The official golang images say it in their Env (GOLANG_VERSION=1.22.10); any
+    other image with Go at /usr/local/go says it in that tree's VERSION file.
+    """
+    for item in config.env:
+        key, _, value = item.partition("=")
+        if key == "GOLANG_VERSION" and value.strip():
+            value = value.strip()
+            return value if value.startswith("go") else f"go{value}"
+    path = _merged_file(layers, GO_VERSION_FILE)
+    if path is None:
+        return None
+    try:
+        with path.open(errors="replace") as f:
+            first = f.readline(200).strip()
+    except OSError:
+        return None
+    return first or None
+
+
+def _merged_file(layers: tuple[Path, ...], rel: str) -> Path | None:
+    """The regular file at `rel` in the image's root as the overlay shows it, or None.
+
+    The topmost layer that has the path decides; a whiteout, an opaque
+    directory or a non-directory on the way hides what lower layers hold. No
+    symlink is followed: one in an image could point anywhere on this host.
+    """
+    *parents, _ = rel.split("/")
+    for layer in reversed(layers):
+        hides_lower = False  # an opaque directory on the way: lower layers cannot hold the file
+        d = layer
+        for part in parents:
+            d = d / part
+            try:
+                st = os.lstat(d)
+            except OSError:
+                if hides_lower:
+                    return None
+                break  # this layer does not touch the path; look below
+            if not stat.S_ISDIR(st.st_mode):
+                return None  # a whiteout, a file or a symlink replaces the directory
+            hides_lower = hides_lower or _opaque(d)
+        else:
+            try:
+                st = os.lstat(layer / rel)
+            except OSError:
+                if hides_lower:
+                    return None
+                continue
+            return layer / rel if stat.S_ISREG(st.st_mode) else None
+    return None
+
+
+def _opaque(directory: Path) -> bool:
+    try:
+        return os.getxattr(directory, "user.overlay.opaque", follow_symlinks=False) == b"y"
+    except OSError:
+        return False
+
+
+@dataclass(frozen=True)
+class PulledToolchain:
+    """A pulled image that holds Go: what `gobox toolchain list` shows of images."""
+
+    image: Image
+    go_version: str  # as `go version` names it: go1.22.10
+    unpacked: bool  # every layer is unpacked, so a build in it needs neither network nor unpacking
+
+
+def pulled_toolchains(store: Store) -> list[PulledToolchain]:
+    """The pulled images that hold Go, found without unpacking anything: images without Go are left out."""
+    found = []
+    for image in images(store):
+        try:
+            config = parse_config(store.blob_for(image.config).read_bytes(), image.config)
+        except (OSError, GoboxError):
+            continue  # its config was removed or is damaged: `gobox pull` again fetches it
+        layers = tuple(layer_dir(store, d) for d in config.diff_ids)
+        present = tuple(p for p in layers if p.is_dir())
+        go = go_version_of(config, present)
+        if go is not None:
+            found.append(PulledToolchain(image, go, len(present) == len(layers)))
+    return found

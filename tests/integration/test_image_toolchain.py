@@ -262,6 +262,49 @@ def test_an_image_as_the_base_under_a_go_dev_toolchain(stocked: Gobox, tmp_path:
     assert out.stdout == "Hello, Go examples!\n"
 
 
+# --- gobox toolchain install --image, and images in gobox toolchain list ----------------------
+
+
+def image_size(image: Image, written: dict) -> str:
+    """The size gobox prints for the go image: its config and compressed layers, in MiB."""
+    config_size = written["go"].json()["config"]["size"]
+    return f"{(config_size + sum(layer.size for layer in image.layers)) / (1 << 20):.1f} MiB"
+
+
+def test_install_image_pulls_and_unpacks_so_a_build_needs_no_registry(
+        gobox: Gobox, tmp_path: Path, registry: tuple, go_image: Image) -> None:
+    reg, proxy, written = registry
+    ref = f"{proxy.host}/library/golang:1.22"
+    digest = written["go"].digest
+    outside = tmp_path / "anywhere"
+    outside.mkdir()
+    r = gobox("toolchain", "install", "--image", ref, cwd=outside)
+    assert r.code == 0, r.err
+    assert r.out == f"{ref} (linux/amd64) {digest} go1.22.10, {image_size(go_image, written)}\n"
+    # Unpacked now, not at the first build; and outside a project no lock is written.
+    unpacked = sorted(p.name for p in (gobox.home / "layers" / "sha256").iterdir())
+    assert unpacked == sorted(layer.diff_id.split(":")[1] for layer in go_image.layers)
+    assert list(outside.iterdir()) == []
+
+    listing = gobox("toolchain", "list")
+    assert listing.code == 0, listing.err
+    rows = [line.split() for line in listing.out.splitlines()]
+    assert rows[0] == ["VERSION", "PLATFORM", "SOURCE", "WHERE"]
+    assert rows[1:] == [["1.22.10", "linux/amd64", "image", ref, digest[:19],
+                         *image_size(go_image, written).split()]]
+
+    app = project(tmp_path / "app", ref)
+    proxy.reset()
+    proxy.drop(".", times=1_000_000)  # the registry is gone: any request fails
+    try:
+        b = gobox("-C", str(app), "build")
+        assert b.code == 0, b.err
+        assert proxy.hits == []
+    finally:
+        proxy.reset()
+    out = subprocess.run([app / "dist" / "hello"], capture_output=True, text=True)
+    assert out.stdout == "Hello, Go examples!\n"
+
 def test_an_image_base_under_an_image_toolchain_is_a_config_error(gobox: Gobox, tmp_path: Path,
                                                                    registry: tuple) -> None:
     reg, _, _ = registry
@@ -269,3 +312,73 @@ def test_an_image_base_under_an_image_toolchain_is_a_config_error(gobox: Gobox, 
     (app / "gobox.toml").write_text(f'[go]\nimage = "{reg.host}/library/golang:1.22"\nbase = "debian:bookworm"\n')
     r = gobox("-C", str(app), "run", "--", "go", "version")
     assert r.code == 2 and "an image toolchain is its own root" in r.err, r.err
+
+
+def test_install_image_in_its_project_pins_the_digest(gobox: Gobox, tmp_path: Path, registry: tuple) -> None:
+    reg, proxy, written = registry
+    ref = f"{reg.host}/library/golang:1.22"
+    digest = written["go"].digest
+    app = project(tmp_path / "app", ref)
+    r = gobox("-C", str(app), "toolchain", "install", "--image", ref, "--json")
+    assert r.code == 0, r.err
+    [entry] = json.loads(r.out)
+    assert (entry["kind"], entry["version"], entry["reference"], entry["digest"], entry["unpacked"]) == (
+        "image", "1.22.10", ref, digest, True)
+    lock = (app / "gobox.lock").read_text()
+    assert f'reference = "{ref}"' in lock and f'digest = "{digest}"' in lock
+
+    # Another reference, even of the same image, is not the project's: pulled, not pinned.
+    other = project(tmp_path / "other", f"{proxy.host}/library/golang:1.22")
+    o = gobox("-C", str(other), "toolchain", "install", "--image", ref)
+    assert o.code == 0, o.err
+    assert "not pinned in gobox.lock" in o.err
+    assert not (other / "gobox.lock").exists()
+    locked = gobox("-C", str(other), "toolchain", "install", "--image", ref, "--locked")
+    assert locked.code == 2 and "pins only the project's [go].image" in locked.err
+
+    # With no argument, a project with [go].image installs that image, not go.mod's Go.
+    bare = gobox("-C", str(other), "toolchain", "install")
+    assert bare.code == 0, bare.err
+    assert bare.out.startswith(f"{proxy.host}/library/golang:1.22 (linux/amd64) {digest} go1.22.10, ")
+    assert f'digest = "{digest}"' in (other / "gobox.lock").read_text()
+    again = gobox("-C", str(other), "toolchain", "install", "--locked")
+    assert again.code == 0, again.err
+    assert not (gobox.home / "toolchains").exists() or list((gobox.home / "toolchains").iterdir()) == []
+
+
+def test_install_image_of_an_unknown_tag_fails_naming_it(gobox: Gobox, tmp_path: Path,
+                                                         registry: tuple) -> None:
+    reg, _, _ = registry
+    ref = f"{reg.host}/library/golang:0.0-nope"
+    r = gobox("toolchain", "install", "--image", ref, cwd=tmp_path)
+    assert r.code != 0
+    assert ref in r.err and "not found" in r.err
+    assert not (gobox.home / "images").exists() or list((gobox.home / "images").rglob("*.json")) == []
+
+
+def test_list_shows_pulled_images_with_go_only(gobox: Gobox, tmp_path: Path, registry: tuple,
+                                               stocked_home: Path) -> None:
+    reg, _, written = registry
+    gobox.home.mkdir()
+    (gobox.home / "toolchains").symlink_to(stocked_home / "toolchains")  # read only: 1.21.13 and 1.22.10
+    for name in ("library/golang:1.22", "evil/escape:v1"):  # pulled, not unpacked; the second holds no Go
+        assert gobox("pull", f"{reg.host}/{name}", cwd=tmp_path).code == 0
+    assert len(json.loads(gobox("images", "--json").out)) == 2
+
+    r = gobox("toolchain", "list", "--json")
+    assert r.code == 0, r.err
+    entries = json.loads(r.out)
+    toolchains = [e for e in entries if e["kind"] == "toolchain"]
+    assert [e["version"] for e in toolchains] == ["1.22.10", "1.21.13"]
+    for e in toolchains:  # what parsed these before still finds its keys
+        assert {"version", "platform", "goroot", "source", "filename", "url", "sha256", "size"} <= e.keys()
+    images = [e for e in entries if e["kind"] == "image"]
+    assert [(e["reference"], e["version"], e["digest"], e["unpacked"]) for e in images] == [
+        (f"{reg.host}/library/golang:1.22", "1.22.10", written["go"].digest, False)]
+    assert len(entries) == 3
+
+    table = gobox("toolchain", "list").out.splitlines()
+    assert [line.split()[:3] for line in table[1:3]] == [["1.22.10", "linux/amd64", "pypi"],
+                                                         ["1.21.13", "linux/amd64", "pypi"]]
+    assert table[3].split()[:4] == ["1.22.10", "linux/amd64", "image", f"{reg.host}/library/golang:1.22"]
+    assert table[3].endswith("(not unpacked)") and len(table) == 4
