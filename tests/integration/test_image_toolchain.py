@@ -382,3 +382,43 @@ def test_list_shows_pulled_images_with_go_only(gobox: Gobox, tmp_path: Path, reg
                                                          ["1.21.13", "linux/amd64", "pypi"]]
     assert table[3].split()[:4] == ["1.22.10", "linux/amd64", "image", f"{reg.host}/library/golang:1.22"]
     assert table[3].endswith("(not unpacked)") and len(table) == 4
+
+
+NOBODY = 65534
+
+
+def test_rootless_pull_build_and_commit(tmp_path: Path, registry: tuple, gobox: Gobox) -> None:
+    """An unprivileged user pulls, builds in the image and commits: whiteouts and opaque dirs need no root."""
+    import os
+    import shutil
+
+    reg, _, _ = registry
+    base = Path(tempfile.mkdtemp(prefix="gobox-nobody-"))
+    try:
+        os.chmod(base, 0o755)
+        app = project(base / "app", f"{reg.host}/library/golang:1.22")
+        (app / "mutate").mkdir()
+        (app / "mutate" / "main.go").write_text(MUTATE)
+        (base / "home").mkdir()
+        for p in [base, *base.rglob("*")]:
+            os.chown(p, NOBODY, NOBODY)
+        env = {**gobox.env, "GOBOX_HOME": str(base / "home"), "HOME": str(base),
+               "GOBOX_CONFIG": str(base / "no-config.toml")}
+
+        def as_nobody(*args: str) -> subprocess.CompletedProcess:
+            return subprocess.run(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+                                   sys.executable, "-m", "gobox", *args], cwd=app, env=env,
+                                  capture_output=True, text=True, timeout=600)
+
+        b = as_nobody("build")
+        assert b.returncode == 0, b.stderr
+        assert (app / "dist" / "hello").stat().st_uid == NOBODY
+        c = as_nobody("run", "--commit", "mine:v1", "--", "go", "run", "./mutate")
+        assert c.returncode == 0, c.stderr
+        assert list((base / "home" / "commits").iterdir()) == []  # the kept upper is gone, work/work too
+        for args in (("/usr/local/bin/hi",), ("go", "run", "./check")):
+            r = as_nobody("run", "--image", "mine:v1", "--", *args)
+            assert r.returncode == 0, r.stderr
+            assert r.stdout in ("Hello, Go examples!\n", "motd exists: false\nopt: made\n")
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
