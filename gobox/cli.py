@@ -334,8 +334,15 @@ def toolchain_which(app: App, version: str | None, verbose: bool, locked: bool,
         r = ensure_version(app.store, app.settings, VersionRequest.parse(version), platform,
                            progress, prefer_installed=True)
     else:
-        r = ensure_project(app.project(), app.store, app.settings, platform, progress, None,
-                           os.environ, locked)
+        project = app.project()
+        if project.config.go.image:
+            from gobox.errors import UsageError
+
+            # An image's Go lives in its stacked layers, not in one host directory a GOROOT could name.
+            raise UsageError(f"this project builds in the image {project.config.go.image}: its Go has no "
+                             "GOROOT on the host", hint="gobox toolchain list shows the image's Go; "
+                             "gobox run -- go env GOROOT shows it inside")
+        r = ensure_project(project, app.store, app.settings, platform, progress, None, os.environ, locked)
     t = r.toolchain
     if as_json:
         out = _toolchain_json(t)

@@ -312,6 +312,8 @@ def test_an_image_base_under_an_image_toolchain_is_a_config_error(gobox: Gobox, 
     (app / "gobox.toml").write_text(f'[go]\nimage = "{reg.host}/library/golang:1.22"\nbase = "debian:bookworm"\n')
     r = gobox("-C", str(app), "run", "--", "go", "version")
     assert r.code == 2 and "an image toolchain is its own root" in r.err, r.err
+    w = gobox("-C", str(app), "toolchain", "which")
+    assert w.code == 2 and "its Go has no GOROOT on the host" in w.err, w.err
 
 
 def test_install_image_in_its_project_pins_the_digest(gobox: Gobox, tmp_path: Path, registry: tuple) -> None:
