@@ -318,10 +318,10 @@ class Client:
                                          timeout=(CONNECT_TIMEOUT, self.options.timeout))
             except requests.exceptions.RequestException as e:
                 if once and _temporary(e):
-                    raise Interrupted(describe(e)) from None
+                    raise Interrupted(_redact_in(describe(e), url)) from None
                 attempt += 1
                 if attempt >= self.options.attempts or not _temporary(e):
-                    raise RegistryError(f"{method} {_redact(url)}: {describe(e)}",
+                    raise RegistryError(f"{method} {_redact(url)}: {_redact_in(describe(e), url)}",
                                         hint=f"is {self.registry} up and reachable?") from None
                 self.options.sleep(_backoff(attempt - 1))
                 continue
@@ -539,4 +539,10 @@ def _temporary(exc: Exception) -> bool:
 def _redact(url: str) -> str:
     """A URL fit for a message: no query string (signed blob URLs carry credentials there)."""
     return url.split("?", 1)[0]
+
+
+def _redact_in(text: str, url: str) -> str:
+    """`text` (an exception's words, which may quote the URL) without the query string of `url`."""
+    _, sep, query = url.partition("?")
+    return text.replace(query, "…") if sep and query else text
 

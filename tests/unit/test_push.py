@@ -204,3 +204,13 @@ def test_a_blob_body_is_sent_with_content_length_not_chunked_and_counted(tmp_pat
         got += chunk
     body.close()
     assert got == blob.read_bytes() and sum(counted) == 100_000 and max(counted) == 16384
+
+
+def test_an_upload_url_query_never_reaches_a_message(tmp_path: Path) -> None:
+    from gobox.oci.registry import Client, RegistryError
+
+    client = Client("127.0.0.1:9", Options(attempts=1))
+    signed = "relative/upload?X-Amz-Signature=s3cr3t&X-Amz-Credential=key"
+    with pytest.raises(RegistryError) as e:
+        client._request("PUT", "x", "", url=signed)
+    assert "s3cr3t" not in e.value.message and "relative/upload" in e.value.message
