@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from gobox.errors import IntegrityError, NotFoundError, UsageError
 from gobox.oci.manifest import Descriptor, Index, Manifest, Platform, parse_document
@@ -24,6 +24,9 @@ from gobox.oci.pull import Image, images, record_path
 from gobox.oci.reference import Reference
 from gobox.oci.registry import Client, Options
 from gobox.store import Store, write_atomic
+
+if TYPE_CHECKING:
+    from gobox.progress import Progress
 
 PARALLEL = 3  # blobs sent at once, as pull fetches them
 
@@ -70,7 +73,7 @@ class Source:
     note: str
 
 
-def push(store: Store, ref: Reference, digest: str, options: Options, progress,  # noqa: ANN001 - gobox.progress
+def push(store: Store, ref: Reference, digest: str, options: Options, progress: Progress,
          mount_from: str | None = None) -> Pushed:
     """Push the manifest or index `digest` (a blob in the store, with every blob it names in the store) to `ref`."""
     check_target(ref, digest)
@@ -152,7 +155,7 @@ def _walk(store: Store, digest: str, documents: list[Document], blobs: list[Desc
     documents.append(Document(digest, doc.media_type, data))
 
 
-def _send(client: Client, ref: Reference, store: Store, blobs: list[Descriptor], progress,  # noqa: ANN001
+def _send(client: Client, ref: Reference, store: Store, blobs: list[Descriptor], progress: Progress,
           mount_from: str | None) -> list[str]:
     lock = threading.Lock()
 
