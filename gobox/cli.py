@@ -845,6 +845,61 @@ def pull_cmd(app: App, reference: str, platform: str | None, as_json: bool) -> N
                    f"already had {pulled.reused}", err=True)
 
 
+@cli.command("push", epilog=EPILOG)
+@click.argument("source", metavar="SRC")
+@click.argument("destination", metavar="[DEST]", required=False)
+@click.option("--platform", metavar="OS/ARCH[/VARIANT]", help="Push only this platform's image of SRC "
+              "(default: the whole index when the store has every platform of it).")
+@click.option("--json", "as_json", is_flag=True, help="Print what was pushed as JSON.")
+@pass_app
+def push_cmd(app: App, source: str, destination: str | None, platform: str | None, as_json: bool) -> None:
+    """Push an image from the store to a registry (no Docker daemon).
+
+    \b
+    SRC is an image in the store, as `gobox images` lists it; DEST is where
+    it goes, SRC itself when left out. When the store holds every platform of
+    SRC's index, the index is pushed; otherwise the one image. Blobs the
+    registry already has are not sent again, and a blob in another repository
+    of the same registry is mounted rather than uploaded. Credentials and
+    plain HTTP as for `gobox pull`; DEST is recorded so `gobox images` lists it.
+
+    \b
+    Examples:
+      gobox push 127.0.0.1:5000/hello:1
+      gobox push golang:1.22 registry.example/team/golang:1.22
+      gobox push registry.example/team/app:1 registry.example/team/app:stable --json
+    """
+    from dataclasses import replace
+
+    from gobox.oci.manifest import Platform
+    from gobox.oci.push import choose_source, push, record, summary
+    from gobox.oci.reference import Reference
+    from gobox.oci.registry import Options
+    from gobox.toolchains import host_platform
+
+    # Both names and the platform are checked, and SRC found in the store, before any request.
+    src = Reference.parse(source.strip())
+    dest = Reference.parse(destination.strip()) if destination else src
+    want = Platform.parse(platform) if platform else None
+    chosen = choose_source(app.store, src, want, Platform.parse(host_platform()))
+    if destination is None and dest.digest and dest.digest != chosen.digest:
+        # SRC was pulled by the digest of an index that is not pushed whole: its tag, if any, is the target.
+        dest = replace(dest, digest=None)
+    mount_from = src.repository if src.registry == dest.registry and src.repository != dest.repository else None
+    if not app.quiet:
+        click.echo(f"gobox: {chosen.note}", err=True)
+    pushed = push(app.store, dest, chosen.digest, Options.from_settings(app.settings), app.progress(), mount_from)
+    record(app.store, dest, chosen)
+    if as_json:
+        _emit_json({"reference": pushed.reference, "digest": pushed.digest, "uploaded": pushed.uploaded,
+                    "skipped": pushed.skipped, "mounted": pushed.mounted, "uploaded_bytes": pushed.uploaded_bytes,
+                    "source": str(src), "index": chosen.index_digest is not None,
+                    "platforms": [i.platform for i in chosen.images]})
+        return
+    click.echo(f"pushed {Reference.parse(pushed.reference).familiar} {pushed.digest} "
+               f"({summary(pushed, mount_from)})")
+
+
 @cli.command("images", epilog=EPILOG)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_app

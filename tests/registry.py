@@ -375,7 +375,7 @@ class Registry:
 
     def __init__(self, auth: str = "none", *, user: str = "gobox", password: str | None = None,
                  public_prefix: str = PUBLIC_PREFIX, policy: Policy | None = None, token_ttl: int = 300,
-                 binary: str = REGISTRY_BIN, start_timeout: float = START_TIMEOUT) -> None:
+                 binary: str = REGISTRY_BIN, start_timeout: float = START_TIMEOUT, relative_urls: bool = False) -> None:
         if auth not in AUTH_MODES:
             raise ValueError(f"auth must be one of {AUTH_MODES}, not {auth!r}")
         self.auth = auth
@@ -384,6 +384,7 @@ class Registry:
         self.public_prefix = public_prefix
         self.binary = binary
         self.start_timeout = start_timeout
+        self.relative_urls = relative_urls  # Location headers as paths, which the spec allows clients to get
         self.workdir: Path | None = None
         self.port = 0
         self.token_server: TokenServer | None = None
@@ -479,6 +480,7 @@ class Registry:
             f"storage:\n  filesystem:\n    rootdirectory: {storage}\n  delete:\n    enabled: true\n"
             "  maintenance:\n    uploadpurging:\n      enabled: false\n"
             f"http:\n  addr: {self.host}\n  secret: {secrets.token_hex(16)}\n"
+            f"  relativeurls: {'true' if self.relative_urls else 'false'}\n"
             "  headers:\n    X-Content-Type-Options: [nosniff]\n"
             + auth
         )

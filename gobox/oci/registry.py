@@ -7,6 +7,11 @@ credentials from ~/.docker/config.json or a credential helper, fetching a
 token for the repository's scope when the scheme is Bearer. Only temporary
 failures are retried: 408, 429 (after its Retry-After), 5xx and broken
 connections. No secret is ever part of a message.
+
+Pushing a blob is HEAD, then POST (or a cross-repository mount), then one
+PUT of the whole file to the upload URL the registry gave. A PUT cut off
+midway is not resent to the same upload, whose state is then unknown: the
+blob starts over with a new POST.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 from gobox.errors import IntegrityError, NetworkError
 from gobox.fetch import USER_AGENT, describe, save_verified
@@ -33,6 +39,7 @@ RETRYABLE = frozenset({408, 429, 500, 502, 503, 504})
 MAX_WAIT = 60.0  # the longest Retry-After honoured; a longer one is an error to report, not to sit out
 CONNECT_TIMEOUT = 10.0
 CHUNK = 1 << 20
+PUSH = ("pull", "push")  # the actions a push asks for: distribution wants pull too, to HEAD what is there
 
 
 class RegistryError(NetworkError):
@@ -43,6 +50,14 @@ class RegistryError(NetworkError):
         super().__init__(message, hint)
         self.status = status
         self.code = code
+
+
+class Interrupted(RegistryError):
+    """A request the network cut off, or a temporary refusal, sent once: the caller decides how to start over."""
+
+    def __init__(self, message: str, wait: float | None = None, status: int | None = None) -> None:
+        super().__init__(message, status=status)
+        self.wait = wait  # the registry's Retry-After, when it gave one
 
 
 @dataclass(frozen=True)
@@ -134,32 +149,188 @@ class Client:
                                         "finished blobs are kept") from None
                 self.options.sleep(_backoff(attempt))
 
+    def blob_size(self, repository: str, digest: str) -> int | None:
+        """The size of `digest` in `repository` by HEAD: None when it is not there, -1 when the size is not said."""
+        r = self._push_request("HEAD", repository, f"blobs/{digest}")
+        with r:
+            if r.status_code == 404:
+                return None
+            self._check_push(r, repository, f"HEAD {self.registry}/{repository}@{digest}", ok=(200,))
+            length = r.headers.get("Content-Length", "")
+            return int(length) if length.isdigit() else -1
+
+    def upload_blob(self, repository: str, digest: str, size: int, path: Path,
+                    on_bytes: Callable[[int], None] | None = None, mount_from: str | None = None) -> str:
+        """Put the blob in `path` into `repository`: "mounted" from `mount_from`, or "uploaded" by one PUT.
+
+        An upload cut off midway (or answered with a temporary error) starts over with a new
+        POST, up to the attempts allowed; the bytes already counted are taken back from `on_bytes`.
+        """
+        what = f"{self.registry}/{repository}@{digest}"
+        sent = [0]
+
+        def counted(n: int) -> None:
+            sent[0] += n
+            if on_bytes is not None:
+                on_bytes(n)
+
+        for attempt in range(self.options.attempts):
+            # The PUT that was cut off may have landed all the same.
+            if attempt and self.blob_size(repository, digest) == size:
+                return "uploaded"
+            location = self._start_upload(repository, digest, mount_from if attempt == 0 else None)
+            if location is None:
+                return "mounted"
+            sent[0] = 0
+            try:
+                self._put_upload(location, repository, digest, size, path, counted)
+                return "uploaded"
+            except Interrupted as e:
+                if on_bytes is not None and sent[0]:
+                    on_bytes(-sent[0])
+                self._cancel(location, repository)
+                if attempt == self.options.attempts - 1:
+                    raise RegistryError(f"PUT {what}: {e.message} after {sent[0]} of {size} bytes "
+                                        f"({self.options.attempts} attempts)", status=e.status,
+                                        hint="the registry stopped taking the upload midway; run the push again: "
+                                        "blobs already uploaded are not sent again") from None
+                wait = e.wait if e.wait is not None and e.wait <= MAX_WAIT else _backoff(attempt)
+                self.options.sleep(wait)
+        raise AssertionError("unreachable: the loop returns or raises")
+
+    def put_manifest(self, repository: str, reference: str, data: bytes, media_type: str) -> str:
+        """PUT a manifest or index under a tag or digest; the Docker-Content-Digest the registry answered, or ""."""
+        r = self._push_request("PUT", repository, f"manifests/{reference}", headers={"Content-Type": media_type},
+                               body=lambda: data)
+        with r:
+            sep = "@" if ":" in reference else ":"
+            self._check_push(r, repository, f"PUT {self.registry}/{repository}{sep}{reference}", ok=(200, 201))
+            return r.headers.get("Docker-Content-Digest", "")
+
+    def _start_upload(self, repository: str, digest: str, mount_from: str | None) -> str | None:
+        """The URL of a new upload session; None when the registry mounted the blob from `mount_from` instead."""
+        if mount_from and mount_from != repository:
+            query = urlencode({"mount": digest, "from": mount_from})
+            r = self._push_request("POST", repository, f"blobs/uploads/?{query}", headers={"Content-Length": "0"},
+                                   also=(auth.scope_for(mount_from, ("pull",)),))
+            with r:
+                if r.status_code == 201:
+                    return None
+                if r.status_code == 202 and r.headers.get("Location"):
+                    # The registry could not mount it (not there, or not ours to read) and opened an upload.
+                    return urljoin(r.url, r.headers["Location"])
+            # Refused (no pull on mount_from) or not understood: a mount is only a shortcut, an upload still works.
+        r = self._push_request("POST", repository, "blobs/uploads/", headers={"Content-Length": "0"})
+        with r:
+            self._check_push(r, repository, f"POST {self.registry}/{repository}/blobs/uploads/", ok=(202,))
+            location = r.headers.get("Location")
+            if not location:
+                raise RegistryError(f"POST {self.registry}/{repository}/blobs/uploads/: the registry opened an "
+                                    "upload without saying where to send it (no Location header)")
+            return urljoin(r.url, location)
+
+    def _put_upload(self, location: str, repository: str, digest: str, size: int, path: Path,
+                    on_bytes: Callable[[int], None]) -> None:
+        """One PUT of the whole file to the upload at `location`; Interrupted when it may be worth starting over."""
+        r = self._push_request("PUT", repository, "", url=upload_url(location, digest), once=True,
+                               headers={"Content-Type": "application/octet-stream"},
+                               body=lambda: _FileBody(path, size, on_bytes))
+        with r:
+            if r.status_code in RETRYABLE:
+                raise Interrupted(f"HTTP {r.status_code}", wait=_retry_after(r.headers.get("Retry-After")),
+                                  status=r.status_code)
+            what = f"PUT {self.registry}/{repository}@{digest}"
+            if r.status_code == 400:
+                code, _ = _registry_error(r)
+                if code in ("DIGEST_INVALID", "SIZE_INVALID"):
+                    raise IntegrityError(f"{what}: the registry says the bytes sent do not match ({code})",
+                                         hint=f"the store's copy of {digest} is damaged; remove it and pull "
+                                         "the image again")
+            self._check_push(r, repository, what, ok=(201,))
+
+    def _cancel(self, location: str, repository: str) -> None:
+        """Best effort: tell the registry an upload is abandoned, so it can free the space at once."""
+        import requests
+
+        try:
+            self._push_request("DELETE", repository, "", url=location, once=True).close()
+        except (RegistryError, requests.exceptions.RequestException):
+            pass  # the registry times abandoned uploads out by itself
+
+    def _push_request(self, method: str, repository: str, path: str, **kwargs: Any) -> requests.Response:
+        """A request with push scope; an auth failure while answering a challenge names the push and repository."""
+        try:
+            return self._request(method, repository, path, actions=PUSH, **kwargs)
+        except Interrupted:
+            raise
+        except RegistryError as e:
+            if e.status not in (401, 403):
+                raise
+            raise RegistryError(f"push to {self.registry}/{repository} refused: {e.message}", hint=e.hint,
+                                status=e.status, code=e.code) from None
+
+    def _check_push(self, r: requests.Response, repository: str, what: str, ok: tuple[int, ...]) -> None:
+        if r.status_code in ok:
+            return
+        code, message = _registry_error(r)
+        detail = f"HTTP {r.status_code}{', ' + code if code else ''}{': ' + message if message else ''}"
+        if r.status_code in (401, 403):
+            creds = self._creds
+            if creds is None or creds.anonymous:
+                raise RegistryError(f"push to {self.registry}/{repository} refused anonymously ({detail})",
+                                    status=r.status_code, code=code, hint=self._login_hint())
+            raise RegistryError(f"push to {self.registry}/{repository} refused for {creds.username!r} ({detail})",
+                                status=r.status_code, code=code,
+                                hint=f"check that {creds.username!r} may push to {repository}, or log in as "
+                                f"someone who may: `docker login {self.registry}`")
+        raise RegistryError(f"{what}: {detail}", status=r.status_code, code=code)
+
     # --- requests, auth and retries ------------------------------------------------------
 
     def _request(self, method: str, repository: str, path: str, headers: Mapping[str, str] | None = None,
-                 stream: bool = False, actions: tuple[str, ...] = ("pull",)) -> requests.Response:
+                 stream: bool = False, actions: tuple[str, ...] = ("pull",), url: str | None = None,
+                 body: Callable[[], Any] | None = None, once: bool = False,
+                 also: tuple[str, ...] = ()) -> requests.Response:
+        """Send one request, answering an auth challenge and retrying what is temporary.
+
+        `url` replaces /v2/<repository>/<path> (an upload URL the registry gave); `body` makes
+        the request body afresh for each sending. With `once`, a broken connection raises
+        Interrupted and a temporary status is returned: the caller starts over its own way.
+        `also` adds scopes to the token asked for (pull on the repository a blob is mounted from).
+        """
         import requests
 
-        scope = auth.scope_for(repository, actions)
-        url = f"{self._scheme_base()}/v2/{repository}/{path}"
+        # A token is kept per scope set; scopes hold no spaces, so a joined key splits back apart.
+        scope = " ".join((auth.scope_for(repository, actions), *also))
+        url = url or f"{self._scheme_base()}/v2/{repository}/{path}"
+        # Credentials go only to the registry's own host, not to storage an upload URL may point at.
+        ours = urlsplit(url).netloc.lower() == self.host.lower()
         answered_challenge = False
         attempt = 0
         while True:
             sent = dict(headers or {})
-            authorization = self._authorization(scope)
+            authorization = self._authorization(scope) if ours else None
             if authorization:
                 sent["Authorization"] = authorization
+            data = body() if body is not None else None
             try:
-                r = self._http().request(method, url, headers=sent, stream=stream,
+                r = self._http().request(method, url, headers=sent, data=data, stream=stream,
                                          timeout=(CONNECT_TIMEOUT, self.options.timeout))
             except requests.exceptions.RequestException as e:
+                if once and _temporary(e):
+                    raise Interrupted(_redact_in(describe(e), url)) from None
                 attempt += 1
                 if attempt >= self.options.attempts or not _temporary(e):
-                    raise RegistryError(f"{method} {_redact(url)}: {describe(e)}",
+                    raise RegistryError(f"{method} {_redact(url)}: {_redact_in(describe(e), url)}",
                                         hint=f"is {self.registry} up and reachable?") from None
                 self.options.sleep(_backoff(attempt - 1))
                 continue
-            if r.status_code == 401 and not answered_challenge:
+            finally:
+                if hasattr(data, "close"):
+                    data.close()
+            if once and r.status_code in RETRYABLE:
+                return r
+            if r.status_code == 401 and not answered_challenge and ours:
                 challenges = auth.parse_challenges(r.headers.get("WWW-Authenticate", ""))
                 r.close()
                 self._answer(challenges, scope)
@@ -246,7 +417,7 @@ class Client:
     def _fetch_token(self, challenge: auth.Challenge, scope: str, creds: auth.Credentials) -> str:
         import requests
 
-        request = auth.token_request(challenge, (scope,), creds)
+        request = auth.token_request(challenge, tuple(scope.split()), creds)
         s = self._http()
         kwargs: dict[str, Any] = {"timeout": (CONNECT_TIMEOUT, self.options.timeout)}
         if request.basic_auth and creds.username and creds.password:
@@ -273,10 +444,12 @@ class Client:
             return token
 
     def _needs_credentials(self) -> RegistryError:
-        return RegistryError(
-            f"{self.registry} needs credentials, and none are configured for it (HTTP 401)", status=401,
-            hint=f"log in with `docker login {self.registry}`, or add it to the \"auths\" of "
-                 f"{auth.docker_config_path(self.options.environ)}")
+        return RegistryError(f"{self.registry} needs credentials, and none are configured for it (HTTP 401)",
+                             status=401, hint=self._login_hint())
+
+    def _login_hint(self) -> str:
+        return (f"log in with `docker login {self.registry}`, or add it to the \"auths\" of "
+                f"{auth.docker_config_path(self.options.environ)}")
 
     def _check(self, r: requests.Response, what: str, kind: str) -> None:
         if r.status_code == 200:
@@ -294,6 +467,38 @@ class Client:
                                 hint=f"log in with `docker login {self.registry}` or check the repository name")
         raise RegistryError(f"{what}: HTTP {r.status_code}{' ' + code if code else ''}"
                             f"{': ' + message if message else ''}", status=r.status_code, code=code)
+
+
+def upload_url(location: str, digest: str) -> str:
+    """The URL that completes an upload: the registry's Location, whose own query is kept, plus digest=."""
+    sep = "&" if urlsplit(location).query else ("" if location.endswith("?") else "?")
+    return f"{location}{sep}digest={quote(digest, safe=':')}"
+
+
+class _FileBody:
+    """A blob file as a request body, read piece by piece and counted.
+
+    Its length is known up front, so requests sends Content-Length rather than
+    chunked encoding; urllib3 reads it in blocks, so a large layer never sits
+    in memory whole.
+    """
+
+    def __init__(self, path: Path, size: int, on_bytes: Callable[[int], None]) -> None:
+        self._file = open(path, "rb")  # noqa: SIM115 - closed by _request once the body is sent
+        self._size = size
+        self._on_bytes = on_bytes
+
+    def __len__(self) -> int:
+        return self._size
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._file.read(n)
+        if data:
+            self._on_bytes(len(data))
+        return data
+
+    def close(self) -> None:
+        self._file.close()
 
 
 def _registry_error(r: requests.Response) -> tuple[str, str]:
@@ -334,4 +539,10 @@ def _temporary(exc: Exception) -> bool:
 def _redact(url: str) -> str:
     """A URL fit for a message: no query string (signed blob URLs carry credentials there)."""
     return url.split("?", 1)[0]
+
+
+def _redact_in(text: str, url: str) -> str:
+    """`text` (an exception's words, which may quote the URL) without the query string of `url`."""
+    _, sep, query = url.partition("?")
+    return text.replace(query, "…") if sep and query else text
 
