@@ -226,6 +226,13 @@ def test_commit_round_trip(gobox: Gobox, tmp_path: Path, registry: tuple, go_ima
     listed = gobox("images")
     assert "awesomeness" in listed.out and "v1" in listed.out
 
+    # Shared through a registry, it runs from a store that never saw the commit.
+    pushed = gobox("push", "awesomeness:v1", f"{reg.host}/team/awesomeness:v1")
+    assert pushed.code == 0, pushed.err
+    fresh = Gobox({**gobox.env, "GOBOX_HOME": str(tmp_path / "fresh")}, tmp_path / "fresh")
+    again = fresh("run", "--image", f"{reg.host}/team/awesomeness:v1", "--", "hello", cwd=elsewhere)
+    assert (again.code, again.out) == (0, "Hello, Go examples!\n"), again.err
+
 
 def test_commit_needs_an_image_a_tag_and_a_command_that_succeeds(gobox: Gobox, tmp_path: Path,
                                                                  registry: tuple) -> None:
