@@ -22,6 +22,7 @@ class Store:
       blobs/sha256/<hex>                    content-addressed downloads
       tmp/                                  work in progress; same filesystem as the rest
       locks/                                one lock file per entry being made
+      pins/<pid>-<starttime>.json           what a running gobox uses, kept from gc (gobox.oci.gc)
     """
 
     root: Path
@@ -51,6 +52,10 @@ class Store:
     @property
     def locks(self) -> Path:
         return self.root / "locks"
+
+    @property
+    def pins(self) -> Path:
+        return self.root / "pins"
 
     def blob(self, sha256: str) -> Path:
         return self.blobs / sha256

@@ -10,8 +10,12 @@ from gobox.oci.layer import extract_layer
 from gobox.store import Store, remove_tree
 
 
+def layers_root(store: Store) -> Path:
+    return store.root / "layers" / "sha256"
+
+
 def layer_dir(store: Store, diff_id: str) -> Path:
-    return store.root / "layers" / "sha256" / diff_id.split(":", 1)[1]
+    return layers_root(store) / diff_id.split(":", 1)[1]
 
 
 def ensure_layer(store: Store, blob_digest: str, diff_id: str) -> Path:
