@@ -824,6 +824,7 @@ def pull_cmd(app: App, reference: str, platform: str | None, as_json: bool) -> N
       gobox pull 127.0.0.1:5000/golang:1.22 --platform linux/arm64
       gobox pull registry.example/team/builder@sha256:4f5c...
     """
+    from gobox.oci.gc import using
     from gobox.oci.manifest import Platform
     from gobox.oci.pull import pull
     from gobox.oci.reference import Reference
@@ -832,7 +833,8 @@ def pull_cmd(app: App, reference: str, platform: str | None, as_json: bool) -> N
 
     ref = Reference.parse(reference.strip())
     want = Platform.parse(platform or host_platform())
-    pulled = pull(ref, app.store, Options.from_settings(app.settings), want, app.progress())
+    with using(app.store):  # a gc would take the blobs of a pull not yet recorded for garbage
+        pulled = pull(ref, app.store, Options.from_settings(app.settings), want, app.progress())
     image = pulled.image
     if as_json:
         out = image.to_json()

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from gobox.config import Lock, LockedImage, Project, read_lock, render_lock
 from gobox.errors import ConfigError, GoboxError, LockError, UsageError
+from gobox.oci.gc import pin, using
 from gobox.oci.manifest import ImageConfig, Platform, parse_config
 from gobox.oci.pull import Image, images, pull, read_record, record_path
 from gobox.oci.reference import Reference
@@ -59,12 +60,16 @@ def ensure_image(project: Project, store: Store, options: Options, text: str, wh
     if locked and digest is None:
         raise LockError(f"--locked: {project.relative(project.lock_path)} pins no digest for {ref.familiar} "
                         f"on {platform}", hint="run gobox without --locked once to record it, and commit the lock")
-    image = find_image(store, ref, platform, digest)
-    if image is None:
-        want = Platform.parse(platform)
-        image = pull(ref.with_digest(digest) if digest else ref, store, options, want, progress).image
-    config = parse_config(store.blob_for(image.config).read_bytes(), image.config)
-    layers = ensure_layers(store, image.layers, config.diff_ids)
+    # Between finding the image and pinning it, a gc could free what was found: `using` holds it off,
+    # and the pin keeps the image for the whole build, even if it is removed with `gobox rmi` meanwhile.
+    with using(store):
+        image = find_image(store, ref, platform, digest)
+        if image is None:
+            want = Platform.parse(platform)
+            image = pull(ref.with_digest(digest) if digest else ref, store, options, want, progress).image
+        config = parse_config(store.blob_for(image.config).read_bytes(), image.config)
+        layers = ensure_layers(store, image.layers, config.diff_ids)
+        pin(store, (image.digest, image.config, *image.layers), config.diff_ids)
     if not project.ephemeral and (pinned is None or pinned.digest != image.digest) and not ref.digest:
         _record(project, lock, LockedImage(str(ref), platform, image.digest))
         progress.step(f"wrote {project.relative(project.lock_path)}: {ref.familiar} at {image.digest[:19]}")
