@@ -843,7 +843,7 @@ def pull_cmd(app: App, reference: str, platform: str | None, as_json: bool) -> N
         return
     click.echo(f"{ref.familiar} ({image.platform}) {image.digest}")
     if not app.quiet:
-        click.echo(f"gobox: {len(image.layers)} layers, {image.size / 1e6:.1f} MB; fetched {pulled.fetched}, "
+        click.echo(f"gobox: {len(image.layers)} layers, {_megabytes(image.size)}; fetched {pulled.fetched}, "
                    f"already had {pulled.reused}", err=True)
 
 
@@ -923,9 +923,99 @@ def images_cmd(app: App, as_json: bool) -> None:
         click.echo("no images; try: gobox pull golang:1.22", err=True)
         return
     rows = [("REFERENCE", "PLATFORM", "DIGEST", "SIZE")]
-    rows += [(Reference.parse(i.reference).familiar, i.platform, i.digest[:19], f"{i.size / 1e6:.1f} MB")
+    rows += [(Reference.parse(i.reference).familiar, i.platform, i.digest[:19], _megabytes(i.size))
              for i in found]
     _table(rows)
+
+
+@cli.command("rmi", epilog=EPILOG)
+@click.argument("references", nargs=-1, required=True)
+@click.option("--platform", metavar="OS/ARCH[/VARIANT]", help="Remove only this platform's image "
+              "(default: every platform pulled).")
+@click.option("--no-prune", is_flag=True, help="Only forget the names; leave the content for a later gobox gc.")
+@click.option("--json", "as_json", is_flag=True, help="Print what was removed as JSON.")
+@pass_app
+def rmi_cmd(app: App, references: tuple[str, ...], platform: str | None, no_prune: bool, as_json: bool) -> None:
+    """Remove images from the store, then free their content that nothing else uses.
+
+    \b
+    REFERENCE is written as for gobox pull (golang:1.22 is
+    docker.io/library/golang:1.22); NAME@sha256:... also matches an image
+    pulled by tag whose manifest or index has that digest. Blobs and layers
+    other images share stay, and so does an image a running gobox uses,
+    until it exits (the next gobox gc frees it then).
+
+    \b
+    Examples:
+      gobox rmi golang:1.22
+      gobox rmi 127.0.0.1:5000/team/app:v1 --platform linux/arm64
+      gobox rmi registry.example/team/builder@sha256:4f5c... --no-prune
+    """
+    from gobox.oci.gc import untag
+    from gobox.oci.reference import Reference
+
+    refs = [Reference.parse(r.strip()) for r in references]  # all checked before anything is removed
+    removed, report = untag(app.store, refs, platform, app.progress(), prune=not no_prune)
+    if as_json:
+        _emit_json({"untagged": [i.to_json() for i in removed],
+                    "gc": report.to_json() if report is not None else None})
+        return
+    for i in removed:
+        click.echo(f"untagged {Reference.parse(i.reference).familiar} ({i.platform})")
+    if report is not None:
+        click.echo(_gc_summary(report))
+
+
+@cli.command("gc", epilog=EPILOG)
+@click.option("--dry-run", is_flag=True, help="Report what would be removed; remove nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the digests removed and the bytes freed as JSON.")
+@pass_app
+def gc_cmd(app: App, dry_run: bool, as_json: bool) -> None:
+    """Free the blobs and unpacked layers that no image in the store refers to.
+
+    Safe while other gobox commands run: what a running build uses is kept
+    until it exits, and a pull in progress is waited for. Also clears what
+    a gobox killed midway left behind (partial downloads, its in-use marks).
+    Toolchains and the Go caches are not touched (see gobox toolchain rm).
+
+    \b
+    Examples:
+      gobox gc --dry-run
+      gobox gc
+    """
+    from gobox.oci.gc import gc
+
+    report = gc(app.store, app.progress(), dry_run=dry_run)
+    if as_json:
+        _emit_json(report.to_json())
+        return
+    click.echo(_gc_summary(report))
+
+
+def _gc_summary(report: Any) -> str:
+    """`removed 3 blobs and 2 layers, freed 64.2 MB` (or what a dry run would do)."""
+    def n(count: int, word: str) -> str:
+        return f"{count} {word}{'' if count == 1 else 's'}"
+
+    if report.dry_run:
+        line = (f"would remove {n(len(report.blobs), 'blob')} and {n(len(report.layers), 'layer')}, "
+                f"freeing {_megabytes(report.freed)}")
+    else:
+        line = (f"removed {n(len(report.blobs), 'blob')} and {n(len(report.layers), 'layer')}, "
+                f"freed {_megabytes(report.freed)}")
+    extra = []
+    if report.parts:
+        extra.append(n(report.parts, "partial download"))
+    if report.pins:
+        extra.append(n(report.pins, "stale pin") + " of a gobox that is gone")
+    if extra:
+        line += f" ({'would clear' if report.dry_run else 'cleared'} {' and '.join(extra)})"
+    return line
+
+
+def _megabytes(n: int) -> str:
+    # Decimal, as registries and `docker images` count: the figures compare with theirs.
+    return f"{n / 1e6:.1f} MB"
 
 
 @cli.command("doctor", epilog=EPILOG)
