@@ -288,3 +288,23 @@ def test_gc_waits_for_a_gobox_between_finding_an_image_and_pinning_it(gobox: Gob
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert out.startswith("removed 1 blob and 0 layers") and not orphan.exists()
+
+
+def test_pulls_and_runs_wait_for_a_gc_in_progress(gobox: Gobox, tmp_path: Path, images: dict) -> None:
+    from gobox.oci.gc import exclusive
+    from gobox.progress import Progress
+    from gobox.store import Store
+
+    work = tmp_path / "work"
+    work.mkdir()
+    with exclusive(Store(gobox.home), Progress(quiet=True)):  # what a gc holds while it marks and sweeps
+        pull = gobox.popen("pull", ref(images, "b"))
+        run = gobox.popen("run", "--image", ref(images, "a"), "--", "/bin/waiter", str(work), cwd=work)
+        time.sleep(2)
+        assert pull.poll() is None and run.poll() is None
+        assert not (work / "started").exists() and not (gobox.home / "images").exists()
+    (work / "go").touch()
+    assert pull.wait(timeout=WAIT) == 0, pull.stderr.read()
+    out, err = run.communicate(timeout=WAIT)
+    assert run.returncode == 0, err
+    assert out == "image a\n"
