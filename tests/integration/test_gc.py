@@ -290,6 +290,16 @@ def test_gc_waits_for_a_gobox_between_finding_an_image_and_pinning_it(gobox: Gob
     assert out.startswith("removed 1 blob and 0 layers") and not orphan.exists()
 
 
+def blocked_on(lock: Path, pid: int) -> bool:
+    """Whether process pid waits for an flock on `lock`: /proc/locks lists such a request with "->"."""
+    ino = lock.stat().st_ino
+    for line in Path("/proc/locks").read_text().splitlines():
+        f = line.split()  # 1: -> FLOCK ADVISORY WRITE <pid> <maj>:<min>:<inode> 0 EOF
+        if len(f) > 6 and f[1] == "->" and f[5] == str(pid) and f[6].endswith(f":{ino}"):
+            return True
+    return False
+
+
 def test_pulls_and_runs_wait_for_a_gc_in_progress(gobox: Gobox, tmp_path: Path, images: dict) -> None:
     from gobox.oci.gc import exclusive
     from gobox.progress import Progress
@@ -297,11 +307,17 @@ def test_pulls_and_runs_wait_for_a_gc_in_progress(gobox: Gobox, tmp_path: Path, 
 
     work = tmp_path / "work"
     work.mkdir()
-    with exclusive(Store(gobox.home), Progress(quiet=True)):  # what a gc holds while it marks and sweeps
+    store = Store(gobox.home)
+    with exclusive(store, Progress(quiet=True)):  # what a gc holds while it marks and sweeps
         pull = gobox.popen("pull", ref(images, "b"))
         run = gobox.popen("run", "--image", ref(images, "a"), "--", "/bin/waiter", str(work), cwd=work)
-        time.sleep(2)
-        assert pull.poll() is None and run.poll() is None
+        deadline = time.monotonic() + WAIT
+        while not (blocked_on(store.locks / "gc.lock", pull.pid) and blocked_on(store.locks / "gc.lock", run.pid)):
+            if pull.poll() is not None or run.poll() is not None or time.monotonic() > deadline:
+                pull.kill()
+                run.kill()
+                pytest.fail(f"a gobox did not wait for gc: pull exit {pull.wait()}, run exit {run.wait()}")
+            time.sleep(0.05)
         assert not (work / "started").exists() and not (gobox.home / "images").exists()
     (work / "go").touch()
     assert pull.wait(timeout=WAIT) == 0, pull.stderr.read()
