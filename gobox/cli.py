@@ -975,7 +975,7 @@ def gc_cmd(app: App, dry_run: bool, as_json: bool) -> None:
 
     Safe while other gobox commands run: what a running build uses is kept
     until it exits, and a pull in progress is waited for. Also clears what
-    a gobox killed midway left behind (partial downloads, its in-use marks).
+    a gobox killed midway left behind (unfinished downloads and layers, its in-use marks).
     Toolchains and the Go caches are not touched (see gobox toolchain rm).
 
     \b
@@ -1005,7 +1005,7 @@ def _gc_summary(report: Any) -> str:
                 f"freed {_megabytes(report.freed)}")
     extra = []
     if report.parts:
-        extra.append(n(report.parts, "partial download"))
+        extra.append(n(report.parts, "unfinished file"))
     if report.pins:
         extra.append(n(report.pins, "stale pin") + " of a gobox that is gone")
     if extra:

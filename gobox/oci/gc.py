@@ -36,7 +36,9 @@ from gobox.store import Store, remove_tree, write_atomic
 LOCK = "gc"
 _HEX = re.compile(r"[0-9a-f]{64}")
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
-_PART = re.compile(r"[0-9a-f]{64}\.([0-9]+)\.[0-9]+\.part")  # pull's tmp/<hex>.<pid>.<tid>.part
+# Downloads and layers being written, named by their writer's pid: pull's tmp/<hex>.<pid>.<tid>.part and
+# gobox.oci.write's tmp/layer.<pid>.<random hex>.part.
+_PART = re.compile(r"(?:[0-9a-f]{64}|layer)\.([0-9]+)\.[0-9a-f]+\.part")
 _GRAVE = "gc-"  # prefix of a layer moved into tmp/ to be deleted there
 
 
@@ -70,7 +72,7 @@ class Report:
     layers: tuple[str, ...]  # diff_ids
     freed: int  # bytes: blob sizes, files in layer dirs, leftover downloads
     pins: int  # stale pins of processes that are gone
-    parts: int  # leftover partial downloads of processes that are gone
+    parts: int  # unfinished downloads and layers of processes that are gone
     dry_run: bool
 
     def to_json(self) -> dict:
@@ -339,7 +341,7 @@ def _present(store: Store) -> Refs:
 
 
 def _dead_parts(store: Store) -> list[Path]:
-    """Partial downloads whose pulling process is gone."""
+    """Partial downloads and layers whose writing process is gone."""
     if not store.tmp.is_dir():
         return []
     out = []

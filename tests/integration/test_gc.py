@@ -262,14 +262,16 @@ def test_gc_removes_partial_downloads_of_dead_processes_only(gobox: Gobox) -> No
     tmp.mkdir(parents=True)
     orphan = tmp / f"{'a' * 64}.{dead}.140000.part"
     orphan.write_bytes(b"x" * 5000)
+    unfinished = tmp / f"layer.{dead}.0f3a9c1e.part"  # a layer `gobox run --commit` was writing
+    unfinished.write_bytes(b"z" * 3000)
     live = tmp / f"{'b' * 64}.{os.getpid()}.140000.part"  # this test process is pulling, as far as gc knows
     live.write_bytes(b"y" * 10)
     dry = gc_json(gobox, "gc", "--dry-run")
-    assert (dry["parts_removed"], dry["freed"]) == (1, 5000) and orphan.exists()
+    assert (dry["parts_removed"], dry["freed"]) == (2, 8000) and orphan.exists() and unfinished.exists()
     r = gobox("gc", timeout=60)
     assert r.code == 0, r.err
-    assert r.out == "removed 0 blobs and 0 layers, freed 0.0 MB (cleared 1 partial download)\n"
-    assert not orphan.exists() and live.exists()
+    assert r.out == "removed 0 blobs and 0 layers, freed 0.0 MB (cleared 2 unfinished files)\n"
+    assert not orphan.exists() and not unfinished.exists() and live.exists()
 
 
 def test_gc_waits_for_a_gobox_between_finding_an_image_and_pinning_it(gobox: Gobox) -> None:
