@@ -530,6 +530,7 @@ def _run_and_commit(app: App, prepared: Any, spec: Any, options: Any, ref: Any) 
     from gobox.build import execute
     from gobox.errors import UsageError
     from gobox.oci.commit import commit, read_upper
+    from gobox.oci.gc import using
     from gobox.store import remove_tree
 
     toolchain = prepared.toolchain
@@ -547,8 +548,9 @@ def _run_and_commit(app: App, prepared: Any, spec: Any, options: Any, ref: Any) 
             click.echo(f"gobox: not committed: the command exited with {result.exit_code}", err=True)
             return result
         diff = read_upper(work / "upper", spec.mount_points(), toolchain.layers)
-        done = commit(app.store, toolchain.digest, toolchain.platform, diff, ref, shlex.join(spec.argv),
-                      int(time.time()))
+        with using(app.store):  # the new blobs are garbage to a gc until the record names them
+            done = commit(app.store, toolchain.digest, toolchain.platform, diff, ref, shlex.join(spec.argv),
+                          int(time.time()))
     finally:
         remove_tree(work)
     for path in done.skipped:
