@@ -392,7 +392,7 @@ def run_in_image(work: Path, env: dict[str, str], peers: dict[str, str], reg: Re
              "as `docker run` does)",
              "gobox runs in a directory without gobox.toml, so no gobox.lock is written"]
     if podman.argv:
-        shown = shlex.join(podman.argv).replace(str(podman.state), "$STATE")
+        shown = shlex.join(podman.argv).replace(str(podman.state), "$STATE").replace(reg.host, "127.0.0.1:PORT")
         notes += [f"podman: {version_of(['podman', '--version'])}, {version_of(['crun', '--version'])}; "
                   f"run as `{shown}`",
                   f"podman's own pull of the image from the same registry (once, untimed above): {secs(pulled_in)}",
