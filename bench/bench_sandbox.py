@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import os
 import shlex
@@ -220,8 +221,7 @@ class Podman:
             if top.startswith(str(CGROUP_FS)):
                 # Bottom-up: a cgroup directory goes only by rmdir, and only once empty.
                 for d, _, _ in os.walk(top, topdown=False):
-                    with contextlib.suppress(OSError):
-                        os.rmdir(d)
+                    _rmdir_cgroup(d)
         for f in self.created:
             if f in PODMAN_HOST_FILES:
                 with contextlib.suppress(OSError):
@@ -230,6 +230,19 @@ class Podman:
             if d in self.created:
                 with contextlib.suppress(OSError):
                     os.rmdir(d)  # only if empty: anything else in it is not ours
+
+
+def _rmdir_cgroup(path: str, wait: float = 2.0) -> None:
+    """rmdir a cgroup, retried for a moment while it is busy: conmon may still be leaving it after `run --rm`."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            os.rmdir(path)
+            return
+        except OSError as e:
+            if e.errno != errno.EBUSY or time.monotonic() > deadline:
+                return
+        time.sleep(0.05)
 
 
 def prepare_podman(p: Podman) -> bool:
