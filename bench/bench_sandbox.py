@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import os
 import shlex
@@ -220,8 +221,7 @@ class Podman:
             if top.startswith(str(CGROUP_FS)):
                 # Bottom-up: a cgroup directory goes only by rmdir, and only once empty.
                 for d, _, _ in os.walk(top, topdown=False):
-                    with contextlib.suppress(OSError):
-                        os.rmdir(d)
+                    _rmdir_cgroup(d)
         for f in self.created:
             if f in PODMAN_HOST_FILES:
                 with contextlib.suppress(OSError):
@@ -232,24 +232,41 @@ class Podman:
                     os.rmdir(d)  # only if empty: anything else in it is not ours
 
 
-def setup_podman(p: Podman, layer: Path) -> None:
-    """Import a rootfs holding only usr/local/go as a local image; no registry is involved."""
+def _rmdir_cgroup(path: str, wait: float = 2.0) -> None:
+    """rmdir a cgroup, retried for a moment while it is busy: conmon may still be leaving it after `run --rm`."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            os.rmdir(path)
+            return
+        except OSError as e:
+            if e.errno != errno.EBUSY or time.monotonic() > deadline:
+                return
+        time.sleep(0.05)
+
+
+def prepare_podman(p: Podman) -> bool:
+    """Whether rootful podman can run here (else `p.reason`); notes the host paths it will create."""
     missing = [t for t in ("podman", "crun", "unshare", "tar") if shutil.which(t) is None]
     if missing:
         p.reason = f"{', '.join(missing)} not installed (apt-get install podman crun)"
-        return
+        return False
     if os.geteuid() != 0:
         p.reason = "the bench runs rootful podman (crun's hybrid-cgroup workaround needs root)"
-        return
+        return False
     cgroups = [str(h / PODMAN_CGROUP) for h in CGROUP_FS.iterdir() if (h / "cgroup.procs").is_file()]
     p.created = [x for x in (*PODMAN_HOST_FILES, *PODMAN_HOST_DIRS, *cgroups) if not os.path.lexists(x)]
     p.state.mkdir()
-    tar = p.state / "rootfs.tar"
-    check(["tar", "-C", str(layer), "-cf", str(tar), "usr/local/go"])
-    imported = subprocess.run(p.podman("import", "-q", str(tar), IMAGE), capture_output=True, timeout=SLOW_TIMEOUT)
-    tar.unlink()
-    trial = p.podman(*PODMAN_RUN, IMAGE, "/usr/local/go/bin/go", "version")
-    proc = imported if imported.returncode else subprocess.run(trial, capture_output=True, timeout=SHORT_TIMEOUT)
+    return True
+
+
+def adopt_image(p: Podman, stored: subprocess.CompletedProcess[bytes], image: str, *command: str) -> None:
+    """After `stored` (the podman import or pull) ran: run `command` in `image` once, and keep the argv that worked.
+
+    Sets `p.argv` (and `p.argv_cgroups` when podman's own cgroup works too), or `p.reason`.
+    """
+    trial = p.podman(*PODMAN_RUN, image, *command)
+    proc = stored if stored.returncode else subprocess.run(trial, capture_output=True, timeout=SHORT_TIMEOUT)
     if proc.returncode != 0:
         lines = proc.stderr.decode(errors="replace").strip().splitlines() or [f"exit {proc.returncode}"]
         p.reason = lines[-1].replace("|", "/")
@@ -258,6 +275,17 @@ def setup_podman(p: Podman, layer: Path) -> None:
     with_cgroups = [a for a in trial if a != "--cgroups=disabled"]
     if subprocess.run(with_cgroups, capture_output=True, timeout=SHORT_TIMEOUT).returncode == 0:
         p.argv_cgroups = with_cgroups
+
+
+def setup_podman(p: Podman, layer: Path) -> None:
+    """Import a rootfs holding only usr/local/go as a local image; no registry is involved."""
+    if not prepare_podman(p):
+        return
+    tar = p.state / "rootfs.tar"
+    check(["tar", "-C", str(layer), "-cf", str(tar), "usr/local/go"])
+    imported = subprocess.run(p.podman("import", "-q", str(tar), IMAGE), capture_output=True, timeout=SLOW_TIMEOUT)
+    tar.unlink()
+    adopt_image(p, imported, IMAGE, "/usr/local/go/bin/go", "version")
 
 
 # --- the measurements ------------------------------------------------------------------------------

@@ -23,7 +23,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from mirror import Mirror, full_mirror  # noqa: E402 - tests/ is put on sys.path just above
 
-PYTHON = str(ROOT / ".venv" / "bin" / "python")
+# A git worktree has no .venv of its own; then the interpreter running the bench is the one timed.
+PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv").is_dir() else sys.executable
 GOBOX = str(ROOT / ".venv" / "bin" / "gobox")
 README = ROOT / "bench" / "README.md"
 BEGIN, END = "<!-- toolchains:begin -->", "<!-- toolchains:end -->"
