@@ -109,7 +109,10 @@ def pull(ref: Reference, store: Store, options: Options, want: Platform, progres
     image = Image(str(ref), digest, index_digest, str(got if config.os else want), manifest.config.digest,
                   tuple(d.digest for d in manifest.layers),
                   manifest.config.size + sum(d.size for d in manifest.layers))
-    write_atomic(record_path(store, ref, image.platform), json.dumps(image.to_json(), indent=2).encode())
+    record = record_path(store, ref, image.platform)
+    data = json.dumps(image.to_json(), indent=2).encode()
+    if read_record(record) != image:  # a pull that changed nothing writes (and fsyncs) nothing
+        write_atomic(record, data)
     return Pulled(image, manifest, config, len(missing), len(manifest.layers) - len(missing), fetched_bytes)
 
 

@@ -357,7 +357,18 @@ class Client:
             if self._base is not None:
                 return self._base
             base = f"https://{self.host}"
-            if self.plain_http_allowed:
+            if self.plain_http_allowed and is_loopback(self.host):
+                # Loopback asks plain http first, as go-containerregistry does: a TLS handshake costs a CA
+                # bundle load per connection, and a registry on 127.0.0.1 rarely has a certificate. A TLS
+                # server answers plain http with 400 ("...to an HTTPS server"); /v2/ answers 200 or 401.
+                try:
+                    r = self._http().get(f"http://{self.host}/v2/", timeout=(CONNECT_TIMEOUT, self.options.timeout))
+                    r.close()
+                    if r.status_code in (200, 401):
+                        base = f"http://{self.host}"
+                except requests.exceptions.RequestException:
+                    pass
+            elif self.plain_http_allowed:
                 try:
                     r = self._http().get(f"{base}/v2/", timeout=(CONNECT_TIMEOUT, self.options.timeout))
                     r.close()
