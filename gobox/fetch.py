@@ -37,6 +37,10 @@ def describe(exc: Exception) -> str:
         return "no data received before the timeout"
     if isinstance(exc, requests.exceptions.ChunkedEncodingError):
         return "connection broken (download cut short)"
+    if isinstance(exc, requests.exceptions.SSLError):  # before ConnectionError, its base class
+        if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+            return "the server's TLS certificate failed verification (REQUESTS_CA_BUNDLE names extra CAs)"
+        return "TLS handshake failed"
     if isinstance(exc, requests.exceptions.ConnectionError):
         text = str(exc)
         if "Read timed out" in text:

@@ -543,6 +543,8 @@ def _backoff(attempt: int) -> float:
 def _temporary(exc: Exception) -> bool:
     import requests
 
+    if isinstance(exc, requests.exceptions.SSLError):  # a certificate does not fix itself on a retry
+        return False
     return isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
                             requests.exceptions.ChunkedEncodingError))
 

@@ -213,3 +213,27 @@ def test_registry_dying_midway_then_a_second_pull_reuses_the_finished_blobs(
 def test_a_dead_registry_is_a_network_error(gobox: Gobox) -> None:
     r = gobox("pull", "127.0.0.1:9/team/app:v1")
     assert r.code == 4 and "is 127.0.0.1:9 up and reachable?" in r.err
+
+
+def test_a_tls_registry_on_loopback_is_spoken_to_over_tls(gobox: Gobox, tmp_path: Path) -> None:
+    """Loopback asks plain http first, but a server that speaks TLS gets TLS, and its certificate is checked."""
+    import http.server
+    import ssl
+    import subprocess
+    import threading
+
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                    "/CN=untrusted", "-keyout", tmp_path / "key.pem", "-out", tmp_path / "cert.pem"],
+                   check=True, capture_output=True, timeout=60)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        r = gobox("pull", f"127.0.0.1:{server.server_address[1]}/team/app:v1")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert r.code == 4 and "TLS certificate failed verification" in r.err, r.err
