@@ -237,3 +237,21 @@ def test_a_tls_registry_on_loopback_is_spoken_to_over_tls(gobox: Gobox, tmp_path
         server.shutdown()
         server.server_close()
     assert r.code == 4 and "TLS certificate failed verification" in r.err, r.err
+
+
+def test_an_expired_token_is_refreshed_on_401(layout: tuple[Path, dict[str, Written]]) -> None:
+    """A Client that outlives its bearer token (a long pull) gets a new one when the registry says 401."""
+    from gobox.oci.registry import Client, Options
+
+    with Registry("token") as reg:
+        push(layout[0], "app", reg, "public/app:v1")
+        client = Client(reg.host, Options(environ={"HOME": str(layout[0])}))
+        first = client.manifest("public/app", "v1")
+        issued = len(reg.token_server.hits)
+        # The token it holds has expired (distribution allows 60 s of leeway, too long to sit out in a
+        # test): the client does not know until the registry says 401.
+        (scope,) = client._tokens
+        client._tokens[scope] = reg.token_server.mint(None, [scope], ttl=-300)
+        again = client.manifest("public/app", "v1")
+        assert again.data == first.data
+        assert len(reg.token_server.hits) == issued + 1
