@@ -82,7 +82,7 @@ def image_user(config: ImageConfig, layers: tuple[Path, ...], default: tuple[int
     if not user:
         return default
     name, _, group = user.partition(":")
-    passwd = _etc(layers, "passwd")
+    passwd = etc_lines(layers, "passwd")
     uid = gid = None
     if name.isdigit():
         uid = int(name)
@@ -97,14 +97,15 @@ def image_user(config: ImageConfig, layers: tuple[Path, ...], default: tuple[int
         if group.isdigit():
             gid = int(group)
         else:
-            gid = next((int(f[2]) for f in (line.split(":") for line in _etc(layers, "group"))
+            gid = next((int(f[2]) for f in (line.split(":") for line in etc_lines(layers, "group"))
                         if len(f) > 2 and f[0] == group and f[2].isdigit()), None)
             if gid is None:
                 raise ConfigError(f"the image's User {user!r}: group {group!r} is not in its /etc/group")
     return uid, gid if gid is not None else uid
 
 
-def _etc(layers: tuple[Path, ...], name: str) -> list[str]:
+def etc_lines(layers: tuple[Path, ...], name: str) -> list[str]:
+    """The lines of /etc/<name> in unpacked layers (bottom first), as the image's root shows it."""
     for layer in reversed(layers):  # the topmost layer that has the file wins
         path = layer / "etc" / name
         if path.is_file() and not path.is_symlink():
