@@ -13,11 +13,10 @@ import os
 import subprocess
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gobox.build import Options, output_dir, prepare, source_date_epoch
+from gobox.build import environment, output_dir, source_date_epoch
 from gobox.config import Project
-from gobox.cross import release
 from gobox.cross.targets import Target
 from gobox.errors import ConfigError, GoboxError, UsageError
 from gobox.image import pack, plan
@@ -26,9 +25,12 @@ from gobox.image.pack import Base, Packed
 from gobox.image.plan import Output
 from gobox.oci.layout import Top
 from gobox.oci.manifest import OCI_INDEX, OCI_MANIFEST, parse_document
-from gobox.oci.pull import Image, record_path
 from gobox.oci.reference import Reference
 from gobox.store import Store, write_atomic
+
+if TYPE_CHECKING:  # the build's and the store's modules, imported where used: --binary needs neither
+    from gobox.build import Options
+    from gobox.oci.pull import Image
 
 OUTPUT_DIR = "image"  # under [build].output: the binaries that went into the image
 
@@ -93,7 +95,7 @@ def make(project: Project, store: Store, settings, request: Request, options: Op
     if output.kind == "registry" and request.tag is None and cfg.name is None:
         raise UsageError("--output registry needs a name to push to", hint="give --tag REGISTRY/NAME:TAG or set "
                          "[image].name")
-    cgo = release.cgo_wanted(project, options, release.Request())
+    cgo = dict(environment(project, options, 0, None))["CGO_ENABLED"] == "1"  # as gobox cross decides
     problem = plan.cgo_problem(cgo, cfg.base)
     if problem is not None:
         raise problem
@@ -158,6 +160,8 @@ def make(project: Project, store: Store, settings, request: Request, options: Op
 def _build(project: Project, store: Store, settings, targets: tuple[Target, ...], cgo: bool,  # noqa: ANN001
            options: Options, progress, events) -> tuple[dict[Target, Path], str]:  # noqa: ANN001
     """Each platform's binary, built by gobox cross with the image's static settings into dist/image/."""
+    from gobox.cross import release
+
     cfg = project.config.image
     out = output_dir(project) / OUTPUT_DIR
     static = plan.static_project(project, out)
@@ -199,6 +203,8 @@ def _check_binary(binary: Path, target: Target, base: str) -> None:
 
 def _zoneinfo(project: Project, store: Store, settings, options: Options, progress,  # noqa: ANN001
               epoch: int) -> list:
+    from gobox.build import prepare
+
     prepared = prepare(project, store, settings, options, progress)
     goroot = getattr(prepared.toolchain, "goroot", None)
     if goroot is None:
@@ -237,6 +243,8 @@ def _record(store: Store, ref: Reference, top: Top, packed: list[Packed]) -> tup
 
     The tag now names this build: records of other platforms from an earlier build of it go.
     """
+    from gobox.oci.pull import Image, record_path
+
     index_digest = top.digest if top.media_type == OCI_INDEX else None
     images = tuple(Image(str(ref), p.manifest.digest, index_digest, str(p.platform), p.config.digest,
                          tuple(x.digest for x in p.layers), p.size) for p in packed)
