@@ -688,7 +688,7 @@ def images_cmd(app: App, as_json: bool) -> None:
     Example:
       gobox images
     """
-    from gobox.oci.pull import images
+    from gobox.oci.records import images
     from gobox.oci.reference import Reference
 
     found = list(images(app.store))

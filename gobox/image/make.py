@@ -25,12 +25,12 @@ from gobox.image.pack import Base, Packed
 from gobox.image.plan import Output
 from gobox.oci.layout import Top
 from gobox.oci.manifest import OCI_INDEX, OCI_MANIFEST, parse_document
+from gobox.oci.records import Image, record_path
 from gobox.oci.reference import Reference
 from gobox.store import Store, write_atomic
 
-if TYPE_CHECKING:  # the build's and the store's modules, imported where used: --binary needs neither
+if TYPE_CHECKING:
     from gobox.build import Options
-    from gobox.oci.pull import Image
 
 OUTPUT_DIR = "image"  # under [build].output: the binaries that went into the image
 
@@ -243,8 +243,6 @@ def _record(store: Store, ref: Reference, top: Top, packed: list[Packed]) -> tup
 
     The tag now names this build: records of other platforms from an earlier build of it go.
     """
-    from gobox.oci.pull import Image, record_path
-
     index_digest = top.digest if top.media_type == OCI_INDEX else None
     images = tuple(Image(str(ref), p.manifest.digest, index_digest, str(p.platform), p.config.digest,
                          tuple(x.digest for x in p.layers), p.size) for p in packed)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import stat
-import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,6 +107,8 @@ def _tree(top: Path, prefix: str, mtime: int, where: str) -> list[Entry]:
 
 def zoneinfo_entries(zoneinfo_zip: Path, mtime: int) -> list[Entry]:
     """Go's lib/time/zoneinfo.zip, unpacked to /usr/share/zoneinfo, where Go's time package looks first."""
+    import zipfile
+
     out = []
     with zipfile.ZipFile(zoneinfo_zip) as z:
         for info in z.infolist():

@@ -17,7 +17,7 @@ from pathlib import Path
 from gobox.errors import UsageError
 from gobox.image.plan import DEFAULT_PATH
 from gobox.oci.manifest import ImageConfig
-from gobox.oci.pull import Image
+from gobox.oci.records import Image
 from gobox.oci.reference import DOCKER_HUB, Reference
 from gobox.sandbox.cgroups import Limits
 from gobox.sandbox.spec import Bind, SandboxSpec

@@ -13,7 +13,7 @@ from gobox.errors import ConfigError, LockError, UsageError
 from gobox.image import certs, pack, plan, run
 from gobox.image.elf import read_elf
 from gobox.oci.manifest import ImageConfig, Platform
-from gobox.oci.pull import Image
+from gobox.oci.records import Image
 from gobox.oci.write import DIR, FILE, Entry
 
 
