@@ -172,9 +172,11 @@ def parse_user(value: str | int, passwd: Sequence[str]) -> User:
     if uid_text.isdigit() and (not sep or gid_text.isdigit()):
         uid = int(uid_text)
         gid = int(gid_text) if sep else uid
-        if uid_text in by_uid:
-            f = by_uid[uid_text]
-            return User(uid, gid if sep else int(f[3]) if f[3].isdigit() else gid, f[0], f[5])
+        f = by_uid.get(str(uid))
+        if f is not None:  # the base knows this uid: its name and home, and its group unless one is given
+            if not sep and f[3].isdigit():
+                gid = int(f[3])
+            return User(uid, gid, f[0], f[5])
         name = "root" if uid == 0 else "nonroot" if uid == NONROOT else "app"
         return User(uid, gid, name, "/root" if uid == 0 else f"/home/{name}")
     if text in known and known[text][2].isdigit() and known[text][3].isdigit():

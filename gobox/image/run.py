@@ -98,8 +98,8 @@ def home_of(uid: int, passwd: Sequence[str]) -> str:
     return "/root" if uid == 0 else "/"
 
 
-def spec(found: Found, runtime_layer: Path, argv: tuple[str, ...], uid: int, gid: int, env: tuple, network: str,
-         limits: Limits, scratch: Path) -> SandboxSpec:
+def spec(found: Found, runtime_layer: Path, argv: tuple[str, ...], uid: int, gid: int,
+         env: tuple[tuple[str, str], ...], network: str, limits: Limits, scratch: Path) -> SandboxSpec:
     """The sandbox plan of one run of the image (pure)."""
     binds = []
     if network == "host" and os.path.isfile("/etc/resolv.conf"):
