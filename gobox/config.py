@@ -99,8 +99,10 @@ class VendorConfig:
 class ImageConfig:
     base: str = "scratch"
     name: str | None = None
+    package: str | None = None
     path: str | None = None
-    platforms: tuple[str, ...] = ("linux/amd64",)
+    platforms: tuple[str, ...] = ()  # none: this machine's
+    ldflags: str | None = None
     ca_certificates: bool = False
     tzdata: bool = False
     user: str | int = 65532
@@ -396,10 +398,20 @@ class LockedImage:
 
 
 @dataclass(frozen=True)
+class LockedBundle:
+    """The CA bundle `gobox image` puts in images ([image].ca-certificates), pinned by its sha256."""
+
+    source: str  # "certifi"
+    version: str  # of the package it came from
+    sha256: str
+
+
+@dataclass(frozen=True)
 class Lock:
     go_version: str | None = None
     artifacts: tuple[LockedArtifact, ...] = ()
-    images: tuple[LockedImage, ...] = ()
+    images: tuple[LockedImage, ...] = ()  # image toolchains ([go].image) and image bases ([image].base)
+    ca_certificates: LockedBundle | None = None
 
     def artifact_for(self, platform: str) -> LockedArtifact | None:
         return next((a for a in self.artifacts if a.platform == platform), None)
@@ -446,7 +458,21 @@ def parse_lock(text: str, filename: str) -> Lock:
         if not re.fullmatch(r"sha256:[0-9a-f]{64}", entry["digest"]):
             raise bad(("go", "images", "digest"), 'expected "sha256:" and 64 lowercase hex digits')
         images.append(LockedImage(entry["reference"], entry["platform"], entry["digest"]))
-    return Lock(version, tuple(artifacts), tuple(images))
+    bundle = None
+    image = doc.get("image", {})
+    if not isinstance(image, dict):
+        raise bad(("image",), "expected a table")
+    if "ca-certificates" in image:
+        entry = image["ca-certificates"]
+        if not isinstance(entry, dict):
+            raise bad(("image", "ca-certificates"), "expected a table")
+        for name in ("source", "version", "sha256"):
+            if not isinstance(entry.get(name), str):
+                raise bad(("image", "ca-certificates", name), "expected a string")
+        if not _HEX64.match(entry["sha256"]):
+            raise bad(("image", "ca-certificates", "sha256"), "expected 64 lowercase hex digits")
+        bundle = LockedBundle(entry["source"], entry["version"], entry["sha256"])
+    return Lock(version, tuple(artifacts), tuple(images), bundle)
 
 
 def read_lock(path: Path) -> Lock | None:
@@ -485,6 +511,10 @@ def render_lock(lock: Lock) -> str:
     for i in sorted(lock.images, key=lambda i: (i.reference, i.platform)):
         lines += ["", "[[go.images]]", f"reference = {_q(i.reference)}", f"platform = {_q(i.platform)}",
                   f"digest = {_q(i.digest)}"]
+    if lock.ca_certificates:
+        b = lock.ca_certificates
+        lines += ["", "[image.ca-certificates]", f"source = {_q(b.source)}", f"version = {_q(b.version)}",
+                  f"sha256 = {_q(b.sha256)}"]
     return "\n".join(lines) + "\n"
 
 

@@ -165,6 +165,77 @@ def _user(v: Any) -> Problem | None:
     return f'expected a user name or uid (e.g. 65532 or "nonroot"), got {_show(v)}'
 
 
+def _image_reference(v: str) -> Problem | None:
+    from gobox.errors import UsageError
+    from gobox.oci.reference import Reference
+
+    try:
+        Reference.parse(v)
+    except UsageError as e:
+        return e.message
+    return None
+
+
+def _image_base(v: Any) -> Problem | None:
+    if not isinstance(v, str) or not v.strip():
+        return f'expected "scratch" or an image reference, got {_show(v)}'
+    return None if v == "scratch" else _image_reference(v.strip())
+
+
+def _image_name(v: Any) -> Problem | None:
+    if not isinstance(v, str):
+        return _is_str(v)
+    problem = _image_reference(v)
+    if problem is None and "@" in v:
+        return f"a tag cannot hold a digest (the digest is what the build makes), got {v!r}"
+    return problem
+
+
+def _image_path(v: Any) -> Problem | None:
+    if not isinstance(v, str) or not v.startswith("/"):
+        return f"expected an absolute path in the image, e.g. \"/app\", got {_show(v)}"
+    if any(part == ".." for part in v.split("/")):
+        return f"'..' is not allowed in a path in the image, got {v!r}"
+    return None
+
+
+def _image_files(v: Any) -> Problem | None:
+    problem = _str_table(v)
+    if problem:
+        return problem
+    for key, value in v.items():
+        problem = _image_path(key)
+        if problem or key.rstrip("/") == "":
+            return f"{key!r}: {problem or 'cannot replace the root'}"
+        if not value:
+            return f"{key!r}: expected a file or directory of the project, got ''"
+    return None
+
+
+def _env_table(v: Any) -> Problem | None:
+    problem = _str_table(v)
+    if problem:
+        return problem
+    for key in v:
+        if not key or "=" in key:
+            return f"{key!r}: not a variable name"
+    return None
+
+
+_PORT = re.compile(r"^(\d{1,5})(?:/(tcp|udp|sctp))?$")
+
+
+def _ports(v: Any) -> Problem | None:
+    problem = _str_list(v)
+    if problem:
+        return problem
+    for item in v:
+        m = _PORT.match(item)
+        if not m or not 0 < int(m.group(1)) < 65536:
+            return f'expected ports such as "8080", "8080/tcp" or "53/udp", got {item!r}'
+    return None
+
+
 DEP_KEYS = {"git", "hg", "rev", "subdir", "version"}
 
 
@@ -264,20 +335,28 @@ SCHEMA: dict[str, dict[str, Key]] = {
             "with optional subdir and version.", _deps, each=dep_problem),
     ]},
     "image": {k.name: k for k in [
-        Key("base", "string", "scratch", "\"scratch\" or a base image reference.", _is_str),
-        Key("name", "string", None, "Image reference to tag, e.g. \"registry.example/hello:1.0\".",
-            _is_str),
-        Key("path", "string", None, "Where the binary goes in the image (default /<binary>).", _is_str),
-        Key("platforms", "list of strings", ["linux/amd64"], "Platforms of the image.", _str_list),
-        Key("ca-certificates", "boolean", False, "Add a CA bundle at /etc/ssl/certs.", _is_bool),
-        Key("tzdata", "boolean", False, "Add /usr/share/zoneinfo.", _is_bool),
+        Key("base", "string", "scratch", "\"scratch\" or a base image reference (pulled, pinned in gobox.lock).",
+            _image_base),
+        Key("name", "string", None, "Image reference to tag, e.g. \"registry.example/hello:1.0\" "
+            "(default localhost/<binary>:latest; --tag overrides).", _image_name),
+        Key("package", "string", None, "The main package to pack (default [build].packages, which must "
+            "then make one binary).", _is_str),
+        Key("path", "string", None, "Where the binary goes in the image (default /<binary>).", _image_path),
+        Key("platforms", "list of strings", [], "Platforms of the image, e.g. [\"linux/amd64\", "
+            "\"linux/arm64\"] (default this machine's).", _str_list),
+        Key("ldflags", "string", None, "-ldflags of the image's build (default \"-s -w\" before "
+            "[build].ldflags).", _is_str),
+        Key("ca-certificates", "boolean", False, "Add a CA bundle at /etc/ssl/certs/ca-certificates.crt "
+            "(certifi's, pinned by sha256 in gobox.lock).", _is_bool),
+        Key("tzdata", "boolean", False, "Add /usr/share/zoneinfo (from the pinned Go's zoneinfo.zip).",
+            _is_bool),
         Key("user", "user", 65532, "User the image runs as (65532 is \"nonroot\").", _user),
-        Key("files", "table of strings", {}, "Extra files: image path = project path.", _str_table),
+        Key("files", "table of strings", {}, "Extra files: image path = project path.", _image_files),
         Key("entrypoint", "list of strings", None, "Entrypoint (default: the binary).", _str_list),
         Key("cmd", "list of strings", [], "Default arguments.", _str_list),
-        Key("env", "table of strings", {}, "Environment of the image.", _str_table),
-        Key("workdir", "string", "/", "Working directory.", _is_str),
-        Key("ports", "list of strings", [], "Exposed ports, e.g. [\"8080/tcp\"].", _str_list),
+        Key("env", "table of strings", {}, "Environment of the image.", _env_table),
+        Key("workdir", "string", "/", "Working directory.", _image_path),
+        Key("ports", "list of strings", [], "Exposed ports, e.g. [\"8080/tcp\"].", _ports),
         Key("labels", "table of strings", {}, "Extra labels.", _str_table),
     ]},
     "ci": {k.name: k for k in [

@@ -11,10 +11,8 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 from gobox.errors import IntegrityError, NotFoundError
 from gobox.oci.manifest import (
@@ -30,33 +28,12 @@ from gobox.oci.manifest import (
     select,
     sha256_digest,
 )
+from gobox.oci.records import Image, images, read_record, record_path  # noqa: F401 - re-exported
 from gobox.oci.reference import Reference
 from gobox.oci.registry import Client, Options
 from gobox.store import Store, write_atomic
 
 PARALLEL = 3  # blobs fetched at once: enough to fill a link, few enough to be polite to a registry
-
-
-@dataclass(frozen=True)
-class Image:
-    """A pulled image as the store records it."""
-
-    reference: str  # canonical, as asked: docker.io/library/golang:1.22
-    digest: str  # of the image manifest for the platform
-    index_digest: str | None  # of the index or list the reference named, if it named one
-    platform: str
-    config: str  # digest of the config blob
-    layers: tuple[str, ...]  # digests of the layer blobs, bottom first
-    size: int  # bytes of config and layers
-
-    def to_json(self) -> dict:
-        return {"reference": self.reference, "digest": self.digest, "index_digest": self.index_digest,
-                "platform": self.platform, "config": self.config, "layers": list(self.layers), "size": self.size}
-
-    @classmethod
-    def from_json(cls, d: dict) -> Image:
-        return cls(d["reference"], d["digest"], d.get("index_digest"), d["platform"], d["config"],
-                   tuple(d["layers"]), int(d["size"]))
 
 
 @dataclass(frozen=True)
@@ -168,30 +145,3 @@ def _fetch_all(client: Client, ref: Reference, store: Store, blobs: list[Descrip
                 raise e
     finally:
         progress.finish()
-
-
-# --- image records -----------------------------------------------------------------------------
-
-
-def record_path(store: Store, ref: Reference, platform: str) -> Path:
-    """images/<registry>/<repository>/<tag or digest>@<os>-<arch>[-<variant>].json"""
-    name = ref.digest.replace(":", "-") if ref.digest and not ref.tag else (ref.tag or "latest")
-    return store.root / "images" / ref.registry / ref.repository / f"{name}@{platform.replace('/', '-')}.json"
-
-
-def read_record(path: Path) -> Image | None:
-    """The image a record names; None when there is none, or it is from another gobox version."""
-    try:
-        return Image.from_json(json.loads(path.read_text()))
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def images(store: Store) -> Iterator[Image]:
-    root = store.root / "images"
-    if not root.is_dir():
-        return
-    for path in sorted(root.rglob("*.json")):
-        image = read_record(path)
-        if image is not None:
-            yield image

@@ -105,11 +105,7 @@ def _info(entry: Entry) -> tarfile.TarInfo:
 
 def write_layer(store: Store, entries: Iterable[Entry], level: int = GZIP_LEVEL) -> Blob:
     """Write a gzip'd layer of `entries` (sorted here) into the store and return its digest and diff_id."""
-    ordered = sorted(entries, key=tar_name)
-    names = [tar_name(e) for e in ordered]
-    for a, b in zip(names, names[1:], strict=False):
-        if a == b:
-            raise ValueError(f"layer entry {a!r} given twice")
+    ordered = _ordered(entries)
     store.ensure()
     tmp = store.tmp / f"layer.{os.getpid()}.{os.urandom(4).hex()}.part"
     try:
@@ -118,9 +114,7 @@ def write_layer(store: Store, entries: Iterable[Entry], level: int = GZIP_LEVEL)
             # filename "" and mtime 0: the gzip header then says nothing about where or when it was written.
             with gzip.GzipFile(filename="", mode="wb", fileobj=packed, mtime=0, compresslevel=level) as gz:
                 raw = _Hashing(gz)
-                with tarfile.TarFile(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT, encoding="utf-8") as tar:
-                    for e in ordered:
-                        _add(tar, e)
+                _tar(raw, ordered)
             f.flush()
             os.fsync(f.fileno())
         final = store.blob_for(packed.digest)
@@ -129,6 +123,39 @@ def write_layer(store: Store, entries: Iterable[Entry], level: int = GZIP_LEVEL)
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
     return Blob(packed.digest, packed.size, raw.digest)
+
+
+def write_tar(dest: Path, entries: Iterable[Entry]) -> Blob:
+    """Write a plain tar of `entries` (sorted here) to `dest`, atomically: an image archive, not a layer."""
+    ordered = _ordered(entries)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.parent / f".{dest.name}.{os.getpid()}.{os.urandom(4).hex()}.part"
+    try:
+        with open(tmp, "wb") as f:
+            out = _Hashing(f)
+            _tar(out, ordered)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, dest)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    return Blob(out.digest, out.size)
+
+
+def _ordered(entries: Iterable[Entry]) -> list[Entry]:
+    ordered = sorted(entries, key=tar_name)
+    names = [tar_name(e) for e in ordered]
+    for a, b in zip(names, names[1:], strict=False):
+        if a == b:
+            raise ValueError(f"layer entry {a!r} given twice")
+    return ordered
+
+
+def _tar(out: _Hashing, ordered: list[Entry]) -> None:
+    with tarfile.TarFile(fileobj=out, mode="w", format=tarfile.PAX_FORMAT, encoding="utf-8") as tar:
+        for e in ordered:
+            _add(tar, e)
 
 
 def _add(tar: tarfile.TarFile, entry: Entry) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from gobox.config import Lock, LockedImage, Project, read_lock, render_lock
@@ -79,7 +79,7 @@ def ensure_image(project: Project, store: Store, options: Options, text: str, wh
 def _record(project: Project, lock: Lock | None, entry: LockedImage) -> None:
     lock = lock or Lock()
     kept = tuple(i for i in lock.images if (i.reference, i.platform) != (entry.reference, entry.platform))
-    new = Lock(lock.go_version, lock.artifacts, kept + (entry,))
+    new = replace(lock, images=kept + (entry,))
     write_atomic(project.lock_path, render_lock(new).encode())
 
 
@@ -89,7 +89,7 @@ def image_user(config: ImageConfig, layers: tuple[Path, ...], default: tuple[int
     if not user:
         return default
     name, _, group = user.partition(":")
-    passwd = _etc(layers, "passwd")
+    passwd = etc_lines(layers, "passwd")
     uid = gid = None
     if name.isdigit():
         uid = int(name)
@@ -104,14 +104,15 @@ def image_user(config: ImageConfig, layers: tuple[Path, ...], default: tuple[int
         if group.isdigit():
             gid = int(group)
         else:
-            gid = next((int(f[2]) for f in (line.split(":") for line in _etc(layers, "group"))
+            gid = next((int(f[2]) for f in (line.split(":") for line in etc_lines(layers, "group"))
                         if len(f) > 2 and f[0] == group and f[2].isdigit()), None)
             if gid is None:
                 raise ConfigError(f"the image's User {user!r}: group {group!r} is not in its /etc/group")
     return uid, gid if gid is not None else uid
 
 
-def _etc(layers: tuple[Path, ...], name: str) -> list[str]:
+def etc_lines(layers: tuple[Path, ...], name: str) -> list[str]:
+    """The lines of /etc/<name> in unpacked layers (bottom first), as the image's root shows it."""
     for layer in reversed(layers):  # the topmost layer that has the file wins
         path = layer / "etc" / name
         if path.is_file() and not path.is_symlink():

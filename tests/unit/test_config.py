@@ -46,6 +46,16 @@ MALFORMED = [
     ("[vendor.deps]\n\"x.org/y\" = { git = \"u\", hg = \"v\", rev = \"1\" }\n",
      "2: vendor.deps.\"x.org/y\": needs exactly one of git"),
     ("[image]\nuser = -3\n", "2: image.user: expected a user name or uid"),
+    ("[image]\nname = \"Hello:1\"\n", "2: image.name: not an image reference: 'Hello:1'"),
+    ("[image]\nname = \"hello@sha256:" + "a" * 64 + "\"\n", "2: image.name: a tag cannot hold a digest"),
+    ("[image]\nbase = \"\"\n", "2: image.base: expected \"scratch\" or an image reference"),
+    ("[image]\npath = \"hello\"\n", "2: image.path: expected an absolute path in the image"),
+    ("[image]\nworkdir = \"/a/../b\"\n", "2: image.workdir: '..' is not allowed"),
+    ("[image]\nfiles = { \"etc/hosts\" = \"hosts\" }\n", "2: image.files: 'etc/hosts': expected an absolute"),
+    ("[image]\nfiles = { \"/\" = \"root\" }\n", "2: image.files: '/': cannot replace the root"),
+    ("[image]\nports = [\"http\"]\n", "2: image.ports: expected ports such as \"8080\""),
+    ("[image]\nports = [\"70000/tcp\"]\n", "2: image.ports: expected ports such as"),
+    ("[image]\nenv = { \"A=B\" = \"1\" }\n", "2: image.env: 'A=B': not a variable name"),
     ("[go]\nversion = \"1.22\"\n[go]\n", "3: invalid TOML"),
     ("[go\n", "1: invalid TOML"),
 ]
@@ -144,6 +154,28 @@ def test_lock_round_trip_and_errors() -> None:
         parse_lock(render_lock(lock).replace("a" * 64, "xyz"), "gobox.lock")
     with pytest.raises(ConfigError, match="version: expected lock format 1"):
         parse_lock("version = 7\n", "gobox.lock")
+
+
+def test_image_table_defaults_and_values() -> None:
+    c = parse_config("", "gobox.toml").image
+    assert (c.base, c.user, c.platforms, c.workdir, c.ca_certificates, c.ldflags) == ("scratch", 65532, (), "/",
+                                                                                      False, None)
+    c = parse_config('[image]\nbase = "gcr.io/distroless/static"\nplatforms = ["linux/arm64"]\n'
+                     'files = { "/etc/app" = "conf" }\nports = ["8080", "53/udp"]\nca-certificates = true\n',
+                     "gobox.toml").image
+    assert c.platforms == ("linux/arm64",) and dict(c.files) == {"/etc/app": "conf"} and c.ca_certificates
+
+
+def test_lock_pins_the_ca_bundle_and_keeps_it_through_toolchain_changes() -> None:
+    from gobox.config import LockedBundle
+
+    bundle = LockedBundle("certifi", "2024.8.30", "b" * 64)
+    lock = Lock("1.22.10", (), (), bundle)
+    text = render_lock(lock)
+    assert "[image.ca-certificates]" in text
+    assert parse_lock(text, "gobox.lock") == lock
+    with pytest.raises(ConfigError, match=r"gobox.lock:\d+: image.ca-certificates.sha256"):
+        parse_lock(text.replace("b" * 64, "B" * 64), "gobox.lock")
 
 
 def test_settings_from_file_and_environment(tmp_path: Path) -> None:

@@ -13,7 +13,18 @@ from pathlib import Path
 import pytest
 
 from gobox.oci.layer import extract_layer
-from gobox.oci.write import DIR, FILE, HARDLINK, OPAQUE, SYMLINK, WHITEOUT, Entry, write_json_blob, write_layer
+from gobox.oci.write import (
+    DIR,
+    FILE,
+    HARDLINK,
+    OPAQUE,
+    SYMLINK,
+    WHITEOUT,
+    Entry,
+    write_json_blob,
+    write_layer,
+    write_tar,
+)
 from gobox.store import Store
 
 ENTRIES = [
@@ -72,3 +83,14 @@ def test_json_blobs_are_canonical(tmp_path: Path) -> None:
     a = write_json_blob(store, {"b": 1, "a": [1, 2]})
     b = write_json_blob(store, {"a": [1, 2], "b": 1})
     assert a == b and store.blob_for(a.digest).read_bytes() == b'{"a":[1,2],"b":1}'
+
+
+def test_a_plain_tar_is_the_layer_tar_with_no_gzip(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store")
+    layer = write_layer(store, ENTRIES)
+    a = write_tar(tmp_path / "a.tar", ENTRIES)
+    b = write_tar(tmp_path / "b.tar", list(reversed(ENTRIES)))
+    data = (tmp_path / "a.tar").read_bytes()
+    assert data == (tmp_path / "b.tar").read_bytes() == gzip.decompress(store.blob_for(layer.digest).read_bytes())
+    assert a == b and a.digest == layer.diff_id and a.size == len(data)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.tar", "b.tar", "store"]  # no .part left

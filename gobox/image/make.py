@@ -1,0 +1,282 @@
+"""`gobox image`: build the project statically through cross, pack each platform's image, write it out or push it.
+
+The binaries come from `gobox cross` (one sandboxed build per platform, in
+parallel) of the project with the image's static settings, landing in
+dist/image/. Everything after the build is deterministic: the same binaries,
+lock and commit give the same digest, wherever the project is checked out.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gobox.build import environment, output_dir, source_date_epoch
+from gobox.config import Project
+from gobox.cross.targets import Target
+from gobox.errors import ConfigError, GoboxError, UsageError
+from gobox.image import pack, plan
+from gobox.image.elf import read_elf
+from gobox.image.pack import Base, Packed
+from gobox.image.plan import Output
+from gobox.oci.layout import Top
+from gobox.oci.manifest import OCI_INDEX, OCI_MANIFEST, parse_document
+from gobox.oci.records import Image, record_path
+from gobox.oci.reference import Reference
+from gobox.store import Store, write_atomic
+
+if TYPE_CHECKING:
+    from gobox.build import Options
+
+OUTPUT_DIR = "image"  # under [build].output: the binaries that went into the image
+
+
+@dataclass(frozen=True)
+class Request:
+    """What `gobox image` was asked for beyond gobox.toml."""
+
+    platforms: tuple[str, ...] = ()
+    tag: str | None = None
+    output: str | None = None
+    binary: Path | None = None  # pack this already-built binary instead of building
+
+
+@dataclass(frozen=True)
+class Made:
+    reference: Reference
+    top: Top  # the index, or the one platform's manifest
+    images: tuple[Image, ...]  # one per platform, as recorded in the store
+    output: Output
+    written: Path | None  # the layout or archive written, if any
+    size: int  # bytes of every distinct blob, compressed: what a registry stores for it
+    pushed: Any = None  # gobox.oci.push.Pushed, when pushed
+    go_version: str = ""
+
+
+def git_info(root: Path) -> plan.Git:
+    """The remote, commit and `git describe` of the project's checkout; empty fields outside one."""
+
+    def git(*args: str) -> str:
+        try:
+            out = subprocess.run(["git", "-c", "safe.directory=*", "-C", str(root), *args], capture_output=True,
+                                 text=True, timeout=30, env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+        return out.stdout.strip() if out.returncode == 0 else ""
+
+    revision = git("rev-parse", "--verify", "-q", "HEAD")
+    if not revision:
+        return plan.Git()
+    return plan.Git(git("remote", "get-url", "origin"), revision, git("describe", "--tags", "--always"))
+
+
+def make(project: Project, store: Store, settings, request: Request, options: Options,  # noqa: ANN001
+         progress, events=None) -> Made:  # noqa: ANN001 - Settings, Progress, matrix.Events
+    """Build, pack and write the project's image; push it when the output is the registry."""
+    from gobox.toolchains import host_platform
+
+    cfg = project.config.image
+    output = plan.parse_output(request.output, Path.cwd())
+    where = "--platform" if request.platforms else "gobox.toml: image.platforms"
+    targets = plan.targets(request.platforms or cfg.platforms, host_platform(), where)
+    if output.kind == "docker-archive" and len(targets) > 1:
+        raise UsageError(f"a docker-archive holds one platform's image, and {len(targets)} were asked for "
+                         f"({', '.join(map(str, targets))})",
+                         hint="give one --platform, or write --output oci-archive:FILE or oci:DIR for all")
+    if request.binary is not None and len(targets) > 1:
+        raise UsageError("--binary packs one binary, for one platform", hint="give one --platform, or build "
+                         "with gobox image (without --binary) for several")
+    if request.tag is not None:
+        plan.reference(project, request.tag, "x")  # a bad --tag is refused before anything is built
+    if output.kind == "registry" and request.tag is None and cfg.name is None:
+        raise UsageError("--output registry needs a name to push to", hint="give --tag REGISTRY/NAME:TAG or set "
+                         "[image].name")
+    cgo = dict(environment(project, options, 0, None))["CGO_ENABLED"] == "1"  # as gobox cross decides
+    problem = plan.cgo_problem(cgo, cfg.base)
+    if problem is not None:
+        raise problem
+
+    if request.binary is not None:
+        binaries, go_version = {targets[0]: request.binary.absolute()}, ""
+    else:
+        binaries, go_version = _build(project, store, settings, targets, cgo, options, progress, events)
+    for t, binary in binaries.items():
+        _check_binary(binary, t, cfg.base)
+    name = Path(next(iter(binaries.values()))).name
+    ref = plan.reference(project, request.tag, name)
+    binary_path = cfg.path or f"/{name}"
+
+    epoch = source_date_epoch(project.root, os.environ)
+    labels = plan.labels(cfg, git_info(project.root), epoch)
+    bundle = None
+    if cfg.ca_certificates:
+        from gobox.image import certs
+
+        bundle = certs.ensure(project, store, options.locked, progress)
+    zoneinfo = _zoneinfo(project, store, settings, options, progress, epoch) if cfg.tzdata else []
+    extra = pack.project_entries(project.root, cfg.files, epoch)
+
+    packed: list[Packed] = []
+    files_layers: dict[tuple, plan.LayerRef] = {}
+    for t in targets:
+        platform = plan.oci_platform(t)
+        base = None if cfg.base == plan.SCRATCH else _base(project, store, settings, cfg.base, str(platform),
+                                                                  progress, options.locked)
+        user = plan.parse_user(cfg.user, base.passwd if base else ())
+        key = (user, base.passwd if base else (), base.group if base else ())
+        if key not in files_layers:  # the same for every platform of a scratch image: written once
+            entries = pack.files_layer_entries(user, base, bundle, zoneinfo, extra, epoch)
+            files_layers[key] = pack.write_entries(store, entries, pack.FILES_LAYER)
+        binary_layer = pack.write_entries(store, pack.binary_entries(binaries[t], binary_path, epoch),
+                                          f"gobox image: {binary_path}")
+        packed.append(pack.pack(store, cfg, platform, (files_layers[key], binary_layer), binary_path, user,
+                                labels, epoch, base))
+    if len(packed) == 1:
+        p = packed[0]
+        top = Top(OCI_MANIFEST, p.manifest.digest, p.manifest.size, p.platform)
+    else:
+        index = pack.write_index(store, packed)
+        top = Top(OCI_INDEX, index.digest, index.size)
+    images = _record(store, ref, top, packed)
+    blobs = {top.digest: top.size}
+    for p in packed:
+        blobs.update({p.manifest.digest: p.manifest.size, p.config.digest: p.config.size})
+        blobs.update({x.digest: x.size for x in p.layers})
+
+    written = _write(store, top, ref, output, epoch)
+    pushed = None
+    if output.kind == "registry":
+        pushed = _push(store, ref, top, settings, progress)
+    return Made(ref, top, images, output, written, sum(blobs.values()), pushed, go_version)
+
+
+# --- the build --------------------------------------------------------------------------------
+
+
+def _build(project: Project, store: Store, settings, targets: tuple[Target, ...], cgo: bool,  # noqa: ANN001
+           options: Options, progress, events) -> tuple[dict[Target, Path], str]:  # noqa: ANN001
+    """Each platform's binary, built by gobox cross with the image's static settings into dist/image/."""
+    from gobox.cross import release
+
+    cfg = project.config.image
+    out = output_dir(project) / OUTPUT_DIR
+    static = plan.static_project(project, out)
+    packages = (cfg.package,) if cfg.package else ()
+    req = release.Request(patterns=tuple(map(str, targets)), packages=packages, archive=False, cgo=cgo)
+    report = release.cross(static, store, settings, req, options, progress, events)
+    if report.failed:
+        names = ", ".join(str(o.target) for o in report.failed)
+        first = report.failed[0]
+        raise GoboxError(f"the image's build failed for {names}: {first.error}")
+    binaries = {}
+    for o in report.outcomes:
+        assert o.directory is not None
+        built = sorted(p for p in o.directory.iterdir() if p.is_file())
+        if len(built) != 1:
+            raise ConfigError(f"the build made {len(built)} binaries ({', '.join(p.name for p in built)}), and an "
+                              "image holds one", hint='set [image].package, e.g. package = "./cmd/server"')
+        binaries[o.target] = built[0]
+    return binaries, report.go_version
+
+
+def _check_binary(binary: Path, target: Target, base: str) -> None:
+    """A binary that cannot run in the image is refused: another architecture, or dynamic on scratch."""
+    try:
+        elf = read_elf(binary)
+    except OSError as e:
+        raise UsageError(f"{binary}: {e.strerror}") from None
+    except ValueError as e:
+        raise UsageError(f"{binary}: {e}; an image holds a Linux executable") from None
+    if elf.arch != target.goarch:
+        raise UsageError(f"{binary} is a {elf.arch} executable, not one for {target}",
+                         hint=f"give --platform linux/{elf.arch}, or build for {target}")
+    if elf.interpreter and base == plan.SCRATCH:
+        raise UsageError(f"{binary} is dynamically linked (it needs {elf.interpreter}), and a FROM scratch "
+                         "image has no libc or loader for it",
+                         hint='build it with CGO_ENABLED=0 (tags netgo,osusergo), or set [image].base to an image '
+                              'with libc, e.g. "gcr.io/distroless/base-debian12"')
+
+
+def _zoneinfo(project: Project, store: Store, settings, options: Options, progress,  # noqa: ANN001
+              epoch: int) -> list:
+    from gobox.build import prepare
+
+    prepared = prepare(project, store, settings, options, progress)
+    goroot = getattr(prepared.toolchain, "goroot", None)
+    if goroot is None:
+        raise ConfigError("[image].tzdata takes zoneinfo from the pinned Go toolchain, and an image toolchain "
+                          "([go].image) is not one gobox unpacked", hint="pin [go].version for gobox image")
+    path = Path(goroot) / "lib" / "time" / "zoneinfo.zip"
+    if not path.is_file():
+        raise GoboxError(f"go {prepared.go_version} has no {path}", hint="[image].tzdata needs a complete Go toolchain")
+    return pack.zoneinfo_entries(path, epoch)
+
+
+def _base(project: Project, store: Store, settings, text: str, platform: str, progress,  # noqa: ANN001
+          locked: bool) -> Base:
+    """The base image for one platform: pulled (or found) and pinned in gobox.lock as [go].image is."""
+    from gobox.oci.registry import Options as RegistryOptions
+    from gobox.toolchains.image import ensure_image, etc_lines, find_image, parse_image_reference
+
+    where = "gobox.toml: image.base"
+    got = ensure_image(project, store, RegistryOptions.from_settings(settings), text, where, platform, progress,
+                       locked)
+    image = find_image(store, parse_image_reference(text, where), platform, got.digest)
+    assert image is not None  # ensure_image has just found or pulled it
+    manifest = parse_document(store.blob_for(image.digest).read_bytes(), None, image.digest)
+    config = json.loads(store.blob_for(image.config).read_bytes())
+    layers = tuple(plan.LayerRef(plan.oci_layer_type(d.media_type), d.digest, d.size, diff_id)
+                   for d, diff_id in zip(manifest.layers, got.config.diff_ids, strict=True))
+    return Base(got.reference, got.digest, config, layers, tuple(etc_lines(got.layers, "passwd")),
+                tuple(etc_lines(got.layers, "group")))
+
+
+# --- the store, outputs and push --------------------------------------------------------------
+
+
+def _record(store: Store, ref: Reference, top: Top, packed: list[Packed]) -> tuple[Image, ...]:
+    """Record each platform's image under the tag, so `gobox images` lists it and `gobox image run` finds it.
+
+    The tag now names this build: records of other platforms from an earlier build of it go.
+    """
+    index_digest = top.digest if top.media_type == OCI_INDEX else None
+    images = tuple(Image(str(ref), p.manifest.digest, index_digest, str(p.platform), p.config.digest,
+                         tuple(x.digest for x in p.layers), p.size) for p in packed)
+    paths = {record_path(store, ref, i.platform): i for i in images}
+    for path, image in paths.items():
+        write_atomic(path, json.dumps(image.to_json(), indent=2).encode())
+    some = next(iter(paths))
+    for old in some.parent.glob(f"{ref.tag}@*.json"):
+        if old not in paths:
+            old.unlink(missing_ok=True)
+    return images
+
+
+def _write(store: Store, top: Top, ref: Reference, output: Output, epoch: int) -> Path | None:
+    from gobox.oci import layout
+
+    name = str(replace(ref, digest=None))
+    if output.kind == "oci":
+        layout.write_layout(store, top, output.path, ref.tag or "latest", name)
+    elif output.kind == "oci-archive":
+        layout.write_oci_archive(store, top, output.path, ref.tag or "latest", name, epoch)
+    elif output.kind == "docker-archive":
+        layout.write_docker_archive(store, top, output.path, [ref.familiar], epoch)
+    else:
+        return None
+    return output.path
+
+
+def _push(store: Store, ref: Reference, top: Top, settings, progress):  # noqa: ANN001, ANN202
+    try:
+        from gobox.oci.push import push
+    except ImportError:
+        raise GoboxError("this gobox cannot push yet (gobox.oci.push is missing); the image is in the store",
+                         hint="write it with --output oci-archive:FILE and push that with skopeo copy") from None
+    from gobox.oci.registry import Options as RegistryOptions
+
+    return push(store, ref, top.digest, RegistryOptions.from_settings(settings), progress)

@@ -1,0 +1,144 @@
+"""`gobox image run`: an image from the store (pulled when missing) run on gobox's own sandbox, as `docker run`.
+
+The root is an overlay of the image's layers over a small runtime layer that
+gives what a runtime provides and a scratch image lacks (/etc/hosts, an empty
+/etc/resolv.conf, mount points for /proc, /dev and /tmp); the image's own files
+win over it. The command is Entrypoint + Cmd (ARGS replace Cmd), with the
+image's Env, WorkingDir and User.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from gobox.errors import UsageError
+from gobox.image.plan import DEFAULT_PATH
+from gobox.oci.manifest import ImageConfig
+from gobox.oci.records import Image
+from gobox.oci.reference import DOCKER_HUB, Reference
+from gobox.sandbox.cgroups import Limits
+from gobox.sandbox.spec import Bind, SandboxSpec
+from gobox.store import Store, remove_tree
+
+RUNTIME_FORMAT = 1  # bump when runtime_files changes, so an old layer is not reused
+RUNTIME_FILES = {
+    "etc/hosts": b"127.0.0.1\tlocalhost gobox\n::1\tlocalhost ip6-localhost ip6-loopback\n",
+    "etc/resolv.conf": b"",
+}
+RUNTIME_DIRS = ("etc", "proc", "dev", "tmp")
+
+
+@dataclass(frozen=True)
+class Found:
+    image: Image
+    config: ImageConfig
+    layers: tuple[Path, ...]  # unpacked, bottom first
+
+
+def candidates(text: str) -> tuple[Reference, ...]:
+    """The references a name may mean: as written, and for a bare name also the locally built localhost/NAME."""
+    ref = Reference.parse(text.strip())
+    first = text.strip().split("/", 1)[0]
+    names_registry = "/" in text and ("." in first or ":" in first or first == "localhost")
+    if ref.registry == DOCKER_HUB and not names_registry:
+        repo = ref.repository.removeprefix("library/")
+        return Reference("localhost", repo, ref.tag, ref.digest), ref
+    return (ref,)
+
+
+def find(store: Store, settings, text: str, platform: str, progress) -> Found:  # noqa: ANN001
+    """The image `text` names for `platform`: built or pulled before, else pulled now."""
+    from gobox.oci.manifest import Platform, parse_config
+    from gobox.oci.unpack import ensure_layers
+    from gobox.toolchains.image import find_image
+
+    refs = candidates(text)
+    image = next((i for r in refs if (i := find_image(store, r, platform, r.digest)) is not None), None)
+    if image is None:
+        from gobox.oci.pull import pull
+        from gobox.oci.registry import Options
+
+        image = pull(refs[-1], store, Options.from_settings(settings), Platform.parse(platform), progress).image
+    config = parse_config(store.blob_for(image.config).read_bytes(), image.config)
+    return Found(image, config, ensure_layers(store, image.layers, config.diff_ids))
+
+
+def command(config: ImageConfig, args: Sequence[str], entrypoint: str | None = None) -> tuple[str, ...]:
+    """Entrypoint then Cmd, or ARGS instead of Cmd, as docker run does."""
+    head = [entrypoint] if entrypoint is not None else list(config.entrypoint or ())
+    tail = list(args) if args else ([] if entrypoint is not None else list(config.cmd or ()))
+    argv = tuple(head + tail)
+    if not argv:
+        raise UsageError("the image has no Entrypoint or Cmd, and no command was given",
+                         hint="gobox image run REF -- COMMAND [ARGS...]")
+    return argv
+
+
+def environment(config: ImageConfig, home: str, extra: Sequence[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    """The image's Env, a PATH and HOME when it sets none (as Docker adds them), then --env."""
+    env: dict[str, str] = {}
+    for item in config.env:
+        key, sep, value = item.partition("=")
+        if sep and key:
+            env[key] = value
+    env.setdefault("PATH", DEFAULT_PATH.partition("=")[2])
+    env.setdefault("HOME", home)
+    env.update(extra)
+    return tuple(env.items())
+
+
+def home_of(uid: int, passwd: Sequence[str]) -> str:
+    for line in passwd:
+        f = line.split(":")
+        if len(f) >= 6 and f[2] == str(uid) and f[5]:
+            return f[5]
+    return "/root" if uid == 0 else "/"
+
+
+def spec(found: Found, runtime_layer: Path, argv: tuple[str, ...], uid: int, gid: int,
+         env: tuple[tuple[str, str], ...], network: str, limits: Limits, scratch: Path) -> SandboxSpec:
+    """The sandbox plan of one run of the image (pure)."""
+    binds = []
+    if network == "host" and os.path.isfile("/etc/resolv.conf"):
+        binds.append(Bind("/etc/resolv.conf", "/etc/resolv.conf", readonly=True))
+    return SandboxSpec(
+        argv=argv,
+        layers=(*(str(p) for p in reversed(found.layers)), str(runtime_layer)),
+        env=env,
+        cwd=found.config.working_dir or "/",
+        binds=tuple(binds),
+        tmpfs=("/tmp",),
+        uid=uid,
+        gid=gid,
+        network=network,
+        limits=limits,
+        scratch=str(scratch),
+    )
+
+
+def ensure_runtime_layer(store: Store) -> Path:
+    """The runtime layer, made once per format and never changed: running images may have it as a lower dir."""
+    import errno
+
+    path = store.root / "layers" / f"image-runtime-{RUNTIME_FORMAT}"
+    if path.is_dir():
+        return path
+    store.ensure()
+    tmp = store.tmp / f"{path.name}.{os.getpid()}"
+    remove_tree(tmp)
+    for d in RUNTIME_DIRS:
+        (tmp / d).mkdir(parents=True, exist_ok=True)
+    (tmp / "tmp").chmod(0o1777)
+    for name, data in RUNTIME_FILES.items():
+        (tmp / name).write_bytes(data)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.rename(tmp, path)
+    except OSError as e:
+        remove_tree(tmp)  # another gobox made it first; its content is the same
+        if e.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+            raise
+    return path
