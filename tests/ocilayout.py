@@ -357,3 +357,26 @@ def docker_list(manifests: Sequence[tuple[str, int, Mapping[str, str]]]) -> byte
         "manifests": [{"mediaType": DOCKER_MANIFEST, "digest": d, "size": s, "platform": dict(p)}
                       for d, s, p in manifests],
     })
+
+
+class TarLayer(Layer):
+    """A layer from a tar.gz GNU tar made: tarfile would take minutes over a Go toolchain."""
+
+    def __init__(self, path: Path) -> None:  # noqa: D107 - no super().__init__: the bytes are made already
+        self.blob = Path(path).read_bytes()
+        self.digest = "sha256:" + hashlib.sha256(self.blob).hexdigest()
+        self.size = len(self.blob)
+        self.diff_id = "sha256:" + hashlib.sha256(gzip.decompress(self.blob)).hexdigest()
+        self.media_type = OCI_LAYER_GZIP
+        self.names = []
+
+
+def sample_images() -> dict[str, Image | list[Image]]:
+    """A three-layer linux/amd64 image ("app") and an index of it and a linux/arm64/v8 one ("multi")."""
+    base = Layer(files({"etc/os-release": "ID=gobox-test\n", "bin/tool": b"#!/bin/sh\necho base\n"}))
+    top = Layer([Entry("app", "dir"), Entry("app/main", "file", b"\x7fELF not really", 0o755)])
+    big = Layer(files({"data/blob.bin": os.urandom(3 << 20)}))  # incompressible: a transfer that takes a moment
+    amd64 = Image([base, top, big], env=["PATH=/usr/bin:/bin"], workingdir="/app")
+    arm64 = Image([base], architecture="arm64", variant="v8")
+    return {"app": amd64, "multi": [amd64, arm64]}
+

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
-import hashlib
 import json
 import subprocess
 import sys
@@ -12,8 +10,9 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import Gobox
-from ocilayout import OCI_LAYER_GZIP, Entry, Image, Layer, files, raw, write_layout
+from conftest import NOBODY, Gobox
+from conftest import as_nobody as run_as_nobody
+from ocilayout import Entry, Image, Layer, TarLayer, files, raw, write_layout
 from registry import APT_PACKAGES, FaultProxy, Registry, missing_tools, push
 
 MISSING = missing_tools()
@@ -41,18 +40,6 @@ func main() {
 \tfmt.Print(string(data))
 }
 '''
-
-
-class TarLayer(Layer):
-    """A layer from a tar.gz GNU tar made: the Go toolchain is too big for tarfile in a test's time."""
-
-    def __init__(self, path: Path) -> None:  # noqa: D107 - no super().__init__: the bytes are made already
-        self.blob = path.read_bytes()
-        self.digest = "sha256:" + hashlib.sha256(self.blob).hexdigest()
-        self.size = len(self.blob)
-        self.diff_id = "sha256:" + hashlib.sha256(gzip.decompress(self.blob)).hexdigest()
-        self.media_type = OCI_LAYER_GZIP
-        self.names = []
 
 
 @pytest.fixture(scope="module")
@@ -393,7 +380,6 @@ def test_list_shows_pulled_images_with_go_only(gobox: Gobox, tmp_path: Path, reg
     assert table[3].endswith("(not unpacked)") and len(table) == 4
 
 
-NOBODY = 65534
 
 
 def test_rootless_pull_build_and_commit(tmp_path: Path, registry: tuple, gobox: Gobox) -> None:
@@ -415,9 +401,7 @@ def test_rootless_pull_build_and_commit(tmp_path: Path, registry: tuple, gobox: 
                "GOBOX_CONFIG": str(base / "no-config.toml")}
 
         def as_nobody(*args: str) -> subprocess.CompletedProcess:
-            return subprocess.run(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
-                                   sys.executable, "-m", "gobox", *args], cwd=app, env=env,
-                                  capture_output=True, text=True, timeout=600)
+            return run_as_nobody(args, app, env)
 
         b = as_nobody("build")
         assert b.returncode == 0, b.stderr

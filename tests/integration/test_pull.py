@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Gobox
-from ocilayout import Entry, Image, Layer, Written, files, write_layout
+from ocilayout import Written, sample_images, write_layout
 from registry import APT_PACKAGES, FaultProxy, Registry, missing_tools, push
 
 MISSING = missing_tools()
@@ -21,14 +21,9 @@ if MISSING:
 
 @pytest.fixture(scope="module")
 def layout() -> tuple[Path, dict[str, Written]]:
-    base = Layer(files({"etc/os-release": "ID=gobox-test\n", "bin/tool": b"#!/bin/sh\necho base\n"}))
-    top = Layer([Entry("app", "dir"), Entry("app/main", "file", b"\x7fELF not really", 0o755)])
-    big = Layer(files({"data/blob.bin": os.urandom(3 << 20)}))  # incompressible: a pull that takes a moment
-    amd64 = Image([base, top, big], env=["PATH=/usr/bin:/bin"], workingdir="/app")
-    arm64 = Image([base], architecture="arm64", variant="v8")
     with tempfile.TemporaryDirectory(prefix="gobox-pull-layout-") as tmp:
         d = Path(tmp)
-        yield d, write_layout(d, {"app": amd64, "multi": [amd64, arm64]})
+        yield d, write_layout(d, sample_images())
 
 
 @pytest.fixture(scope="module")

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import subprocess
 import tempfile
 from pathlib import Path
 
 import pytest
 from conftest import Gobox
-from ocilayout import OCI_INDEX, Entry, Image, Layer, Written, files, write_layout
+from ocilayout import OCI_INDEX, Written, sample_images, write_layout
 from registry import APT_PACKAGES, FaultProxy, Registry, _child_env, missing_tools, push
 
 from gobox.oci.push import push as push_api
@@ -29,14 +28,9 @@ BLOB_WRITES = ("PUT", "PATCH", "POST")  # every way a blob can be sent, or an up
 
 @pytest.fixture(scope="module")
 def layout() -> tuple[Path, dict[str, Written]]:
-    base = Layer(files({"etc/os-release": "ID=gobox-push\n", "bin/tool": b"#!/bin/sh\necho base\n"}))
-    top = Layer([Entry("app", "dir"), Entry("app/main", "file", b"\x7fELF not really", 0o755)])
-    big = Layer(files({"data/blob.bin": os.urandom(3 << 20)}))  # incompressible: an upload that takes a moment
-    amd64 = Image([base, top, big], env=["PATH=/usr/bin:/bin"], workingdir="/app")
-    arm64 = Image([base], architecture="arm64", variant="v8")
     with tempfile.TemporaryDirectory(prefix="gobox-push-layout-") as tmp:
         d = Path(tmp)
-        yield d, write_layout(d, {"app": amd64, "multi": [amd64, arm64]})
+        yield d, write_layout(d, sample_images())
 
 
 @pytest.fixture(scope="module")

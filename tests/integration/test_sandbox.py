@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 from binfmt import identify
-from conftest import REPO, Gobox, gobox_env
+from conftest import NOBODY, REPO, Gobox, gobox_env
+from conftest import as_nobody as run_as_nobody
 from mirror import Mirror
 
 PROBE_SRC = REPO / "tests" / "data" / "probe"
-NOBODY = 65534
 
 
 def userns_works() -> bool:
@@ -120,9 +120,7 @@ def test_rootless_build_test_run(nobody_base: Path, clean_mirror: Mirror, probe:
     env["HOME"] = str(base)
 
     def as_nobody(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
-                               sys.executable, "-m", "gobox", *args], cwd=app, env=env,
-                              capture_output=True, text=True, timeout=600)
+        return run_as_nobody(args, app, env)
 
     r = as_nobody("build")
     assert r.returncode == 0, r.stderr
