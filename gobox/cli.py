@@ -1072,7 +1072,7 @@ def image_cmd(ctx: click.Context, platforms: tuple[str, ...], tag: str | None, o
     events = None if app.quiet or flags.as_json else _CrossEvents()
     made = make.make(project, app.store, app.settings, request, options, app.progress(), events)
     if flags.as_json:
-        _emit_json(_image_json(made))
+        _emit_json(_made_json(made))
         return
     click.echo(f"{made.reference.familiar} {made.top.digest}")
     if not app.quiet:
@@ -1085,7 +1085,7 @@ def image_cmd(ctx: click.Context, platforms: tuple[str, ...], tag: str | None, o
             click.echo(f"gobox: pushed {made.pushed.reference}@{made.pushed.digest}", err=True)
 
 
-def _image_json(made: Any) -> dict[str, Any]:
+def _made_json(made: Any) -> dict[str, Any]:
     pushed = made.pushed
     return {
         "reference": str(made.reference), "digest": made.top.digest, "media_type": made.top.media_type,
