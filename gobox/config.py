@@ -396,10 +396,25 @@ class LockedImage:
 
 
 @dataclass(frozen=True)
+class LockedDep:
+    """A vendored dependency ([vendor.deps]) pinned at the full commit id its rev resolved to."""
+
+    path: str  # the import path, the key in [vendor.deps]
+    vcs: str  # "git" or "hg"
+    url: str
+    rev: str  # as gobox.toml wrote it: a tag, a branch or a (short) commit
+    commit: str  # full: 40 hex digits for git and hg
+
+
+@dataclass(frozen=True)
 class Lock:
     go_version: str | None = None
     artifacts: tuple[LockedArtifact, ...] = ()
     images: tuple[LockedImage, ...] = ()
+    deps: tuple[LockedDep, ...] = ()
+
+    def dep_for(self, path: str) -> LockedDep | None:
+        return next((d for d in self.deps if d.path == path), None)
 
     def artifact_for(self, platform: str) -> LockedArtifact | None:
         return next((a for a in self.artifacts if a.platform == platform), None)
@@ -446,7 +461,20 @@ def parse_lock(text: str, filename: str) -> Lock:
         if not re.fullmatch(r"sha256:[0-9a-f]{64}", entry["digest"]):
             raise bad(("go", "images", "digest"), 'expected "sha256:" and 64 lowercase hex digits')
         images.append(LockedImage(entry["reference"], entry["platform"], entry["digest"]))
-    return Lock(version, tuple(artifacts), tuple(images))
+    vendor = doc.get("vendor", {})
+    if not isinstance(vendor, dict):
+        raise bad(("vendor",), "expected a table")
+    deps = []
+    for entry in vendor.get("deps", []):
+        for name in ("path", "vcs", "url", "rev", "commit"):
+            if not isinstance(entry.get(name), str):
+                raise bad(("vendor", "deps", name), "expected a string")
+        if entry["vcs"] not in ("git", "hg"):
+            raise bad(("vendor", "deps", "vcs"), f'expected "git" or "hg", got {entry["vcs"]!r}')
+        if not re.fullmatch(r"[0-9a-f]{40}", entry["commit"]):
+            raise bad(("vendor", "deps", "commit"), "expected a full commit id: 40 lowercase hex digits")
+        deps.append(LockedDep(entry["path"], entry["vcs"], entry["url"], entry["rev"], entry["commit"]))
+    return Lock(version, tuple(artifacts), tuple(images), tuple(deps))
 
 
 def read_lock(path: Path) -> Lock | None:
@@ -485,6 +513,9 @@ def render_lock(lock: Lock) -> str:
     for i in sorted(lock.images, key=lambda i: (i.reference, i.platform)):
         lines += ["", "[[go.images]]", f"reference = {_q(i.reference)}", f"platform = {_q(i.platform)}",
                   f"digest = {_q(i.digest)}"]
+    for d in sorted(lock.deps, key=lambda d: d.path):
+        lines += ["", "[[vendor.deps]]", f"path = {_q(d.path)}", f"vcs = {_q(d.vcs)}", f"url = {_q(d.url)}",
+                  f"rev = {_q(d.rev)}", f"commit = {_q(d.commit)}"]
     return "\n".join(lines) + "\n"
 
 

@@ -7,6 +7,7 @@ to, per platform, and later runs use exactly that image.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import stat
 from dataclasses import dataclass
@@ -74,7 +75,7 @@ def ensure_image(project: Project, store: Store, options: Options, text: str, wh
 def _record(project: Project, lock: Lock | None, entry: LockedImage) -> None:
     lock = lock or Lock()
     kept = tuple(i for i in lock.images if (i.reference, i.platform) != (entry.reference, entry.platform))
-    new = Lock(lock.go_version, lock.artifacts, kept + (entry,))
+    new = dataclasses.replace(lock, images=kept + (entry,))
     write_atomic(project.lock_path, render_lock(new).encode())
 
 

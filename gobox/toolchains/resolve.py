@@ -141,7 +141,7 @@ def ensure_project(
     keep = lock.artifacts if lock and lock.go_version == str(toolchain.version) else ()
     new_lock = Lock(str(toolchain.version),
                     tuple(a for a in keep if a.platform != platform) + (_from_toolchain(toolchain),),
-                    lock.images if lock else ())
+                    lock.images if lock else (), lock.deps if lock else ())
     write_atomic(project.lock_path, render_lock(new_lock).encode())
     progress.step(f"wrote {lock_name}: go {toolchain.version} ({toolchain.source})")
     return Resolution(toolchain, request, choice, how, lock_written=True)
@@ -181,7 +181,7 @@ def pin(
     toolchain, how = _resolve_and_install(store, settings, request, platform, progress)
     old = read_lock(project.lock_path)
     write_atomic(project.lock_path, render_lock(Lock(str(toolchain.version), (_from_toolchain(toolchain),),
-                                                     old.images if old else ())).encode())
+                                                     old.images if old else (), old.deps if old else ())).encode())
     return Resolution(toolchain, request, None, how, lock_written=True)
 
 
