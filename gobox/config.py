@@ -277,6 +277,16 @@ class Project:
             return str(path)
 
 
+def vendor_mode(project: Project) -> str | None:
+    """How the project's [vendor.deps] are vendored and built: "modules", "gopath", or None without deps."""
+    v = project.config.vendor
+    if not v.deps:
+        return None
+    if v.mode != "auto":
+        return v.mode
+    return "modules" if project.gomod is not None else "gopath"
+
+
 def find_root(start: Path) -> tuple[Path, Path | None] | None:
     """The project root above `start`: the nearest gobox.toml, else the nearest go.mod."""
     start = start.absolute()

@@ -1,0 +1,39 @@
+"""How a vendored project builds: -mod=vendor for modules, GO111MODULE=off and GOPATH for gopath mode."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gobox.build import Options, environment, go_build_argv, go_test_argv
+from gobox.config import GoMod, Project, parse_config, vendor_mode
+
+DEPS = '[vendor.deps]\n"example.org/a" = { git = "https://example.org/a.git", rev = "v1.0.0" }\n'
+
+
+def project(toml: str, gomod: bool) -> Project:
+    root = Path("/src/p")
+    return Project(root, root / "gobox.toml", parse_config(toml, "gobox.toml"),
+                   GoMod(root / "go.mod", "example.com/p", "1.21", None) if gomod else None, None)
+
+
+def test_mode_follows_go_mod_unless_set() -> None:
+    assert vendor_mode(project("", True)) is None
+    assert vendor_mode(project(DEPS, True)) == "modules"
+    assert vendor_mode(project(DEPS, False)) == "gopath"
+    assert vendor_mode(project('[vendor]\nmode = "gopath"\n' + DEPS, True)) == "gopath"
+
+
+def test_module_project_builds_and_tests_with_mod_vendor() -> None:
+    p = project(DEPS, True)
+    assert go_build_argv(p, (), ())[:4] == ("go", "build", "-trimpath", "-mod=vendor")
+    assert "-mod=vendor" in go_test_argv(p, (), ())
+    assert "-mod=vendor" not in go_build_argv(project("", True), (), ())
+    env = dict(environment(p, Options(), 1000, None))
+    assert "GO111MODULE" not in env and env["GOPATH"] == "/go"
+
+
+def test_gopath_project_has_vendor_first_in_gopath_and_modules_off() -> None:
+    p = project(DEPS, False)
+    env = dict(environment(p, Options(), 1000, None))
+    assert env["GO111MODULE"] == "off" and env["GOPATH"] == "/src/p/vendor:/go"
+    assert "-mod=vendor" not in go_build_argv(p, (), ())
