@@ -12,6 +12,7 @@ vendor/ is made in a sibling directory and swapped in whole, so it is always the
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import re
 import tempfile
@@ -155,13 +156,18 @@ def vendor(project: Project, store: Store, progress, locked: bool = False,  # no
                           'rev = "v1.1.8" }')
     pins = pin(project, store, progress, locked, update)
     tree = expected(project, store, pins)
-    new = Path(tempfile.mkdtemp(prefix=".vendor.new.", dir=project.root))
-    try:
-        fetch.write_tree(tree, new)
-        new.chmod(0o755)
-        swap_dir(new, project.root / VENDOR)
-    finally:
-        remove_tree(new)
+    key = hashlib.sha256(str(project.root).encode()).hexdigest()[:32]
+    with store.locked(f"vendor-{key}"):
+        # What a killed run left: a half-written new tree, or the old one it had swapped out.
+        for stale in project.root.glob(".vendor.new.*"):
+            remove_tree(stale)
+        new = Path(tempfile.mkdtemp(prefix=".vendor.new.", dir=project.root))
+        try:
+            fetch.write_tree(tree, new)
+            new.chmod(0o755)
+            swap_dir(new, project.root / VENDOR)
+        finally:
+            remove_tree(new)
     lock = read_lock(project.lock_path) or Lock()
     deps = tuple(LockedDep(p.dep.path, p.dep.vcs, p.dep.url, p.dep.rev, p.commit) for p in pins)
     written = set(deps) != set(lock.deps)

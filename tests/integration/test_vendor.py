@@ -282,3 +282,103 @@ def test_a_symlink_out_of_the_tree_is_refused(stocked: Gobox, tmp_path: Path) ->
     assert r.code == 3, r.err
     assert "symlink passwd -> ../../../etc/passwd points outside the repository's tree" in r.err
     assert not (app / "vendor").exists()
+
+
+# --- a module project ---------------------------------------------------------------------------------------
+
+MAIN_MOD = """package main
+
+import (
+	"fmt"
+
+	greet "example.org/greet/v2"
+)
+
+func main() { fmt.Println(greet.Hello()) }
+"""
+
+
+def module_project(tmp_path: Path, git_daemon: GitDaemon) -> tuple[Path, list[str]]:
+    greet = git_repo(git_daemon.base / "greet", [
+        {"go.mod": "module example.org/greet/v2\n\ngo 1.21\n",
+         "hello.go": 'package greet\n\nfunc Hello() string { return "hello v2.0" + suffix() }\n',
+         "hello_other.go": '//go:build !windows\n\npackage greet\n\nfunc suffix() string { return "" }\n',
+         "hello_windows.go": '//go:build windows\n\npackage greet\n\nimport "example.org/winonly"\n\n'
+                             'func suffix() string { return winonly.Name }\n'},
+        {"hello.go": 'package greet\n\nfunc Hello() string { return "hello v2.1" + suffix() }\n'},
+        {"hello.go": 'package greet\n\nfunc Hello() string { return "hello unreleased" + suffix() }\n'},
+    ], tags={"v2.0.0": 0, "v2.1.0": 1})
+    git_repo(tmp_path / "winonly", [{"go.mod": "module example.org/winonly\n\ngo 1.21\n",
+                                     "name.go": 'package winonly\n\nconst Name = " (windows)"\n'}], {"v1.0.0": 0})
+    git_repo(tmp_path / "cgoinc", [{"go.mod": "module example.org/cgoinc\n\ngo 1.21\n",
+                                    "c.go": 'package cgoinc\n\n// #cgo CFLAGS: -I${SRCDIR}/include\n'
+                                            '// #include "x.h"\nimport "C"\n\nconst N = 1\n',
+                                    "include/x.h": "#define X 1\n"}], {"v0.1.0": 0})
+    app = tmp_path / "app"
+    write(app, {
+        "main.go": MAIN_MOD,
+        "go.mod": "module example.com/app\n\ngo 1.21\n\nrequire example.org/greet/v2 v2.1.0\n\nrequire (\n"
+                  "\texample.org/winonly v1.0.0 // indirect\n\texample.org/cgoinc v0.1.0 // indirect\n)\n",
+        "gobox.toml": '[go]\nversion = "1.22.10"\n\n' + toml_deps({
+            "example.org/greet/v2": f'git = "{git_daemon.url("greet")}", rev = "v2.1.0"',
+            "example.org/winonly": f'git = "{tmp_path / "winonly"}", rev = "v1.0.0"',
+            "example.org/cgoinc": f'git = "file://{tmp_path / "cgoinc"}", rev = "v0.1.0"'}),
+    })
+    return app, greet
+
+
+def test_module_project_vendors_every_platform_and_builds_offline(
+        stocked: Gobox, tmp_path: Path, git_daemon: GitDaemon) -> None:
+    app, greet = module_project(tmp_path, git_daemon)
+    r = stocked("-C", str(app), "vendor")
+    assert r.code == 0, r.err
+    assert greet[1] in full_ids((app / "gobox.lock").read_text())
+    txt = (app / "vendor/modules.txt").read_text()
+    assert "# example.org/greet/v2 v2.1.0\n## explicit; go 1.21\nexample.org/greet/v2\n" in txt
+    assert "# example.org/winonly v1.0.0\n" in txt
+    assert (app / "vendor/example.org/cgoinc/include/x.h").read_text() == "#define X 1\n"
+
+    r = stocked("-C", str(app), "build", "--network", "none")
+    assert r.code == 0, r.err
+    out = subprocess.run([str(app / "dist" / "app")], capture_output=True, text=True)
+    assert out.stdout == "hello v2.1\n"
+    r = stocked("-C", str(app), "build", "--network", "none", "--env", "GOOS=windows")
+    assert r.code == 0, r.err
+    assert (app / "dist" / "app.exe").is_file()
+    assert stocked("-C", str(app), "vendor", "--check").code == 0
+
+
+def test_a_go_sum_mismatch_names_module_both_hashes_and_revision(
+        stocked: Gobox, tmp_path: Path, git_daemon: GitDaemon) -> None:
+    app, greet = module_project(tmp_path, git_daemon)
+    wrong = "h1:" + "A" * 43 + "="
+    (app / "go.sum").write_text(f"example.org/greet/v2 v2.1.0 {wrong}\n")
+    r = stocked("-C", str(app), "vendor")
+    assert r.code == 3, r.err
+    line = next(x for x in r.err.splitlines() if x.startswith("gobox: error:"))
+    assert "example.org/greet/v2 v2.1.0" in line and wrong in line and greet[1] in line
+    assert re.search(r"gives h1:[A-Za-z0-9+/]{43}=", line)
+    assert not (app / "vendor").exists()
+
+
+def test_interrupted_vendoring_leaves_the_old_tree_or_the_new(stocked: Gobox, tmp_path: Path) -> None:
+    many = {f"p{i // 100}/f{i}.go": f"package p{i // 100}\n\nconst V{i} = 1\n" for i in range(3000)}
+    newer = {name: text.replace("= 1", "= 2") for name, text in many.items()}
+    git_repo(tmp_path / "big", [many, newer], {"v1": 0, "v2": 1})
+    app = tmp_path / "app"
+    dep = f'git = "{tmp_path / "big"}", rev = "v1"'
+    write(app, {"main.go": "package main\n\nfunc main() {}\n", "gobox.toml": toml_deps({"example.org/big": dep})})
+    assert stocked("-C", str(app), "vendor").code == 0
+    (app / "gobox.toml").write_text(toml_deps({"example.org/big": dep.replace("v1", "v2")}))
+    old = {f"src/example.org/big/{n}": t for n, t in many.items()}
+    new = {f"src/example.org/big/{n}": t for n, t in newer.items()}
+    for delay in (0.8, 1.2, 1.6, 2.0, 2.5, 3.0):
+        p = stocked.popen("-C", str(app), "vendor")
+        time.sleep(delay)
+        p.send_signal(signal.SIGKILL)
+        p.communicate()
+        have = {str(f.relative_to(app / "vendor")): f.read_text() for f in (app / "vendor").rglob("*.go")}
+        assert have in (old, new), f"a mix after a kill at {delay} s"
+    r = stocked("-C", str(app), "vendor")
+    assert r.code == 0, r.err
+    assert not [p.name for p in app.iterdir() if p.name.startswith(".vendor")]
