@@ -183,11 +183,14 @@ def read_tree(store: Store, remote: Remote, commit: str, subdir: str | None = No
     """The tree of `commit` (or of its `subdir`, with the root's LICENSE when the subdir has none, as a
     module proxy serves it): relative path -> Entry. A symlink must stay inside the tree."""
     path = cache_path(store, remote)
+    # As Go's own module fetcher exports them (cmd/go/internal/modfetch/codehost), so that the tree hashes as
+    # the module proxy's zip would: no line-ending conversion, the tree's .gitattributes export rules applied.
     if remote.vcs == "git":
-        argv = ["git", "-C", str(path), "archive", "--format=tar", commit]
+        argv = ["git", "-c", "core.autocrlf=input", "-c", "core.eol=lf", "-C", str(path), "archive",
+                "--format=tar", commit]
     else:
-        argv = ["hg", "-R", str(path), "--config", "ui.archivemeta=false", "archive", "-t", "tar", "-p", ".",
-                "-r", commit, "-"]
+        argv = ["hg", "-R", str(path), "--config", "ui.archivemeta=false", "archive", "--no-decode", "-t", "tar",
+                "-p", ".", "-r", commit, "-"]
     p = _run(argv, f"exporting {commit}", remote)
     label = f"{remote} at {commit}"
     prefix = subdir.strip("/") + "/" if subdir else ""
