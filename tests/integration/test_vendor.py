@@ -382,3 +382,41 @@ def test_interrupted_vendoring_leaves_the_old_tree_or_the_new(stocked: Gobox, tm
     r = stocked("-C", str(app), "vendor")
     assert r.code == 0, r.err
     assert not [p.name for p in app.iterdir() if p.name.startswith(".vendor")]
+
+
+def test_update_one_dep_and_the_shared_repository_cache(stocked: Gobox, tmp_path: Path) -> None:
+    a = git_repo(tmp_path / "a", [{"a.go": "package a\n"}], {"stable": 0})
+    git_repo(tmp_path / "b", [{"b.go": "package b\n"}], {"stable": 0})
+    deps = {"example.org/a": f'git = "{tmp_path / "a"}", rev = "stable"',
+            "example.org/b": f'git = "{tmp_path / "b"}", rev = "stable"'}
+    one, two = tmp_path / "one", tmp_path / "two"
+    for app in (one, two):
+        write(app, {"main.go": "package main\n\nfunc main() {}\n", "gobox.toml": toml_deps(deps)})
+    r = stocked("-C", str(one), "vendor")
+    assert r.code == 0 and r.err.count("cloning") == 2, r.err
+    # The same remotes: the store's clones serve; a tag is looked up afresh (fetch), nothing cloned again.
+    r = stocked("-C", str(two), "vendor")
+    assert r.code == 0 and "cloning" not in r.err, r.err
+    r = stocked("-C", str(two), "vendor")  # and once locked, with the commits in the store, no network at all
+    assert r.code == 0 and "cloning" not in r.err and "fetching" not in r.err, r.err
+
+    a2 = git_repo_commit(tmp_path / "a", {"a2.go": "package a\n"})
+    b2 = git_repo_commit(tmp_path / "b", {"b2.go": "package b\n"})
+    for repo in ("a", "b"):
+        sh("git", "tag", "-f", "stable", cwd=tmp_path / repo)
+    r = stocked("-C", str(one), "vendor", "--update", "example.org/b")
+    assert r.code == 0, r.err
+    assert sorted(full_ids((one / "gobox.lock").read_text())) == sorted([a[0], b2])
+    r = stocked("-C", str(one), "vendor", "--update")
+    assert sorted(full_ids((one / "gobox.lock").read_text())) == sorted([a2, b2])
+    r = stocked("-C", str(one), "vendor", "--update", "example.org/nope")
+    assert r.code == 2 and "--update example.org/nope: not in [vendor.deps]" in r.err
+    r = stocked("-C", str(two), "vendor", "--locked", "--update")
+    assert r.code == 2 and "--locked forbids" in r.err
+
+
+def git_repo_commit(path: Path, files: dict[str, str]) -> str:
+    write(path, files)
+    sh("git", "add", "-A", cwd=path)
+    sh("git", "commit", "-q", "-m", "more", cwd=path)
+    return sh("git", "rev-parse", "HEAD", cwd=path)
