@@ -414,6 +414,7 @@ class LockedDep:
     url: str
     rev: str  # as gobox.toml wrote it: a tag, a branch or a (short) commit
     commit: str  # full: 40 hex digits for git and hg
+    tree: str | None = None  # "sha256:..." of what was vendored from it (fetch.tree_digest), for --check
 
 
 @dataclass(frozen=True)
@@ -483,7 +484,10 @@ def parse_lock(text: str, filename: str) -> Lock:
             raise bad(("vendor", "deps", "vcs"), f'expected "git" or "hg", got {entry["vcs"]!r}')
         if not re.fullmatch(r"[0-9a-f]{40}", entry["commit"]):
             raise bad(("vendor", "deps", "commit"), "expected a full commit id: 40 lowercase hex digits")
-        deps.append(LockedDep(entry["path"], entry["vcs"], entry["url"], entry["rev"], entry["commit"]))
+        tree = entry.get("tree")
+        if tree is not None and not (isinstance(tree, str) and re.fullmatch(r"sha256:[0-9a-f]{64}", tree)):
+            raise bad(("vendor", "deps", "tree"), 'expected "sha256:" and 64 lowercase hex digits')
+        deps.append(LockedDep(entry["path"], entry["vcs"], entry["url"], entry["rev"], entry["commit"], tree))
     return Lock(version, tuple(artifacts), tuple(images), tuple(deps))
 
 
@@ -526,6 +530,8 @@ def render_lock(lock: Lock) -> str:
     for d in sorted(lock.deps, key=lambda d: d.path):
         lines += ["", "[[vendor.deps]]", f"path = {_q(d.path)}", f"vcs = {_q(d.vcs)}", f"url = {_q(d.url)}",
                   f"rev = {_q(d.rev)}", f"commit = {_q(d.commit)}"]
+        if d.tree:
+            lines.append(f"tree = {_q(d.tree)}")
     return "\n".join(lines) + "\n"
 
 

@@ -230,6 +230,18 @@ def vendored(tree: dict[str, Entry]) -> dict[str, Entry]:
     return {name: e for name, e in tree.items() if not any(p in DROPPED_DIRS for p in name.split("/")[:-1])}
 
 
+def tree_digest(tree: dict[str, Entry]) -> str:
+    """gobox's digest of a vendored tree, kept in gobox.lock so that --check needs no repository: sha256 over
+    sorted "<sha256 of content or link target> <kind> <path>" lines (kind f, x for executable, or l)."""
+    lines = []
+    for name in sorted(tree):
+        e = tree[name]
+        kind = "l" if e.link is not None else "x" if e.executable else "f"
+        data = e.link.encode() if e.link is not None else e.data
+        lines.append(f"{hashlib.sha256(data).hexdigest()} {kind} {name}\n")
+    return "sha256:" + hashlib.sha256("".join(lines).encode()).hexdigest()
+
+
 def write_tree(tree: dict[str, Entry], dest: Path) -> None:
     """Write entries below `dest`: files 0644 or 0755, no times kept, so the same commit gives the same bytes."""
     dest.mkdir(parents=True, exist_ok=True)

@@ -94,15 +94,18 @@ def _gomod_requires(project: Project) -> dict[str, modules.Require]:
     return {r.module: r for r in modules.parse_requires(text)}
 
 
-def expected(project: Project, store: Store, pins: list[Pin]) -> dict[str, Entry]:
-    """The whole vendor/ tree the pins make (paths relative to vendor/), checked against go.sum."""
+def expected(project: Project, store: Store, pins: list[Pin]) -> tuple[dict[str, Entry], dict[str, str]]:
+    """The whole vendor/ tree the pins make (paths relative to vendor/), checked against go.sum; and the
+    digest of each dependency's part (fetch.tree_digest) by import path."""
     mode = vendor_mode(project)
     out: dict[str, Entry] = {}
+    digests: dict[str, str] = {}
     if mode == "gopath":
         for p in pins:
             tree = fetch.vendored(fetch.read_tree(store, p.remote, p.commit, p.dep.subdir))
+            digests[p.dep.path] = fetch.tree_digest(tree)
             out.update({f"src/{p.dep.path}/{name}": e for name, e in tree.items()})
-        return out
+        return out, digests
     requires = _gomod_requires(project)
     pinned = {p.dep.path for p in pins}
     missing = sorted(m for m in requires if m not in pinned)
@@ -133,11 +136,17 @@ def expected(project: Project, store: Store, pins: list[Pin]) -> dict[str, Entry
                                      hint="pin the revision go.sum was made from, or fix go.sum if the "
                                      "pinned tree is the one you trust")
         kept = fetch.vendored(tree)
-        entries.append(modules.VendoredModule(p.dep.path, version, modules.go_line(files.get("go.mod")),
-                                              tuple(modules.packages(p.dep.path, kept))))
+        digests[p.dep.path] = fetch.tree_digest(kept)
+        entries.append(_module_entry(p.dep.path, version, kept))
         out.update({f"{p.dep.path}/{name}": e for name, e in kept.items()})
     out["modules.txt"] = Entry(modules.modules_txt(entries).encode())
-    return out
+    return out, digests
+
+
+def _module_entry(path: str, version: str, kept: dict[str, Entry]) -> modules.VendoredModule:
+    gomod = kept.get("go.mod")
+    go = modules.go_line(gomod.data) if gomod is not None and gomod.link is None else None
+    return modules.VendoredModule(path, version, go, tuple(modules.packages(path, kept)))
 
 
 @dataclass(frozen=True)
@@ -155,7 +164,7 @@ def vendor(project: Project, store: Store, progress, locked: bool = False,  # no
                           hint='add e.g. [vendor.deps] "github.com/kr/pty" = { git = "https://github.com/kr/pty", '
                           'rev = "v1.1.8" }')
     pins = pin(project, store, progress, locked, update)
-    tree = expected(project, store, pins)
+    tree, digests = expected(project, store, pins)
     key = hashlib.sha256(str(project.root).encode()).hexdigest()[:32]
     with store.locked(f"vendor-{key}"):
         # What a killed run left: a half-written new tree, or the old one it had swapped out.
@@ -169,7 +178,8 @@ def vendor(project: Project, store: Store, progress, locked: bool = False,  # no
         finally:
             remove_tree(new)
     lock = read_lock(project.lock_path) or Lock()
-    deps = tuple(LockedDep(p.dep.path, p.dep.vcs, p.dep.url, p.dep.rev, p.commit) for p in pins)
+    deps = tuple(LockedDep(p.dep.path, p.dep.vcs, p.dep.url, p.dep.rev, p.commit, digests[p.dep.path])
+                 for p in pins)
     written = set(deps) != set(lock.deps)
     if written:
         write_atomic(project.lock_path, render_lock(dataclasses.replace(lock, deps=deps)).encode())
@@ -179,24 +189,62 @@ def vendor(project: Project, store: Store, progress, locked: bool = False,  # no
 def check(project: Project, store: Store) -> list[str]:
     """What differs between vendor/ and what gobox.lock pins, one line each; empty when they match.
 
-    Offline: the pinned commits are read from the store's repository cache, never fetched."""
+    Offline. With the pinned commits in the store's repository cache, file by file; without them, by the
+    digest gobox.lock keeps of each dependency's tree (which says which dependency differs, not which file)."""
     lock = read_lock(project.lock_path) or Lock()
-    pins = []
+    held_pins: list[tuple[Pin, LockedDep]] = []
     for dep in project.config.vendor.deps:
         held = lock.dep_for(dep.path)
         if held is None or (held.vcs, held.url, held.rev) != (dep.vcs, dep.url, dep.rev):
             return [f"{dep.path}: not pinned in {project.relative(project.lock_path)} as gobox.toml asks "
                     f"(run gobox vendor)"]
         remote = remote_for(project, dep)
-        if not fetch.has_commit(store, remote, held.commit):
-            raise GoboxError(f"{remote}: commit {held.commit} of {dep.path} is not in the repository cache, "
-                             "and --check does not fetch", hint="run gobox vendor once on this machine")
-        pins.append(Pin(dep, remote, held.commit, False))
-    want = expected(project, store, pins)
+        held_pins.append((Pin(dep, remote, held.commit, False), held))
     have = read_dir(project.root / VENDOR)
+    cached = all(fetch.has_commit(store, p.remote, p.commit) for p, _ in held_pins)
+    if not cached:
+        missing = [h for _, h in held_pins if h.tree is None]
+        if missing:
+            raise GoboxError(f"{missing[0].url}: commit {missing[0].commit} of {missing[0].path} is not in the "
+                             "repository cache, and gobox.lock keeps no tree digest for it",
+                             hint="run gobox vendor once (it records the digest), then commit gobox.lock")
+        return _check_digests(project, [h for _, h in held_pins], have)
+    want, _ = expected(project, store, [p for p, _ in held_pins])
     diffs = [f"missing: vendor/{n}" for n in sorted(set(want) - set(have))]
     diffs += [f"extra:   vendor/{n}" for n in sorted(set(have) - set(want))]
     diffs += [f"changed: vendor/{n}" for n in sorted(set(want) & set(have)) if want[n] != have[n]]
+    return diffs
+
+
+def _check_digests(project: Project, held: list[LockedDep], have: dict[str, Entry]) -> list[str]:
+    gopath = vendor_mode(project) == "gopath"
+    top = "src/" if gopath else ""
+    paths = sorted((h.path for h in held), key=len, reverse=True)  # the longest import path owns a file
+
+    def owner(name: str) -> str | None:
+        return next((p for p in paths if name.startswith(f"{top}{p}/")), None)
+
+    parts: dict[str, dict[str, Entry]] = {h.path: {} for h in held}
+    diffs = []
+    for name, e in sorted(have.items()):
+        o = owner(name)
+        if o is not None:
+            parts[o][name[len(top) + len(o) + 1:]] = e
+        elif gopath or name != "modules.txt":
+            diffs.append(f"extra:   vendor/{name}")
+    for h in held:
+        got = fetch.tree_digest(parts[h.path])
+        if got != h.tree:
+            diffs.append(f"changed: vendor/{top}{h.path}/ (its files digest to {got}, "
+                         f"gobox.lock pins {h.tree} at {h.commit})")
+    if not gopath:
+        requires = _gomod_requires(project)
+        deps = {d.path: d for d in project.config.vendor.deps}
+        entries = [_module_entry(h.path, deps[h.path].version or requires[h.path].version, parts[h.path])
+                   for h in held if h.path in requires]
+        want = Entry(modules.modules_txt(entries).encode())
+        if have.get("modules.txt") != want:
+            diffs.append("changed: vendor/modules.txt" if "modules.txt" in have else "missing: vendor/modules.txt")
     return diffs
 
 

@@ -214,9 +214,15 @@ def test_gopath_project_with_git_and_hg_deps_builds_offline(
     assert out.stdout == "  hi route-v2 1KiB\n"
 
     assert stocked("-C", str(app), "vendor", "--check").code == 0
+    fresh = {"GOBOX_HOME": str(tmp_path / "fresh-store")}  # no repositories: the lock's tree digests decide
+    r = stocked("-C", str(app), "vendor", "--check", env=fresh)
+    assert r.code == 0, r.err
     (vendored / "git.example.org/mux/mux.go").write_text("package mux\n")
     r = stocked("-C", str(app), "vendor", "--check")
     assert r.code == 1 and "changed: vendor/src/git.example.org/mux/mux.go" in r.out
+    r = stocked("-C", str(app), "vendor", "--check", env=fresh)
+    assert r.code == 1 and r.out.startswith("changed: vendor/src/git.example.org/mux/ (its files digest to sha256:")
+    assert "1 difference" in r.err
 
 
 # --- unhappy paths ------------------------------------------------------------------------------------------
@@ -346,6 +352,13 @@ def test_module_project_vendors_every_platform_and_builds_offline(
     assert r.code == 0, r.err
     assert (app / "dist" / "app.exe").is_file()
     assert stocked("-C", str(app), "vendor", "--check").code == 0
+    fresh = {"GOBOX_HOME": str(tmp_path / "fresh-store")}
+    assert stocked("-C", str(app), "vendor", "--check", env=fresh).code == 0
+    (app / "vendor/modules.txt").write_text(txt.replace("example.org/greet/v2\n", ""))
+    (app / "vendor/stray.go").write_text("package stray\n")
+    for env in (None, fresh):
+        r = stocked("-C", str(app), "vendor", "--check", env=env)
+        assert r.code == 1 and "changed: vendor/modules.txt" in r.out and "extra:   vendor/stray.go" in r.out, r.out
 
 
 def test_a_go_sum_mismatch_names_module_both_hashes_and_revision(

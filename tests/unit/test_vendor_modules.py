@@ -72,3 +72,12 @@ def test_nested_vendor_and_godeps_are_dropped() -> None:
     e = fetch.Entry(b"x")
     tree = {"a.go": e, "vendor/v.go": e, "Godeps/Godeps.json": e, "x/vendor/y/z.go": e, "vendorish/a.go": e}
     assert sorted(fetch.vendored(tree)) == ["a.go", "vendorish/a.go"]
+
+
+def test_tree_digest_sees_content_mode_and_links() -> None:
+    a = {"a.go": fetch.Entry(b"package a\n"), "l": fetch.Entry(link="a.go")}
+    d = fetch.tree_digest(a)
+    assert d.startswith("sha256:") and d == fetch.tree_digest(dict(reversed(list(a.items()))))
+    assert d != fetch.tree_digest({**a, "a.go": fetch.Entry(b"package a\n", executable=True)})
+    assert d != fetch.tree_digest({**a, "l": fetch.Entry(link="b.go")})
+    assert d != fetch.tree_digest({"a.go": a["a.go"]})
