@@ -86,16 +86,23 @@ def gomod_hash(gomod: bytes) -> str:
     return hash1([("go.mod", gomod)])
 
 
+def in_nested_module(paths: Iterable[str]) -> set[str]:
+    """The paths of a module's tree that belong to another module: below a subdirectory with its own go.mod."""
+    paths = list(paths)
+    nested = {posixpath.dirname(p) for p in paths if p.endswith("/go.mod")}
+    return {p for p in paths if any(p.startswith(d + "/") for d in nested)}
+
+
 def zip_files(files: Mapping[str, bytes]) -> dict[str, bytes]:
     """Of a module's tree (relative path -> bytes of its regular files), what its module zip holds:
     no files of nested modules, none below a vendor/ subdirectory, none in VCS directories."""
-    nested = {posixpath.dirname(p) for p in files if p.endswith("/go.mod")}
+    others = in_nested_module(files)
     kept = {}
     for path, data in files.items():
         parts = path.split("/")
         if any(p in VCS_DIRS for p in parts[:-1]):
             continue
-        if any(path.startswith(d + "/") for d in nested):
+        if path in others:
             continue
         if _vendored(path):
             continue

@@ -135,7 +135,9 @@ def expected(project: Project, store: Store, pins: list[Pin]) -> tuple[dict[str,
                                      f"{p.remote} at {p.commit} ({p.dep.rev}) gives {got}",
                                      hint="pin the revision go.sum was made from, or fix go.sum if the "
                                      "pinned tree is the one you trust")
-        kept = fetch.vendored(tree)
+        # A nested module is another module, vendored (if at all) from its own pin, as `go mod vendor` does.
+        others = modules.in_nested_module(tree)
+        kept = {n: e for n, e in fetch.vendored(tree).items() if n not in others}
         digests[p.dep.path] = fetch.tree_digest(kept)
         entries.append(_module_entry(p.dep.path, version, kept))
         out.update({f"{p.dep.path}/{name}": e for name, e in kept.items()})

@@ -81,3 +81,8 @@ def test_tree_digest_sees_content_mode_and_links() -> None:
     assert d != fetch.tree_digest({**a, "a.go": fetch.Entry(b"package a\n", executable=True)})
     assert d != fetch.tree_digest({**a, "l": fetch.Entry(link="b.go")})
     assert d != fetch.tree_digest({"a.go": a["a.go"]})
+
+
+def test_nested_modules_are_other_modules() -> None:
+    paths = ["go.mod", "a.go", "sub/go.mod", "sub/b.go", "sub/deep/c.go", "subway/d.go"]
+    assert modules.in_nested_module(paths) == {"sub/go.mod", "sub/b.go", "sub/deep/c.go"}
