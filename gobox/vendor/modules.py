@@ -49,6 +49,11 @@ def parse_requires(text: str) -> tuple[Require, ...]:
     return tuple(out)
 
 
+def has_replace(text: str) -> bool:
+    """Whether a go.mod has replace directives (single-line or a block)."""
+    return re.search(r"^\s*replace\b", text, re.M) is not None
+
+
 def go_line(gomod: bytes | None) -> str | None:
     if gomod is None:
         return None

@@ -91,6 +91,11 @@ def pin(project: Project, store: Store, progress, locked: bool = False,  # noqa:
 
 def _gomod_requires(project: Project) -> dict[str, modules.Require]:
     text = project.gomod.path.read_text(encoding="utf-8") if project.gomod else ""
+    if modules.has_replace(text):
+        # vendor/modules.txt would need "=>" lines; a fork is pinned by its URL in [vendor.deps] instead.
+        raise ConfigError("go.mod has replace directives, which gobox vendor does not support yet",
+                          hint="drop them: [vendor.deps] already fetches each module from the URL you give, "
+                          "a fork or a mirror included")
     return {r.module: r for r in modules.parse_requires(text)}
 
 

@@ -433,3 +433,25 @@ def git_repo_commit(path: Path, files: dict[str, str]) -> str:
     sh("git", "add", "-A", cwd=path)
     sh("git", "commit", "-q", "-m", "more", cwd=path)
     return sh("git", "rev-parse", "HEAD", cwd=path)
+
+
+@needs_hg
+def test_hg_tags_abbreviations_and_a_moved_tag(stocked: Gobox, tmp_path: Path) -> None:
+    ids = hg_repo(tmp_path / "units", [{"units.go": "package units\n\nconst V = 1\n"},
+                                       {"units.go": "package units\n\nconst V = 2\n"}], {"v1": 0})
+    app = tmp_path / "app"
+    dep = f'hg = "{tmp_path / "units"}", rev = "v1"'
+    write(app, {"main.go": "package main\n\nfunc main() {}\n", "gobox.toml": toml_deps({"example.org/units": dep})})
+    r = stocked("-C", str(app), "vendor")
+    assert r.code == 0, r.err
+    assert full_ids((app / "gobox.lock").read_text()) == [ids[0]]
+    assert "const V = 1" in (app / "vendor/src/example.org/units/units.go").read_text()
+    sh("hg", "tag", "-q", "-f", "-u", "t", "-r", ids[1], "v1", cwd=tmp_path / "units")
+    r = stocked("-C", str(app), "vendor", "--locked")
+    assert r.code == 2 and "moved" in r.err and ids[0] in r.err and ids[1] in r.err, r.err
+    (app / "gobox.toml").write_text(toml_deps({"example.org/units": dep.replace('"v1"', '"deadbeef00"')}))
+    r = stocked("-C", str(app), "vendor")
+    assert r.code == 2 and f"hg {tmp_path / 'units'}: no revision 'deadbeef00'" in r.err, r.err
+    (app / "gobox.toml").write_text(toml_deps({"example.org/units": dep.replace('"v1"', f'"{ids[1][:12]}"')}))
+    r = stocked("-C", str(app), "vendor")
+    assert r.code == 0 and full_ids((app / "gobox.lock").read_text()) == [ids[1]], r.err

@@ -86,3 +86,9 @@ def test_tree_digest_sees_content_mode_and_links() -> None:
 def test_nested_modules_are_other_modules() -> None:
     paths = ["go.mod", "a.go", "sub/go.mod", "sub/b.go", "sub/deep/c.go", "subway/d.go"]
     assert modules.in_nested_module(paths) == {"sub/go.mod", "sub/b.go", "sub/deep/c.go"}
+
+
+def test_replace_directives_are_seen() -> None:
+    assert modules.has_replace("module m\n\nreplace example.org/a => ../a\n")
+    assert modules.has_replace("module m\n\nreplace (\n\texample.org/a => ../a\n)\n")
+    assert not modules.has_replace("module m\n\n// replace nothing\nrequire example.org/replace v1.0.0\n")
