@@ -186,6 +186,16 @@ def go_test_argv(project: Project, packages: tuple[str, ...], extra: tuple[str, 
     return (*argv, *extra, *(packages or b.packages))
 
 
+def check_vendored(project: Project) -> None:
+    """A project with [vendor.deps] builds from vendor/ alone: say so before go fails on a missing one."""
+    mode = vendor_mode(project)
+    if mode is None or (project.root / "vendor").is_dir():
+        return
+    how = "-mod=vendor" if mode == "modules" else "GO111MODULE=off and GOPATH=vendor"
+    raise ConfigError(f"gobox.toml has [vendor.deps], so builds use vendor/ ({how}), and there is none yet",
+                      hint="run gobox vendor (it fetches the pinned revisions; the build needs no network)")
+
+
 def _mod_vendor(project: Project) -> tuple[str, ...]:
     """-mod=vendor for a module project with [vendor.deps]: the build takes vendor/ and never the network."""
     return ("-mod=vendor",) if vendor_mode(project) == "modules" else ()

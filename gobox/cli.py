@@ -642,10 +642,11 @@ def build_cmd(app: App, args: tuple[str, ...], flags: RunFlags) -> None:
       gobox build
       gobox build ./cmd/server -- -race
     """
-    from gobox.build import go_build_argv, output_dir
+    from gobox.build import check_vendored, go_build_argv, output_dir
 
     packages, extra = _split_dashdash(args)
     project = app.project()
+    check_vendored(project)
     if not flags.dry_run:
         out = output_dir(project)
         try:
@@ -667,10 +668,11 @@ def test_cmd(app: App, args: tuple[str, ...], flags: RunFlags) -> None:
       gobox test
       gobox test ./pkg/... -- -run TestParse -count=1
     """
-    from gobox.build import go_test_argv
+    from gobox.build import check_vendored, go_test_argv
 
     packages, extra = _split_dashdash(args)
     project = app.project()
+    check_vendored(project)
     _run_in_sandbox(app, go_test_argv(project, packages, extra), flags, project)
 
 

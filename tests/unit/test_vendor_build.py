@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gobox.build import Options, environment, go_build_argv, go_test_argv
+import pytest
+
+from gobox.build import Options, check_vendored, environment, go_build_argv, go_test_argv
 from gobox.config import GoMod, Project, parse_config, vendor_mode
+from gobox.errors import ConfigError
 
 DEPS = '[vendor.deps]\n"example.org/a" = { git = "https://example.org/a.git", rev = "v1.0.0" }\n'
 
@@ -37,3 +40,13 @@ def test_gopath_project_has_vendor_first_in_gopath_and_modules_off() -> None:
     env = dict(environment(p, Options(), 1000, None))
     assert env["GO111MODULE"] == "off" and env["GOPATH"] == "/src/p/vendor:/go"
     assert "-mod=vendor" not in go_build_argv(p, (), ())
+
+
+def test_a_vendored_project_without_vendor_dir_says_run_gobox_vendor(tmp_path: Path) -> None:
+    p = Project(tmp_path, tmp_path / "gobox.toml", parse_config(DEPS, "gobox.toml"), None, None)
+    with pytest.raises(ConfigError, match=r"there is none yet") as e:
+        check_vendored(p)
+    assert "run gobox vendor" in e.value.hint
+    (tmp_path / "vendor").mkdir()
+    check_vendored(p)
+    check_vendored(Project(tmp_path / "x", None, parse_config("", "gobox.toml"), None, None))
