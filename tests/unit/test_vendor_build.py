@@ -50,3 +50,14 @@ def test_a_vendored_project_without_vendor_dir_says_run_gobox_vendor(tmp_path: P
     (tmp_path / "vendor").mkdir()
     check_vendored(p)
     check_vendored(Project(tmp_path / "x", None, parse_config("", "gobox.toml"), None, None))
+
+
+def test_remotes_relative_paths_are_from_the_project_root_and_urls_are_kept() -> None:
+    from gobox.config import Dependency
+    from gobox.vendor.tree import remote_for
+
+    p = project(DEPS, True)
+    for url, want in (("../mirrors/a", "/src/mirrors/a"), ("/srv/a", "/srv/a"), ("file:///srv/a", "file:///srv/a"),
+                      ("git@git.lan:tools.git", "git@git.lan:tools.git"), ("ssh://h/a", "ssh://h/a"),
+                      ("https://h/a", "https://h/a")):
+        assert remote_for(p, Dependency("example.org/a", "git", url, "v1")).url == want
