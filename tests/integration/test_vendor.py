@@ -318,7 +318,7 @@ def module_project(tmp_path: Path, git_daemon: GitDaemon) -> tuple[Path, list[st
                                      "name.go": 'package winonly\n\nconst Name = " (windows)"\n'}], {"v1.0.0": 0})
     git_repo(tmp_path / "cgoinc", [{"go.mod": "module example.org/cgoinc\n\ngo 1.21\n",
                                     "c.go": 'package cgoinc\n\n// #cgo CFLAGS: -I${SRCDIR}/include\n'
-                                            '// #include "x.h"\nimport "C"\n\nconst N = 1\n',
+                                            '// #include "x.h"\nimport "C"\n\nfunc X() int { return int(C.X) }\n',
                                     "include/x.h": "#define X 1\n"}], {"v0.1.0": 0})
     app = tmp_path / "app"
     write(app, {
@@ -457,3 +457,19 @@ def test_hg_tags_abbreviations_and_a_moved_tag(stocked: Gobox, tmp_path: Path) -
     (app / "gobox.toml").write_text(toml_deps({"example.org/units": dep.replace('"v1"', f'"{ids[1][:12]}"')}))
     r = stocked("-C", str(app), "vendor")
     assert r.code == 0 and full_ids((app / "gobox.lock").read_text()) == [ids[1]], r.err
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
+def test_cgo_dependency_builds_with_its_headers_from_a_non_go_directory(
+        stocked: Gobox, tmp_path: Path, git_daemon: GitDaemon) -> None:
+    app, _ = module_project(tmp_path, git_daemon)
+    (app / "main.go").write_text('package main\n\nimport (\n\t"fmt"\n\n\t"example.org/cgoinc"\n)\n\n'
+                                 'func main() { fmt.Println("X =", cgoinc.X()) }\n')
+    toml = (app / "gobox.toml").read_text().replace('version = "1.22.10"\n', 'version = "1.22.10"\nbase = "host"\n'
+                                                                            'cgo = true\n')
+    (app / "gobox.toml").write_text(toml)
+    assert stocked("-C", str(app), "vendor").code == 0
+    r = stocked("-C", str(app), "build", "--network", "none")
+    assert r.code == 0, r.err
+    out = subprocess.run([str(app / "dist" / "app")], capture_output=True, text=True)
+    assert out.stdout == "X = 1\n"
