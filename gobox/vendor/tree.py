@@ -33,7 +33,6 @@ class Pin:
     dep: Dependency
     remote: Remote
     commit: str
-    changed: bool  # differs from what gobox.lock held
 
 
 def remote_for(project: Project, dep: Dependency) -> Remote:
@@ -76,7 +75,7 @@ def pin(project: Project, store: Store, progress, locked: bool = False,  # noqa:
             if not fetch.has_commit(store, remote, commit):
                 raise GoboxError(f"{remote}: the locked commit {commit} of {dep.path} is not in the repository",
                                  hint=f"run `gobox vendor --update {dep.path}` to pin what {dep.rev!r} is now")
-            pins.append(Pin(dep, remote, commit, False))
+            pins.append(Pin(dep, remote, commit))
             continue
         if locked:
             why = "pins nothing for it" if held is None else f"pins {held.vcs} {held.url} {held.rev!r}"
@@ -85,7 +84,7 @@ def pin(project: Project, store: Store, progress, locked: bool = False,  # noqa:
         if not (not fetch.is_symbolic(dep.rev) and fetch.has_commit(store, remote, dep.rev)):
             fetch.update(store, remote, progress)
         commit = fetch.resolve(store, remote, dep.rev)
-        pins.append(Pin(dep, remote, commit, held is None or held.commit != commit or not same))
+        pins.append(Pin(dep, remote, commit))
     return pins
 
 
@@ -206,7 +205,7 @@ def check(project: Project, store: Store) -> list[str]:
             return [f"{dep.path}: not pinned in {project.relative(project.lock_path)} as gobox.toml asks "
                     f"(run gobox vendor)"]
         remote = remote_for(project, dep)
-        held_pins.append((Pin(dep, remote, held.commit, False), held))
+        held_pins.append((Pin(dep, remote, held.commit), held))
     have = read_dir(project.root / VENDOR)
     cached = all(fetch.has_commit(store, p.remote, p.commit) for p, _ in held_pins)
     if not cached:
