@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gobox.config import Mount, Project
+from gobox.config import Mount, Project, vendor_mode
 from gobox.errors import ConfigError, GoboxError
 from gobox.sandbox.cgroups import Limits
 from gobox.sandbox.spec import Bind, Result, SandboxSpec
@@ -96,6 +96,9 @@ def environment(project: Project, options: Options, uid: int, term: str | None,
     })
     if image_env is None:
         env["GOROOT"] = GOROOT
+    if vendor_mode(project) == "gopath":
+        # `gobox vendor` put each dependency at vendor/src/<import path>: a GOPATH of its own, before /go.
+        env.update({"GO111MODULE": "off", "GOPATH": f"{project.root / 'vendor'}:{env['GOPATH']}"})
     if network(project, options) == "none":
         # Fail module lookups at once with Go's own clear message, not a DNS timeout.
         env["GOPROXY"] = "off"
@@ -166,7 +169,7 @@ def go_build_argv(project: Project, packages: tuple[str, ...], extra: tuple[str,
     """`go build` of the packages into `output` (default [build].output); a trailing slash makes go
     write every main package's binary there, named as go names it."""
     b = project.config.build
-    argv = ["go", "build", "-trimpath", *b.flags]
+    argv = ["go", "build", "-trimpath", *_mod_vendor(project), *b.flags]
     if b.ldflags:
         argv.append(f"-ldflags={b.ldflags}")
     if b.tags:
@@ -177,10 +180,25 @@ def go_build_argv(project: Project, packages: tuple[str, ...], extra: tuple[str,
 
 def go_test_argv(project: Project, packages: tuple[str, ...], extra: tuple[str, ...]) -> tuple[str, ...]:
     b = project.config.build
-    argv = ["go", "test", "-trimpath", *b.flags]
+    argv = ["go", "test", "-trimpath", *_mod_vendor(project), *b.flags]
     if b.tags:
         argv.append(f"-tags={','.join(b.tags)}")
     return (*argv, *extra, *(packages or b.packages))
+
+
+def check_vendored(project: Project) -> None:
+    """A project with [vendor.deps] builds from vendor/ alone: say so before go fails on a missing one."""
+    mode = vendor_mode(project)
+    if mode is None or (project.root / "vendor").is_dir():
+        return
+    how = "-mod=vendor" if mode == "modules" else "GO111MODULE=off and GOPATH=vendor"
+    raise ConfigError(f"gobox.toml has [vendor.deps], so builds use vendor/ ({how}), and there is none yet",
+                      hint="run gobox vendor (it fetches the pinned revisions; the build needs no network)")
+
+
+def _mod_vendor(project: Project) -> tuple[str, ...]:
+    """-mod=vendor for a module project with [vendor.deps]: the build takes vendor/ and never the network."""
+    return ("-mod=vendor",) if vendor_mode(project) == "modules" else ()
 
 
 def output_dir(project: Project) -> Path:

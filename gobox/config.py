@@ -279,6 +279,16 @@ class Project:
             return str(path)
 
 
+def vendor_mode(project: Project) -> str | None:
+    """How the project's [vendor.deps] are vendored and built: "modules", "gopath", or None without deps."""
+    v = project.config.vendor
+    if not v.deps:
+        return None
+    if v.mode != "auto":
+        return v.mode
+    return "modules" if project.gomod is not None else "gopath"
+
+
 def find_root(start: Path) -> tuple[Path, Path | None] | None:
     """The project root above `start`: the nearest gobox.toml, else the nearest go.mod."""
     start = start.absolute()
@@ -407,11 +417,27 @@ class LockedBundle:
 
 
 @dataclass(frozen=True)
+class LockedDep:
+    """A vendored dependency ([vendor.deps]) pinned at the full commit id its rev resolved to."""
+
+    path: str  # the import path, the key in [vendor.deps]
+    vcs: str  # "git" or "hg"
+    url: str
+    rev: str  # as gobox.toml wrote it: a tag, a branch or a (short) commit
+    commit: str  # full: 40 hex digits for git and hg
+    tree: str | None = None  # "sha256:..." of what was vendored from it (fetch.tree_digest), for --check
+
+
+@dataclass(frozen=True)
 class Lock:
     go_version: str | None = None
     artifacts: tuple[LockedArtifact, ...] = ()
     images: tuple[LockedImage, ...] = ()  # image toolchains ([go].image) and image bases ([image].base)
     ca_certificates: LockedBundle | None = None
+    deps: tuple[LockedDep, ...] = ()
+
+    def dep_for(self, path: str) -> LockedDep | None:
+        return next((d for d in self.deps if d.path == path), None)
 
     def artifact_for(self, platform: str) -> LockedArtifact | None:
         return next((a for a in self.artifacts if a.platform == platform), None)
@@ -472,7 +498,23 @@ def parse_lock(text: str, filename: str) -> Lock:
         if not _HEX64.match(entry["sha256"]):
             raise bad(("image", "ca-certificates", "sha256"), "expected 64 lowercase hex digits")
         bundle = LockedBundle(entry["source"], entry["version"], entry["sha256"])
-    return Lock(version, tuple(artifacts), tuple(images), bundle)
+    vendor = doc.get("vendor", {})
+    if not isinstance(vendor, dict):
+        raise bad(("vendor",), "expected a table")
+    deps = []
+    for entry in vendor.get("deps", []):
+        for name in ("path", "vcs", "url", "rev", "commit"):
+            if not isinstance(entry.get(name), str):
+                raise bad(("vendor", "deps", name), "expected a string")
+        if entry["vcs"] not in ("git", "hg"):
+            raise bad(("vendor", "deps", "vcs"), f'expected "git" or "hg", got {entry["vcs"]!r}')
+        if not re.fullmatch(r"[0-9a-f]{40}", entry["commit"]):
+            raise bad(("vendor", "deps", "commit"), "expected a full commit id: 40 lowercase hex digits")
+        tree = entry.get("tree")
+        if tree is not None and not (isinstance(tree, str) and re.fullmatch(r"sha256:[0-9a-f]{64}", tree)):
+            raise bad(("vendor", "deps", "tree"), 'expected "sha256:" and 64 lowercase hex digits')
+        deps.append(LockedDep(entry["path"], entry["vcs"], entry["url"], entry["rev"], entry["commit"], tree))
+    return Lock(version, tuple(artifacts), tuple(images), bundle, tuple(deps))
 
 
 def read_lock(path: Path) -> Lock | None:
@@ -515,6 +557,11 @@ def render_lock(lock: Lock) -> str:
         b = lock.ca_certificates
         lines += ["", "[image.ca-certificates]", f"source = {_q(b.source)}", f"version = {_q(b.version)}",
                   f"sha256 = {_q(b.sha256)}"]
+    for d in sorted(lock.deps, key=lambda d: d.path):
+        lines += ["", "[[vendor.deps]]", f"path = {_q(d.path)}", f"vcs = {_q(d.vcs)}", f"url = {_q(d.url)}",
+                  f"rev = {_q(d.rev)}", f"commit = {_q(d.commit)}"]
+        if d.tree:
+            lines.append(f"tree = {_q(d.tree)}")
     return "\n".join(lines) + "\n"
 
 

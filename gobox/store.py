@@ -154,6 +154,27 @@ def replace_dir(src: Path, dst: Path, graveyard: Path) -> None:
     remove_tree(old)
 
 
+def swap_dir(src: Path, dst: Path) -> None:
+    """Put directory `src` at `dst` so that `dst` is at every instant the old tree or the new one.
+
+    An existing `dst` is exchanged with `src` in one renameat2(RENAME_EXCHANGE) and then removed
+    from where `src` was; a filesystem without exchange gets replace_dir, which has a short gap.
+    """
+    if not dst.exists():
+        os.rename(src, dst)
+        return
+    from gobox.sandbox import libc
+
+    try:
+        libc.renameat2(src, dst, libc.RENAME_EXCHANGE)
+    except OSError as e:
+        if e.errno not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+            raise
+        replace_dir(src, dst, src.parent)
+        return
+    remove_tree(src)
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     """Write a file so a reader sees the old content or the new, never a part."""
     import tempfile

@@ -42,6 +42,10 @@ SECBIT_NO_SETUID_FIXUP = 1 << 2
 SECBIT_NO_SETUID_FIXUP_LOCKED = 1 << 3
 SECBIT_KEEP_CAPS_LOCKED = 1 << 5
 
+# <fcntl.h> / <linux/fs.h>
+AT_FDCWD = -100
+RENAME_EXCHANGE = 2
+
 # <linux/capability.h>
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
@@ -99,6 +103,11 @@ def pivot_root(new_root: str | bytes, put_old: str | bytes) -> None:
     if nr is None:
         raise OSError(0, f"pivot_root: unknown syscall number on {platform.machine()}")
     _check(_lib().syscall(ctypes.c_long(nr), _b(new_root), _b(put_old)), "pivot_root")
+
+
+def renameat2(old: str | os.PathLike[str], new: str | os.PathLike[str], flags: int) -> None:
+    r = _lib().renameat2(ctypes.c_int(AT_FDCWD), _b(old), ctypes.c_int(AT_FDCWD), _b(new), ctypes.c_uint(flags))
+    _check(r, f"renameat2({os.fsdecode(old)}, {os.fsdecode(new)})")
 
 
 def sethostname(name: str) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from gobox.config import (
     Lock,
@@ -139,9 +139,9 @@ def ensure_project(
         request_for_lock = request
     toolchain, how = _resolve_and_install(store, settings, request_for_lock, platform, progress)
     keep = lock.artifacts if lock and lock.go_version == str(toolchain.version) else ()
-    new_lock = Lock(str(toolchain.version),
-                    tuple(a for a in keep if a.platform != platform) + (_from_toolchain(toolchain),),
-                    lock.images if lock else (), lock.ca_certificates if lock else None)
+    # replace, not Lock(...): whatever else the lock pins (images, bundles, vendored deps) stays.
+    new_lock = replace(lock or Lock(), go_version=str(toolchain.version),
+                       artifacts=tuple(a for a in keep if a.platform != platform) + (_from_toolchain(toolchain),))
     write_atomic(project.lock_path, render_lock(new_lock).encode())
     progress.step(f"wrote {lock_name}: go {toolchain.version} ({toolchain.source})")
     return Resolution(toolchain, request, choice, how, lock_written=True)
@@ -180,9 +180,8 @@ def pin(
     request = VersionRequest.parse(text)
     toolchain, how = _resolve_and_install(store, settings, request, platform, progress)
     old = read_lock(project.lock_path)
-    write_atomic(project.lock_path, render_lock(Lock(str(toolchain.version), (_from_toolchain(toolchain),),
-                                                     old.images if old else (),
-                                                     old.ca_certificates if old else None)).encode())
+    new_lock = replace(old or Lock(), go_version=str(toolchain.version), artifacts=(_from_toolchain(toolchain),))
+    write_atomic(project.lock_path, render_lock(new_lock).encode())
     return Resolution(toolchain, request, None, how, lock_written=True)
 
 

@@ -206,3 +206,23 @@ def test_lock_with_images_round_trips_and_checks_digests() -> None:
     with pytest.raises(ConfigError) as e:
         parse_lock(bad, "gobox.lock")
     assert e.value.message.startswith("gobox.lock:") and "go.images.digest" in e.value.message
+
+
+def test_lock_with_vendor_deps_round_trips_and_checks_commits() -> None:
+    from gobox.config import Lock, LockedDep, LockedImage, parse_lock, render_lock
+
+    image = LockedImage("127.0.0.1:5000/library/golang:1.22", "linux/amd64", "sha256:" + "a" * 64)
+    dep = LockedDep("github.com/kr/pty", "git", "https://github.com/kr/pty", "98c7b80", "9" * 40, "sha256:" + "b" * 64)
+    hg = LockedDep("code.google.com/p/go.net", "hg", "/srv/hg/go.net", "tip", "1" * 40)
+    lock = Lock("1.22.10", (), (image,), (hg, dep))
+    text = render_lock(lock)
+    back = parse_lock(text, "gobox.lock")
+    assert back.images == lock.images and set(back.deps) == {dep, hg}
+    assert back.dep_for("github.com/kr/pty") == dep and back.dep_for("nope") is None
+    assert text.index("[[vendor.deps]]") > text.index("[[go.images]]")
+    with pytest.raises(ConfigError, match=r"gobox.lock:\d+: vendor.deps.commit: expected a full commit id"):
+        parse_lock(text.replace("9" * 40, "98c7b80"), "gobox.lock")
+    with pytest.raises(ConfigError, match=r"vendor.deps.tree: expected \"sha256:\""):
+        parse_lock(text.replace("b" * 64, "b" * 63), "gobox.lock")
+    with pytest.raises(ConfigError, match='vendor.deps.vcs: expected "git" or "hg"'):
+        parse_lock(text.replace('vcs = "hg"', 'vcs = "svn"'), "gobox.lock")

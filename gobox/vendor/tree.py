@@ -1,0 +1,270 @@
+"""gobox vendor: pin [vendor.deps] to full commits in gobox.lock, and make vendor/ from them.
+
+Module projects get vendor/<module path>/ and vendor/modules.txt, written here rather than by
+`go mod vendor`: the whole tree of each pinned module is kept (every package, for every GOOS/GOARCH
+and build tag, and the non-Go directories cgo code needs, which `go mod vendor` drops), no module
+proxy or network is needed, and each module is checked against go.sum by its h1: hashes first.
+GOPATH projects get vendor/src/<import path>/, and builds run with GOPATH=<root>/vendor:/go.
+
+vendor/ is made in a sibling directory and swapped in whole, so it is always the old tree or the new.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from gobox.config import Dependency, Lock, LockedDep, Project, read_lock, render_lock, vendor_mode
+from gobox.errors import ConfigError, GoboxError, IntegrityError, LockError
+from gobox.store import Store, remove_tree, swap_dir, write_atomic
+from gobox.vendor import fetch, modules
+from gobox.vendor.fetch import Entry, Remote
+
+VENDOR = "vendor"
+
+
+@dataclass(frozen=True)
+class Pin:
+    dep: Dependency
+    remote: Remote
+    commit: str
+
+
+def remote_for(project: Project, dep: Dependency) -> Remote:
+    """The dependency's remote; a relative local path is taken from the project root."""
+    url = dep.url
+    if not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", url) and not re.match(r"^[^/]+@[^/]+:", url) \
+            and not url.startswith("/"):
+        url = str((project.root / url).resolve())
+    return Remote(dep.vcs, url)
+
+
+def pin(project: Project, store: Store, progress, locked: bool = False,  # noqa: ANN001 - Progress
+        update: tuple[str, ...] | None = None) -> list[Pin]:
+    """Each dependency at a full commit: the locked one while gobox.toml still asks for the same rev of the
+    same repository, else the rev resolved now. `update` re-resolves those paths (all when empty);
+    `locked` refuses any change, and a tag or branch that moved since the lock."""
+    lock = read_lock(project.lock_path) or Lock()
+    lock_name = project.relative(project.lock_path)
+    names = {d.path for d in project.config.vendor.deps}
+    for path in update or ():
+        if path not in names:
+            raise ConfigError(f"--update {path}: not in [vendor.deps] (there: {', '.join(sorted(names))})")
+    pins = []
+    for dep in project.config.vendor.deps:
+        remote = remote_for(project, dep)
+        held = lock.dep_for(dep.path)
+        same = held is not None and (held.vcs, held.url, held.rev) == (dep.vcs, dep.url, dep.rev)
+        renew = update is not None and (not update or dep.path in update)
+        if same and not renew:
+            commit = held.commit
+            if locked and fetch.is_symbolic(dep.rev):
+                fetch.update(store, remote, progress)
+                now = fetch.resolve(store, remote, dep.rev)
+                if now != commit:
+                    raise LockError(f"--locked: {dep.path}: {dep.rev!r} of {remote} moved: {lock_name} has "
+                                    f"{commit}, the repository now {now}",
+                                    hint=f"run `gobox vendor --update {dep.path}` to take the new commit")
+            elif not fetch.has_commit(store, remote, commit):
+                fetch.update(store, remote, progress)
+            if not fetch.has_commit(store, remote, commit):
+                raise GoboxError(f"{remote}: the locked commit {commit} of {dep.path} is not in the repository",
+                                 hint=f"run `gobox vendor --update {dep.path}` to pin what {dep.rev!r} is now")
+            pins.append(Pin(dep, remote, commit))
+            continue
+        if locked:
+            why = "pins nothing for it" if held is None else f"pins {held.vcs} {held.url} {held.rev!r}"
+            raise LockError(f"--locked: {dep.path}: gobox.toml asks for {dep.vcs} {dep.url} {dep.rev!r}, "
+                            f"{lock_name} {why}", hint="run gobox vendor without --locked and commit the lock")
+        if not (not fetch.is_symbolic(dep.rev) and fetch.has_commit(store, remote, dep.rev)):
+            fetch.update(store, remote, progress)
+        commit = fetch.resolve(store, remote, dep.rev)
+        pins.append(Pin(dep, remote, commit))
+    return pins
+
+
+def _gomod_requires(project: Project) -> dict[str, modules.Require]:
+    text = project.gomod.path.read_text(encoding="utf-8") if project.gomod else ""
+    if modules.has_replace(text):
+        # vendor/modules.txt would need "=>" lines; a fork is pinned by its URL in [vendor.deps] instead.
+        raise ConfigError("go.mod has replace directives, which gobox vendor does not support yet",
+                          hint="drop them: [vendor.deps] already fetches each module from the URL you give, "
+                          "a fork or a mirror included")
+    return {r.module: r for r in modules.parse_requires(text)}
+
+
+def expected(project: Project, store: Store, pins: list[Pin]) -> tuple[dict[str, Entry], dict[str, str]]:
+    """The whole vendor/ tree the pins make (paths relative to vendor/), checked against go.sum; and the
+    digest of each dependency's part (fetch.tree_digest) by import path."""
+    mode = vendor_mode(project)
+    out: dict[str, Entry] = {}
+    digests: dict[str, str] = {}
+    if mode == "gopath":
+        for p in pins:
+            tree = fetch.vendored(fetch.read_tree(store, p.remote, p.commit, p.dep.subdir))
+            digests[p.dep.path] = fetch.tree_digest(tree)
+            out.update({f"src/{p.dep.path}/{name}": e for name, e in tree.items()})
+        return out, digests
+    requires = _gomod_requires(project)
+    pinned = {p.dep.path for p in pins}
+    missing = sorted(m for m in requires if m not in pinned)
+    if missing:
+        raise ConfigError(f"go.mod requires {', '.join(missing)}, which [vendor.deps] does not pin",
+                          hint="pin every required module in gobox.toml [vendor.deps] (vendoring takes all or none)")
+    gosum_path = project.root / "go.sum"
+    gosum = modules.parse_gosum(gosum_path.read_text(encoding="utf-8")) if gosum_path.is_file() else {}
+    entries = []
+    for p in pins:
+        req = requires.get(p.dep.path)
+        version = p.dep.version or (req.version if req else None)
+        if req is None:
+            raise ConfigError(f"gobox.toml [vendor.deps] {p.dep.path}: go.mod does not require it",
+                              hint=f"add `require {p.dep.path} {p.dep.version or 'vX.Y.Z'}` to go.mod")
+        if version != req.version:
+            raise ConfigError(f"gobox.toml [vendor.deps] {p.dep.path}: version {version} but go.mod requires "
+                              f"{req.version}", hint="make them agree")
+        tree = fetch.read_tree(store, p.remote, p.commit, p.dep.subdir)
+        files = {n: e.data for n, e in tree.items() if e.link is None}
+        gomod = files.get("go.mod") or modules.synthesized_gomod(p.dep.path)
+        for key, got in (((p.dep.path, version), modules.zip_hash(p.dep.path, version, files)),
+                         ((p.dep.path, f"{version}/go.mod"), modules.gomod_hash(gomod))):
+            want = gosum.get(key)
+            if want is not None and want != got:
+                raise IntegrityError(f"go.sum mismatch for {key[0]} {key[1]}: go.sum has {want}, "
+                                     f"{p.remote} at {p.commit} ({p.dep.rev}) gives {got}",
+                                     hint="pin the revision go.sum was made from, or fix go.sum if the "
+                                     "pinned tree is the one you trust")
+        # A nested module is another module, vendored (if at all) from its own pin, as `go mod vendor` does.
+        others = modules.in_nested_module(tree)
+        kept = {n: e for n, e in fetch.vendored(tree).items() if n not in others}
+        digests[p.dep.path] = fetch.tree_digest(kept)
+        entries.append(_module_entry(p.dep.path, version, kept))
+        out.update({f"{p.dep.path}/{name}": e for name, e in kept.items()})
+    out["modules.txt"] = Entry(modules.modules_txt(entries).encode())
+    return out, digests
+
+
+def _module_entry(path: str, version: str, kept: dict[str, Entry]) -> modules.VendoredModule:
+    gomod = kept.get("go.mod")
+    go = modules.go_line(gomod.data) if gomod is not None and gomod.link is None else None
+    return modules.VendoredModule(path, version, go, tuple(modules.packages(path, kept)))
+
+
+@dataclass(frozen=True)
+class Done:
+    pins: list[Pin]
+    files: int
+    lock_written: bool
+
+
+def vendor(project: Project, store: Store, progress, locked: bool = False,  # noqa: ANN001 - Progress
+           update: tuple[str, ...] | None = None) -> Done:
+    """Pin, check, write vendor/ in one swap, then record the pins in gobox.lock."""
+    if not project.config.vendor.deps:
+        raise ConfigError("gobox.toml has no [vendor.deps] to vendor",
+                          hint='add e.g. [vendor.deps] "github.com/kr/pty" = { git = "https://github.com/kr/pty", '
+                          'rev = "v1.1.8" }')
+    pins = pin(project, store, progress, locked, update)
+    tree, digests = expected(project, store, pins)
+    key = hashlib.sha256(str(project.root).encode()).hexdigest()[:32]
+    with store.locked(f"vendor-{key}"):
+        # What a killed run left: a half-written new tree, or the old one it had swapped out.
+        for stale in project.root.glob(".vendor.new.*"):
+            remove_tree(stale)
+        new = Path(tempfile.mkdtemp(prefix=".vendor.new.", dir=project.root))
+        try:
+            fetch.write_tree(tree, new)
+            new.chmod(0o755)
+            swap_dir(new, project.root / VENDOR)
+        finally:
+            remove_tree(new)
+    lock = read_lock(project.lock_path) or Lock()
+    deps = tuple(LockedDep(p.dep.path, p.dep.vcs, p.dep.url, p.dep.rev, p.commit, digests[p.dep.path])
+                 for p in pins)
+    written = set(deps) != set(lock.deps)
+    if written:
+        write_atomic(project.lock_path, render_lock(dataclasses.replace(lock, deps=deps)).encode())
+    return Done(pins, len(tree), written)
+
+
+def check(project: Project, store: Store) -> list[str]:
+    """What differs between vendor/ and what gobox.lock pins, one line each; empty when they match.
+
+    Offline. With the pinned commits in the store's repository cache, file by file; without them, by the
+    digest gobox.lock keeps of each dependency's tree (which says which dependency differs, not which file)."""
+    lock = read_lock(project.lock_path) or Lock()
+    held_pins: list[tuple[Pin, LockedDep]] = []
+    for dep in project.config.vendor.deps:
+        held = lock.dep_for(dep.path)
+        if held is None or (held.vcs, held.url, held.rev) != (dep.vcs, dep.url, dep.rev):
+            return [f"{dep.path}: not pinned in {project.relative(project.lock_path)} as gobox.toml asks "
+                    f"(run gobox vendor)"]
+        remote = remote_for(project, dep)
+        held_pins.append((Pin(dep, remote, held.commit), held))
+    have = read_dir(project.root / VENDOR)
+    cached = all(fetch.has_commit(store, p.remote, p.commit) for p, _ in held_pins)
+    if not cached:
+        missing = [h for _, h in held_pins if h.tree is None]
+        if missing:
+            raise GoboxError(f"{missing[0].url}: commit {missing[0].commit} of {missing[0].path} is not in the "
+                             "repository cache, and gobox.lock keeps no tree digest for it",
+                             hint="run gobox vendor once (it records the digest), then commit gobox.lock")
+        return _check_digests(project, [h for _, h in held_pins], have)
+    want, _ = expected(project, store, [p for p, _ in held_pins])
+    diffs = [f"missing: vendor/{n}" for n in sorted(set(want) - set(have))]
+    diffs += [f"extra:   vendor/{n}" for n in sorted(set(have) - set(want))]
+    diffs += [f"changed: vendor/{n}" for n in sorted(set(want) & set(have)) if want[n] != have[n]]
+    return diffs
+
+
+def _check_digests(project: Project, held: list[LockedDep], have: dict[str, Entry]) -> list[str]:
+    gopath = vendor_mode(project) == "gopath"
+    top = "src/" if gopath else ""
+    paths = sorted((h.path for h in held), key=len, reverse=True)  # the longest import path owns a file
+
+    def owner(name: str) -> str | None:
+        return next((p for p in paths if name.startswith(f"{top}{p}/")), None)
+
+    parts: dict[str, dict[str, Entry]] = {h.path: {} for h in held}
+    diffs = []
+    for name, e in sorted(have.items()):
+        o = owner(name)
+        if o is not None:
+            parts[o][name[len(top) + len(o) + 1:]] = e
+        elif gopath or name != "modules.txt":
+            diffs.append(f"extra:   vendor/{name}")
+    for h in held:
+        got = fetch.tree_digest(parts[h.path])
+        if got != h.tree:
+            diffs.append(f"changed: vendor/{top}{h.path}/ (its files digest to {got}, "
+                         f"gobox.lock pins {h.tree} at {h.commit})")
+    if not gopath:
+        requires = _gomod_requires(project)
+        deps = {d.path: d for d in project.config.vendor.deps}
+        entries = [_module_entry(h.path, deps[h.path].version or requires[h.path].version, parts[h.path])
+                   for h in held if h.path in requires]
+        want = Entry(modules.modules_txt(entries).encode())
+        if have.get("modules.txt") != want:
+            diffs.append("changed: vendor/modules.txt" if "modules.txt" in have else "missing: vendor/modules.txt")
+    return diffs
+
+
+def read_dir(root: Path) -> dict[str, Entry]:
+    out: dict[str, Entry] = {}
+    if not root.is_dir():
+        return out
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
+            full = os.path.join(dirpath, name)
+            rel = os.path.relpath(full, root).replace(os.sep, "/")
+            if os.path.islink(full):
+                out[rel] = Entry(link=os.readlink(full))
+            else:
+                with open(full, "rb") as f:
+                    out[rel] = Entry(f.read(), bool(os.stat(full).st_mode & 0o111))
+    return out

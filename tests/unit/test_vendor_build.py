@@ -1,0 +1,63 @@
+"""How a vendored project builds: -mod=vendor for modules, GO111MODULE=off and GOPATH for gopath mode."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gobox.build import Options, check_vendored, environment, go_build_argv, go_test_argv
+from gobox.config import GoMod, Project, parse_config, vendor_mode
+from gobox.errors import ConfigError
+
+DEPS = '[vendor.deps]\n"example.org/a" = { git = "https://example.org/a.git", rev = "v1.0.0" }\n'
+
+
+def project(toml: str, gomod: bool) -> Project:
+    root = Path("/src/p")
+    return Project(root, root / "gobox.toml", parse_config(toml, "gobox.toml"),
+                   GoMod(root / "go.mod", "example.com/p", "1.21", None) if gomod else None, None)
+
+
+def test_mode_follows_go_mod_unless_set() -> None:
+    assert vendor_mode(project("", True)) is None
+    assert vendor_mode(project(DEPS, True)) == "modules"
+    assert vendor_mode(project(DEPS, False)) == "gopath"
+    assert vendor_mode(project('[vendor]\nmode = "gopath"\n' + DEPS, True)) == "gopath"
+
+
+def test_module_project_builds_and_tests_with_mod_vendor() -> None:
+    p = project(DEPS, True)
+    assert go_build_argv(p, (), ())[:4] == ("go", "build", "-trimpath", "-mod=vendor")
+    assert "-mod=vendor" in go_test_argv(p, (), ())
+    assert "-mod=vendor" not in go_build_argv(project("", True), (), ())
+    env = dict(environment(p, Options(), 1000, None))
+    assert "GO111MODULE" not in env and env["GOPATH"] == "/go"
+
+
+def test_gopath_project_has_vendor_first_in_gopath_and_modules_off() -> None:
+    p = project(DEPS, False)
+    env = dict(environment(p, Options(), 1000, None))
+    assert env["GO111MODULE"] == "off" and env["GOPATH"] == "/src/p/vendor:/go"
+    assert "-mod=vendor" not in go_build_argv(p, (), ())
+
+
+def test_a_vendored_project_without_vendor_dir_says_run_gobox_vendor(tmp_path: Path) -> None:
+    p = Project(tmp_path, tmp_path / "gobox.toml", parse_config(DEPS, "gobox.toml"), None, None)
+    with pytest.raises(ConfigError, match=r"there is none yet") as e:
+        check_vendored(p)
+    assert "run gobox vendor" in e.value.hint
+    (tmp_path / "vendor").mkdir()
+    check_vendored(p)
+    check_vendored(Project(tmp_path / "x", None, parse_config("", "gobox.toml"), None, None))
+
+
+def test_remotes_relative_paths_are_from_the_project_root_and_urls_are_kept() -> None:
+    from gobox.config import Dependency
+    from gobox.vendor.tree import remote_for
+
+    p = project(DEPS, True)
+    for url, want in (("../mirrors/a", "/src/mirrors/a"), ("/srv/a", "/srv/a"), ("file:///srv/a", "file:///srv/a"),
+                      ("git@git.lan:tools.git", "git@git.lan:tools.git"), ("ssh://h/a", "ssh://h/a"),
+                      ("https://h/a", "https://h/a")):
+        assert remote_for(p, Dependency("example.org/a", "git", url, "v1")).url == want
