@@ -8,7 +8,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,7 +17,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_sandbox import LIBRARIES, MAINS, bare_go_env, check, generate_tree  # noqa: E402
-from bench_toolchains import GOBOX, README, VERSION, Row, base_env, machine, publish, table  # noqa: E402
+from bench_toolchains import GOBOX, README, VERSION, Row, base_env, measure_in_scratch, publish  # noqa: E402
 from mirror import full_mirror  # noqa: E402 - tests/ is put on sys.path above
 
 BEGIN, END = "<!-- cross:begin -->", "<!-- cross:end -->"
@@ -130,13 +129,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--cold-reps", type=int, default=1, choices=range(1, 11), metavar="N")
     parser.add_argument("--warm-reps", type=int, default=WARM_REPS, choices=range(1, 51), metavar="N")
     args = parser.parse_args(argv)
-    work = Path(tempfile.mkdtemp(prefix="gobox-bench-cross-"))
-    try:
-        rows, notes = measure(work, args.cold_reps, args.warm_reps)
-    finally:
-        subprocess.run(["chmod", "-R", "u+w", str(work)], capture_output=True, timeout=TIMEOUT)
-        shutil.rmtree(work, ignore_errors=True)
-    section = "\n".join([f"Machine: {machine()}.", "", table(rows), "", *[f"- {n}" for n in notes]])
+    section = measure_in_scratch("cross", measure, args.cold_reps, args.warm_reps, TIMEOUT)
     publish(section, args.write, BEGIN, END)
 
 

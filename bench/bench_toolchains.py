@@ -297,6 +297,19 @@ def table(rows: list[Row]) -> str:
     return "\n".join(out)
 
 
+def measure_in_scratch(name: str, measure, cold_reps: int, warm_reps: int, timeout: float  # noqa: ANN001
+                       ) -> str:
+    """Run `measure(work, cold_reps, warm_reps) -> (rows, notes)` in a scratch directory removed afterwards
+    (read-only trees too), and return the README section its rows and notes make."""
+    work = Path(tempfile.mkdtemp(prefix=f"gobox-bench-{name}-"))
+    try:
+        rows, notes = measure(work, cold_reps, warm_reps)
+    finally:
+        subprocess.run(["chmod", "-R", "u+w", str(work)], capture_output=True, timeout=timeout)
+        shutil.rmtree(work, ignore_errors=True)
+    return "\n".join([f"Machine: {machine()}.", "", table(rows), "", *[f"- {n}" for n in notes]])
+
+
 def publish(section: str, write: bool, begin: str = BEGIN, end: str = END) -> None:
     """Print a bench's results and, with --write, put them between its markers in bench/README.md."""
     print(section)

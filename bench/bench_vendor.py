@@ -10,7 +10,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -19,7 +18,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
 
-from bench_toolchains import Row, base_env, machine, publish, run, secs, table  # noqa: E402
+from bench_toolchains import Row, base_env, measure_in_scratch, publish, run, secs  # noqa: E402
 from mirror import full_mirror  # noqa: E402 - tests/ is put on sys.path above
 
 from gobox.vendor import modules  # noqa: E402
@@ -168,13 +167,7 @@ def main() -> None:
     parser.add_argument("--cold-reps", type=int, default=COLD_REPS)
     parser.add_argument("--warm-reps", type=int, default=WARM_REPS)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="gobox-bench-vendor-"))
-    try:
-        rows, notes = measure(work, args.cold_reps, args.warm_reps)
-    finally:
-        subprocess.run(["chmod", "-R", "u+w", str(work)], capture_output=True, timeout=TIMEOUT)
-        shutil.rmtree(work, ignore_errors=True)
-    section = "\n".join([f"Machine: {machine()}.", "", table(rows), "", *[f"- {n}" for n in notes]])
+    section = measure_in_scratch("vendor", measure, args.cold_reps, args.warm_reps, TIMEOUT)
     publish(section, args.write, BEGIN, END)
 
 
