@@ -214,7 +214,7 @@ def test_lock_with_vendor_deps_round_trips_and_checks_commits() -> None:
     image = LockedImage("127.0.0.1:5000/library/golang:1.22", "linux/amd64", "sha256:" + "a" * 64)
     dep = LockedDep("github.com/kr/pty", "git", "https://github.com/kr/pty", "98c7b80", "9" * 40, "sha256:" + "b" * 64)
     hg = LockedDep("code.google.com/p/go.net", "hg", "/srv/hg/go.net", "tip", "1" * 40)
-    lock = Lock("1.22.10", (), (image,), (hg, dep))
+    lock = Lock("1.22.10", (), (image,), deps=(hg, dep))
     text = render_lock(lock)
     back = parse_lock(text, "gobox.lock")
     assert back.images == lock.images and set(back.deps) == {dep, hg}
