@@ -6,7 +6,7 @@ import contextlib
 import errno
 import fcntl
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,16 +75,26 @@ class Store:
                 ) from e
 
     @contextlib.contextmanager
-    def locked(self, name: str) -> Iterator[None]:
-        """Hold the store-wide lock for one entry; other gobox processes wait for it.
+    def locked(self, name: str, shared: bool = False,
+               on_wait: Callable[[], None] | None = None) -> Iterator[None]:
+        """Hold the store-wide lock `name`; other gobox processes wait for it.
 
-        flock is released by the kernel when the holder dies, so a killed
-        install never blocks the next one.
+        Exclusive unless `shared`; `on_wait` is called once if the lock is held
+        elsewhere, before waiting. flock is released by the kernel when the
+        holder dies, so a killed install never blocks the next one.
         """
         self.ensure()
         fd = os.open(self.locks / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            if on_wait is None:
+                fcntl.flock(fd, mode)
+            else:
+                try:
+                    fcntl.flock(fd, mode | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    on_wait()
+                    fcntl.flock(fd, mode)
             yield
         finally:
             os.close(fd)

@@ -19,11 +19,10 @@ from __future__ import annotations
 import atexit
 import contextlib
 import errno
-import fcntl
 import json
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,36 +120,18 @@ def matches(image: Image, ref: Reference, platform: str | None = None) -> bool:
 # --- locks and pins ----------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def using(store: Store) -> Iterator[None]:
+def using(store: Store) -> contextlib.AbstractContextManager[None]:
     """Hold off gc while finding, pulling or unpacking an image; pin what is used before leaving.
 
     Shared: any number of gobox processes pull at once. Hold it briefly, never
     for a whole build: a gc waits for it.
     """
-    store.ensure()
-    fd = os.open(store.locks / f"{LOCK}.lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH)
-        yield
-    finally:
-        os.close(fd)
+    return store.locked(LOCK, shared=True)
 
 
-@contextlib.contextmanager
-def exclusive(store: Store, progress) -> Iterator[None]:  # noqa: ANN001 - gobox.progress.Progress
+def exclusive(store: Store, progress) -> contextlib.AbstractContextManager[None]:  # noqa: ANN001 - Progress
     """The gc side of `using`: no gobox is between finding an image and pinning it while this is held."""
-    store.ensure()
-    fd = os.open(store.locks / f"{LOCK}.lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            progress.step("waiting for another gobox to finish pulling")
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
+    return store.locked(LOCK, on_wait=lambda: progress.step("waiting for another gobox to finish pulling"))
 
 
 # This process's pins by file, so that a second pin() adds to the first. Keyed by path, which holds the
