@@ -562,13 +562,13 @@ def _run_and_commit(app: App, prepared: Any, spec: Any, options: Any, ref: Any) 
 
 def _clear_stale_commits(base: Path) -> None:
     """Remove the kept uppers of runs whose gobox died (their pid leads the name)."""
-    from gobox.store import remove_tree
+    from gobox.store import process_alive, remove_tree
 
     if not base.is_dir():
         return
     for entry in base.iterdir():
         pid = entry.name.split(".", 1)[0]
-        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+        if pid.isdigit() and not process_alive(int(pid)):
             remove_tree(entry)
 
 

@@ -119,6 +119,33 @@ class Store:
             remove_tree(path)
 
 
+def process_starttime(pid: int) -> int | None:
+    """Field 22 of /proc/<pid>/stat, in clock ticks after boot: with the pid, it names one process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return None
+    # The command name (field 2) is in parentheses and may hold spaces and ')': split after the last one.
+    return int(stat[stat.rindex(")") + 2:].split()[19])
+
+
+def process_alive(pid: int, starttime: int | None = None) -> bool:
+    """Whether pid is a running process (the same one as when starttime was read, if given)."""
+    try:
+        now = process_starttime(pid)
+    except (OSError, ValueError, IndexError):
+        return True  # cannot tell: keeping what it uses is the safe mistake
+    if now is None:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True  # someone else's, hidden from /proc (hidepid): treat as live
+        return True
+    return starttime is None or now == starttime
+
+
 def remove_tree(path: Path) -> None:
     """Remove a file or tree, also one whose directories were made read-only."""
     import shutil

@@ -28,7 +28,7 @@ from gobox.cross.cgo import ZIG_CACHE, ZIG_MOUNT, compiler_for, find_zig
 from gobox.cross.targets import Port, Target, expand, parse_dist_list, render_output, template_problem
 from gobox.errors import ConfigError, GoboxError, UsageError
 from gobox.sandbox.spec import SandboxSpec
-from gobox.store import Store, remove_tree, replace_dir, write_atomic
+from gobox.store import Store, process_alive, remove_tree, replace_dir, write_atomic
 
 SUMS = "SHA256SUMS"
 DIST_LIST = "dist-list.json"  # `go tool dist list -json`, kept next to the toolchain it came from
@@ -233,22 +233,12 @@ def _staging(out: Path) -> Path:
         out.mkdir(parents=True, exist_ok=True)
         for old in out.glob(f"{STAGING}*"):
             pid = old.name[len(STAGING):].split("-", 1)[0]
-            if pid.isdigit() and not _alive(int(pid)):
+            if pid.isdigit() and not process_alive(int(pid)):
                 remove_tree(old)
         return Path(tempfile.mkdtemp(prefix=f"{STAGING}{os.getpid()}-", dir=out))
     except OSError as e:
         raise GoboxError(f"cannot write the output directory {out}: {e.strerror}",
                          hint="set [build].output in gobox.toml to a directory you can write") from None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _settle(target: Target, done: matrix.Done, built: Path, final: Path, staging: Path) -> Outcome:

@@ -30,7 +30,7 @@ from gobox.errors import GoboxError, NotFoundError
 from gobox.oci.pull import Image, read_record
 from gobox.oci.reference import Reference
 from gobox.oci.unpack import layer_dir, layers_root
-from gobox.store import Store, remove_tree, write_atomic
+from gobox.store import Store, process_alive, process_starttime, remove_tree, write_atomic
 
 LOCK = "gc"
 _HEX = re.compile(r"[0-9a-f]{64}")
@@ -147,7 +147,7 @@ def pin(store: Store, blobs: Iterable[str], diff_ids: Iterable[str]) -> None:
     process's) and cleared by the next gc.
     """
     pid = os.getpid()
-    starttime = _starttime(pid)
+    starttime = process_starttime(pid)
     path = store.pins / f"{pid}-{starttime}.json"
     old = _pinned.get(path)
     refs = Refs.of(blobs, diff_ids)
@@ -185,33 +185,6 @@ def read_pins(store: Store) -> list[Pin]:
             refs = Refs()
         out.append(Pin(path, int(pid), int(start), refs))
     return out
-
-
-def _starttime(pid: int) -> int | None:
-    """Field 22 of /proc/<pid>/stat, in clock ticks after boot: with the pid, it names one process."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return None
-    # The command name (field 2) is in parentheses and may hold spaces and ')': split after the last one.
-    return int(stat[stat.rindex(")") + 2:].split()[19])
-
-
-def alive(pid: int, starttime: int | None = None) -> bool:
-    """Whether pid is a running process (the same one as when starttime was read, if given)."""
-    try:
-        now = _starttime(pid)
-    except (OSError, ValueError, IndexError):
-        return True  # cannot tell: keeping what it uses is the safe mistake
-    if now is None:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True  # someone else's, hidden from /proc (hidepid): treat as live
-        return True
-    return starttime is None or now == starttime
 
 
 # --- rmi and gc -------------------------------------------------------------------------------------
@@ -264,7 +237,7 @@ def _collect_and_sweep(store: Store, dry_run: bool) -> Report:
     roots = [_record_refs(store, path, image) for path, image in records(store)]
     pins, stale = [], []
     for p in read_pins(store):
-        (pins if alive(p.pid, p.starttime) else stale).append(p)
+        (pins if process_alive(p.pid, p.starttime) else stale).append(p)
     garbage = collect(roots, (p.refs for p in pins), _present(store))
     parts = _dead_parts(store)
     freed = sum(_size(store.blob_for(b)) for b in garbage.blobs)
@@ -328,7 +301,7 @@ def _dead_parts(store: Store) -> list[Path]:
     out = []
     for e in os.scandir(store.tmp):
         m = _PART.fullmatch(e.name)
-        if m and not alive(int(m.group(1))):
+        if m and not process_alive(int(m.group(1))):
             out.append(Path(e.path))
     return sorted(out)
 
