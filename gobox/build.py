@@ -26,6 +26,10 @@ HOST_DIRS = ("/usr/bin", "/usr/sbin", "/usr/lib", "/usr/lib32", "/usr/lib64", "/
 # On merged-/usr systems these are symlinks into /usr, and are recreated as such.
 HOST_TOP = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 HOST_FILES = ("/etc/ld.so.cache",)
+# What gobox ci fixes, so that neither the runner's locale nor its time zone reaches a build or its tests.
+# HOME too: the same for every user, so a build's environment does not depend on who runs it.
+CLEAN_ROOM_ENV = {"TZ": "UTC", "LANG": "C.UTF-8", "HOME": "/home/gobox"}
+CLEAN_ROOM_UMASK = 0o022
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,9 @@ class Options:
     locked: bool = False
     no_limits: bool = False
     image: str | None = None  # an OCI image to build in, overriding [go].image
+    # gobox ci's clean room: the source read-only, empty caches on tmpfs, fixed TZ, LANG and umask.
+    clean_room: bool = False
+    user: tuple[int, int] | None = None  # uid and gid inside (gobox verify varies them); default the caller's
 
 
 @dataclass(frozen=True)
@@ -104,6 +111,8 @@ def environment(project: Project, options: Options, uid: int, term: str | None,
         env["GOPROXY"] = "off"
     if term:
         env["TERM"] = term
+    if options.clean_room:
+        env.update(CLEAN_ROOM_ENV)
     env.update(cfg.build.env)
     env.update(dict(options.env))
     return tuple(env.items())
@@ -131,8 +140,10 @@ def plan(project: Project, paths: Paths, argv: tuple[str, ...], options: Options
     if values["CGO_ENABLED"] == "1" and base == "none" and not values.get("CC") and not image:
         raise ConfigError('cgo needs a C compiler, and [go].base = "none" has none',
                           hint='set [go].base = "host" (the host\'s gcc), or cgo = false')
-    binds = [Bind(str(project.root), str(project.root)),
-             Bind(paths.gocache, GOCACHE), Bind(paths.gomodcache, GOMODCACHE)]
+    clean = options.clean_room
+    binds = [Bind(str(project.root), str(project.root), readonly=clean)]
+    if not clean:
+        binds += [Bind(paths.gocache, GOCACHE), Bind(paths.gomodcache, GOMODCACHE)]
     output = Path(cfg.build.output)
     if output.is_absolute() and project.root not in output.parents:
         binds.append(Bind(str(output), str(output)))
@@ -154,13 +165,14 @@ def plan(project: Project, paths: Paths, argv: tuple[str, ...], options: Options
         env=env,
         cwd=paths.cwd,
         binds=tuple(binds),
-        tmpfs=("/tmp", home_for(paths.uid)),
+        tmpfs=("/tmp", values["HOME"], *((GOCACHE, GOMODCACHE) if clean else ())),
         symlinks=tuple(symlinks),
         uid=paths.uid,
         gid=paths.gid,
         network=net,
         limits=limits(project, options),
         scratch=paths.scratch,
+        umask=CLEAN_ROOM_UMASK if clean else None,
     )
 
 
@@ -228,7 +240,7 @@ def prepare(project: Project, store: Store, settings, options: Options,  # noqa:
     from gobox.sandbox.rootfs import ensure_minimal_layer
     from gobox.toolchains import host_platform
 
-    uid, gid = os.getuid(), os.getgid()
+    uid, gid = options.user or (os.getuid(), os.getgid())
     image_ref = options.image or project.config.go.image
     base = project.config.go.base
     image_env = base_env = None

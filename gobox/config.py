@@ -120,6 +120,7 @@ class CIConfig:
     test: bool = True
     cross: bool = False
     image: bool = False
+    generate: bool = False
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@ EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_INTEGRITY = 3
 EXIT_NETWORK = 4
+EXIT_TESTS = 5  # gobox ci: the build passed and its tests failed
+EXIT_MISMATCH = 6  # gobox verify: two clean-room builds gave different bytes
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
 
@@ -64,3 +66,21 @@ class SandboxError(GoboxError):
     def __init__(self, message: str, hint: str | None = None, exit_code: int = EXIT_FAILURE) -> None:
         super().__init__(message, hint)
         self.exit_code = exit_code
+
+
+class BuildFailed(GoboxError):
+    """gobox ci: go build (or a cross target, or the image's build) ran and failed."""
+
+    exit_code = EXIT_FAILURE
+
+
+class TestsFailed(GoboxError):
+    """gobox ci: the build succeeded and go test failed."""
+
+    exit_code = EXIT_TESTS
+
+
+class Mismatch(GoboxError):
+    """gobox verify: the outputs of two clean-room builds differ."""
+
+    exit_code = EXIT_MISMATCH

@@ -363,6 +363,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         Key("test", "boolean", True, "Run `go test` after the build.", _is_bool),
         Key("cross", "boolean", False, "Build [cross].targets too.", _is_bool),
         Key("image", "boolean", False, "Write the image too.", _is_bool),
+        Key("generate", "boolean", False, "Run `go generate ./...` first, on the clean room's copy of the "
+            "source.", _is_bool),
     ]},
 }
 

@@ -71,6 +71,8 @@ def exec_command(spec: SandboxSpec, err_fd: int) -> NoReturn:
         os.chdir(spec.cwd)
         step, path = "drop privileges", ""
         drop_privileges()
+        if spec.umask is not None:
+            os.umask(spec.umask)
         step, path = "exec", spec.argv[0]
         os.execvpe(spec.argv[0], list(spec.argv), dict(spec.env))
     except OSError as e:

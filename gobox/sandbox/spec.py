@@ -43,6 +43,7 @@ class SandboxSpec:
     # A host directory for the overlay's upper/ and work/, kept after the run (gobox run --commit reads
     # it); None: the upper is a throw-away on the private tmpfs.
     upper: str | None = None
+    umask: int | None = None  # set before exec; None: the caller's (gobox ci fixes it so outputs do not vary)
 
     def mount_points(self) -> tuple[str, ...]:
         """Paths in the root that gobox mounts or makes: not part of what the command wrote."""
@@ -58,6 +59,8 @@ class SandboxSpec:
                   f"cpus {self.limits.cpus}" if self.limits.cpus else ""]
         lines.append("limits:   " + (", ".join(x for x in limits if x) or "none"))
         kept = f"upper kept in {self.upper}" if self.upper else "throw-away upper on tmpfs"
+        if self.umask is not None:
+            lines.append(f"umask:    {self.umask:04o}")
         lines.append(f"root:     overlay, {kept}, of layers (top first):")
         lines += [f"            {layer}" for layer in self.layers]
         lines.append("mounts:   /proc (sys, sysrq-trigger read-only), /dev (minimal), /dev/shm")

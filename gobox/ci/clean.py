@@ -1,0 +1,428 @@
+"""gobox ci: fetch only what gobox.lock pins, then generate, build, test, cross and pack in a clean room.
+
+The clean room is a private copy of the commit's tracked files (read-only to go), empty Go caches on
+tmpfs, no network, an environment made of gobox.toml alone, fixed TZ, LANG and umask, and
+SOURCE_DATE_EPOCH from the commit. Outputs land in a directory the caller gives, with SHA256SUMS and
+provenance.json; the caller decides where they are published (gobox ci) or compared (gobox verify).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from gobox import __version__
+from gobox.build import (
+    CLEAN_ROOM_UMASK,
+    Options,
+    Prepared,
+    execute,
+    explain,
+    go_build_argv,
+    go_test_argv,
+    output_dir,
+    plan,
+    prepare,
+)
+from gobox.ci import provenance, source
+from gobox.ci.provenance import Resource, Step
+from gobox.config import LOCK_NAME, Lock, Project, load_project, read_lock, vendor_mode
+from gobox.errors import BuildFailed, ConfigError, GoboxError, IntegrityError, TestsFailed
+from gobox.sandbox.spec import Bind, SandboxSpec
+from gobox.store import Store, process_alive, remove_tree, write_atomic
+
+SUMS = "SHA256SUMS"
+IMAGE_ARCHIVE = "image.oci.tar"
+ROOMS = "ci"  # under the store: one directory per clean room, removed when its build ends
+WHAT = ("the clean room has no network (GOPROXY=off), empty Go caches, only the commit's tracked files, and "
+        "only the environment gobox.toml declares")
+
+
+@dataclass(frozen=True)
+class Request:
+    """What gobox ci was asked for beyond gobox.toml."""
+
+    targets: tuple[str, ...] = ()  # a shard: only these cross targets; no host build, tests or image
+    dirty: bool = False  # build the working tree's changes and untracked files too, and say so
+
+
+@dataclass(frozen=True)
+class Room:
+    """How one clean room is set up: what gobox verify varies between its runs."""
+
+    parent: Path  # the room is made in a new directory under here
+    user: tuple[int, int] | None = None  # inside the sandbox; default the caller's
+    umask: int = CLEAN_ROOM_UMASK  # gobox's own umask while it works (the sandbox's is fixed)
+    reverse: bool = False  # build the cross targets in the reverse order
+
+
+@dataclass(frozen=True)
+class Output:
+    path: str  # relative to the output directory, posix
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class StepResult:
+    name: str
+    exit_code: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Report:
+    checkout: source.Checkout
+    dirty: bool
+    go: str
+    steps: tuple[StepResult, ...]
+    outputs: tuple[Output, ...]  # every file under out, SHA256SUMS and provenance.json last
+    out: Path
+    error: GoboxError | None = None  # the build or its tests failed: nothing is published
+
+    @property
+    def exit_code(self) -> int:
+        return self.error.exit_code if self.error else 0
+
+
+def rooms(store: Store) -> Path:
+    """The store's directory of clean rooms, with any left by a gobox that was killed removed."""
+    base = store.root / ROOMS
+    base.mkdir(parents=True, exist_ok=True)
+    for old in base.iterdir():
+        pid = old.name.split("-", 1)[0]
+        if pid.isdigit() and not process_alive(int(pid)):
+            remove_tree(old)
+    return base
+
+
+def build(project: Project, store: Store, settings, request: Request, room: Room, out: Path,  # noqa: ANN001
+          progress, events=None) -> Report:  # noqa: ANN001 - Settings, Progress, matrix.Events
+    """One clean-room build of the project's commit into `out` (an empty directory)."""
+    checkout = source.inspect(project.root)
+    # Untracked outputs of earlier builds are not source, even with --dirty.
+    checkout = dataclasses.replace(checkout, untracked=tuple(
+        p for p in checkout.untracked if not _under(checkout.toplevel / p, (out, output_dir(project)))
+        and not Path(p).name.startswith(".gobox-")))
+    if checkout.modified and not request.dirty:
+        shown = ", ".join(checkout.modified[:3]) + (", ..." if len(checkout.modified) > 3 else "")
+        raise ConfigError(f"the checkout has uncommitted changes ({len(checkout.modified)} files: {shown}); "
+                          f"gobox ci builds commit {checkout.commit[:12]}",
+                          hint="commit them, or pass --dirty to build the working tree as it is "
+                          "(provenance.json then says so)")
+    room.parent.mkdir(parents=True, exist_ok=True)
+    room_dir = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=room.parent))
+    try:
+        with _umask(room.umask), _source_date_epoch(checkout.epoch):
+            return _build(project, checkout, store, settings, request, room, room_dir, out, progress, events)
+    finally:
+        remove_tree(room_dir)
+
+
+def _under(path: Path, dirs: tuple[Path, ...]) -> bool:
+    return any(d == path or d in path.parents for d in dirs)
+
+
+@contextmanager
+def _umask(mask: int) -> Iterator[None]:
+    old = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+@contextmanager
+def _source_date_epoch(epoch: int) -> Iterator[None]:
+    """The commit's time for gobox's own timestamps (cross archives, image configs), which read it from the
+    environment as they do outside ci."""
+    old = os.environ.get("SOURCE_DATE_EPOCH")
+    os.environ["SOURCE_DATE_EPOCH"] = str(epoch)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("SOURCE_DATE_EPOCH", None)
+        else:
+            os.environ["SOURCE_DATE_EPOCH"] = old
+
+
+def _build(project: Project, checkout: source.Checkout, store: Store, settings, request: Request,  # noqa: ANN001
+           room: Room, room_dir: Path, out: Path, progress, events) -> Report:  # noqa: ANN001
+    src = room_dir / "src"
+    progress.step(f"clean room: commit {checkout.commit[:12]}{' with uncommitted changes' if request.dirty else ''}")
+    project_dir, changed = source.snapshot(checkout, src, request.dirty)
+    with _cwd(project_dir):  # what names a file of the copy (gobox.lock, gobox.toml) names it as the checkout does
+        return _build_in(project, checkout, store, settings, request, room, src, project_dir, changed, out,
+                         progress, events)
+
+
+@contextmanager
+def _cwd(path: Path) -> Iterator[None]:
+    old = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(old)
+
+
+def _build_in(project: Project, checkout: source.Checkout, store: Store, settings, request: Request,  # noqa: ANN001
+              room: Room, src: Path, project_dir: Path, changed: tuple[source.Changed, ...], out: Path,
+              progress, events) -> Report:  # noqa: ANN001
+    snap = _load(project, project_dir)
+    cfg = snap.config
+    snap = dataclasses.replace(snap, config=dataclasses.replace(cfg, build=dataclasses.replace(
+        cfg.build, output=str(out))))
+    options = Options(locked=True, network="none", clean_room=True, user=room.user,
+                      env=(("SOURCE_DATE_EPOCH", str(checkout.epoch)),))
+
+    # The fetch phase, outside the sandbox: the toolchain by digest, vendored trees by commit.
+    prepared = prepare(snap, store, settings, options, progress)
+    _vendor(snap, store, progress)
+    if cfg.ci.image and not request.targets and cfg.image.ca_certificates:
+        from gobox.image import certs
+
+        certs.ensure(snap, store, True, progress)
+
+    steps: list[Step] = []
+    results: list[StepResult] = []
+    paths = (str(src), str(out))
+    error: GoboxError | None = None
+    images: list[Resource] = []
+    shard = bool(request.targets)
+    try:
+        if cfg.ci.generate and not shard:
+            argv = ("go", "generate", *(("-mod=vendor",) if vendor_mode(snap) == "modules" else ()), "./...")
+            spec = plan(snap, prepared.paths, argv, options)
+            # The only step that may write the source: into the room's private copy, never the checkout.
+            spec = dataclasses.replace(spec, binds=tuple(
+                Bind(b.source, b.target, False) if b.target == str(snap.root) else b for b in spec.binds))
+            _run_step("generate", spec, options, steps, results, paths, BuildFailed)
+        if not shard:
+            spec = plan(snap, prepared.paths, go_build_argv(snap, (), ()), options)
+            _run_step("build", spec, options, steps, results, paths, BuildFailed)
+            if cfg.ci.test:
+                spec = plan(snap, prepared.paths, go_test_argv(snap, (), ()), options)
+                _run_step("test", spec, options, steps, results, paths, TestsFailed)
+        if shard or cfg.ci.cross:
+            _cross(snap, store, settings, request, room, options, prepared, out, steps, results, paths,
+                   progress, events)
+        if cfg.ci.image and not shard:
+            images.append(_image(snap, store, settings, options, prepared, out, steps, results, paths, progress,
+                                 events))
+    except (BuildFailed, TestsFailed) as e:
+        error = _explained(e, snap)
+    if error is not None:
+        return Report(checkout, request.dirty, prepared.go_version, tuple(results), (), out, error)
+
+    outputs = _outputs(out)
+    doc = provenance.statement(provenance.Build(
+        repository=checkout.repository, commit=checkout.commit, subdir=checkout.subdir, dirty=request.dirty,
+        changed=tuple((c.path, c.sha256) for c in changed), source_date_epoch=checkout.epoch,
+        gobox_version=__version__, go=prepared.go_version, network="none", umask=f"{CLEAN_ROOM_UMASK:04o}",
+        request=(("targets", sorted(request.targets)), ("test", cfg.ci.test and not shard),
+                 ("cross", cfg.ci.cross or shard), ("image", cfg.ci.image and not shard),
+                 ("generate", cfg.ci.generate and not shard)),
+        steps=tuple(sorted(steps, key=_step_order)),
+        dependencies=_dependencies(snap, prepared),
+        subjects=tuple(Resource(o.path, (("sha256", o.sha256),)) for o in outputs) + tuple(images),
+        config=tuple((p.name, _sha256(p)) for p in (snap.root / "gobox.toml", snap.root / LOCK_NAME)
+                     if p.is_file()),
+    ))
+    write_atomic(out / provenance.NAME, provenance.render(doc))
+    outputs += (_output(out, out / provenance.NAME),)
+    lines = [f"{o.sha256}  {o.path}\n" for o in sorted(outputs, key=lambda o: o.path)]
+    write_atomic(out / SUMS, "".join(lines).encode())
+    outputs += (_output(out, out / SUMS),)
+    return Report(checkout, request.dirty, prepared.go_version, tuple(results), outputs, out)
+
+
+def _load(project: Project, project_dir: Path) -> Project:
+    """The project as the commit has it; what the commit lacks is an error naming the file."""
+    for name in ("gobox.toml", "go.mod"):
+        if (project.root / name).is_file() and not (project_dir / name).is_file():
+            raise ConfigError(f"{project.relative(project.root / name)} is not in the commit, and gobox ci builds "
+                              "only tracked files", hint=f"git add {name} && git commit")
+    snap = load_project(project_dir)
+    lock = snap.lock_path
+    if not lock.is_file():
+        tracked = "is not committed" if project.lock_path.is_file() else "does not exist"
+        raise ConfigError(f"{project.relative(project.lock_path)} {tracked}: gobox ci builds only what "
+                          "gobox.lock pins", hint="run gobox build (or gobox toolchain install) once, then "
+                          "git add gobox.lock && git commit")
+    if snap.config.sandbox.mounts:
+        raise ConfigError(f"{project.relative(project.config_path or project.root)}: sandbox.mounts: gobox ci "
+                          "takes no host directories into its clean room", hint="vendor what the build needs "
+                          "into the repository, or build with gobox build")
+    return snap
+
+
+def _vendor(snap: Project, store: Store, progress) -> None:  # noqa: ANN001
+    """Vendored dependencies at the commits gobox.lock pins: a committed vendor/ must match them, else they
+    are written into the room's copy."""
+    if vendor_mode(snap) is None:
+        return
+    from gobox.vendor import tree
+
+    if (snap.root / "vendor").exists():
+        diffs = tree.check(snap, store)
+        if diffs:
+            raise IntegrityError(f"the committed vendor/ differs from what gobox.lock pins: {diffs[0]}"
+                                 + (f" (and {len(diffs) - 1} more)" if len(diffs) > 1 else ""),
+                                 hint="run gobox vendor and commit vendor/ and gobox.lock")
+        return
+    tree.vendor(snap, store, progress, locked=True)
+
+
+def _run_step(name: str, spec: SandboxSpec, options: Options, steps: list[Step], results: list[StepResult],
+              paths: tuple[str, str], failure: type[GoboxError]) -> None:
+    steps.append(provenance.step(name, spec.argv, spec.env, spec.cwd, *paths))
+    started = time.monotonic()
+    result = execute(spec, options)
+    results.append(StepResult(name, result.exit_code, round(time.monotonic() - started, 3)))
+    if result.exit_code != 0:
+        limit = explain(result, spec)
+        what = "go test" if name == "test" else f"go {name}"
+        raise failure(f"{what} failed (exit {result.exit_code}) in gobox ci's clean room"
+                      + (f": {limit.message}" if limit else ""))
+
+
+def _explained(error: GoboxError, snap: Project) -> GoboxError:
+    """The failure with what the clean room lacks, and the modules go.mod needs that only the network has."""
+    hint = WHAT
+    missing = _unvendored(snap)
+    if missing:
+        shown = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
+        hint = (f"go.mod requires {len(missing)} module{'s' if len(missing) != 1 else ''} ({shown}) that the "
+                "clean room cannot fetch: the network is off in gobox ci. Vendor them ([vendor.deps] and gobox "
+                "vendor, or a committed go mod vendor)")
+    return type(error)(error.message, hint=error.hint or hint)
+
+
+def _unvendored(snap: Project) -> list[str]:
+    if snap.gomod is None or vendor_mode(snap) is not None or (snap.root / "vendor" / "modules.txt").is_file():
+        return []
+    from gobox.vendor.modules import parse_requires
+
+    return [r.module for r in parse_requires((snap.root / "go.mod").read_text())]
+
+
+def _cross(snap: Project, store: Store, settings, request: Request, room: Room, options: Options,  # noqa: ANN001
+           prepared: Prepared, out: Path, steps: list[Step], results: list[StepResult], paths: tuple[str, str],
+           progress, events) -> None:  # noqa: ANN001
+    from gobox.cross import release
+
+    patterns = request.targets
+    if not patterns and not snap.config.cross.targets:
+        raise ConfigError(f"{snap.relative(snap.config_path) if snap.config_path else 'gobox.toml'}: ci.cross is "
+                          "true and cross.targets is empty", hint='list them, e.g. targets = ["linux/arm64"]')
+    targets = release.choose_targets(snap, prepared, patterns)
+    if room.reverse:
+        targets = tuple(reversed(targets))
+    req = release.Request(patterns=tuple(map(str, targets)))
+    steps += _cross_steps(snap, store, prepared, req, options, out, "cross", paths)
+    started = time.monotonic()
+    report = release.cross(snap, store, settings, req, options, progress, events)
+    results.append(StepResult("cross", 1 if report.failed else 0, round(time.monotonic() - started, 3)))
+    if report.failed:
+        first = report.failed[0]
+        names = ", ".join(str(o.target) for o in report.failed)
+        raise BuildFailed(f"{len(report.failed)} of {len(report.outcomes)} cross targets failed in gobox ci's "
+                          f"clean room ({names}): {first.error}")
+
+
+def _cross_steps(snap: Project, store: Store, prepared: Prepared, req, options: Options,  # noqa: ANN001
+                 into: Path, label: str, paths: tuple[str, str]) -> list[Step]:
+    """The commands gobox cross runs for `req`, as if straight into `into` (it stages, then renames)."""
+    from gobox.cross import release
+
+    targets = release.choose_targets(snap, prepared, req.patterns)
+    names = release.directory_names(snap, targets)
+    specs = release.plan_targets(snap, prepared, req, release.targets_options(snap, store, req, options, targets),
+                                 names, into)
+    return [provenance.step(f"{label} {t}", s.argv, s.env, s.cwd, *paths) for t, s in specs.items()]
+
+
+def _image(snap: Project, store: Store, settings, options: Options, prepared: Prepared, out: Path,  # noqa: ANN001
+           steps: list[Step], results: list[StepResult], paths: tuple[str, str], progress,  # noqa: ANN001
+           events) -> Resource:  # noqa: ANN001
+    """Build and pack the image into out/image.oci.tar; the subject naming the image by its digest."""
+    from gobox.build import environment
+    from gobox.cross import release
+    from gobox.image import make
+    from gobox.image import plan as image_plan
+    from gobox.toolchains import host_platform
+
+    cfg = snap.config.image
+    targets = image_plan.targets(cfg.platforms, host_platform(), "gobox.toml: image.platforms")
+    cgo = dict(environment(snap, options, 0, None))["CGO_ENABLED"] == "1"
+    static = image_plan.static_project(snap, out / make.OUTPUT_DIR)
+    req = release.Request(patterns=tuple(map(str, targets)), packages=(cfg.package,) if cfg.package else (),
+                          archive=False, cgo=cgo)
+    steps += _cross_steps(static, store, prepared, req, options, out / make.OUTPUT_DIR, "image", paths)
+    started = time.monotonic()
+    try:
+        made = make.make(snap, store, settings, make.Request(output=f"oci-archive:{out / IMAGE_ARCHIVE}"),
+                         options, progress, events)
+    except GoboxError as e:
+        results.append(StepResult("image", 1, round(time.monotonic() - started, 3)))
+        if type(e) is GoboxError:  # the image's build failed; a config or integrity error stays what it is
+            raise BuildFailed(f"{e.message} (in gobox ci's clean room)", hint=e.hint) from None
+        raise
+    results.append(StepResult("image", 0, round(time.monotonic() - started, 3)))
+    algorithm, _, hexdigest = made.top.digest.partition(":")
+    return Resource(str(made.reference), ((algorithm, hexdigest),))
+
+
+def _dependencies(snap: Project, prepared: Prepared) -> tuple[Resource, ...]:
+    lock = read_lock(snap.lock_path) or Lock()
+    deps: list[Resource] = []
+    t = prepared.toolchain
+    if hasattr(t, "sha256"):
+        deps.append(Resource(t.filename, (("sha256", t.sha256),), t.url,
+                             (("go", str(t.version)), ("source", t.source))))
+    for image in lock.images:
+        algorithm, _, hexdigest = image.digest.partition(":")
+        deps.append(Resource(image.reference, ((algorithm, hexdigest),), f"oci://{image.reference}@{image.digest}",
+                             (("platform", image.platform),)))
+    for d in lock.deps:
+        digest = (("gitCommit" if d.vcs == "git" else "hgChangeset", d.commit),)
+        deps.append(Resource(d.path, digest, f"{d.vcs}+{d.url}", (("rev", d.rev),)))
+    if lock.ca_certificates is not None:
+        b = lock.ca_certificates
+        deps.append(Resource("ca-certificates", (("sha256", b.sha256),), "",
+                             (("source", b.source), ("version", b.version))))
+    return tuple(deps)
+
+
+def _step_order(s: Step) -> tuple[int, str]:
+    """Steps in a fixed order, whatever order the targets were built in."""
+    kind = s.name.split(" ", 1)[0]
+    return (["generate", "build", "test", "cross", "image"].index(kind), s.name)
+
+
+def _outputs(out: Path) -> tuple[Output, ...]:
+    files = sorted(p for p in out.rglob("*") if (p.is_file() or p.is_symlink()) and p.name != SUMS
+                   and p.name != provenance.NAME)
+    return tuple(_output(out, p) for p in files)
+
+
+def _output(out: Path, path: Path) -> Output:
+    return Output(path.relative_to(out).as_posix(), path.stat().st_size, _sha256(path))
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+

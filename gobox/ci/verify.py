@@ -1,0 +1,69 @@
+"""gobox verify: the clean-room build again, in rooms that differ in every way that must not matter, compared
+byte for byte."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from gobox.ci import clean
+from gobox.ci.compare import Difference, compare_trees
+from gobox.config import Project
+from gobox.store import Store, remove_tree
+
+# Far enough apart that a timestamp with one-second resolution differs between two runs.
+MIN_APART = 1.1
+UNPRIVILEGED = (65534, 65534)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    reports: tuple[clean.Report, ...]
+    rooms: tuple[clean.Room, ...]
+    differences: tuple[tuple[int, Difference], ...]  # (run number, what differs from run 1)
+    kept: Path | None  # where each run's outputs are, when asked to keep them
+
+    @property
+    def ok(self) -> bool:
+        return not self.differences
+
+
+def rooms_for(base: Path, runs: int, uid: int) -> tuple[clean.Room, ...]:
+    """Each run's room (pure): odd runs as the caller with umask 022 and the targets in order; even runs
+    deeper in the tree, as another user (unprivileged when the caller is root, root otherwise), with umask
+    077 and the targets reversed."""
+    other = UNPRIVILEGED if uid == 0 else (0, 0)
+    return tuple(
+        clean.Room(base / f"run-{i}", None, 0o022, False) if i % 2 else
+        clean.Room(base / f"run-{i}" / "a-longer" / "path", other, 0o077, True)
+        for i in range(1, runs + 1)
+    )
+
+
+def verify(project: Project, store: Store, settings, request: clean.Request, runs: int,  # noqa: ANN001
+           progress, events=None, keep: Path | None = None) -> Verdict:  # noqa: ANN001
+    """Build `runs` times and compare every output of every run with run 1's."""
+    base = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-verify-", dir=clean.rooms(store)))
+    rooms = rooms_for(base, runs, os.getuid())
+    outs = [(keep or base) / f"run-{i}" / "out" for i in range(1, runs + 1)]
+    reports: list[clean.Report] = []
+    try:
+        last = 0.0
+        for i, (room, out) in enumerate(zip(rooms, outs, strict=True), start=1):
+            time.sleep(max(0.0, last + MIN_APART - time.monotonic()))
+            last = time.monotonic()
+            who = "as the caller" if room.user is None else f"as uid {room.user[0]}"
+            progress.step(f"verify: run {i} of {runs}, {who}, umask {room.umask:04o}"
+                          f"{', targets reversed' if room.reverse else ''}")
+            out.mkdir(parents=True)
+            report = clean.build(project, store, settings, request, room, out, progress, events)
+            if report.error is not None:
+                raise report.error
+            reports.append(report)
+        differences = tuple((i, d) for i in range(2, runs + 1) for d in compare_trees(outs[0], outs[i - 1]))
+    finally:
+        remove_tree(base)
+    return Verdict(tuple(reports), rooms, differences, keep)

@@ -1,0 +1,316 @@
+"""gobox ci and gobox verify on real git checkouts, with the real toolchain: the clean room holds, the outputs
+and provenance are what a user checks, and every way out says why with its own exit code."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import REPO, Gobox
+
+LOCK_1_22 = (REPO / "recipes" / "hello" / "gobox.lock").read_text()
+
+
+def git(repo: Path, *args: str) -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@example.com", "GIT_AUTHOR_DATE": "2024-05-01T12:00:00Z",
+           "GIT_COMMITTER_DATE": "2024-05-01T12:00:00Z"}
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True,
+                          env=env).stdout
+
+
+def commit_all(repo: Path) -> str:
+    if not (repo / ".git").exists():
+        git(repo, "init", "-q")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "change")
+    return git(repo, "rev-parse", "HEAD").strip()
+
+
+def project(tmp_path: Path, files: dict[str, str], lock: bool = True) -> Path:
+    root = tmp_path / "proj"
+    root.mkdir()
+    base = {"go.mod": "module example.com/probe\n\ngo 1.21\n", "gobox.toml": '[go]\nversion = "1.22"\n'}
+    for name, text in {**base, **files}.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    if lock:
+        (root / "gobox.lock").write_text(LOCK_1_22)
+    commit_all(root)
+    return root
+
+
+def sha256sum_check(directory: Path) -> None:
+    done = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=directory, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def statement_checked(path: Path) -> dict:
+    """provenance.json read by the in-toto attestation library, as existing verifiers read it."""
+    from google.protobuf import json_format
+    from in_toto_attestation.predicates.provenance.v1 import provenance_pb2
+    from in_toto_attestation.v1 import statement_pb2
+    from in_toto_attestation.v1.statement import Statement
+
+    text = path.read_text()
+    pb = json_format.Parse(text, statement_pb2.Statement())  # unknown fields are an error
+    Statement.copy_from_pb(pb).validate()
+    doc = json.loads(text)
+    assert doc["predicateType"] == "https://slsa.dev/provenance/v1"
+    predicate = json_format.ParseDict(doc["predicate"], provenance_pb2.Provenance())
+    # What SLSA provenance v1 requires: buildType, externalParameters and builder.id.
+    assert predicate.build_definition.build_type
+    assert predicate.build_definition.external_parameters
+    assert predicate.run_details.builder.id
+    return doc
+
+
+def test_ci_hello_recipe_clean_room_outputs_and_provenance(stocked: Gobox, tmp_path: Path) -> None:
+    recipe = shutil.copytree(REPO / "recipes" / "hello", tmp_path / "hello")
+    shutil.rmtree(recipe / "dist", ignore_errors=True)
+    commit = commit_all(recipe)
+    origin = "https://ci-user:s3cr3t@example.com/hello.git"
+    git(recipe, "remote", "add", "origin", origin)
+    r = stocked("-C", str(recipe), "ci", "--json", timeout=600)
+    assert r.code == 0, r.err
+    summary = json.loads(r.out)  # go test's own output went to stderr
+    assert summary["ok"] and summary["commit"] == commit and summary["dirty"] is False
+    assert [s["name"] for s in summary["steps"]] == ["build", "test", "image"]
+    dist = recipe / "dist"
+    ran = subprocess.run([dist / "hello"], capture_output=True, text=True)
+    assert ran.stdout == "Hello, Go examples!\n"
+    sha256sum_check(dist)
+    assert stocked.home.exists() and not any(p for p in stocked.home.rglob("ci/*"))  # the clean room is gone
+
+    doc = statement_checked(dist / "provenance.json")
+    subjects = {s["name"]: s["digest"]["sha256"] for s in doc["subject"]}
+    for line in (dist / "SHA256SUMS").read_text().splitlines():
+        digest, name = line.split("  ")
+        if name != "provenance.json":
+            assert subjects[name] == digest
+    assert "localhost/hello:latest" in subjects  # the image, by its digest
+    build = doc["predicate"]["buildDefinition"]
+    assert build["externalParameters"]["source"] == {
+        "uri": f"git+https://example.com/hello.git@{commit}", "digest": {"gitCommit": commit}, "path": "."}
+    assert "s3cr3t" not in (dist / "provenance.json").read_text()
+    wheel = [d for d in build["resolvedDependencies"] if d.get("annotations", {}).get("go") == "1.22.10"]
+    assert wheel and wheel[0]["digest"]["sha256"] in LOCK_1_22
+    steps = {s["name"]: s for s in build["internalParameters"]["steps"]}
+    assert steps["build"]["argv"][:3] == ["go", "build", "-trimpath"]
+    env = steps["build"]["env"]
+    assert env["GOPROXY"] == "off" and env["TZ"] == "UTC" and env["SOURCE_DATE_EPOCH"] == str(1714564800)
+    assert str(tmp_path) not in (dist / "provenance.json").read_text()
+
+    # The same commit built again, elsewhere: the same provenance, byte for byte.
+    other = tmp_path / "elsewhere" / "hello"
+    subprocess.run(["git", "clone", "-q", str(recipe), str(other)], check=True)
+    git(other, "remote", "set-url", "origin", origin)
+    assert stocked("-C", str(other), "ci", "--out", str(tmp_path / "out2"), timeout=600).code == 0
+    assert (tmp_path / "out2" / "provenance.json").read_bytes() == (dist / "provenance.json").read_bytes()
+    assert (tmp_path / "out2" / "SHA256SUMS").read_bytes() == (dist / "SHA256SUMS").read_bytes()
+
+
+PROBE_TEST = """package main
+
+import (
+	"os"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// What the clean room promises, seen from inside a test.
+func TestCleanRoom(t *testing.T) {
+	if v := os.Getenv("GOBOX_SECRET"); v != "" {
+		t.Errorf("GOBOX_SECRET leaked in: %q", v)
+	}
+	if v := os.Getenv("PROBE_DECLARED"); v != "from gobox.toml" {
+		t.Errorf("PROBE_DECLARED = %q", v)
+	}
+	if time.Local.String() != "UTC" || os.Getenv("LANG") != "C.UTF-8" {
+		t.Errorf("TZ %s, LANG %q", time.Local, os.Getenv("LANG"))
+	}
+	if old := syscall.Umask(0); old != 0o022 {
+		t.Errorf("umask %o", old)
+	}
+	if err := os.WriteFile("written-by-test", nil, 0o644); err == nil {
+		t.Errorf("the source is writable")
+	}
+	if mods, _ := os.ReadDir("/go/pkg/mod"); len(mods) != 0 {
+		t.Errorf("module cache not empty: %v", mods)
+	}
+}
+"""
+
+
+def test_ci_sees_tracked_files_and_declared_env_only(stocked: Gobox, tmp_path: Path) -> None:
+    root = project(tmp_path, {
+        "main.go": 'package main\n\nimport "fmt"\n\nfunc main() { fmt.Println("probe") }\n',
+        "main_test.go": PROBE_TEST,
+        "gobox.toml": '[go]\nversion = "1.22"\n[build.env]\nPROBE_DECLARED = "from gobox.toml"\n',
+    })
+    (root / "leak.go").write_text('package main\n\nfunc init() { println("LEAK") }\n')  # untracked
+    host = {"GOBOX_SECRET": "s3cr3t", "GOFLAGS": "-mod=mod", "GOPROXY": "http://127.0.0.1:9", "TZ": "Asia/Tokyo"}
+    r = stocked("-C", str(root), "ci", env=host, timeout=600)
+    assert r.code == 0, r.err
+    ran = subprocess.run([root / "dist" / "probe"], capture_output=True, text=True)
+    assert ran.stdout == "probe\n" and "LEAK" not in ran.stderr
+    assert not (root / "written-by-test").exists()
+    # The test can fail: outside the clean room the variable reaches it.
+    leaky = stocked("-C", str(root), "test", "--env", "GOBOX_SECRET=x", "--", "-run", "TestCleanRoom", "-count=1",
+                    env=host, timeout=600)
+    assert leaky.code == 1 and "GOBOX_SECRET leaked in" in leaky.out
+
+    # --dirty takes the untracked file and an uncommitted change, and says so (not dist/, the last outputs).
+    (root / "written-by-test").unlink()
+    (root / "main.go").write_text('package main\n\nimport "fmt"\n\nfunc main() { fmt.Println("probe 2") }\n')
+    refused = stocked("-C", str(root), "ci", timeout=600)
+    assert refused.code == 2 and "uncommitted changes (1 files: main.go)" in refused.err
+    assert subprocess.run([root / "dist" / "probe"], capture_output=True, text=True).stdout == "probe\n"
+    r = stocked("-C", str(root), "ci", "--dirty", "--json", timeout=600)
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["dirty"] is True
+    ran = subprocess.run([root / "dist" / "probe"], capture_output=True, text=True)
+    assert ran.stdout == "probe 2\n" and "LEAK" in ran.stderr
+    external = statement_checked(root / "dist" / "provenance.json")["predicate"]["buildDefinition"][
+        "externalParameters"]
+    assert external["dirty"] is True
+    assert [c["path"] for c in external["changes"]] == ["leak.go", "main.go"]
+
+
+def test_ci_refuses_a_missing_or_stale_lock(stocked: Gobox, tmp_path: Path) -> None:
+    root = project(tmp_path, {"main.go": "package main\n\nfunc main() {}\n"}, lock=False)
+    r = stocked("-C", str(root), "ci")
+    assert r.code == 2 and "gobox.lock does not exist" in r.err, r.err
+    assert not (root / "dist").exists()
+
+    (root / "gobox.lock").write_text(LOCK_1_22)
+    r = stocked("-C", str(root), "ci")
+    assert r.code == 2 and "gobox.lock is not committed" in r.err, r.err
+
+    (root / "gobox.toml").write_text('[go]\nversion = "1.21"\n')  # the lock still pins 1.22.10
+    commit_all(root)
+    r = stocked("-C", str(root), "ci")
+    assert r.code == 2 and "pins go 1.22.10" in r.err and "1.21" in r.err, r.err
+    assert not (root / "dist").exists()
+
+
+def test_ci_build_that_needs_the_network_fails_and_says_the_network_is_off(stocked: Gobox, tmp_path: Path) -> None:
+    root = project(tmp_path, {
+        "go.mod": "module example.com/probe\n\ngo 1.21\n\nrequire example.com/dep v1.0.0\n",
+        "main.go": 'package main\n\nimport "example.com/dep"\n\nfunc main() { dep.Hello() }\n',
+    })
+    r = stocked("-C", str(root), "ci", "--json", timeout=600)
+    assert r.code == 1, r.err
+    assert "go build failed (exit 1) in gobox ci's clean room" in r.err
+    assert "the network is off in gobox ci" in r.err and "example.com/dep" in r.err
+    assert json.loads(r.out)["ok"] is False
+    assert not (root / "dist").exists()
+
+
+def test_ci_failing_test_exits_5_and_publishes_nothing(stocked: Gobox, tmp_path: Path) -> None:
+    root = project(tmp_path, {
+        "main.go": "package main\n\nfunc main() {}\n",
+        "main_test.go": 'package main\n\nimport "testing"\n\nfunc TestNo(t *testing.T) { t.Fatal("no") }\n',
+    })
+    (root / "dist").mkdir()
+    (root / "dist" / "old").write_text("from before")
+    r = stocked("-C", str(root), "ci", timeout=600)
+    assert r.code == 5, r.err
+    assert "go test failed (exit 1)" in r.err and "--- FAIL: TestNo" in r.out + r.err
+    assert sorted(p.name for p in (root / "dist").iterdir()) == ["old"]
+    assert not list(root.glob(".gobox-ci-*"))
+
+
+GENERATOR = """//go:build ignore
+
+// gen writes a Go file from a map, in Go's random map order, and stamps the time: a classic way to make
+// a build that is not reproducible.
+package main
+
+import (
+	"fmt"
+	"os"
+	"time"
+)
+
+func main() {
+	m := map[string]int{}
+	for i := 0; i < 64; i++ {
+		m[fmt.Sprintf("k%02d", i)] = i
+	}
+	s := ""
+	for k := range m {
+		s += k
+	}
+	now := time.Now().Format(time.RFC3339Nano)
+	code := fmt.Sprintf("package main\\n\\nconst order = %q\\nconst built = %q\\n", s, now)
+	if err := os.WriteFile("zz_generated.go", []byte(code), 0o644); err != nil {
+		panic(err)
+	}
+}
+"""
+
+
+def test_verify_catches_a_build_that_is_not_reproducible(stocked: Gobox, tmp_path: Path) -> None:
+    root = project(tmp_path, {
+        "gobox.toml": '[go]\nversion = "1.22"\n[ci]\ngenerate = true\n',
+        "gen.go": GENERATOR,
+        "main.go": '//go:generate go run gen.go\npackage main\n\nimport "fmt"\n\n'
+                   'func main() { fmt.Println(order[:3], len(built) > 0) }\n',
+    })
+    r = stocked("-C", str(root), "verify", "--json", timeout=900)
+    assert r.code == 6, r.err
+    verdict = json.loads(r.out)
+    paths = {d["path"] for d in verdict["differences"]}
+    assert "probe" in paths, verdict
+    probe = next(d for d in verdict["differences"] if d["path"] == "probe")
+    assert probe["kind"] == "content" and probe["offset"] > 0
+    # The offset is real: the two builds agree before it and differ at it.
+    assert "differ at byte" in probe["text"]
+    assert "the builds differ" in r.err
+    assert not (root / "dist").exists()  # verify publishes nothing
+
+
+@pytest.mark.parametrize("recipe", ["hello", "matrix"])
+def test_verify_every_recipe(stocked: Gobox, tmp_path: Path, recipe: str) -> None:
+    root = shutil.copytree(REPO / "recipes" / recipe, tmp_path / recipe)
+    shutil.rmtree(root / "dist", ignore_errors=True)
+    commit_all(root)
+    keep = tmp_path / "runs"
+    r = stocked("-C", str(root), "verify", "--runs", "2", "--keep", str(keep), timeout=1200)
+    assert r.code == 0, r.err
+    assert "2 clean-room builds" in r.err and "match" in r.err
+    one, two = keep / "run-1" / "out", keep / "run-2" / "out"
+    sha256sum_check(one)
+    assert (one / "SHA256SUMS").read_bytes() == (two / "SHA256SUMS").read_bytes()
+    if recipe == "matrix":  # [ci].cross: all six targets, with archives
+        assert len(list(one.glob("*.tar.gz"))) + len(list(one.glob("*.zip"))) == 6
+
+
+def test_ci_matrix_and_one_shard(stocked: Gobox, tmp_path: Path) -> None:
+    root = shutil.copytree(REPO / "recipes" / "matrix", tmp_path / "matrix")
+    commit_all(root)
+    r = stocked("-C", str(root), "ci", "matrix", "--format", "github")
+    assert r.code == 0, r.err
+    targets = json.loads(r.out)["target"]
+    assert targets == ["linux/amd64", "linux/arm64", "linux/arm/v7", "darwin/arm64", "windows/amd64",
+                       "freebsd/amd64"]
+    r = stocked("-C", str(root), "ci", "--target", "linux/arm64", "--json", timeout=600)
+    assert r.code == 0, r.err
+    assert [s["name"] for s in json.loads(r.out)["steps"]] == ["cross"]
+    dist = root / "dist"
+    sha256sum_check(dist)
+    assert sorted(p.name for p in dist.iterdir() if p.is_dir()) == ["matrix_linux_arm64"]
+    elf = (dist / "matrix_linux_arm64" / "matrix").read_bytes()[:20]
+    assert elf[:4] == b"\x7fELF" and elf[18] == 183  # EM_AARCH64
+    request = statement_checked(dist / "provenance.json")["predicate"]["buildDefinition"]["externalParameters"][
+        "request"]
+    assert request["targets"] == ["linux/arm64"] and request["test"] is False
+
+    bad = stocked("-C", str(root), "ci", "--target", "linux/arm65")
+    assert bad.code == 2 and "linux/arm65" in bad.err
