@@ -186,7 +186,7 @@ def test_render_dispatches_and_refuses_other_formats() -> None:
 def test_github_build_job_runs_ci_then_verify_and_skips_the_install() -> None:
     steps = github_commands(WORKFLOW, "build")
     assert [s.name for s in steps] == ["Allow user namespaces", "Check the host", "Build in the clean room",
-                                       "Build twice more and compare"]
+                                       "Rebuild twice and compare"]
     assert [s.run for s in steps[1:]] == ["gobox doctor", "gobox ci --json > ci.json", "gobox verify --runs 2"]
     assert not any("pipx" in s.run for s in steps)
 
@@ -266,3 +266,10 @@ def test_gitlab_matrix_expands_every_entry_in_order() -> None:
 def test_gitlab_include_must_be_a_known_local_file(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"include .*\.gitlab/gobox-ci\.yml.*not a local file"):
         gitlab_commands(child(TARGETS, tmp_path), {})
+
+
+def test_ci_md_shows_what_gobox_ci_matrix_prints() -> None:
+    text = (DOCS.parent / "ci.md").read_text()
+    targets = ["linux/amd64", "linux/arm/v7"]
+    assert f"$ gobox ci matrix --format github\n{github_matrix(targets)}\n```" in text
+    assert f"$ gobox ci matrix --format gitlab\n```\n\n```yaml\n{gitlab_pipeline(targets)}\n```" in text
