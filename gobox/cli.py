@@ -1007,11 +1007,16 @@ def ci_matrix_cmd(app: App, fmt: str) -> None:
     from gobox.build import Options, prepare
     from gobox.ci import jobs
     from gobox.cross import release
+    from gobox.errors import ConfigError
 
     project = app.project()
     prepared = prepare(project, app.store, app.settings, Options(locked=True), app.progress())
+    where = project.relative(project.config_path) if project.config_path else "gobox.toml"
+    if not project.config.cross.targets:
+        raise ConfigError(f"{where}: cross.targets: empty, so there is nothing to fan out",
+                          hint='list them, e.g. [cross] targets = ["linux/arm64", "darwin/amd64"]')
     targets = release.choose_targets(project, prepared, ())
-    click.echo(jobs.render([str(t) for t in targets], fmt), nl=False)
+    click.echo(jobs.render([str(t) for t in targets], fmt, where))
 
 
 @cli.command("verify", epilog=EPILOG)

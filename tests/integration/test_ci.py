@@ -105,13 +105,6 @@ def test_ci_hello_recipe_clean_room_outputs_and_provenance(stocked: Gobox, tmp_p
     assert env["GOPROXY"] == "off" and env["TZ"] == "UTC" and env["SOURCE_DATE_EPOCH"] == str(1714564800)
     assert str(tmp_path) not in (dist / "provenance.json").read_text()
 
-    # The same commit built again, elsewhere: the same provenance, byte for byte.
-    other = tmp_path / "elsewhere" / "hello"
-    subprocess.run(["git", "clone", "-q", str(recipe), str(other)], check=True)
-    git(other, "remote", "set-url", "origin", origin)
-    assert stocked("-C", str(other), "ci", "--out", str(tmp_path / "out2"), timeout=600).code == 0
-    assert (tmp_path / "out2" / "provenance.json").read_bytes() == (dist / "provenance.json").read_bytes()
-    assert (tmp_path / "out2" / "SHA256SUMS").read_bytes() == (dist / "SHA256SUMS").read_bytes()
 
 
 PROBE_TEST = """package main
@@ -276,8 +269,9 @@ def test_verify_catches_a_build_that_is_not_reproducible(stocked: Gobox, tmp_pat
     assert not (root / "dist").exists()  # verify publishes nothing
 
 
-@pytest.mark.parametrize("recipe", ["hello", "matrix"])
-def test_verify_every_recipe(stocked: Gobox, tmp_path: Path, recipe: str) -> None:
+# recipes/hello is verified by test_ci_docs.py, through the GitHub Actions example's own commands.
+@pytest.mark.parametrize("recipe", ["matrix"])
+def test_verify_recipe(stocked: Gobox, tmp_path: Path, recipe: str) -> None:
     root = shutil.copytree(REPO / "recipes" / recipe, tmp_path / recipe)
     shutil.rmtree(root / "dist", ignore_errors=True)
     commit_all(root)
@@ -297,7 +291,7 @@ def test_ci_matrix_and_one_shard(stocked: Gobox, tmp_path: Path) -> None:
     commit_all(root)
     r = stocked("-C", str(root), "ci", "matrix", "--format", "github")
     assert r.code == 0, r.err
-    targets = json.loads(r.out)["target"]
+    targets = [job["target"] for job in json.loads(r.out)["include"]]
     assert targets == ["linux/amd64", "linux/arm64", "linux/arm/v7", "darwin/arm64", "windows/amd64",
                        "freebsd/amd64"]
     r = stocked("-C", str(root), "ci", "--target", "linux/arm64", "--json", timeout=600)
