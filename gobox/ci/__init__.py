@@ -1,0 +1,1 @@
+"""gobox ci and gobox verify: clean-room builds, their provenance, and the proof they reproduce."""
