@@ -30,8 +30,14 @@ from gobox.oci.manifest import (
 CHUNK = 1 << 20
 # Manifests, indexes and configs are kilobytes; anything this big is not one, and is not read whole.
 _DOCUMENT_MAX = 16 << 20
+
+
+class _Unreadable(Exception):
+    """An image or archive that is not what it claims to be: said in the detail, never raised to the caller."""
+
+
 # What reading a damaged image can raise; anything else is a bug and is left to surface.
-_UNREADABLE = (tarfile.TarError, OSError, EOFError, ValueError, KeyError, TypeError, zlib.error, GoboxError)
+_UNREADABLE = (_Unreadable, tarfile.TarError, OSError, EOFError, ValueError, zlib.error, GoboxError)
 
 
 @dataclass(frozen=True)
@@ -58,7 +64,8 @@ def first_difference(a: Path, b: Path) -> int | None:
 def compare_trees(a: Path, b: Path) -> list[Difference]:
     """Every difference between the trees `a` and `b`, sorted by path. Symlinks are compared, not followed."""
     out: list[Difference] = []
-    _compare(a, b, "", out)
+    # The roots are followed when they are symlinks (dist -> dist.2); below them, links are compared as links.
+    _compare(a.resolve(), b.resolve(), "", out)
     # Stable: a path with several differences keeps them in the order found (mode before content).
     return sorted(out, key=lambda d: d.path)
 
@@ -218,7 +225,10 @@ class _Layout:
         return (self.root / name).is_file()
 
     def open(self, name: str) -> BinaryIO:
-        return open(self.root / name, "rb")
+        try:
+            return open(self.root / name, "rb")
+        except FileNotFoundError:
+            raise _Unreadable(f"the layout lacks {name}") from None
 
 
 class _Archive:
@@ -236,7 +246,7 @@ class _Archive:
     def open(self, name: str) -> BinaryIO:
         m = self.members.get(name)
         if m is None or not m.isfile():
-            raise KeyError(f"the archive has no file {name}")
+            raise _Unreadable(f"the archive lacks {name}")
         f = self.tar.extractfile(m)
         assert f is not None  # a regular file always has a reader
         return f
@@ -254,8 +264,6 @@ def _member_name(name: str) -> str:
 def _reason(e: BaseException) -> str:
     if isinstance(e, GoboxError):
         return e.message
-    if isinstance(e, KeyError) and e.args:
-        return str(e.args[0])
     return str(e) or type(e).__name__
 
 
@@ -263,7 +271,7 @@ def _read_document(source: _Source, name: str) -> bytes:
     with source.open(name) as f:
         data = f.read(_DOCUMENT_MAX + 1)
     if len(data) > _DOCUMENT_MAX:
-        raise ValueError(f"{name} is over {_DOCUMENT_MAX >> 20} MiB: not a manifest or config")
+        raise _Unreadable(f"{name} is over {_DOCUMENT_MAX >> 20} MiB: not a manifest or config")
     return data
 
 
@@ -271,7 +279,7 @@ def _image_kind(source: _Source) -> str | None:
     # Docker 25's `docker save` writes both; the OCI side says more (media types, platforms).
     if source.has("oci-layout") and source.has("index.json"):
         return "OCI"
-    if source.has("manifest.json"):
+    if isinstance(source, _Archive) and source.has("manifest.json"):
         return "docker"
     return None
 
@@ -304,10 +312,10 @@ def _compare_sources(sa: _Source, sb: _Source) -> list[str]:
     if ka == "docker":
         return _docker(sa, sb)
     if ka is None:
-        raise KeyError("no index.json")
+        raise _Unreadable("no index.json")
     (ia, ra), (ib, rb) = (_document(s, "index.json", OCI_INDEX, None) for s in (sa, sb))
     if not isinstance(ia, Index) or not isinstance(ib, Index):
-        raise ValueError("index.json is not an image index")
+        raise _Unreadable("index.json is not an image index")
     return _index(sa, ia, ra, sb, ib, rb, "")
 
 
@@ -319,7 +327,7 @@ def _document(source: _Source, name: str, media_type: str | None, digest: str | 
         try:
             json.loads(data)
         except ValueError as e:
-            raise ValueError(f"{name} is not JSON ({e})") from None
+            raise _Unreadable(f"{name} is not JSON ({e})") from None
     return parse_document(data, media_type, digest), json.loads(data)
 
 
@@ -336,18 +344,31 @@ def _label(d: Descriptor) -> str:
 
 def _match(xs: tuple[Descriptor, ...], ys: tuple[Descriptor, ...]
            ) -> tuple[list[tuple[Descriptor, Descriptor]], list[Descriptor], list[Descriptor]]:
-    """Pairs of entries of two indexes, by tag and platform when those tell them apart, else by position."""
-    def key(d: Descriptor) -> tuple[str, str]:
+    """Pairs of entries of two indexes: by tag and platform, then by platform alone (a renamed tag), else by
+    position when neither tells the entries of a side apart; and the entries left on each side."""
+    def tagged(d: Descriptor) -> tuple[str, str]:
         return dict(d.annotations).get(REF_NAME, ""), str(d.platform or "")
 
-    ka, kb = [key(d) for d in xs], [key(d) for d in ys]
-    if len(set(ka)) == len(ka) and len(set(kb)) == len(kb) and any(k != ("", "") for k in ka + kb):
-        by_b = dict(zip(kb, ys, strict=True))
-        pairs = [(d, by_b[k]) for k, d in zip(ka, xs, strict=True) if k in by_b]
-        return pairs, [d for k, d in zip(ka, xs, strict=True) if k not in by_b], [
-            d for k, d in zip(kb, ys, strict=True) if k not in set(ka)]
-    n = min(len(xs), len(ys))
-    return list(zip(xs[:n], ys[:n], strict=True)), list(xs[n:]), list(ys[n:])
+    def platform(d: Descriptor) -> tuple[str, str]:
+        return "", str(d.platform or "")
+
+    pairs: list[tuple[Descriptor, Descriptor]] = []
+    rest_x, rest_y = list(xs), list(ys)
+    keyed = False
+    for key in (tagged, platform):
+        kx, ky = [key(d) for d in rest_x], [key(d) for d in rest_y]
+        if len(set(kx)) < len(kx) or len(set(ky)) < len(ky):
+            continue
+        keyed = True
+        by_y = dict(zip(ky, rest_y, strict=True))
+        pairs += [(d, by_y[k]) for k, d in zip(kx, rest_x, strict=True) if k in by_y]
+        in_x = set(kx)
+        rest_x = [d for k, d in zip(kx, rest_x, strict=True) if k not in by_y]
+        rest_y = [d for k, d in zip(ky, rest_y, strict=True) if k not in in_x]
+    if not keyed:
+        n = min(len(xs), len(ys))
+        return list(zip(xs[:n], ys[:n], strict=True)), list(xs[n:]), list(ys[n:])
+    return pairs, rest_x, rest_y
 
 
 def _index(sa: _Source, ia: Index, ra: dict, sb: _Source, ib: Index, rb: dict, label: str) -> list[str]:
@@ -389,7 +410,7 @@ def _oci_image(m: Manifest, label: str) -> _Image:
 def _docker(sa: _Source, sb: _Source) -> list[str]:
     la, lb = (json.loads(_read_document(s, "manifest.json")) for s in (sa, sb))
     if not isinstance(la, list) or not isinstance(lb, list):
-        raise ValueError("manifest.json is not a list of images")
+        raise _Unreadable("manifest.json is not a list of images")
     parts = [f"manifest.json lists {len(la)} images vs {len(lb)}"] if len(la) != len(lb) else []
     for ea, eb in zip(la, lb, strict=False):
         found = _images(sa, _docker_image(sa, ea), sb, _docker_image(sb, eb))
@@ -402,13 +423,13 @@ def _docker(sa: _Source, sb: _Source) -> list[str]:
 def _docker_image(source: _Source, entry: object) -> _Image:
     if not isinstance(entry, dict) or not isinstance(entry.get("Config"), str) or not isinstance(
             entry.get("Layers"), list) or not all(isinstance(n, str) for n in entry["Layers"]):
-        raise ValueError("manifest.json: an image without Config and Layers")
+        raise _Unreadable("manifest.json: an image without Config and Layers")
     assert isinstance(source, _Archive)  # a docker-archive is a tar, never a directory
     layers = []
     for name in entry["Layers"]:
         member = source.members.get(_member_name(name))
         if member is None:
-            raise KeyError(f"the archive lacks {name}, which manifest.json names")
+            raise _Unreadable(f"the archive lacks {name}, which manifest.json names")
         # Layer files are named by digest (or by a chain ID in older docker save): name and size tell them apart.
         layers.append(_LayerRef(_member_name(name), f"{name} {member.size}", name, None))
     return _Image("", _member_name(entry["Config"]), entry["Config"], tuple(layers))
@@ -419,7 +440,7 @@ def _images(sa: _Source, ia: _Image, sb: _Source, ib: _Image) -> list[str]:
     ba, bb = _read_document(sa, ia.config), _read_document(sb, ib.config)
     ca, cb = json.loads(ba), json.loads(bb)
     if not isinstance(ca, dict) or not isinstance(cb, dict):
-        raise ValueError("an image config is not a JSON object")
+        raise _Unreadable("an image config is not a JSON object")
     label = ia.label or _platform_of(ca)
     idents_a, idents_b = [x.ident for x in ia.layers], [x.ident for x in ib.layers]
     parts = []
@@ -428,12 +449,8 @@ def _images(sa: _Source, ia: _Image, sb: _Source, ib: _Image) -> list[str]:
         if idents_a != idents_b:
             # diff_ids follow the layers: the layer itself is the news.
             keys = [k for k in keys if k != "rootfs"]
-            if keys:
-                parts.append(f"{_head('config', ia.config_shown, ib.config_shown, label)}: {_said(keys)}")
-        else:
-            parts.append(f"{_head('config', ia.config_shown, ib.config_shown, label)}: {_said(keys)}"
-                         if keys else f"{_head('config', ia.config_shown, ib.config_shown, label)}: "
-                         "the same keys and values in different bytes")
+        if keys or idents_a == idents_b:
+            parts.append(f"{_head('config', ia.config_shown, ib.config_shown, label)}: {_said(keys)}")
     na, nb = len(ia.layers), len(ib.layers)
     if na != nb:
         parts.append(f"{label + ': ' if label else ''}{na} layers vs {nb}")
@@ -449,9 +466,8 @@ def _layer_detail(sa: _Source, la: _LayerRef, sb: _Source, lb: _LayerRef) -> str
     if "zstd" in (la.compression, lb.compression):
         return "zstd-compressed, which gobox cannot look inside"
     try:
-        with contextlib.ExitStack() as stack:
-            ta, tb = (stack.enter_context(tarfile.open(fileobj=stack.enter_context(s.open(x.name)), mode="r|*"))
-                      for s, x in ((sa, la), (sb, lb)))
+        with sa.open(la.name) as fa, sb.open(lb.name) as fb, \
+                tarfile.open(fileobj=fa, mode="r|*") as ta, tarfile.open(fileobj=fb, mode="r|*") as tb:
             found = _members(ta, tb)
     except _UNREADABLE as e:
         return f"could not read the layers ({_reason(e)})"
@@ -505,8 +521,12 @@ _FIELDS: tuple[tuple[str, Callable[[object], str]], ...] = (
 _PAX_FIELDS = frozenset({"path", "linkpath", "size", "mtime", "uid", "gid", "uname", "gname"})
 
 
+def _type_word(m: tarfile.TarInfo) -> str:
+    return _TYPES.get(m.type, f"type {m.type!r}")
+
+
 def _what_member(m: tarfile.TarInfo) -> str:
-    return f"{_TYPES.get(m.type, f'type {m.type!r}')} {_member_name(m.name)}"
+    return f"{_type_word(m)} {_member_name(m.name)}"
 
 
 def _members(ta: tarfile.TarFile, tb: tarfile.TarFile) -> str | None:
@@ -523,7 +543,7 @@ def _members(ta: tarfile.TarFile, tb: tarfile.TarFile) -> str | None:
         if _member_name(ma.name) != _member_name(mb.name):
             return f"member {i} is {_what_member(ma)} vs {_what_member(mb)}"
         if ma.type != mb.type and _TYPES.get(ma.type) != _TYPES.get(mb.type):
-            return f"{_member_name(ma.name)}: {_what_member(ma).split(' ')[0]} vs {_what_member(mb).split(' ')[0]}"
+            return f"{_member_name(ma.name)}: {_type_word(ma)} vs {_type_word(mb)}"
         said = [f"{field} {show(getattr(ma, field))} vs {show(getattr(mb, field))}"
                 for field, show in _FIELDS if getattr(ma, field) != getattr(mb, field)]
         pax = sorted(k for k in set(ma.pax_headers) | set(mb.pax_headers)
@@ -583,6 +603,8 @@ def _file_detail(a: Path, b: Path) -> str | None:
             return f"could not be read as an image: the {which} is {said}"
     if ka and kb:
         return f"archive: {_tar_members(a, b)}"
+    if ka or kb:
+        return f"only the {'first' if ka else 'second'} is a tar archive"
     return None
 
 

@@ -44,13 +44,16 @@ def short(digest: str) -> str:
 
 
 def build(store: Store, hello: bytes = HELLO, *, arch: str = "amd64", created: str = "2024-01-01T00:00:00Z",
-          extra: tuple[Entry, ...] = (), level: int = 6, layer_type: str = OCI_LAYER_GZIP) -> Built:
+          extra: tuple[Entry, ...] = (), level: int = 6, layer_type: str = OCI_LAYER_GZIP,
+          entrypoint: str = "/hello", third: bool = False) -> Built:
     """A two-layer image (etc/passwd; then hello and extra), with gobox's own layer and JSON writers."""
     base = write_layer(store, [Entry("etc/passwd", FILE, 0o644, data=PASSWD)], level=level)
     top = write_layer(store, [Entry("hello", FILE, 0o755, data=hello), *extra], level=level)
     layers = (base, top)
+    if third:
+        layers += (write_layer(store, [Entry("etc/motd", FILE, 0o644, data=b"hi\n")], level=level),)
     config = write_json_blob(store, {"architecture": arch, "os": "linux", "created": created,
-                                     "config": {"Entrypoint": ["/hello"]},
+                                     "config": {"Entrypoint": [entrypoint]},
                                      "rootfs": {"type": "layers", "diff_ids": [b.diff_id for b in layers]}})
     manifest = write_json_blob(store, {
         "schemaVersion": 2, "mediaType": OCI_MANIFEST,
@@ -157,13 +160,14 @@ def test_oci_archives_differing_in_one_file_of_the_second_layer(store: Store, tm
     assert describe(d) == f"image.tar: differ at byte {d.offset} (sizes {d.sizes[0]} and {d.sizes[1]}); {d.detail}"
 
 
-def test_a_differing_config_names_its_keys(store: Store, tmp_path: Path) -> None:
-    first, second = build(store), build(store, created="2025-06-01T00:00:00Z")
+@pytest.mark.parametrize(("change", "said"), [({"created": "2025-06-01T00:00:00Z"}, '"created" differs'),
+                                              ({"entrypoint": "/bye"}, '"config.Entrypoint" differs')])
+def test_a_differing_config_names_its_keys(store: Store, tmp_path: Path, change: dict, said: str) -> None:
+    first, second = build(store), build(store, **change)
     oci_archive(store, first.top, tmp_path / "a" / "image.tar")
     oci_archive(store, second.top, tmp_path / "b" / "image.tar")
     d = one(compare_trees(tmp_path / "a", tmp_path / "b"))
-    assert d.detail == f'config ({short(first.config.digest)} vs {short(second.config.digest)}) linux/amd64: ' \
-                       '"created" differs'
+    assert d.detail == f"config ({short(first.config.digest)} vs {short(second.config.digest)}) linux/amd64: {said}"
 
 
 def test_an_oci_layout_is_one_difference_not_its_blobs(store: Store, tmp_path: Path) -> None:
@@ -183,10 +187,13 @@ def test_an_index_is_walked_to_the_platform_that_differs(store: Store, tmp_path:
     amd64 = build(store)
     arm64, arm64_changed = build(store, arch="arm64"), build(store, changed(HELLO, 5), arch="arm64")
     oci_archive(store, index_of(store, amd64, arm64), tmp_path / "a" / "image.tar")
+    expected = (f"layer 2 of 2 ({short(arm64.layers[1].digest)} vs {short(arm64_changed.layers[1].digest)}) "
+                "linux/arm64: file hello differs at byte 5 (sizes 2048 and 2048)")
     oci_archive(store, index_of(store, amd64, arm64_changed), tmp_path / "b" / "image.tar")
-    d = one(compare_trees(tmp_path / "a", tmp_path / "b"))
-    assert d.detail == (f"layer 2 of 2 ({short(arm64.layers[1].digest)} vs {short(arm64_changed.layers[1].digest)}) "
-                        "linux/arm64: file hello differs at byte 5 (sizes 2048 and 2048)")
+    assert one(compare_trees(tmp_path / "a", tmp_path / "b")).detail == expected
+    # Listed in another order, the manifests are still matched by platform, not by position.
+    oci_archive(store, index_of(store, arm64_changed, amd64), tmp_path / "b" / "image.tar")
+    assert one(compare_trees(tmp_path / "a", tmp_path / "b")).detail == expected
     oci_archive(store, index_of(store, amd64), tmp_path / "b" / "image.tar")
     assert one(compare_trees(tmp_path / "a", tmp_path / "b")).detail == "linux/arm64 only in the first"
 
@@ -198,6 +205,8 @@ def test_a_layer_count_and_a_member_only_on_one_side_are_said(store: Store, tmp_
     oci_archive(store, second.top, tmp_path / "b" / "image.tar")
     assert one(compare_trees(tmp_path / "a", tmp_path / "b")).detail.endswith(
         "linux/amd64: file world only in the second (member 2)")
+    oci_archive(store, build(store, third=True).top, tmp_path / "b" / "image.tar")
+    assert one(compare_trees(tmp_path / "a", tmp_path / "b")).detail == "linux/amd64: 2 layers vs 3"
 
 
 def test_member_metadata_differences_are_named(store: Store, tmp_path: Path) -> None:
