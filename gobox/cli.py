@@ -1071,7 +1071,7 @@ def verify_cmd(app: App, runs: int, targets: tuple[str, ...], dirty: bool, keep:
             click.echo(f"run {i}: {describe(d)}")
     if not verdict.ok:
         files = {d.path for _, d in verdict.differences}
-        raise Mismatch(f"the builds differ: {len(files)} of {len(first.outputs)} outputs are not the same "
+        raise Mismatch(f"the builds differ: {len(files)} path{'s' if len(files) != 1 else ''} not the same "
                        f"({', '.join(sorted(files)[:3])}{', ...' if len(files) > 3 else ''})",
                        hint="a build that depends on time, paths, the user or map order; see each line above")
     if not app.quiet and not as_json:

@@ -7,12 +7,14 @@ what each step appends to $GITHUB_OUTPUT. GitLab: each job's `script:` lines
 after `include: - local:` and `extends:` are resolved (hidden jobs and
 `before_script`, where gobox is installed, are left out), variables such as
 $GOBOX_TARGET left for the environment; `parallel: matrix:` expanded into the
-variables of each job; and the artifacts a trigger job includes.
+variables of each job; and the artifacts a trigger job includes. Also the check of
+provenance.json that existing in-toto verifiers would make.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -199,3 +201,23 @@ def _flat(script: Any) -> list[str]:
     if isinstance(script, str):
         return [script]
     return [line for item in script for line in _flat(item)]
+
+
+def statement_checked(path: Path) -> dict:
+    """provenance.json read by the in-toto attestation library, as existing verifiers read it."""
+    from google.protobuf import json_format
+    from in_toto_attestation.predicates.provenance.v1 import provenance_pb2
+    from in_toto_attestation.v1 import statement_pb2
+    from in_toto_attestation.v1.statement import Statement
+
+    text = path.read_text()
+    pb = json_format.Parse(text, statement_pb2.Statement())  # unknown fields are an error
+    Statement.copy_from_pb(pb).validate()
+    doc = json.loads(text)
+    assert doc["predicateType"] == "https://slsa.dev/provenance/v1"
+    predicate = json_format.ParseDict(doc["predicate"], provenance_pb2.Provenance())
+    # What SLSA provenance v1 requires: buildType, externalParameters and builder.id.
+    assert predicate.build_definition.build_type
+    assert predicate.build_definition.external_parameters
+    assert predicate.run_details.builder.id
+    return doc

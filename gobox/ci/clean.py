@@ -34,7 +34,16 @@ from gobox.build import (
 from gobox.ci import provenance, source
 from gobox.ci.provenance import Resource, Step
 from gobox.config import LOCK_NAME, Lock, Project, load_project, read_lock, vendor_mode
-from gobox.errors import BuildFailed, ConfigError, GoboxError, IntegrityError, TestsFailed
+from gobox.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
+    BuildFailed,
+    ConfigError,
+    GoboxError,
+    IntegrityError,
+    SandboxError,
+    TestsFailed,
+)
 from gobox.sandbox.spec import Bind, SandboxSpec
 from gobox.store import Store, process_alive, remove_tree, write_atomic
 
@@ -158,7 +167,10 @@ def _build(project: Project, checkout: source.Checkout, store: Store, settings, 
            room: Room, room_dir: Path, out: Path, progress, events) -> Report:  # noqa: ANN001
     src = room_dir / "src"
     progress.step(f"clean room: commit {checkout.commit[:12]}{' with uncommitted changes' if request.dirty else ''}")
-    project_dir, changed = source.snapshot(checkout, src, request.dirty)
+    # A GOPATH-mode build (no go.mod) names its binary after the directory: keep the checkout's name then.
+    # Otherwise one fixed name, so that provenance.json is the same whatever the runner called its checkout.
+    name = checkout.toplevel.name if project.gomod is None else "checkout"
+    project_dir, changed = source.snapshot(checkout, src / name, request.dirty)
     with _cwd(project_dir):  # what names a file of the copy (gobox.lock, gobox.toml) names it as the checkout does
         return _build_in(project, checkout, store, settings, request, room, src, project_dir, changed, out,
                          progress, events)
@@ -242,6 +254,7 @@ def _build_in(project: Project, checkout: source.Checkout, store: Store, setting
     lines = [f"{o.sha256}  {o.path}\n" for o in sorted(outputs, key=lambda o: o.path)]
     write_atomic(out / SUMS, "".join(lines).encode())
     outputs += (_output(out, out / SUMS),)
+    _fix_modes(out)
     return Report(checkout, request.dirty, prepared.go_version, tuple(results), outputs, out)
 
 
@@ -288,6 +301,10 @@ def _run_step(name: str, spec: SandboxSpec, options: Options, steps: list[Step],
     started = time.monotonic()
     result = execute(spec, options)
     results.append(StepResult(name, result.exit_code, round(time.monotonic() - started, 3)))
+    if result.exit_code in (EXIT_INTERRUPTED, EXIT_TERMINATED):
+        # gobox was interrupted, and passed the signal on: not a failure of the build.
+        raise SandboxError(f"gobox ci was {'interrupted' if result.exit_code == EXIT_INTERRUPTED else 'terminated'} "
+                           f"during {name}", exit_code=result.exit_code)
     if result.exit_code != 0:
         limit = explain(result, spec)
         what = "go test" if name == "test" else f"go {name}"
@@ -413,6 +430,17 @@ def _outputs(out: Path) -> tuple[Output, ...]:
     files = sorted(p for p in out.rglob("*") if (p.is_file() or p.is_symlink()) and p.name != SUMS
                    and p.name != provenance.NAME)
     return tuple(_output(out, p) for p in files)
+
+
+def _fix_modes(out: Path) -> None:
+    """0755 for directories and executables, 0644 for the rest: modes that gobox's own writers (archives,
+    sums, the image) would otherwise take from the umask of whoever ran gobox ci."""
+    out.chmod(0o755)
+    for p in out.rglob("*"):
+        if p.is_symlink():
+            continue
+        mode = p.stat().st_mode
+        p.chmod(0o755 if p.is_dir() or mode & 0o111 else 0o644)
 
 
 def _output(out: Path, path: Path) -> Output:

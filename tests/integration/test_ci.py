@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from ci_examples import statement_checked
 from conftest import REPO, Gobox
 
 LOCK_1_22 = (REPO / "recipes" / "hello" / "gobox.lock").read_text()
@@ -47,64 +48,6 @@ def project(tmp_path: Path, files: dict[str, str], lock: bool = True) -> Path:
 def sha256sum_check(directory: Path) -> None:
     done = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=directory, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
-
-
-def statement_checked(path: Path) -> dict:
-    """provenance.json read by the in-toto attestation library, as existing verifiers read it."""
-    from google.protobuf import json_format
-    from in_toto_attestation.predicates.provenance.v1 import provenance_pb2
-    from in_toto_attestation.v1 import statement_pb2
-    from in_toto_attestation.v1.statement import Statement
-
-    text = path.read_text()
-    pb = json_format.Parse(text, statement_pb2.Statement())  # unknown fields are an error
-    Statement.copy_from_pb(pb).validate()
-    doc = json.loads(text)
-    assert doc["predicateType"] == "https://slsa.dev/provenance/v1"
-    predicate = json_format.ParseDict(doc["predicate"], provenance_pb2.Provenance())
-    # What SLSA provenance v1 requires: buildType, externalParameters and builder.id.
-    assert predicate.build_definition.build_type
-    assert predicate.build_definition.external_parameters
-    assert predicate.run_details.builder.id
-    return doc
-
-
-def test_ci_hello_recipe_clean_room_outputs_and_provenance(stocked: Gobox, tmp_path: Path) -> None:
-    recipe = shutil.copytree(REPO / "recipes" / "hello", tmp_path / "hello")
-    shutil.rmtree(recipe / "dist", ignore_errors=True)
-    commit = commit_all(recipe)
-    origin = "https://ci-user:s3cr3t@example.com/hello.git"
-    git(recipe, "remote", "add", "origin", origin)
-    r = stocked("-C", str(recipe), "ci", "--json", timeout=600)
-    assert r.code == 0, r.err
-    summary = json.loads(r.out)  # go test's own output went to stderr
-    assert summary["ok"] and summary["commit"] == commit and summary["dirty"] is False
-    assert [s["name"] for s in summary["steps"]] == ["build", "test", "image"]
-    dist = recipe / "dist"
-    ran = subprocess.run([dist / "hello"], capture_output=True, text=True)
-    assert ran.stdout == "Hello, Go examples!\n"
-    sha256sum_check(dist)
-    assert stocked.home.exists() and not any(p for p in stocked.home.rglob("ci/*"))  # the clean room is gone
-
-    doc = statement_checked(dist / "provenance.json")
-    subjects = {s["name"]: s["digest"]["sha256"] for s in doc["subject"]}
-    for line in (dist / "SHA256SUMS").read_text().splitlines():
-        digest, name = line.split("  ")
-        if name != "provenance.json":
-            assert subjects[name] == digest
-    assert "localhost/hello:latest" in subjects  # the image, by its digest
-    build = doc["predicate"]["buildDefinition"]
-    assert build["externalParameters"]["source"] == {
-        "uri": f"git+https://example.com/hello.git@{commit}", "digest": {"gitCommit": commit}, "path": "."}
-    assert "s3cr3t" not in (dist / "provenance.json").read_text()
-    wheel = [d for d in build["resolvedDependencies"] if d.get("annotations", {}).get("go") == "1.22.10"]
-    assert wheel and wheel[0]["digest"]["sha256"] in LOCK_1_22
-    steps = {s["name"]: s for s in build["internalParameters"]["steps"]}
-    assert steps["build"]["argv"][:3] == ["go", "build", "-trimpath"]
-    env = steps["build"]["env"]
-    assert env["GOPROXY"] == "off" and env["TZ"] == "UTC" and env["SOURCE_DATE_EPOCH"] == str(1714564800)
-    assert str(tmp_path) not in (dist / "provenance.json").read_text()
-
 
 
 PROBE_TEST = """package main
@@ -251,7 +194,7 @@ func main() {
 
 def test_verify_catches_a_build_that_is_not_reproducible(stocked: Gobox, tmp_path: Path) -> None:
     root = project(tmp_path, {
-        "gobox.toml": '[go]\nversion = "1.22"\n[ci]\ngenerate = true\n',
+        "gobox.toml": '[go]\nversion = "1.22"\n[ci]\ngenerate = true\ntest = false\n',
         "gen.go": GENERATOR,
         "main.go": '//go:generate go run gen.go\npackage main\n\nimport "fmt"\n\n'
                    'func main() { fmt.Println(order[:3], len(built) > 0) }\n',
@@ -308,3 +251,80 @@ def test_ci_matrix_and_one_shard(stocked: Gobox, tmp_path: Path) -> None:
 
     bad = stocked("-C", str(root), "ci", "--target", "linux/arm65")
     assert bad.code == 2 and "linux/arm65" in bad.err
+
+
+def test_ci_fetches_vendored_deps_by_the_locked_commit(stocked: Gobox, tmp_path: Path) -> None:
+    dep = tmp_path / "dep"
+    dep.mkdir()
+    (dep / "dep.go").write_text('package dep\n\nfunc Name() string { return "pinned" }\n')
+    pinned = commit_all(dep)
+    (dep / "dep.go").write_text('package dep\n\nfunc Name() string { return "newer" }\n')
+    commit_all(dep)  # the branch moved on; the lock keeps the old commit
+    deps = f'[vendor.deps]\n"example.org/dep" = {{ git = "{dep}", rev = "{pinned[:9]}" }}\n'
+    root = project(tmp_path, {
+        "gobox.toml": f'[go]\nversion = "1.22"\n\n{deps}',
+        "main.go": 'package main\n\nimport (\n\t"fmt"\n\n\t"example.org/dep"\n)\n\n'
+                   'func main() { fmt.Println(dep.Name()) }\n',
+        ".gitignore": "vendor/\ndist/\n",
+    }, lock=True)
+    (root / "go.mod").unlink()  # a GOPATH-era project: vendor/src, GO111MODULE=off
+    assert stocked("-C", str(root), "vendor").code == 0
+    commit_all(root)
+    shutil.rmtree(root / "vendor")  # not committed: ci fetches it by the locked commit
+
+    r = stocked("-C", str(root), "ci", timeout=600)
+    assert r.code == 0, r.err
+    assert subprocess.run([root / "dist" / "proj"], capture_output=True, text=True).stdout == "pinned\n"
+    resolved = statement_checked(root / "dist" / "provenance.json")["predicate"]["buildDefinition"][
+        "resolvedDependencies"]
+    assert {"name": "example.org/dep", "digest": {"gitCommit": pinned}, "uri": f"git+{dep}",
+            "annotations": {"rev": pinned[:9]}} in resolved
+
+    # A committed vendor/ that differs from the lock is an integrity error.
+    assert stocked("-C", str(root), "vendor").code == 0
+    (root / ".gitignore").write_text("dist/\n")
+    (root / "vendor" / "src" / "example.org" / "dep" / "dep.go").write_text("package dep\n")
+    commit_all(root)
+    r = stocked("-C", str(root), "ci", timeout=600)
+    assert r.code == 3 and "the committed vendor/ differs from what gobox.lock pins" in r.err, r.err
+
+    # A dependency gobox.lock does not pin: nothing is resolved, nothing built.
+    (root / "gobox.toml").write_text(f'[go]\nversion = "1.22"\n\n{deps}"example.org/other" = '
+                                     f'{{ git = "{dep}", rev = "main" }}\n')
+    shutil.rmtree(root / "vendor")
+    commit_all(root)
+    r = stocked("-C", str(root), "ci", timeout=600)
+    assert r.code == 2 and "example.org/other" in r.err, r.err
+
+
+def test_ci_outside_git_and_with_host_mounts_is_refused(stocked: Gobox, tmp_path: Path) -> None:
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "go.mod").write_text("module example.com/plain\n\ngo 1.21\n")
+    r = stocked("-C", str(plain), "ci")
+    assert r.code == 2 and "is not in a git checkout" in r.err, r.err
+    root = project(tmp_path, {"gobox.toml": '[go]\nversion = "1.22"\n[sandbox]\nmounts = ["/etc:/host-etc:ro"]\n'})
+    r = stocked("-C", str(root), "ci")
+    assert r.code == 2 and "gobox.toml: sandbox.mounts" in r.err, r.err
+
+
+def test_ci_terminated_midway_leaves_the_old_outputs_and_no_clean_room(stocked: Gobox, tmp_path: Path) -> None:
+    import signal
+    import time
+
+    root = project(tmp_path, {"main.go": "package main\n\nfunc main() {}\n"})
+    (root / "dist").mkdir()
+    (root / "dist" / "old").write_text("the last good build")
+    p = stocked.popen("-C", str(root), "ci")
+    rooms = stocked.home / "ci"
+    deadline = time.monotonic() + 120
+    while not (rooms.is_dir() and any(rooms.iterdir())) and p.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.0)  # into the build
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 143, err
+    assert sorted(x.name for x in (root / "dist").iterdir()) == ["old"]
+    assert not list(root.glob(".gobox-ci-*"))
+    assert not list(rooms.iterdir())
+    assert subprocess.run(["pgrep", "-f", str(root)], capture_output=True).returncode == 1  # no go left

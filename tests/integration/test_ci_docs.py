@@ -24,6 +24,7 @@ from ci_examples import (
     gitlab_matrix,
     gitlab_triggers,
     parse_github_output,
+    statement_checked,
 )
 from conftest import REPO, Gobox
 
@@ -98,6 +99,30 @@ def assert_dist(dist: Path) -> dict:
     return provenance
 
 
+def assert_hello_provenance(dist: Path, commit: str, tmp_path: Path) -> None:
+    """provenance.json read by the in-toto attestation library, as existing verifiers read it, and what it says."""
+    assert_dist(dist)
+    doc = statement_checked(dist / "provenance.json")
+    text = (dist / "provenance.json").read_text()
+    subjects = {s["name"]: s["digest"]["sha256"] for s in doc["subject"]}
+    for line in (dist / "SHA256SUMS").read_text().splitlines():
+        digest, name = line.split("  ")
+        if name != "provenance.json":
+            assert subjects[name] == digest
+    assert "localhost/hello:latest" in subjects  # the image, by its digest
+    build = doc["predicate"]["buildDefinition"]
+    assert build["externalParameters"]["source"] == {
+        "uri": f"git+https://example.com/hello.git@{commit}", "digest": {"gitCommit": commit}, "path": "."}
+    lock = (REPO / "recipes" / "hello" / "gobox.lock").read_text()
+    wheel = [d for d in build["resolvedDependencies"] if d.get("annotations", {}).get("go") == "1.22.10"]
+    assert wheel and wheel[0]["digest"]["sha256"] in lock
+    steps = {s["name"]: s for s in build["internalParameters"]["steps"]}
+    assert steps["build"]["argv"][:3] == ["go", "build", "-trimpath"]
+    env = steps["build"]["env"]
+    assert env["GOPROXY"] == "off" and env["TZ"] == "UTC" and env["SOURCE_DATE_EPOCH"] == str(1714564800)
+    assert "s3cr3t" not in text and str(tmp_path) not in text
+
+
 def github_targets(origin: Path, tmp_path: Path, env: dict[str, str]) -> list[dict[str, str]]:
     outputs = github_job("plan", checkout(origin, tmp_path / "github-plan"), env)
     matrix = json.loads(outputs["matrix"])
@@ -107,9 +132,18 @@ def github_targets(origin: Path, tmp_path: Path, env: dict[str, str]) -> list[di
 
 def test_github_actions_example(origin: Path, runner_env: dict[str, str], tmp_path: Path) -> None:
     build = checkout(origin, tmp_path / "github-build")
+    # As GitLab's runner clones: a job token in the origin URL, which nothing gobox writes may show.
+    subprocess.run(["git", "-C", str(build), "remote", "set-url", "origin",
+                    "https://ci-user:s3cr3t@example.com/hello.git"], check=True)
     github_job("build", build, runner_env)
-    assert json.loads((build / "ci.json").read_text())
-    assert_dist(build / "dist")
+    summary = json.loads((build / "ci.json").read_text())  # go test's own output went to stderr
+    commit = subprocess.run(["git", "-C", str(build), "rev-parse", "HEAD"], capture_output=True, text=True,
+                            check=True).stdout.strip()
+    assert summary["ok"] and summary["commit"] == commit and summary["dirty"] is False
+    assert [s["name"] for s in summary["steps"]] == ["build", "test", "image"]
+    dist = build / "dist"
+    assert subprocess.run([dist / "hello"], capture_output=True, text=True).stdout == "Hello, Go examples!\n"
+    assert_hello_provenance(dist, commit, tmp_path)
 
     for entry in github_targets(origin, tmp_path, runner_env):
         work = checkout(origin, tmp_path / f"github-cross-{entry['slug']}")
