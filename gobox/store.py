@@ -212,6 +212,17 @@ def swap_dir(src: Path, dst: Path) -> None:
     remove_tree(src)
 
 
+def file_sha256(path: Path) -> str:
+    """The hex sha256 of a file, read in chunks (outputs can be hundreds of MB)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     """Write a file so a reader sees the old content or the new, never a part."""
     import tempfile

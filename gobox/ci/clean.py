@@ -9,7 +9,6 @@ provenance.json; the caller decides where they are published (gobox ci) or compa
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 import tempfile
 import time
@@ -45,7 +44,7 @@ from gobox.errors import (
     TestsFailed,
 )
 from gobox.sandbox.spec import Bind, SandboxSpec
-from gobox.store import Store, process_alive, remove_tree, write_atomic
+from gobox.store import Store, file_sha256, process_alive, remove_tree, write_atomic
 
 SUMS = "SHA256SUMS"
 IMAGE_ARCHIVE = "image.oci.tar"
@@ -246,7 +245,7 @@ def _build_in(project: Project, checkout: source.Checkout, store: Store, setting
         steps=tuple(sorted(steps, key=_step_order)),
         dependencies=_dependencies(snap, prepared),
         subjects=tuple(Resource(o.path, (("sha256", o.sha256),)) for o in outputs) + tuple(images),
-        config=tuple((p.name, _sha256(p)) for p in (snap.root / "gobox.toml", snap.root / LOCK_NAME)
+        config=tuple((p.name, file_sha256(p)) for p in (snap.root / "gobox.toml", snap.root / LOCK_NAME)
                      if p.is_file()),
     ))
     write_atomic(out / provenance.NAME, provenance.render(doc))
@@ -444,13 +443,4 @@ def _fix_modes(out: Path) -> None:
 
 
 def _output(out: Path, path: Path) -> Output:
-    return Output(path.relative_to(out).as_posix(), path.stat().st_size, _sha256(path))
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
+    return Output(path.relative_to(out).as_posix(), path.stat().st_size, file_sha256(path))

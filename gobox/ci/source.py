@@ -11,6 +11,7 @@ from pathlib import Path
 
 from gobox.errors import ConfigError, GoboxError
 from gobox.image.plan import public_url
+from gobox.store import file_sha256
 
 
 @dataclass(frozen=True)
@@ -110,14 +111,6 @@ def snapshot(checkout: Checkout, dest: Path, dirty: bool) -> tuple[Path, tuple[C
                 digest = hashlib.sha256(os.readlink(src).encode()).hexdigest()
             else:
                 shutil.copy2(src, dst)
-                digest = _sha256(dst)
+                digest = file_sha256(dst)
             changed.append(Changed(rel, digest))
     return dest / checkout.subdir if checkout.subdir else dest, tuple(changed)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -28,7 +27,7 @@ from gobox.cross.cgo import ZIG_CACHE, ZIG_MOUNT, compiler_for, find_zig
 from gobox.cross.targets import Port, Target, expand, parse_dist_list, render_output, template_problem
 from gobox.errors import ConfigError, GoboxError, UsageError
 from gobox.sandbox.spec import SandboxSpec
-from gobox.store import Store, process_alive, remove_tree, replace_dir, write_atomic
+from gobox.store import Store, file_sha256, process_alive, remove_tree, replace_dir, write_atomic
 
 SUMS = "SHA256SUMS"
 DIST_LIST = "dist-list.json"  # `go tool dist list -json`, kept next to the toolchain it came from
@@ -281,11 +280,7 @@ def _artifacts(outcomes: Sequence[Outcome], names: Mapping[Target, str], out: Pa
 
 
 def _artifact(target: str, path: Path) -> Artifact:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return Artifact(target, path, path.stat().st_size, h.hexdigest())
+    return Artifact(target, path, path.stat().st_size, file_sha256(path))
 
 
 def _write_sums(out: Path, artifacts: Sequence[Artifact]) -> Path:
