@@ -531,18 +531,17 @@ def _run_and_commit(app: App, prepared: Any, spec: Any, options: Any, ref: Any) 
     from gobox.errors import UsageError
     from gobox.oci.commit import commit, read_upper
     from gobox.oci.gc import using
-    from gobox.store import remove_tree
+    from gobox.store import private_dir, remove_tree
 
     toolchain = prepared.toolchain
     if not hasattr(toolchain, "digest"):
         raise UsageError("--commit needs an image to commit onto: the new image is its layers plus what the "
                          "command wrote", hint="add --image REF (e.g. --image golang:1.22), or set [go].image")
-    base = app.store.root / "commits"
-    _clear_stale_commits(base)
-    work = base / f"{os.getpid()}.{os.urandom(4).hex()}"
+    work = private_dir(app.store.root / "commits")
+    work.chmod(0o755)
     try:
         for d in ("upper", "work"):
-            (work / d).mkdir(parents=True, mode=0o755)
+            (work / d).mkdir(mode=0o755)
         result = execute(dataclasses.replace(spec, upper=str(work)), options)
         if result.exit_code != 0:
             click.echo(f"gobox: not committed: the command exited with {result.exit_code}", err=True)
@@ -558,18 +557,6 @@ def _run_and_commit(app: App, prepared: Any, spec: Any, options: Any, ref: Any) 
     app.progress().step(f"committed {ref.familiar} {done.image.digest} "
                         f"({done.entries} entries, layer {done.layer.size / (1 << 20):.1f} MiB)")
     return result
-
-
-def _clear_stale_commits(base: Path) -> None:
-    """Remove the kept uppers of runs whose gobox died (their pid leads the name)."""
-    from gobox.store import process_alive, remove_tree
-
-    if not base.is_dir():
-        return
-    for entry in base.iterdir():
-        pid = entry.name.split(".", 1)[0]
-        if pid.isdigit() and not process_alive(int(pid)):
-            remove_tree(entry)
 
 
 @cli.command("run", epilog=EPILOG, context_settings={"ignore_unknown_options": True})
@@ -730,6 +717,8 @@ def cross_cmd(app: App, args: tuple[str, ...], flags: RunFlags, jobs: int | None
 
 
 def _cross_plan(app: App, project: Any, options: Any, request: Any, list_only: bool, as_json: bool) -> None:
+    import dataclasses
+
     from gobox.build import output_dir, prepare
     from gobox.cross import release
 
@@ -748,8 +737,8 @@ def _cross_plan(app: App, project: Any, options: Any, request: Any, list_only: b
         return
     names = release.directory_names(project, targets)
     out = output_dir(project)
-    per_target = release.targets_options(project, app.store, request, options, targets)
-    specs = release.plan_targets(project, prepared, request, per_target, names, out)
+    specs = release.plan_request(project, app.store, prepared, dataclasses.replace(request, patterns=patterns),
+                                 options, out)
     click.echo(f"go:       {prepared.go_version}")
     for t, spec in specs.items():
         click.echo(f"\n# {t} -> {project.relative(out / names[t])}")
@@ -938,17 +927,10 @@ def ci_cmd(ctx: click.Context, targets: tuple[str, ...], out: Path | None, dirty
 
 def _ci_staging(final: Path) -> Path:
     """A new directory beside --out (one rename publishes it); any left by a killed gobox ci is removed."""
-    import tempfile
-
-    from gobox.store import process_alive, remove_tree
+    from gobox.store import private_dir
 
     try:
-        final.parent.mkdir(parents=True, exist_ok=True)
-        for old in final.parent.glob(".gobox-ci-*"):
-            pid = old.name.split("-")[2]
-            if pid.isdigit() and not process_alive(int(pid)):
-                remove_tree(old)
-        staging = Path(tempfile.mkdtemp(prefix=f".gobox-ci-{os.getpid()}-", dir=final.parent))
+        staging = private_dir(final.parent, ".gobox-ci-")
         staging.chmod(0o755)  # mkdtemp's 0700 would otherwise become dist/'s mode
         return staging
     except OSError as e:

@@ -212,6 +212,19 @@ def swap_dir(src: Path, dst: Path) -> None:
     remove_tree(src)
 
 
+def private_dir(parent: Path, prefix: str = "") -> Path:
+    """A new directory `<prefix><pid>-XXXXXXXX` in `parent` for this process's work; any such directory a
+    process that is gone left there (killed midway) is removed first."""
+    import tempfile
+
+    parent.mkdir(parents=True, exist_ok=True)
+    for old in parent.glob(f"{prefix}*"):
+        pid = old.name[len(prefix):].split("-", 1)[0]
+        if pid.isdigit() and not process_alive(int(pid)):
+            remove_tree(old)
+    return Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=parent))
+
+
 def file_sha256(path: Path) -> str:
     """The hex sha256 of a file, read in chunks (outputs can be hundreds of MB)."""
     import hashlib

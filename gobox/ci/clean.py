@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,7 +43,7 @@ from gobox.errors import (
     TestsFailed,
 )
 from gobox.sandbox.spec import Bind, SandboxSpec
-from gobox.store import Store, file_sha256, process_alive, remove_tree, write_atomic
+from gobox.store import Store, file_sha256, private_dir, remove_tree, write_atomic
 
 SUMS = "SHA256SUMS"
 IMAGE_ARCHIVE = "image.oci.tar"
@@ -101,14 +100,8 @@ class Report:
 
 
 def rooms(store: Store) -> Path:
-    """The store's directory of clean rooms, with any left by a gobox that was killed removed."""
-    base = store.root / ROOMS
-    base.mkdir(parents=True, exist_ok=True)
-    for old in base.iterdir():
-        pid = old.name.split("-", 1)[0]
-        if pid.isdigit() and not process_alive(int(pid)):
-            remove_tree(old)
-    return base
+    """The store's directory of clean rooms (store.private_dir makes each, and sweeps those of killed runs)."""
+    return store.root / ROOMS
 
 
 def build(project: Project, store: Store, settings, request: Request, room: Room, out: Path,  # noqa: ANN001
@@ -125,8 +118,7 @@ def build(project: Project, store: Store, settings, request: Request, room: Room
                           f"gobox ci builds commit {checkout.commit[:12]}",
                           hint="commit them, or pass --dirty to build the working tree as it is "
                           "(provenance.json then says so)")
-    room.parent.mkdir(parents=True, exist_ok=True)
-    room_dir = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=room.parent))
+    room_dir = private_dir(room.parent)
     try:
         with _umask(room.umask), _source_date_epoch(checkout.epoch):
             return _build(project, checkout, store, settings, request, room, room_dir, out, progress, events)
@@ -360,10 +352,7 @@ def _cross_steps(snap: Project, store: Store, prepared: Prepared, req, options: 
     """The commands gobox cross runs for `req`, as if straight into `into` (it stages, then renames)."""
     from gobox.cross import release
 
-    targets = release.choose_targets(snap, prepared, req.patterns)
-    names = release.directory_names(snap, targets)
-    specs = release.plan_targets(snap, prepared, req, release.targets_options(snap, store, req, options, targets),
-                                 names, into)
+    specs = release.plan_request(snap, store, prepared, req, options, into)
     return [provenance.step(f"{label} {t}", s.argv, s.env, s.cwd, *paths) for t, s in specs.items()]
 
 
@@ -372,17 +361,13 @@ def _image(snap: Project, store: Store, settings, options: Options, prepared: Pr
            events) -> Resource:  # noqa: ANN001
     """Build and pack the image into out/image.oci.tar; the subject naming the image by its digest."""
     from gobox.build import environment
-    from gobox.cross import release
     from gobox.image import make
     from gobox.image import plan as image_plan
     from gobox.toolchains import host_platform
 
-    cfg = snap.config.image
-    targets = image_plan.targets(cfg.platforms, host_platform(), "gobox.toml: image.platforms")
-    cgo = dict(environment(snap, options, 0, None))["CGO_ENABLED"] == "1"
-    static = image_plan.static_project(snap, out / make.OUTPUT_DIR)
-    req = release.Request(patterns=tuple(map(str, targets)), packages=(cfg.package,) if cfg.package else (),
-                          archive=False, cgo=cgo)
+    targets = image_plan.targets(snap.config.image.platforms, host_platform(), "gobox.toml: image.platforms")
+    cgo = dict(environment(snap, options, 0, None))["CGO_ENABLED"] == "1"  # as gobox image decides
+    static, req = make.static_build(snap, targets, cgo)
     steps += _cross_steps(static, store, prepared, req, options, out / make.OUTPUT_DIR, "image", paths)
     started = time.monotonic()
     try:

@@ -4,7 +4,6 @@ byte for byte."""
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +11,7 @@ from pathlib import Path
 from gobox.ci import clean
 from gobox.ci.compare import Difference, compare_trees
 from gobox.config import Project
-from gobox.store import Store, remove_tree
+from gobox.store import Store, private_dir, remove_tree
 
 # Far enough apart that a timestamp with one-second resolution differs between two runs.
 MIN_APART = 1.1
@@ -46,7 +45,7 @@ def rooms_for(base: Path, runs: int, uid: int) -> tuple[clean.Room, ...]:
 def verify(project: Project, store: Store, settings, request: clean.Request, runs: int,  # noqa: ANN001
            progress, events=None, keep: Path | None = None) -> Verdict:  # noqa: ANN001
     """Build `runs` times and compare every output of every run with run 1's."""
-    base = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-verify-", dir=clean.rooms(store)))
+    base = private_dir(clean.rooms(store))
     rooms = rooms_for(base, runs, os.getuid())
     outs = [(keep or base) / f"run-{i}" / "out" for i in range(1, runs + 1)]
     reports: list[clean.Report] = []

@@ -27,7 +27,7 @@ from gobox.cross.cgo import ZIG_CACHE, ZIG_MOUNT, compiler_for, find_zig
 from gobox.cross.targets import Port, Target, expand, parse_dist_list, render_output, template_problem
 from gobox.errors import ConfigError, GoboxError, UsageError
 from gobox.sandbox.spec import SandboxSpec
-from gobox.store import Store, file_sha256, process_alive, remove_tree, replace_dir, write_atomic
+from gobox.store import Store, file_sha256, private_dir, remove_tree, replace_dir, write_atomic
 
 SUMS = "SHA256SUMS"
 DIST_LIST = "dist-list.json"  # `go tool dist list -json`, kept next to the toolchain it came from
@@ -161,6 +161,16 @@ def plan_targets(project: Project, prepared: Prepared, request: Request, per_tar
                     per_target[t]) for t, name in names.items()}
 
 
+def plan_request(project: Project, store: Store, prepared: Prepared, request: Request, options: Options,
+                 into: Path) -> dict[Target, SandboxSpec]:
+    """Every target's sandbox plan for `request`, building into `into` (`gobox cross --dry-run`, and the
+    commands gobox ci records)."""
+    targets = choose_targets(project, prepared, request.patterns)
+    names = directory_names(project, targets)
+    return plan_targets(project, prepared, request, targets_options(project, store, request, options, targets),
+                        names, into)
+
+
 def _zig_cache(store: Store) -> Path:
     return store.root / "cache" / "zig"
 
@@ -226,15 +236,8 @@ def _staging(out: Path) -> Path:
 
     One left by a gobox that was killed (its pid is in the name) is removed first.
     """
-    import tempfile
-
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        for old in out.glob(f"{STAGING}*"):
-            pid = old.name[len(STAGING):].split("-", 1)[0]
-            if pid.isdigit() and not process_alive(int(pid)):
-                remove_tree(old)
-        return Path(tempfile.mkdtemp(prefix=f"{STAGING}{os.getpid()}-", dir=out))
+        return private_dir(out, STAGING)
     except OSError as e:
         raise GoboxError(f"cannot write the output directory {out}: {e.strerror}",
                          hint="set [build].output in gobox.toml to a directory you can write") from None

@@ -157,16 +157,23 @@ def make(project: Project, store: Store, settings, request: Request, options: Op
 # --- the build --------------------------------------------------------------------------------
 
 
+def static_build(project: Project, targets: tuple[Target, ...], cgo: bool) -> tuple[Project, Any]:
+    """The project and the gobox cross request (a release.Request) the image's binaries are built with:
+    static settings, into dist/image/."""
+    from gobox.cross import release
+
+    cfg = project.config.image
+    static = plan.static_project(project, output_dir(project) / OUTPUT_DIR)
+    packages = (cfg.package,) if cfg.package else ()
+    return static, release.Request(patterns=tuple(map(str, targets)), packages=packages, archive=False, cgo=cgo)
+
+
 def _build(project: Project, store: Store, settings, targets: tuple[Target, ...], cgo: bool,  # noqa: ANN001
            options: Options, progress, events) -> tuple[dict[Target, Path], str]:  # noqa: ANN001
     """Each platform's binary, built by gobox cross with the image's static settings into dist/image/."""
     from gobox.cross import release
 
-    cfg = project.config.image
-    out = output_dir(project) / OUTPUT_DIR
-    static = plan.static_project(project, out)
-    packages = (cfg.package,) if cfg.package else ()
-    req = release.Request(patterns=tuple(map(str, targets)), packages=packages, archive=False, cgo=cgo)
+    static, req = static_build(project, targets, cgo)
     report = release.cross(static, store, settings, req, options, progress, events)
     if report.failed:
         names = ", ".join(str(o.target) for o in report.failed)
