@@ -1,7 +1,8 @@
 #!/bin/sh
 # Recreates wordwrap.bundle (git) and humanize.hg (hg): the upstream repositories of the recipe's two
 # dependencies, shipped here because the recipe must build without GitHub or Bitbucket. Every author,
-# date and message is fixed, so the commit ids (and the abbreviated revs gobox.toml pins) never change.
+# date and message is fixed, so the commit ids (and the abbreviated revs gobox.toml pins) never change;
+# the bundles' bytes are the same again with the same git and hg (made with git 2.39, hg 6.3).
 #   sh recipes/gopath-2014/upstream/make.sh    # prints each commit id; tip last
 set -eu
 cd "$(dirname "$0")"
