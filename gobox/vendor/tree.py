@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gobox.config import Dependency, Lock, LockedDep, Project, read_lock, render_lock, vendor_mode
-from gobox.errors import ConfigError, GoboxError, IntegrityError, LockError
+from gobox.errors import ConfigError, GoboxError, IntegrityError, LockError, NotFoundError
 from gobox.store import Store, remove_tree, swap_dir, write_atomic
 from gobox.vendor import fetch, modules
 from gobox.vendor.fetch import Entry, Remote
@@ -65,7 +65,7 @@ def pin(project: Project, store: Store, progress, locked: bool = False,  # noqa:
             commit = held.commit
             if locked and fetch.is_symbolic(dep.rev):
                 fetch.update(store, remote, progress)
-                now = fetch.resolve(store, remote, dep.rev)
+                now = _resolve(store, remote, dep)
                 if now != commit:
                     raise LockError(f"--locked: {dep.path}: {dep.rev!r} of {remote} moved: {lock_name} has "
                                     f"{commit}, the repository now {now}",
@@ -83,9 +83,17 @@ def pin(project: Project, store: Store, progress, locked: bool = False,  # noqa:
                             f"{lock_name} {why}", hint="run gobox vendor without --locked and commit the lock")
         if not (not fetch.is_symbolic(dep.rev) and fetch.has_commit(store, remote, dep.rev)):
             fetch.update(store, remote, progress)
-        commit = fetch.resolve(store, remote, dep.rev)
+        commit = _resolve(store, remote, dep)
         pins.append(Pin(dep, remote, commit))
     return pins
+
+
+def _resolve(store: Store, remote: Remote, dep: Dependency) -> str:
+    """fetch.resolve, its error naming the dependency too: a URL (a bundle, a mirror) may not say which."""
+    try:
+        return fetch.resolve(store, remote, dep.rev)
+    except NotFoundError as e:
+        raise NotFoundError(f"[vendor.deps] {dep.path}: {e.message}", hint=e.hint) from None
 
 
 def _gomod_requires(project: Project) -> dict[str, modules.Require]:

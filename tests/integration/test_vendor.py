@@ -235,7 +235,7 @@ def test_a_revision_that_does_not_exist_names_repository_and_revision(stocked: G
                 "gobox.toml": toml_deps({"example.org/dep": f'git = "{tmp_path / "dep"}", rev = "v9.9.9"'})})
     r = stocked("-C", str(app), "vendor")
     assert r.code == 2, r.err
-    assert f"git {tmp_path / 'dep'}: no revision 'v9.9.9'" in r.err
+    assert f"[vendor.deps] example.org/dep: git {tmp_path / 'dep'}: no revision 'v9.9.9'" in r.err
     assert not (app / "vendor").exists() and not (app / "gobox.lock").exists()
 
 
