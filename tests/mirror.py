@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-WHEEL_VERSIONS = ("1.21.13", "1.22.10")
+WHEEL_VERSIONS = ("1.21.13", "1.22.10", "1.27.3")
 STALL_LIMIT = 30.0  # seconds a stalled response holds the connection at most
 
 

@@ -130,7 +130,7 @@ def test_stalled_connection_times_out(gobox: Gobox, clean_mirror: Mirror) -> Non
 def test_unknown_version_lists_the_nearest(gobox: Gobox) -> None:
     r = gobox("toolchain", "install", "1.99")
     assert r.code == 2
-    assert "Go 1.99 is not available from go.dev, pypi; nearest: 1.22.10, 1.21.13" in r.err
+    assert "Go 1.99 is not available from go.dev, pypi; nearest: 1.27.3, 1.22.10, 1.21.13" in r.err
 
 
 def test_bad_version_text_is_usage_error(gobox: Gobox) -> None:

@@ -1,0 +1,3 @@
+module example.com/rng
+
+go 1.27
