@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
@@ -13,6 +14,7 @@ from typing import Any, NoReturn
 import click
 
 from gobox import __version__
+from gobox.completion import SHELLS
 from gobox.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE, GoboxError
 
 EPILOG = "Docs: gobox.toml.example in the source tree; `gobox COMMAND --help` for each command."
@@ -55,6 +57,27 @@ class App:
 
 
 pass_app = click.make_pass_decorator(App)
+
+
+def _completer(values: Callable[[Any, str], list[str]]) -> Callable[..., list[str]]:
+    """A click shell_complete callback; gobox.completion is imported only when Tab is pressed."""
+
+    def complete(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+        from gobox import completion
+
+        try:
+            return values(completion, incomplete)
+        except Exception:  # an unreadable store must not break the user's shell
+            return []
+
+    return complete
+
+
+_COMPLETE_TARGETS = _completer(lambda c, text: c.targets(text))
+_COMPLETE_PATTERNS = _completer(lambda c, text: c.targets(text, patterns=True))
+_COMPLETE_PLATFORMS = _completer(lambda c, text: c.starting_with(c.IMAGE_PLATFORMS, text))
+_COMPLETE_VERSIONS = _completer(lambda c, text: c.toolchain_versions(c.store_root(), text))
+_COMPLETE_IMAGES = _completer(lambda c, text: c.image_references(c.store_root(), text))
 
 
 def _emit_json(value: Any) -> None:
@@ -114,9 +137,11 @@ def _mib(n: int) -> str:
 
 @toolchain.command("install", epilog=EPILOG)
 @click.argument("versions", nargs=-1)
-@click.option("--image", "image", metavar="REF", help="Pull and unpack an OCI image toolchain instead "
+@click.option("--image", "image", metavar="REF", shell_complete=_COMPLETE_IMAGES,
+              help="Pull and unpack an OCI image toolchain instead "
               "(e.g. golang:1.22); in the project whose [go].image it is, also pin it in gobox.lock.")
-@click.option("--platform", metavar="OS/ARCH[/VARIANT]", help="For an image: which image of a "
+@click.option("--platform", metavar="OS/ARCH[/VARIANT]", shell_complete=_COMPLETE_PLATFORMS,
+              help="For an image: which image of a "
               "multi-platform one (default: this machine's).")
 @click.option("--locked", is_flag=True, help="For the project's toolchain or image: fail if gobox.lock "
               "would change.")
@@ -272,7 +297,7 @@ def toolchain_list(app: App, available: bool, show_all: bool, as_json: bool) -> 
 
 
 @toolchain.command("rm", epilog=EPILOG)
-@click.argument("versions", nargs=-1, required=True)
+@click.argument("versions", nargs=-1, required=True, shell_complete=_COMPLETE_VERSIONS)
 @pass_app
 def toolchain_rm(app: App, versions: tuple[str, ...]) -> None:
     """Remove installed toolchains of exactly VERSION; others are untouched.
@@ -296,7 +321,7 @@ def toolchain_rm(app: App, versions: tuple[str, ...]) -> None:
 
 
 @toolchain.command("which", epilog=EPILOG)
-@click.argument("version", required=False)
+@click.argument("version", required=False, shell_complete=_COMPLETE_VERSIONS)
 @click.option("-v", "--verbose", is_flag=True, help="Say why this version was chosen (on stderr).")
 @click.option("--locked", is_flag=True, help="Fail if gobox.lock would change.")
 @click.option("--json", "as_json", is_flag=True, help="Print the toolchain and the reasons as JSON.")
@@ -367,7 +392,7 @@ def toolchain_which(app: App, version: str | None, verbose: bool, locked: bool,
 
 
 @toolchain.command("pin", epilog=EPILOG)
-@click.argument("version")
+@click.argument("version", shell_complete=_COMPLETE_VERSIONS)
 @pass_app
 def toolchain_pin(app: App, version: str) -> None:
     """Set [go].version in gobox.toml to VERSION and record its exact build in gobox.lock.
@@ -452,8 +477,10 @@ def _sandbox_options(f):  # noqa: ANN001, ANN201 - a click decorator
         return f(*args, flags=flags, **kwargs)
 
     opts = [
-        click.option("--go", "go", metavar="VERSION", help="Go version, overriding the project's."),
-        click.option("--image", "image", metavar="REF", help="Run in an OCI image's root and toolchain "
+        click.option("--go", "go", metavar="VERSION", shell_complete=_COMPLETE_VERSIONS,
+                     help="Go version, overriding the project's."),
+        click.option("--image", "image", metavar="REF", shell_complete=_COMPLETE_IMAGES,
+                     help="Run in an OCI image's root and toolchain "
                      "(e.g. golang:1.22-bookworm), overriding [go].image; pulled when missing."),
         click.option("--env", "env", multiple=True, metavar="K=V", help="Set a variable in the sandbox."),
         click.option("--mount", "mounts", multiple=True, metavar="SRC:DST[:ro]",
@@ -675,7 +702,7 @@ def test_cmd(app: App, args: tuple[str, ...], flags: RunFlags) -> None:
               "foreign targets need a C cross compiler in [cross.cc].")
 @click.option("--list", "list_only", is_flag=True, help="Print the targets the patterns name for the "
               "pinned Go, and build nothing.")
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED, shell_complete=_COMPLETE_PATTERNS)
 @pass_app
 def cross_cmd(app: App, args: tuple[str, ...], flags: RunFlags, jobs: int | None, archive: bool | None,
               cgo: bool | None, list_only: bool) -> None:
@@ -849,7 +876,7 @@ def vendor_cmd(app: App, check: bool, update: tuple[str, ...], locked: bool) -> 
 
 
 @cli.group("ci", epilog=EPILOG, invoke_without_command=True)
-@click.option("--target", "targets", multiple=True, metavar="OS/ARCH[/VARIANT]",
+@click.option("--target", "targets", multiple=True, metavar="OS/ARCH[/VARIANT]", shell_complete=_COMPLETE_TARGETS,
               help="Build only this cross target (repeatable): one shard of a fan-out across CI jobs. "
               "No host build, tests or image.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
@@ -1004,7 +1031,8 @@ def ci_matrix_cmd(app: App, fmt: str) -> None:
 @cli.command("verify", epilog=EPILOG)
 @click.option("--runs", type=click.IntRange(min=2), default=2, show_default=True, help="Clean-room builds to "
               "compare.")
-@click.option("--target", "targets", multiple=True, metavar="OS/ARCH[/VARIANT]", help="Verify only this cross "
+@click.option("--target", "targets", multiple=True, metavar="OS/ARCH[/VARIANT]", shell_complete=_COMPLETE_TARGETS,
+              help="Verify only this cross "
               "target's shard, as gobox ci --target.")
 @click.option("--dirty", is_flag=True, help="Include uncommitted changes, as gobox ci --dirty.")
 @click.option("--keep", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
@@ -1065,8 +1093,9 @@ def verify_cmd(app: App, runs: int, targets: tuple[str, ...], dirty: bool, keep:
 
 
 @cli.command("pull", epilog=EPILOG)
-@click.argument("reference")
-@click.option("--platform", metavar="OS/ARCH[/VARIANT]", help="Which image of a multi-platform one "
+@click.argument("reference", shell_complete=_COMPLETE_IMAGES)
+@click.option("--platform", metavar="OS/ARCH[/VARIANT]", shell_complete=_COMPLETE_PLATFORMS,
+              help="Which image of a multi-platform one "
               "(default: this machine's).")
 @click.option("--json", "as_json", is_flag=True, help="Print the pulled image as JSON.")
 @pass_app
@@ -1110,9 +1139,10 @@ def pull_cmd(app: App, reference: str, platform: str | None, as_json: bool) -> N
 
 
 @cli.command("push", epilog=EPILOG)
-@click.argument("source", metavar="SRC")
+@click.argument("source", metavar="SRC", shell_complete=_COMPLETE_IMAGES)
 @click.argument("destination", metavar="[DEST]", required=False)
-@click.option("--platform", metavar="OS/ARCH[/VARIANT]", help="Push only this platform's image of SRC "
+@click.option("--platform", metavar="OS/ARCH[/VARIANT]", shell_complete=_COMPLETE_PLATFORMS,
+              help="Push only this platform's image of SRC "
               "(default: the whole index when the store has every platform of it).")
 @click.option("--json", "as_json", is_flag=True, help="Print what was pushed as JSON.")
 @pass_app
@@ -1191,8 +1221,9 @@ def images_cmd(app: App, as_json: bool) -> None:
 
 
 @cli.command("rmi", epilog=EPILOG)
-@click.argument("references", nargs=-1, required=True)
-@click.option("--platform", metavar="OS/ARCH[/VARIANT]", help="Remove only this platform's image "
+@click.argument("references", nargs=-1, required=True, shell_complete=_COMPLETE_IMAGES)
+@click.option("--platform", metavar="OS/ARCH[/VARIANT]", shell_complete=_COMPLETE_PLATFORMS,
+              help="Remove only this platform's image "
               "(default: every platform pulled).")
 @click.option("--no-prune", is_flag=True, help="Only forget the names; leave the content for a later gobox gc.")
 @click.option("--json", "as_json", is_flag=True, help="Print what was removed as JSON.")
@@ -1285,7 +1316,7 @@ def _platforms(values: tuple[str, ...]) -> tuple[str, ...]:
 
 
 @cli.group("image", epilog=EPILOG, invoke_without_command=True)
-@click.option("--platform", "platforms", multiple=True, metavar="OS/ARCH[,...]",
+@click.option("--platform", "platforms", multiple=True, metavar="OS/ARCH[,...]", shell_complete=_COMPLETE_PLATFORMS,
               help="Platforms of the image, comma-separated or repeated (default [image].platforms, else "
               "this machine's); several make an OCI index.")
 @click.option("--tag", metavar="REF", help="Name of the image (default [image].name, else "
@@ -1382,13 +1413,14 @@ def _image_plan(app: App, project: Any, options: Any, request: Any) -> None:
 
 
 @image_cmd.command("run", epilog=EPILOG, context_settings={"ignore_unknown_options": True})
-@click.argument("reference")
+@click.argument("reference", shell_complete=_COMPLETE_IMAGES)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @click.option("--network", type=click.Choice(["none", "host"]), default="none", show_default=True,
               help="Network of the container.")
 @click.option("--env", "env", multiple=True, metavar="K=V", help="Set a variable, over the image's Env.")
 @click.option("--entrypoint", metavar="CMD", help="Run CMD instead of the image's Entrypoint (and Cmd).")
-@click.option("--platform", metavar="OS/ARCH[/VARIANT]", help="Which image of a multi-platform one "
+@click.option("--platform", metavar="OS/ARCH[/VARIANT]", shell_complete=_COMPLETE_PLATFORMS,
+              help="Which image of a multi-platform one "
               "(default: this machine's).")
 @click.option("--memory", metavar="SIZE", help='Memory limit, e.g. "512MiB".')
 @click.option("--pids", type=click.IntRange(min=1), help="Most processes at once.")
@@ -1484,6 +1516,39 @@ def doctor_cmd(app: App, offline: bool, as_json: bool) -> None:
                 click.echo(f"     fix: {c.fix}")
     if any(not c.ok and c.required for c in checks):
         raise click.exceptions.Exit(1)
+
+
+@cli.command("completion", epilog=EPILOG)
+@click.argument("shell", required=False, type=click.Choice(SHELLS))
+def completion_cmd(shell: str | None) -> None:
+    """Print the script that makes SHELL complete gobox's commands, options and values.
+
+    \b
+    SHELL is bash, zsh or fish; default: the one $SHELL names. Tab then also
+    offers installed Go versions (toolchain rm/which/pin, --go), images in the
+    store (rmi, push, image run, --image) and common GOOS/GOARCH targets
+    (cross, --target, --platform), reading only the store: no go, no network.
+
+    \b
+    Install it for every new shell (bash needs 4.4 or newer; zsh, compinit):
+      bash:  echo 'eval "$(gobox completion bash)"' >> ~/.bashrc
+             or: gobox completion bash > ~/.local/share/bash-completion/completions/gobox
+      zsh:   echo 'eval "$(gobox completion zsh)"' >> ~/.zshrc
+      fish:  gobox completion fish > ~/.config/fish/completions/gobox.fish
+
+    \b
+    Examples:
+      eval "$(gobox completion bash)"     # in this shell only
+      gobox completion                    # for the shell $SHELL names
+    """
+    from gobox.completion import script, shell_of
+    from gobox.errors import UsageError
+
+    shell = shell or shell_of(os.environ)
+    if shell is None:
+        raise UsageError(f"cannot tell the shell from SHELL={os.environ.get('SHELL', '')!r}",
+                         hint=f"name it: gobox completion {'|'.join(SHELLS)}")
+    click.echo(script(shell), nl=False)
 
 
 def _table(rows: list[tuple[str, ...]]) -> None:
