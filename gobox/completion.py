@@ -6,11 +6,8 @@ directory listing and static lists: no go, no network, no project parsing.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from pathlib import Path
-
-SHELLS = ("bash", "zsh", "fish")
 
 # What most people cross-compile for; `gobox cross --list all` asks the pinned Go for the full list.
 COMMON_TARGETS = (
@@ -27,12 +24,6 @@ TARGET_PATTERNS = ("all", "first-class", "linux/*", "darwin/*", "windows/*", "*/
 # Platforms images are commonly published for.
 IMAGE_PLATFORMS = ("linux/amd64", "linux/arm64", "linux/arm/v7", "linux/arm/v6", "linux/386",
                    "linux/ppc64le", "linux/s390x", "linux/riscv64")
-
-
-def shell_of(environ: dict[str, str] | os._Environ[str]) -> str | None:
-    """The user's shell from $SHELL, when gobox can complete in it."""
-    name = Path(environ.get("SHELL", "")).name
-    return name if name in SHELLS else None
 
 
 def script(shell: str) -> str:
