@@ -88,8 +88,9 @@ pass_app = click.make_pass_decorator(App)
 
 SHELLS = ("bash", "zsh", "fish")  # those click can complete in
 
-ROOT_EPILOG = ("Every gobox.toml key: docs/config.md in the source tree (gobox.toml.example shows them in a file). "
-               "New host: `gobox doctor` checks what the sandbox needs. Tab completion: `gobox completion --help`.")
+ROOT_EPILOG = ("Every gobox.toml key: docs/config.md in the source tree, and gobox.toml.example as a commented "
+               "file. A new host: `gobox doctor` checks what the sandbox needs. Tab completion: "
+               "`gobox completion --help`.")
 
 
 def _completer(values: Callable[[Any, str], list[str]]) -> Callable[..., list[str]]:
