@@ -1,0 +1,3 @@
+module example.com/netgo-https
+
+go 1.21
