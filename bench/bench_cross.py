@@ -17,7 +17,17 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_sandbox import LIBRARIES, MAINS, bare_go_env, check, generate_tree  # noqa: E402
-from bench_toolchains import GOBOX, README, VERSION, Row, base_env, measure_in_scratch, publish  # noqa: E402
+from bench_toolchains import (  # noqa: E402
+    GOBOX,
+    PYTHON,
+    README,
+    VERSION,
+    Row,
+    base_env,
+    cache_dir,
+    measure_in_scratch,
+    publish,
+)
 from mirror import full_mirror  # noqa: E402 - tests/ is put on sys.path above
 
 BEGIN, END = "<!-- cross:begin -->", "<!-- cross:end -->"
@@ -54,7 +64,7 @@ def empty(d: Path) -> None:
 
 
 def measure(work: Path, cold_reps: int, warm_reps: int) -> tuple[list[Row], list[str]]:
-    mirror = full_mirror(ROOT / ".cache")
+    mirror = full_mirror(cache_dir())
     try:
         env = dict(base_env(work, mirror), GOBOX_TOOLCHAIN_SOURCES="pypi")
         check([GOBOX, "-q", "toolchain", "install", VERSION], env)
@@ -96,10 +106,12 @@ def measure(work: Path, cold_reps: int, warm_reps: int) -> tuple[list[Row], list
         ratio = gm / bm
         rows.append(Row(f"5-target matrix, {LIBRARIES + len(MAINS)} packages, {label} (median of {len(g)})",
                         f"{gm:.2f} s", f"{bm:.2f} s (serial bare go build loop)", f"{ratio:.2f}x", "≤ 1.0x",
-                        "yes" if ratio <= 1.0 else "**no**"))
+                        "yes" if ratio <= 1.0 else "**no**", gm, bm, ratio, 1.0))
     rows.append(Row("same, warm, bare loop into its previous outputs (go skips the up-to-date links; info)",
                     f"{statistics.median(warm_gobox):.2f} s", f"{statistics.median(noop_bare):.2f} s",
-                    f"{statistics.median(warm_gobox) / statistics.median(noop_bare):.2f}x", "—", "—"))
+                    f"{statistics.median(warm_gobox) / statistics.median(noop_bare):.2f}x", "—", "—",
+                    statistics.median(warm_gobox), statistics.median(noop_bare),
+                    statistics.median(warm_gobox) / statistics.median(noop_bare)))
     notes = [f"targets: {', '.join(TARGETS)}; gobox chose {', '.join(map(str, sorted(jobs)))} at once "
              f"(no --jobs) on this machine",
              "peak memory per target, gobox's cgroup, cold run: "
@@ -116,7 +128,7 @@ def measure(work: Path, cold_reps: int, warm_reps: int) -> tuple[list[Row], list
 def _default_jobs(env: dict[str, str]) -> int:
     code = ("from gobox.cross import matrix\n"
             "print(matrix.machine(None).default_jobs(matrix.DEFAULT_ESTIMATE))")
-    proc = subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-c", code], env=env, capture_output=True,
+    proc = subprocess.run([PYTHON, "-c", code], env=env, capture_output=True,
                           text=True, timeout=60, check=True)
     return int(proc.stdout)
 
@@ -129,8 +141,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--cold-reps", type=int, default=1, choices=range(1, 11), metavar="N")
     parser.add_argument("--warm-reps", type=int, default=WARM_REPS, choices=range(1, 51), metavar="N")
     args = parser.parse_args(argv)
-    section = measure_in_scratch("cross", measure, args.cold_reps, args.warm_reps, TIMEOUT)
-    publish(section, args.write, BEGIN, END)
+    publish(results(args.cold_reps, args.warm_reps)[1], args.write, BEGIN, END)
+
+
+def results(cold_reps: int = 1, warm_reps: int = WARM_REPS) -> tuple[list[Row], str]:
+    """Run the measurements; return the rows and this bench's README section."""
+    return measure_in_scratch("cross", measure, cold_reps, warm_reps, TIMEOUT)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_toolchains import PYTHON, Row, base_env, machine, publish, table  # noqa: E402
+from bench_toolchains import PYTHON, Row, base_env, cache_dir, machine, publish, table  # noqa: E402
 from mirror import full_mirror  # noqa: E402 - tests/ is put on sys.path above
 
 BEGIN, END = "<!-- image:begin -->", "<!-- image:end -->"
@@ -72,7 +72,7 @@ def layout_size(layout: Path) -> int:
 
 
 def measure(work: Path, reps: int) -> tuple[list[Row], list[str]]:
-    mirror = full_mirror(ROOT / ".cache")
+    mirror = full_mirror(cache_dir())
     try:
         env = dict(base_env(work, mirror), GOBOX_TOOLCHAIN_SOURCES="pypi", PYTHONPATH=str(ROOT))
         hello = shutil.copytree(ROOT / "recipes" / "hello", work / "hello")
@@ -126,22 +126,25 @@ def measure(work: Path, reps: int) -> tuple[list[Row], list[str]]:
 
     rows = [Row(f"write the hello image from a built binary (median of {reps})", f"{m['gobox'] * 1000:.0f} ms",
                 f"{m['umoci'] * 1000:.0f} ms (umoci init, new, insert, config)", f"{m['gobox'] / m['umoci']:.2f}x",
-                "≤ 1.0x", "yes" if m["gobox"] <= m["umoci"] else "**no**")]
+                "≤ 1.0x", "yes" if m["gobox"] <= m["umoci"] else "**no**", m["gobox"], m["umoci"],
+                m["gobox"] / m["umoci"], 1.0)]
     own = m["gobox"] - m["click floor"]
     rows.append(Row("same, gobox's own time: wall minus `python -c 'import click'` (info)", f"{own * 1000:.0f} ms",
-                    f"{m['umoci'] * 1000:.0f} ms", f"{own / m['umoci']:.2f}x", "—", "—"))
+                    f"{m['umoci'] * 1000:.0f} ms", f"{own / m['umoci']:.2f}x", "—", "—", own, m["umoci"],
+                    own / m["umoci"]))
     if "buildah" in m:
         rows.append(Row("same, against buildah", f"{m['gobox'] * 1000:.0f} ms",
                         f"{m['buildah'] * 1000:.0f} ms (buildah from scratch, copy, config, commit)",
                         f"{m['gobox'] / m['buildah']:.2f}x", "≤ 0.3x",
-                        "yes" if m["gobox"] <= 0.3 * m["buildah"] else "**no**"))
+                        "yes" if m["gobox"] <= 0.3 * m["buildah"] else "**no**", m["gobox"], m["buildah"],
+                        m["gobox"] / m["buildah"], 0.3))
     size = built["size"]
     rows.append(Row("hello recipe image, compressed (config + layers + manifest)", f"{size / 1e6:.2f} MB",
                     "about 2 MB (the seeds' scratch image)", f"{size / SEEDS_SIZE:.2f}x", "< 1 MB",
-                    "yes" if size < 1_000_000 else "**no**"))
+                    "yes" if size < 1_000_000 else "**no**", None, None, size / 1_000_000, 1.0, "size / 1 MB"))
     rows.append(Row("same image written by umoci (config + layers; info)", f"{size / 1e6:.2f} MB",
                     f"{layout_size(outs['umoci']) / 1e6:.2f} MB", f"{size / layout_size(outs['umoci']):.2f}x", "—",
-                    "—"))
+                    "—", None, None, size / layout_size(outs["umoci"]), None, "size / umoci's size"))
     notes += [
         f"binary: {binary.stat().st_size / 1e6:.2f} MB (go 1.22.10, CGO_ENABLED=0, -trimpath, -ldflags=\"-s -w\", "
         "tags netgo,osusergo), built once by `gobox image` before the timed runs; every run packs the same file",
@@ -164,18 +167,22 @@ def measure(work: Path, reps: int) -> tuple[list[Row], list[str]]:
     return rows, notes
 
 
+def results(reps: int = REPS) -> tuple[list[Row], str]:
+    """Run the measurements; return the rows and this bench's README section."""
+    work = Path(tempfile.mkdtemp(prefix="gobox-bench-image-"))
+    try:
+        rows, notes = measure(work, reps)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return rows, "\n".join([f"Machine: {machine()}.", "", table(rows), "", *[f"- {n}" for n in notes]])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--write", action="store_true", help="update the image section of bench/README.md")
     parser.add_argument("--reps", type=int, default=REPS, help=f"timed runs of each tool (default {REPS})")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="gobox-bench-image-"))
-    try:
-        rows, notes = measure(work, args.reps)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    section = "\n".join([f"Machine: {machine()}.", "", table(rows), "", *[f"- {n}" for n in notes]])
-    publish(section, args.write, BEGIN, END)
+    publish(results(args.reps)[1], args.write, BEGIN, END)
 
 
 if __name__ == "__main__":

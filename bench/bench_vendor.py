@@ -18,7 +18,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
 
-from bench_toolchains import Row, base_env, measure_in_scratch, publish, run, secs  # noqa: E402
+from bench_toolchains import Row, base_env, cache_dir, measure_in_scratch, publish, run, secs  # noqa: E402
 from mirror import full_mirror  # noqa: E402 - tests/ is put on sys.path above
 
 from gobox.vendor import modules  # noqa: E402
@@ -99,7 +99,7 @@ def count_files(root: Path) -> int:
 
 
 def measure(work: Path, cold_reps: int, warm_reps: int) -> tuple[list[Row], list[str]]:
-    mirror = full_mirror(ROOT / ".cache")
+    mirror = full_mirror(cache_dir())
     try:
         env = base_env(work, mirror)
         env["PYTHONPATH"] = str(ROOT)
@@ -153,7 +153,8 @@ def measure(work: Path, cold_reps: int, warm_reps: int) -> tuple[list[Row], list
     for label, times in (("cold: no repository cache / empty module cache", cold),
                          ("warm: repositories cached, lock present / module cache full", warm)):
         g, p = statistics.median(times["gobox"]), statistics.median(times["go"])
-        rows.append(Row(f"vendor {DEPS} deps, {label}", secs(g), secs(p), f"{g / p:.2f}x", "-", "-"))
+        rows.append(Row(f"vendor {DEPS} deps, {label}", secs(g), f"{secs(p)} (go mod vendor)", f"{g / p:.2f}x", "-",
+                        "-", g, p, g / p))
     notes = [f"{DEPS} modules of {PACKAGES} packages each from local git remotes, all imported; vendor/ holds "
              f"{files['gobox']} files from gobox (whole module trees, go.mod included), {files['go']} from go.",
              "peer: `go mod vendor` with GOPROXY=file:// serving zips of the same trees, GOSUMDB=off.",
@@ -167,8 +168,12 @@ def main() -> None:
     parser.add_argument("--cold-reps", type=int, default=COLD_REPS)
     parser.add_argument("--warm-reps", type=int, default=WARM_REPS)
     args = parser.parse_args()
-    section = measure_in_scratch("vendor", measure, args.cold_reps, args.warm_reps, TIMEOUT)
-    publish(section, args.write, BEGIN, END)
+    publish(results(args.cold_reps, args.warm_reps)[1], args.write, BEGIN, END)
+
+
+def results(cold_reps: int = COLD_REPS, warm_reps: int = WARM_REPS) -> tuple[list[Row], str]:
+    """Run the measurements; return the rows and this bench's README section."""
+    return measure_in_scratch("vendor", measure, cold_reps, warm_reps, TIMEOUT)
 
 
 if __name__ == "__main__":
