@@ -124,6 +124,11 @@ def limits(project: Project, options: Options) -> Limits:
                   cpus=options.cpus or s.cpus)
 
 
+def gopath_import_path(project: Project) -> str:
+    """The import path a gopath-mode project is built under: [vendor].import-path, else its directory's name."""
+    return project.config.vendor.import_path or project.root.name
+
+
 def _bind(project: Project, m: Mount) -> Bind:
     source = m.source if os.path.isabs(m.source) else str(project.root / m.source)
     return Bind(source, m.target, m.readonly)
@@ -142,6 +147,14 @@ def plan(project: Project, paths: Paths, argv: tuple[str, ...], options: Options
                           hint='set [go].base = "host" (the host\'s gcc), or cgo = false')
     clean = options.clean_room
     binds = [Bind(str(project.root), str(project.root), readonly=clean)]
+    cwd = paths.cwd
+    if vendor_mode(project) == "gopath":
+        # Outside a GOPATH, go names the main package "_/<its absolute directory>", and that path ends up
+        # in the binary even with -trimpath; at $GOPATH/src/<import path> the same bytes come from any checkout.
+        home = f"{values['GOPATH'].split(':')[-1]}/src/{gopath_import_path(project)}"
+        binds.append(Bind(str(project.root), home, readonly=clean))
+        cwd = home + cwd[len(str(project.root)):] if Path(cwd) == project.root or project.root in Path(cwd).parents \
+            else cwd
     if not clean:
         binds += [Bind(paths.gocache, GOCACHE), Bind(paths.gomodcache, GOMODCACHE)]
     output = Path(cfg.build.output)
@@ -163,7 +176,7 @@ def plan(project: Project, paths: Paths, argv: tuple[str, ...], options: Options
         argv=argv,
         layers=(paths.minimal_layer, *paths.toolchain_layers),
         env=env,
-        cwd=paths.cwd,
+        cwd=cwd,
         binds=tuple(binds),
         tmpfs=("/tmp", values["HOME"], *((GOCACHE, GOMODCACHE) if clean else ())),
         symlinks=tuple(symlinks),

@@ -93,6 +93,7 @@ class Dependency:
 class VendorConfig:
     mode: str = "auto"
     deps: tuple[Dependency, ...] = ()
+    import_path: str | None = None  # gopath mode; None: the project directory's name
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,7 @@ def config_from_dict(doc: dict[str, Any]) -> Config:
     sandbox = dict(v["sandbox"])
     sandbox["memory"] = schema.parse_size(sandbox["memory"]) if sandbox["memory"] is not None else None
     sandbox["mounts"] = tuple(Mount.parse(m) for m in sandbox["mounts"])
-    vendor = dict(v["vendor"])
+    vendor = {k.replace("-", "_"): x for k, x in v["vendor"].items()}
     vendor["deps"] = tuple(
         Dependency(path, "git" if "git" in d else "hg", d.get("git") or d["hg"], d["rev"],
                    d.get("subdir"), d.get("version"))

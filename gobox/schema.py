@@ -183,6 +183,15 @@ def _image_reference(v: str) -> Problem | None:
     return None
 
 
+def _import_path(v: Any) -> Problem | None:
+    if not isinstance(v, str):
+        return f"expected a string, got {_show(v)}"
+    parts = v.split("/")
+    if not v or v.startswith("/") or any(p in ("", ".", "..") for p in parts) or not re.fullmatch(r"[\w.~+/-]+", v):
+        return f"{v!r} is not an import path (like \"github.com/you/tool\")"
+    return None
+
+
 def _image_base(v: Any) -> Problem | None:
     if not isinstance(v, str) or not v.strip():
         return f'expected "scratch" or an image reference, got {_show(v)}'
@@ -339,6 +348,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
                 "auto", "modules", "gopath"),
         Key("deps", "table", {}, "Import path = { git = URL, rev = REV } or { hg = URL, rev = REV }, "
             "with optional subdir and version.", _deps, each=dep_problem),
+        Key("import-path", "string", None, "gopath mode: the project's own import path, e.g. "
+            "\"github.com/you/tool\" (default: its directory's name); builds see it at $GOPATH/src/<import-path>.",
+            _import_path),
     ]},
     "image": {k.name: k for k in [
         Key("base", "string", "scratch", "\"scratch\" or a base image reference (pulled, pinned in gobox.lock).",

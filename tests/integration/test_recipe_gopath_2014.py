@@ -58,6 +58,14 @@ def test_pinned_revisions_build_in_gopath_mode_beside_a_module_project(stocked: 
     assert subprocess.run([binary, *ARGS], capture_output=True, text=True).stdout == REPORT
     assert subprocess.run([binary, "-version"], capture_output=True, text=True).stdout == "go1.21.13\n"
 
+    # Built under $GOPATH/src/<import-path>, not as "_/<its directory>": the same bytes from another checkout.
+    elsewhere = shutil.copytree(REPO / "recipes" / "gopath-2014", tmp_path / "a" / "longer" / "path")
+    r = stocked("-C", str(elsewhere), "vendor", env=OFFLINE)
+    assert r.code == 0, r.err
+    r = stocked("-C", str(elsewhere), "build", "--locked", env=OFFLINE)
+    assert r.code == 0, r.err
+    assert (elsewhere / "dist" / "gopath-2014").read_bytes() == binary.read_bytes()
+
     hello = copy("hello", tmp_path)
     r = stocked("-C", str(hello), "build", "--locked", env=OFFLINE)
     assert r.code == 0, r.err
@@ -65,9 +73,9 @@ def test_pinned_revisions_build_in_gopath_mode_beside_a_module_project(stocked: 
     installed = {line.split()[0] for line in r.out.splitlines()[1:]}
     assert {"1.21.13", "1.22.10"} <= installed, r.out
 
-    # A GOPATH build knows no module: its path is the directory's "_/..." and it lists no mod or deps.
+    # A GOPATH build knows no module: its path is [vendor].import-path under $GOPATH/src, and no mod or deps.
     info = go_version_m(stocked, binary)
-    assert info.startswith(f"{binary}: go1.21.13\n") and f"\tpath\t_{recipe}\n" in info, info
+    assert info.startswith(f"{binary}: go1.21.13\n") and "\tpath\tgithub.com/gopher2014/gopath-2014\n" in info, info
     assert "\tmod\t" not in info and "\tdep\t" not in info, info
     info = go_version_m(stocked, hello / "dist" / "hello")
     assert info.startswith(f"{hello / 'dist' / 'hello'}: go1.22.10\n"), info

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gobox.build import Options, check_vendored, environment, go_build_argv, go_test_argv
+from gobox.build import Options, Paths, check_vendored, environment, go_build_argv, go_test_argv, plan
 from gobox.config import GoMod, Project, parse_config, vendor_mode
 from gobox.errors import ConfigError
 
@@ -40,6 +40,25 @@ def test_gopath_project_has_vendor_first_in_gopath_and_modules_off() -> None:
     env = dict(environment(p, Options(), 1000, None))
     assert env["GO111MODULE"] == "off" and env["GOPATH"] == "/src/p/vendor:/go"
     assert "-mod=vendor" not in go_build_argv(p, (), ())
+
+
+@pytest.mark.parametrize(("toml", "home"), [
+    ("", "/go/src/p"),
+    ('[vendor]\nimport-path = "github.com/you/tool"\n', "/go/src/github.com/you/tool"),
+])
+def test_a_gopath_project_builds_at_its_import_path_under_gopath(toml: str, home: str) -> None:
+    # Built from "_/src/p" the binary would carry the checkout's path; from $GOPATH/src it carries the import path.
+    paths = Paths((), "/layers/minimal", "/c", "/m", "/run", "/src/p/cmd", 1000, 1000, None, None)
+    spec = plan(project(toml + DEPS, False), paths, ("go", "build"), Options())
+    assert (str(Path("/src/p")), home, False) in {(b.source, b.target, b.readonly) for b in spec.binds}
+    assert spec.cwd == home + "/cmd"
+    assert plan(project(DEPS, True), paths, ("go", "build"), Options()).cwd == "/src/p/cmd"
+
+
+@pytest.mark.parametrize("bad", ["/abs/path", "a/../b", "", "a//b", "sp ace"])
+def test_a_bad_import_path_is_refused_naming_the_key(bad: str) -> None:
+    with pytest.raises(ConfigError, match="vendor.import-path"):
+        project(f'[vendor]\nimport-path = "{bad}"\n' + DEPS, False)
 
 
 def test_a_vendored_project_without_vendor_dir_says_run_gobox_vendor(tmp_path: Path) -> None:
