@@ -24,6 +24,7 @@ import pytest
 from conftest import REPO, Gobox, gobox_env
 from ocilayout import Image, Layer, files, write_layout
 from registry import APT_PACKAGES, Registry, missing_tools, push
+from testca import make_ca
 
 TOOLS = {"skopeo": "skopeo", "umoci": "umoci", "openssl": "openssl", "git": "git"}
 MISSING = [name for name, exe in TOOLS.items() if shutil.which(exe) is None]
@@ -253,22 +254,6 @@ def test_several_platforms_make_an_index(builder: Gobox, hello: tuple[Path, dict
 
 
 # --- a probe image: CA bundle, a test CA, /etc/hosts, zoneinfo, the user --------------------------
-
-
-def make_ca(d: Path) -> tuple[Path, Path, Path]:
-    """A test CA and a server certificate for IP 127.0.0.1 it signed, made with openssl."""
-    def openssl(*args: str) -> None:
-        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True, timeout=60)
-
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", "2", "-subj", "/CN=gobox test CA",
-            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-            "-keyout", "ca.key", "-out", "ca.crt")
-    openssl("req", "-newkey", "rsa:2048", "-nodes", "-sha256", "-subj", "/CN=127.0.0.1", "-keyout", "server.key",
-            "-out", "server.csr")
-    (d / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
-    openssl("x509", "-req", "-sha256", "-days", "2", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-            "-CAcreateserial", "-extfile", "ext.cnf", "-out", "server.crt")
-    return d / "ca.crt", d / "server.crt", d / "server.key"
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,6 @@ import shutil
 import socket
 import ssl
 import struct
-import subprocess
 import sys
 import tarfile
 import threading
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, Gobox, gobox_env
+from testca import make_ca
 
 if shutil.which("openssl") is None or not sys.platform.startswith("linux"):
     pytest.skip("needs Linux and openssl: apt-get install -y openssl", allow_module_level=True)
@@ -55,23 +55,6 @@ def layer_file(g: Gobox, layer_digest: str, name: str) -> bytes | None:
             if member.name.lstrip("./") == name:
                 return tf.extractfile(member).read()
     return None
-
-
-def make_ca(d: Path) -> tuple[Path, Path, Path]:
-    """A throwaway CA and a server certificate for IP 127.0.0.1 it signed, made with openssl."""
-    def openssl(*args: str) -> None:
-        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True, timeout=60)
-
-    d.mkdir(parents=True, exist_ok=True)
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", "2", "-subj", "/CN=throwaway CA",
-            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-            "-keyout", "ca.key", "-out", "ca.crt")
-    openssl("req", "-newkey", "rsa:2048", "-nodes", "-sha256", "-subj", "/CN=127.0.0.1", "-keyout", "server.key",
-            "-out", "server.csr")
-    (d / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
-    openssl("x509", "-req", "-sha256", "-days", "2", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-            "-CAcreateserial", "-extfile", "ext.cnf", "-out", "server.crt")
-    return d / "ca.crt", d / "server.crt", d / "server.key"
 
 
 @pytest.fixture(scope="module")
