@@ -213,21 +213,25 @@ def test_verify_catches_a_build_that_is_not_reproducible(stocked: Gobox, tmp_pat
 
 
 # recipes/hello is verified by test_ci_docs.py, through the GitHub Actions example's own commands.
-@pytest.mark.parametrize("recipe", ["matrix"])
-def test_verify_recipe(stocked: Gobox, tmp_path: Path, recipe: str) -> None:
+# matrix: two of its six targets (an ARM variant, a windows zip); all six cost the suite 150 s.
+# gopath-2014: verify is what caught a GOPATH build carrying its checkout's directory.
+@pytest.mark.parametrize(("recipe", "shard", "archives"), [
+    ("matrix", ("--target", "linux/arm/v7", "--target", "windows/amd64"), {".tar.gz": 1, ".zip": 1}),
+    ("gopath-2014", (), {}),
+])
+def test_verify_recipe(stocked: Gobox, tmp_path: Path, recipe: str, shard: tuple[str, ...],
+                       archives: dict[str, int]) -> None:
     root = shutil.copytree(REPO / "recipes" / recipe, tmp_path / recipe)
     shutil.rmtree(root / "dist", ignore_errors=True)
     commit_all(root)
     keep = tmp_path / "runs"
-    # Three of matrix's six targets (a plain one, an ARM variant, a windows zip): all six cost the suite 150 s.
-    shard = ("--target", "linux/amd64", "--target", "linux/arm/v7", "--target", "windows/amd64")
     r = stocked("-C", str(root), "verify", "--runs", "2", *shard, "--keep", str(keep), timeout=1200)
     assert r.code == 0, r.err
     assert "2 clean-room builds" in r.err and "match" in r.err
     one, two = keep / "run-1" / "out", keep / "run-2" / "out"
     sha256sum_check(one)
     assert (one / "SHA256SUMS").read_bytes() == (two / "SHA256SUMS").read_bytes()
-    assert len(list(one.glob("*.tar.gz"))) == 2 and len(list(one.glob("*.zip"))) == 1
+    assert {ext: len(list(one.glob(f"*{ext}"))) for ext in archives} == archives
 
 
 def test_ci_matrix_and_one_shard(stocked: Gobox, tmp_path: Path) -> None:
