@@ -73,6 +73,12 @@ class Wheel:
     size: int
 
 
+def _normal(version: str) -> str:
+    # certifi.__version__ keeps leading zeros ("2025.01.31") that PEP 440 drops from its wheel's name.
+    parts = version.split(".")
+    return ".".join(str(int(p)) for p in parts) if all(p.isdigit() for p in parts) else version
+
+
 def pick_wheel(data: Any, version: str, page: str) -> Wheel | None:
     """The pure-Python wheel of certifi `version` in a PEP 691 JSON page of certifi (pure), or None.
 
@@ -80,7 +86,7 @@ def pick_wheel(data: Any, version: str, page: str) -> Wheel | None:
     """
     from urllib.parse import urljoin
 
-    want = f"{SOURCE}-{version}-py3-none-any.whl"
+    want = f"{SOURCE}-{_normal(version)}-py3-none-any.whl"
     for f in data.get("files", []) if isinstance(data, dict) else []:
         if not isinstance(f, dict) or f.get("filename") != want:
             continue
@@ -129,9 +135,9 @@ def fetch(pinned: LockedBundle, store: Store, settings: Settings, lock_name: str
             raise NetworkError(e.message, hint=hint) from None
         wheel = pick_wheel(index, pinned.version, page)
         if wheel is None:
+            name = f"{SOURCE}-{_normal(pinned.version)}-py3-none-any.whl"
             raise NotFoundError(f"{lock_name}: image.ca-certificates pins {SOURCE} {pinned.version}, which {page} "
-                                f"does not offer (no {SOURCE}-{pinned.version}-py3-none-any.whl with a sha256)",
-                                hint=hint)
+                                f"does not offer (no {name} with a sha256 and size)", hint=hint)
         path = tmp / wheel.filename
         try:
             download(wheel.url, path, wheel.sha256, wheel.size, settings.timeout, progress,

@@ -221,6 +221,8 @@ def test_the_pinned_versions_wheel_is_picked_from_a_pep_691_page() -> None:
     assert certs.pick_wheel(doc, "2024.1.1", page) == certs.Wheel(  # yanked, yet pinned exactly, as pip allows
         entry["filename"], "http://127.0.0.1:1/files/certifi-2024.1.1-py3-none-any.whl", "a" * 64, 10)
     assert certs.pick_wheel(doc, "2023.1.1", page) is None
+    # certifi.__version__ says 2024.01.01 where the wheel's name says 2024.1.1.
+    assert certs.pick_wheel(doc, "2024.01.01", page) == certs.pick_wheel(doc, "2024.1.1", page)
     assert certs.pick_wheel({"files": [{**entry, "hashes": {"md5": "x"}}]}, "2024.1.1", page) is None  # unverifiable
     assert certs.pick_wheel({"files": [{**entry, "size": None}]}, "2024.1.1", page) is None
     assert certs.pick_wheel([], "2024.1.1", page) is None
