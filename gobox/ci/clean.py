@@ -193,7 +193,7 @@ def _build_in(project: Project, checkout: source.Checkout, store: Store, setting
     if cfg.ci.image and not request.targets and cfg.image.ca_certificates:
         from gobox.image import certs
 
-        certs.ensure(snap, store, True, progress)
+        certs.ensure(snap, store, settings, True, progress)
 
     steps: list[Step] = []
     results: list[StepResult] = []

