@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import shutil
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from binfmt import Format, identify
-from conftest import REPO, Gobox, cache_dir
+from conftest import REPO, Gobox
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the sandbox needs Linux")
 
@@ -218,44 +217,5 @@ def test_terminated_midway_leaves_nothing_half_made(stocked: Gobox, tmp_path: Pa
     assert left == ""
 
 
-# --- cgo with zig ------------------------------------------------------------------------
-
-CGO_MAIN = '''package main
-
-/*
-#include <stdio.h>
-static const char *greeting(void) { return "hello from C, cross-compiled"; }
-*/
-import "C"
-
-import "fmt"
-
-func main() { fmt.Println(C.GoString(C.greeting())) }
-'''
-
-needs_zig = pytest.mark.skipif(importlib.util.find_spec("ziglang") is None,
-                               reason="needs zig from PyPI (pip install ziglang; .ci/run installs it)")
-
-
-@needs_zig
-def test_cgo_cross_compiles_with_zig(stocked: Gobox, stocked_home: Path, tmp_path: Path) -> None:
-    # zig builds musl and mingw for each target once; keep that between test runs.
-    zig_cache = cache_dir() / "zig"
-    zig_cache.mkdir(parents=True, exist_ok=True)
-    link = stocked_home / "cache" / "zig"
-    if not link.exists():
-        link.parent.mkdir(parents=True, exist_ok=True)
-        os.symlink(zig_cache, link)
-    app = go_project(tmp_path / "cgo", module="example.com/cgo", files={"main.go": CGO_MAIN},
-                     toml='cgo = true\n\n[cross.cc]\n"linux/arm64" = "zig"\n"windows/amd64" = "zig"\n')
-    r = stocked("-C", str(app), "cross", "linux/arm64", "windows/amd64", timeout=1200)
-    assert r.code == 0, r.err
-    arm = app / "dist" / "cgo_linux_arm64" / "cgo"
-    win = app / "dist" / "cgo_windows_amd64" / "cgo.exe"
-    assert identify(arm) == Format("elf", "arm64", 64, "sysv")
-    assert identify(win) == Format("pe", "amd64", 64)
-    for binary in (arm, win):
-        assert b"hello from C, cross-compiled" in binary.read_bytes()
-    # Linked by zig against musl, statically: no interpreter to look for on the target.
-    assert b"ld-linux-aarch64" not in arm.read_bytes()
-    sha256sum_check(app / "dist")
+# cgo cross-compiled with zig: tests/integration/test_recipe_cgo.py, through recipes/cgo (its arm64 binary
+# is also run under qemu), so the suite pays zig's libc builds once.
