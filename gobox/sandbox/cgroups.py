@@ -22,6 +22,8 @@ LEAF = "gobox-self"  # v2: where the processes of our own cgroup move so that it
 WANTED_V2 = ("memory", "pids", "cpu")
 MEASURING_V1 = ("memory", "cpuacct", "pids")  # made for every run, limits or not
 NO_LIMITS = "or use --no-limits"
+ORPHAN_AGE = 10.0  # seconds an empty run cgroup must be old before another gobox may sweep it
+RUN_NAME = re.compile(r"gobox-(\d+)-[0-9a-f]{6}")  # what run.py names a run's cgroup: gobox-<pid>-<hex>
 DELEGATE = "start gobox in a delegated scope (systemd-run --user --scope -p Delegate=yes gobox ...)"
 
 
@@ -68,6 +70,7 @@ class Cgroups(Protocol):
 
     def unavailable(self, limits: Limits) -> str | None: ...
     def create(self, name: str, limits: Limits) -> Cgroup: ...
+    def sweep(self) -> list[Path]: ...
 
 
 # --- files ----------------------------------------------------------------------------------------
@@ -137,6 +140,45 @@ def _rmdir(path: Path) -> None:
 
 def _writable(path: Path) -> bool:
     return os.access(path, os.W_OK)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
+def sweep_orphans(parents: Collection[Path], now: float | None = None) -> list[Path]:
+    """Remove the run cgroups that a gobox killed with its watchdog (kill -9 of both) left behind.
+
+    Only an empty one, named for a gobox that no longer exists and older than
+    ORPHAN_AGE: a live run's cgroup is never empty after its first moments, and
+    the age covers a gobox of another PID namespace whose pid we cannot see.
+    Processes are never killed here. Returns what was removed.
+    """
+    now = time.time() if now is None else now
+    removed = []
+    for parent in parents:
+        try:
+            children = list(os.scandir(parent))
+        except OSError:
+            continue
+        for child in children:
+            m = RUN_NAME.fullmatch(child.name)
+            if not m or _alive(int(m[1])):
+                continue
+            try:
+                if now - child.stat().st_mtime < ORPHAN_AGE or _pids((Path(child.path),)):
+                    continue
+                _rmdir(Path(child.path))
+            except OSError:
+                continue  # EBUSY: a process got in; ENOENT: its watchdog or another gobox was first
+            removed.append(Path(child.path))
+    return removed
 
 
 # --- one run's cgroup -----------------------------------------------------------------------------
@@ -325,6 +367,9 @@ class CgroupsV2:
             raise
         return V2Cgroup((d,))
 
+    def sweep(self) -> list[Path]:
+        return sweep_orphans((self.base,))
+
     def _enable(self, limits: Limits) -> None:
         enabled = set((_read(self.base / "cgroup.subtree_control") or "").split())
         wanted = [c for c in WANTED_V2 if c in self._available() and c not in enabled]
@@ -398,6 +443,9 @@ class CgroupsV1:
             raise
         return V1Cgroup(dirs, tuple(by_controller.items()))
 
+    def sweep(self) -> list[Path]:
+        return sweep_orphans(tuple(dict.fromkeys(d for _, d in self.own)))
+
     @staticmethod
     def _limit(dirs: dict[str, Path], limits: Limits) -> None:
         if limits.memory is not None:
@@ -422,6 +470,9 @@ class NoCgroups:
 
     def unavailable(self, limits: Limits) -> str | None:
         return self.reason if limits.any else None
+
+    def sweep(self) -> list[Path]:
+        return []
 
     def create(self, name: str, limits: Limits) -> NoCgroup:
         if limits.any:

@@ -240,7 +240,13 @@ def _make_cgroup(cgroups: Cgroups | None, limits: Limits) -> Cgroup | None:
     if reason:
         raise SandboxError(f"cannot apply the limits: {reason}",
                            hint="run as root or with delegated cgroups, or pass --no-limits")
-    return cgroups.create(f"gobox-{os.getpid()}-{os.urandom(3).hex()}", limits)
+    cgroups.sweep()
+    return cgroups.create(_run_name(), limits)
+
+
+def _run_name() -> str:
+    """gobox-<pid>-<hex>: the pid lets a later gobox tell an orphan (cgroups.sweep_orphans)."""
+    return f"gobox-{os.getpid()}-{os.urandom(3).hex()}"
 
 
 def _measuring_cgroup(cgroups: Cgroups | None) -> Cgroup | None:
@@ -248,8 +254,9 @@ def _measuring_cgroup(cgroups: Cgroups | None) -> Cgroup | None:
     cgroups = cgroups or _system_cgroups()
     if cgroups.version == "none" or cgroups.unavailable(Limits()):
         return None
+    cgroups.sweep()
     try:
-        return cgroups.create(f"gobox-{os.getpid()}-{os.urandom(3).hex()}", Limits())
+        return cgroups.create(_run_name(), Limits())
     except CgroupError:
         return None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -287,6 +288,39 @@ def test_kill_9_of_gobox_leaves_no_cgroup(stocked: Gobox, app: Path) -> None:
     while (gobox_pids() or cgroup_leftovers()) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert gobox_pids() == set() and cgroup_leftovers() == []
+
+
+@needs_cgroups
+def test_a_later_run_sweeps_what_kill_9_of_gobox_and_its_watchdog_left(stocked: Gobox, app: Path) -> None:
+    p = stocked.popen("run", "--memory", "1GiB", "--", "./probe", "sleep", "60", cwd=app)
+    assert p.stdout.readline() == "sleeping\n"
+    children = subprocess.run(["pgrep", "-P", str(p.pid)], capture_output=True, text=True).stdout.split()
+    for pid in [p.pid, *map(int, children)]:  # gobox, its sandbox and its watchdog at once
+        os.kill(pid, signal.SIGKILL)
+    p.wait(timeout=30)
+    deadline = time.monotonic() + 10
+    while gobox_pids() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    orphans = cgroup_leftovers()
+    assert orphans and gobox_pids() == set()  # nobody was left to remove the cgroup
+    old = time.time() - 3600
+    for o in orphans:
+        os.utime(o, (old, old))
+    parent = orphans[0].parent
+    young = parent / f"gobox-{p.pid}-0a0b0c"  # may be a run of a gobox in another PID namespace
+    owned = parent / f"gobox-{os.getpid()}-0d0e0f"  # its gobox is alive
+    keep = [young, owned]
+    try:
+        for d in keep:
+            d.mkdir()
+        os.utime(owned, (old, old))
+        r = stocked("run", "--pids", "64", "--", "go", "version", cwd=app)
+        assert r.code == 0, r.err
+        assert sorted(cgroup_leftovers()) == sorted(keep)
+    finally:  # whatever happened, or the next tests would find these
+        for d in [*keep, *orphans]:
+            with contextlib.suppress(FileNotFoundError):
+                d.rmdir()
 
 
 # --- odd inputs ----------------------------------------------------------------------------
