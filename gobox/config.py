@@ -536,11 +536,9 @@ def render_lock(lock: Lock) -> str:
     lines = [
         "# gobox.lock: what gobox.toml resolved to, exactly. Written by gobox; commit it.",
         f"version = {LOCK_FORMAT}",
-        "",
-        "[go]",
     ]
-    if lock.go_version:
-        lines.append(f"version = {_q(lock.go_version)}")
+    if lock.go_version:  # gobox vendor may lock deps before any build has resolved the Go version
+        lines += ["", "[go]", f"version = {_q(lock.go_version)}"]
     for a in sorted(lock.artifacts, key=lambda a: a.platform):
         lines += [
             "",

@@ -245,3 +245,6 @@ def test_lock_with_vendor_deps_round_trips_and_checks_commits() -> None:
         parse_lock(text.replace("b" * 64, "b" * 63), "gobox.lock")
     with pytest.raises(ConfigError, match='vendor.deps.vcs: expected "git" or "hg"'):
         parse_lock(text.replace('vcs = "hg"', 'vcs = "svn"'), "gobox.lock")
+    # gobox vendor before any build: deps only, no empty [go] table left to puzzle a reader.
+    only_deps = render_lock(Lock(deps=(dep,)))
+    assert "[go]" not in only_deps and parse_lock(only_deps, "gobox.lock") == Lock(deps=(dep,))
