@@ -108,7 +108,14 @@ def _completer(values: Callable[[Any, str], list[str]]) -> Callable[..., list[st
 
 
 _COMPLETE_TARGETS = _completer(lambda c, text: c.targets(text))
-_COMPLETE_PATTERNS = _completer(lambda c, text: c.targets(text, patterns=True))
+_COMPLETE_TARGET_PATTERNS = _completer(lambda c, text: c.targets(text, patterns=True))
+
+
+def _complete_patterns(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    """Targets, until a flag-looking word: from there on the words are go build's (_split_dashdash)."""
+    if any(a.startswith("-") for a in ctx.params.get(param.name or "") or ()):
+        return []
+    return _COMPLETE_TARGET_PATTERNS(ctx, param, incomplete)
 _COMPLETE_PLATFORMS = _completer(lambda c, text: c.starting_with(c.IMAGE_PLATFORMS, text))
 _COMPLETE_VERSIONS = _completer(lambda c, text: c.toolchain_versions(c.store_root(), text))
 _COMPLETE_IMAGES = _completer(lambda c, text: c.image_references(c.store_root(), text))
@@ -749,7 +756,7 @@ def test_cmd(app: App, args: tuple[str, ...], flags: RunFlags) -> None:
               "foreign targets need a C cross compiler in [cross.cc].")
 @click.option("--list", "list_only", is_flag=True, help="Print the targets the patterns name for the "
               "pinned Go, and build nothing.")
-@click.argument("args", nargs=-1, type=click.UNPROCESSED, shell_complete=_COMPLETE_PATTERNS)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED, shell_complete=_complete_patterns)
 @pass_app
 def cross_cmd(app: App, args: tuple[str, ...], flags: RunFlags, jobs: int | None, archive: bool | None,
               cgo: bool | None, list_only: bool) -> None:
@@ -1617,6 +1624,10 @@ def main(argv: list[str] | None = None) -> NoReturn:
     """Run gobox; map every error to one line on stderr and an exit code."""
     signal.signal(signal.SIGTERM, _on_sigterm)
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    if "_GOBOX_COMPLETE" in os.environ:  # a Tab in the user's shell
+        from gobox.completion import register_bash
+
+        register_bash()
     try:
         # Without standalone mode click returns an Exit's code instead of raising it.
         returned = cli.main(args=argv, prog_name="gobox", standalone_mode=False)

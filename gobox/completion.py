@@ -6,6 +6,7 @@ directory listing and static lists: no go, no network, no project parsing.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -26,12 +27,86 @@ IMAGE_PLATFORMS = ("linux/amd64", "linux/arm64", "linux/arm/v7", "linux/arm/v6",
                    "linux/ppc64le", "linux/s390x", "linux/riscv64")
 
 
+# click's bash script, except that gobox reads the line up to the cursor rather than COMP_WORDS,
+# which bash has already cut at every ':' and '=' (golang:1.22 arrives as golang, :, 1.22).
+_BASH_SOURCE = """\
+%(complete_func)s() {
+    local IFS=$'\\n'
+    local response
+
+    response=$(env COMP_LINE="${COMP_LINE:0:$COMP_POINT}" COMP_WORDBREAKS="$COMP_WORDBREAKS" \\
+        %(complete_var)s=bash_complete $1)
+
+    for completion in $response; do
+        IFS=',' read type value <<< "$completion"
+
+        if [[ $type == 'dir' ]]; then
+            COMPREPLY=()
+            compopt -o dirnames
+        elif [[ $type == 'file' ]]; then
+            COMPREPLY=()
+            compopt -o default
+        elif [[ $type == 'plain' ]]; then
+            COMPREPLY+=($value)
+        fi
+    done
+
+    return 0
+}
+
+%(complete_func)s_setup() {
+    complete -o nosort -F %(complete_func)s %(prog_name)s
+}
+
+%(complete_func)s_setup;
+"""
+
+
+def bash_reply(word: str, value: str, candidate: str, wordbreaks: str) -> str:
+    """What bash must put in place of the word it is completing so that the line reads `candidate`.
+
+    `word` is the shell word under the cursor, `value` its part that click completes (after
+    "--opt=", or all of it). Bash replaces only the text after the word's last COMP_WORDBREAKS
+    character, so what comes before that is cut from the reply.
+    """
+    full = word[:len(word) - len(value)] + candidate
+    cut = max((word.rfind(c) for c in wordbreaks if c not in " \t\n"), default=-1) + 1
+    return full[cut:] if full.startswith(word[:cut]) else candidate
+
+
+def register_bash() -> None:
+    """Make click's "bash" completion gobox's own: called only when a shell asks for completions."""
+    from click.shell_completion import BashComplete, CompletionItem, add_completion_class, split_arg_string
+
+    class GoboxBash(BashComplete):
+        source_template = _BASH_SOURCE
+
+        def get_completion_args(self) -> tuple[list[str], str]:
+            if "COMP_LINE" not in os.environ:  # a script from before this one: COMP_WORDS, as click reads it
+                return super().get_completion_args()
+            line = os.environ["COMP_LINE"]
+            words = split_arg_string(line)
+            self.word = "" if not words or line[-1:].isspace() else words.pop()
+            return words[1:], self.word
+
+        def format_completion(self, item: CompletionItem) -> str:
+            word = getattr(self, "word", None)
+            if word is None or item.type != "plain":
+                return super().format_completion(item)
+            value = word.partition("=")[2] if word.startswith("-") and "=" in word else word
+            reply = bash_reply(word, value, item.value, os.environ.get("COMP_WORDBREAKS", ""))
+            return f"{item.type},{reply}"
+
+    add_completion_class(GoboxBash, "bash")
+
+
 def script(shell: str) -> str:
     """What `eval` or a completion file needs so that SHELL completes gobox."""
     from click.shell_completion import get_completion_class
 
     from gobox.cli import cli
 
+    register_bash()
     cls = get_completion_class(shell)
     if cls is None:
         raise ValueError(shell)

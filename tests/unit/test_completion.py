@@ -13,10 +13,19 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent.parent
 
 
-def complete(words: str, home: Path) -> list[str]:
-    """What bash would offer for the last word of `words` ("gobox cro" offers cross)."""
+BASH_WORDBREAKS = " \t\n\"'><=;|&(:"  # bash's default COMP_WORDBREAKS
+
+
+def complete(line: str, home: Path, legacy: bool = False) -> list[str]:
+    """What bash would put in place of the word at the end of `line` ("gobox cro" offers cross).
+
+    As `gobox completion bash` asks: the line up to the cursor; `legacy`, as click's own script
+    (one already installed in a user's shell) asks: bash's words.
+    """
+    asked = {"COMP_WORDS": line, "COMP_CWORD": str(len(line.split(" ")) - 1)} if legacy else \
+        {"COMP_LINE": line, "COMP_WORDBREAKS": BASH_WORDBREAKS}
     env = {**os.environ, "PYTHONPATH": str(REPO), "GOBOX_HOME": str(home), "_GOBOX_COMPLETE": "bash_complete",
-           "COMP_WORDS": words, "COMP_CWORD": str(len(words.split(" ")) - 1)}
+           **asked}
     p = subprocess.run([sys.executable, "-m", "gobox"], env=env, capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
     return [line.split(",", 1)[1] for line in p.stdout.splitlines() if line]
@@ -52,6 +61,33 @@ def test_installed_versions_and_stored_images_complete_from_the_store(tmp_path: 
     assert complete("gobox toolchain rm ", tmp_path) == ["1.22.10", "1.21.13"]
     assert complete("gobox toolchain which 1.21", tmp_path) == ["1.21.13"]
     assert complete("gobox rmi gol", tmp_path) == ["golang:1.22"]
+    # Bash replaces only what follows the word's last ':' or '=', so that is all gobox sends.
+    assert complete("gobox rmi golang:", tmp_path) == ["1.22"]
+    assert complete("gobox run --image=golang:1", tmp_path) == ["1.22"]
+    assert complete("gobox run --image=gol", tmp_path) == ["golang:1.22"]
+    assert complete("gobox rmi gol", tmp_path, legacy=True) == ["golang:1.22"]
+
+
+def test_cross_offers_targets_until_the_words_for_go_build(tmp_path: Path) -> None:
+    assert complete("gobox cross -- darwin/am", tmp_path) == ["darwin/amd64"]  # click drops the --
+    assert complete("gobox cross linux/amd64 -- -trimpath ", tmp_path) == []
+    assert complete("gobox cross -- -ldflags=-s darwin/", tmp_path) == []
+
+
+@pytest.mark.parametrize("word, value, candidate, reply", [
+    ("gol", "gol", "golang:1.22", "golang:1.22"),
+    ("golang:", "golang:", "golang:1.22", "1.22"),
+    ("127.0.0.1:5000/golang:1", "127.0.0.1:5000/golang:1", "127.0.0.1:5000/golang:1.22", "1.22"),
+    ("--image=gol", "gol", "golang:1.22", "golang:1.22"),
+    ("--image=golang:", "golang:", "golang:1.22", "1.22"),
+    ("linux/a", "linux/a", "linux/amd64", "linux/amd64"),
+])
+def test_bash_reply_is_what_follows_the_last_word_break(word: str, value: str, candidate: str,
+                                                         reply: str) -> None:
+    from gobox.completion import bash_reply
+
+    assert bash_reply(word, value, candidate, BASH_WORDBREAKS) == reply
+    assert bash_reply(word, value, candidate, " \t\n") == word[:len(word) - len(value)] + candidate
 
 
 def test_an_empty_or_missing_store_offers_nothing(tmp_path: Path) -> None:
