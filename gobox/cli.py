@@ -109,6 +109,9 @@ def _completer(values: Callable[[Any, str], list[str]]) -> Callable[..., list[st
 
 _COMPLETE_TARGETS = _completer(lambda c, text: c.targets(text))
 _COMPLETE_TARGET_PATTERNS = _completer(lambda c, text: c.targets(text, patterns=True))
+_COMPLETE_PLATFORMS = _completer(lambda c, text: c.starting_with(c.IMAGE_PLATFORMS, text))
+_COMPLETE_VERSIONS = _completer(lambda c, text: c.toolchain_versions(c.store_root(), text))
+_COMPLETE_IMAGES = _completer(lambda c, text: c.image_references(c.store_root(), text))
 
 
 def _complete_patterns(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
@@ -116,9 +119,6 @@ def _complete_patterns(ctx: click.Context, param: click.Parameter, incomplete: s
     if any(a.startswith("-") for a in ctx.params.get(param.name or "") or ()):
         return []
     return _COMPLETE_TARGET_PATTERNS(ctx, param, incomplete)
-_COMPLETE_PLATFORMS = _completer(lambda c, text: c.starting_with(c.IMAGE_PLATFORMS, text))
-_COMPLETE_VERSIONS = _completer(lambda c, text: c.toolchain_versions(c.store_root(), text))
-_COMPLETE_IMAGES = _completer(lambda c, text: c.image_references(c.store_root(), text))
 
 
 def _emit_json(value: Any) -> None:

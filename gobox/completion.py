@@ -27,39 +27,10 @@ IMAGE_PLATFORMS = ("linux/amd64", "linux/arm64", "linux/arm/v7", "linux/arm/v6",
                    "linux/ppc64le", "linux/s390x", "linux/riscv64")
 
 
-# click's bash script, except that gobox reads the line up to the cursor rather than COMP_WORDS,
-# which bash has already cut at every ':' and '=' (golang:1.22 arrives as golang, :, 1.22).
-_BASH_SOURCE = """\
-%(complete_func)s() {
-    local IFS=$'\\n'
-    local response
-
-    response=$(env COMP_LINE="${COMP_LINE:0:$COMP_POINT}" COMP_WORDBREAKS="$COMP_WORDBREAKS" \\
-        %(complete_var)s=bash_complete $1)
-
-    for completion in $response; do
-        IFS=',' read type value <<< "$completion"
-
-        if [[ $type == 'dir' ]]; then
-            COMPREPLY=()
-            compopt -o dirnames
-        elif [[ $type == 'file' ]]; then
-            COMPREPLY=()
-            compopt -o default
-        elif [[ $type == 'plain' ]]; then
-            COMPREPLY+=($value)
-        fi
-    done
-
-    return 0
-}
-
-%(complete_func)s_setup() {
-    complete -o nosort -F %(complete_func)s %(prog_name)s
-}
-
-%(complete_func)s_setup;
-"""
+# click's bash script hands gobox COMP_WORDS, which bash has already cut at every ':' and '='
+# (golang:1.22 arrives as golang, :, 1.22); gobox's hands it the line up to the cursor instead.
+_CLICK_ASKS = 'COMP_WORDS="${COMP_WORDS[*]}" COMP_CWORD=$COMP_CWORD'
+_GOBOX_ASKS = 'COMP_LINE="${COMP_LINE:0:$COMP_POINT}" COMP_WORDBREAKS="$COMP_WORDBREAKS"'
 
 
 def bash_reply(word: str, value: str, candidate: str, wordbreaks: str) -> str:
@@ -78,8 +49,12 @@ def register_bash() -> None:
     """Make click's "bash" completion gobox's own: called only when a shell asks for completions."""
     from click.shell_completion import BashComplete, CompletionItem, add_completion_class, split_arg_string
 
+    if _CLICK_ASKS not in BashComplete.source_template:
+        return  # a click whose script reads the words some other way: leave it as it is
+
     class GoboxBash(BashComplete):
-        source_template = _BASH_SOURCE
+        source_template = BashComplete.source_template.replace(_CLICK_ASKS, _GOBOX_ASKS)
+        word: str | None = None  # the shell word under the cursor, once get_completion_args has read it
 
         def get_completion_args(self) -> tuple[list[str], str]:
             if "COMP_LINE" not in os.environ:  # a script from before this one: COMP_WORDS, as click reads it
@@ -90,9 +65,9 @@ def register_bash() -> None:
             return words[1:], self.word
 
         def format_completion(self, item: CompletionItem) -> str:
-            word = getattr(self, "word", None)
-            if word is None or item.type != "plain":
+            if self.word is None or item.type != "plain":
                 return super().format_completion(item)
+            word = self.word
             value = word.partition("=")[2] if word.startswith("-") and "=" in word else word
             reply = bash_reply(word, value, item.value, os.environ.get("COMP_WORDBREAKS", ""))
             return f"{item.type},{reply}"
