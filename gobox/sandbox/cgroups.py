@@ -152,7 +152,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def sweep_orphans(parents: Collection[Path], now: float | None = None) -> list[Path]:
+def sweep_orphans(parents: Collection[Path]) -> list[Path]:
     """Remove the run cgroups that a gobox killed with its watchdog (kill -9 of both) left behind.
 
     Only an empty one, named for a gobox that no longer exists and older than
@@ -160,7 +160,7 @@ def sweep_orphans(parents: Collection[Path], now: float | None = None) -> list[P
     the age covers a gobox of another PID namespace whose pid we cannot see.
     Processes are never killed here. Returns what was removed.
     """
-    now = time.time() if now is None else now
+    now = time.time()
     removed = []
     for parent in parents:
         try:

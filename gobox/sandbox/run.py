@@ -240,13 +240,16 @@ def _make_cgroup(cgroups: Cgroups | None, limits: Limits) -> Cgroup | None:
     if reason:
         raise SandboxError(f"cannot apply the limits: {reason}",
                            hint="run as root or with delegated cgroups, or pass --no-limits")
+    return _new_cgroup(cgroups, limits)
+
+
+def _new_cgroup(cgroups: Cgroups, limits: Limits) -> Cgroup:
+    """This run's cgroup, after sweeping what killed gobox runs left behind.
+
+    Named gobox-<pid>-<hex>: the pid lets a later gobox tell an orphan (cgroups.sweep_orphans).
+    """
     cgroups.sweep()
-    return cgroups.create(_run_name(), limits)
-
-
-def _run_name() -> str:
-    """gobox-<pid>-<hex>: the pid lets a later gobox tell an orphan (cgroups.sweep_orphans)."""
-    return f"gobox-{os.getpid()}-{os.urandom(3).hex()}"
+    return cgroups.create(f"gobox-{os.getpid()}-{os.urandom(3).hex()}", limits)
 
 
 def _measuring_cgroup(cgroups: Cgroups | None) -> Cgroup | None:
@@ -254,9 +257,8 @@ def _measuring_cgroup(cgroups: Cgroups | None) -> Cgroup | None:
     cgroups = cgroups or _system_cgroups()
     if cgroups.version == "none" or cgroups.unavailable(Limits()):
         return None
-    cgroups.sweep()
     try:
-        return cgroups.create(_run_name(), Limits())
+        return _new_cgroup(cgroups, Limits())
     except CgroupError:
         return None
 
