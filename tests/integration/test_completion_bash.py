@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import pty
-import select
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from terminal import Terminal
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -36,35 +34,17 @@ def typed_then_tab(tmp_path: Path, keys: str) -> str:
     wrapper.chmod(0o755)
     env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path), "TERM": "dumb", "PS1": "$ ",
            "PYTHONPATH": str(REPO), "GOBOX_HOME": str(tmp_path / "home"), "INPUTRC": "/dev/null"}
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.execve("/bin/bash", ["bash", "--norc", "--noprofile", "-i"], env)
-    out = b""
-
-    def read_until(marker: bytes, timeout: float = 30) -> None:
-        nonlocal out
-        deadline = time.monotonic() + timeout
-        while marker not in out and time.monotonic() < deadline:
-            if select.select([fd], [], [], 0.2)[0]:
-                try:
-                    out += os.read(fd, 4096)
-                except OSError:
-                    break
-        assert marker in out, out.decode(errors="replace")
-
-    try:
-        os.write(fd, b'eval "$(gobox completion bash)"; echo LOADED\n')
-        read_until(b"LOADED\r\n")
+    with Terminal(["/bin/bash", "--norc", "--noprofile", "-i"], env) as term:
+        term.type(b'eval "$(gobox completion bash)"; echo LOADED\n')
+        term.expect(b"LOADED\r\n")
         # Tab, then Ctrl-A and "echo DONE " at the start of the line: bash prints the line as Tab
         # left it. Readline runs the completion (gobox, once) before it reads the keys after Tab.
-        os.write(fd, keys.encode() + b"\t\x01echo DONE \n")
-        read_until(b"\r\nDONE ")
-        read_until(b"\r\n", timeout=5)
-        os.write(fd, b"exit\n")
-    finally:
-        os.close(fd)
-        os.waitpid(pid, 0)
-    done = out.decode(errors="replace").rsplit("\r\nDONE ", 1)[1]
+        term.type(keys.encode() + b"\t\x01echo DONE \n")
+        term.expect(b"\r\nDONE ")
+        term.expect(b"\r\n", timeout=5)
+        term.type(b"exit\n")
+        assert term.wait() == 0
+    done = term.seen.decode(errors="replace").rsplit("\r\nDONE ", 1)[1]
     return done.split("\r\n", 1)[0]
 
 

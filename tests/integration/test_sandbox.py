@@ -18,6 +18,7 @@ from binfmt import identify
 from conftest import NOBODY, REPO, Gobox, gobox_env
 from conftest import as_nobody as run_as_nobody
 from mirror import Mirror
+from terminal import Terminal
 
 PROBE_SRC = REPO / "tests" / "data" / "probe"
 
@@ -385,39 +386,19 @@ def test_host_base_has_a_shell_and_cgo(stocked: Gobox, app: Path) -> None:
 
 def test_shell_has_a_controlling_terminal_and_job_control(stocked: Gobox, app: Path) -> None:
     """On a terminal, the shell is the foreground process group: Ctrl-C stops its job, not gobox."""
-    import pty
-    import select
-
     (app / "gobox.toml").write_text('[go]\nversion = "1.21.13"\nbase = "host"\n')
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.chdir(app)
-        os.execve(sys.executable, [sys.executable, "-m", "gobox", "shell"], {**stocked.env, "TERM": "dumb"})
-    seen = b""
-
-    def expect(text: bytes, timeout: float = 60) -> None:
-        nonlocal seen
-        deadline = time.monotonic() + timeout
-        while text not in seen and time.monotonic() < deadline:
-            if select.select([fd], [], [], 0.5)[0]:
-                try:
-                    seen += os.read(fd, 4096)
-                except OSError:
-                    break
-        assert text in seen, seen.decode(errors="replace")
-
-    os.write(fd, b"test -t 0 && echo TTY=yes$((1+1))\n")
-    expect(b"TTY=yes2")
-    os.write(fd, b"sleep 30; echo AFTER=$((2+3))\n")
-    time.sleep(1)
-    os.write(fd, b"\x03")  # Ctrl-C: the tty driver signals the foreground group, the shell's job
-    os.write(fd, b"echo ALIVE=$((3+4))\n")
-    expect(b"ALIVE=7")
-    assert b"AFTER=5" not in seen
-    os.write(fd, b"exit 7\n")
-    _, status = os.waitpid(pid, 0)
-    os.close(fd)
-    assert os.waitstatus_to_exitcode(status) == 7
+    shell = [sys.executable, "-m", "gobox", "shell"]
+    with Terminal(shell, {**stocked.env, "TERM": "dumb"}, cwd=app) as term:
+        term.type(b"test -t 0 && echo TTY=yes$((1+1))\n")
+        term.expect(b"TTY=yes2")
+        term.type(b"sleep 30; echo AFTER=$((2+3))\n")
+        time.sleep(1)
+        term.type(b"\x03")  # Ctrl-C: the tty driver signals the foreground group, the shell's job
+        term.type(b"echo ALIVE=$((3+4))\n")
+        term.expect(b"ALIVE=7")
+        assert b"AFTER=5" not in term.seen
+        term.type(b"exit 7\n")
+        assert term.wait() == 7
 
 
 def test_run_outside_a_project_with_go(stocked: Gobox, tmp_path: Path) -> None:
