@@ -9,12 +9,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 from mirror import Mirror, full_mirror  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
+
+# Property tests are reproducible and leave nothing behind: the same examples in every run (a failure
+# found once is kept as an explicit @example in its test), no example database in the checkout.
+settings.register_profile("gobox", derandomize=True, database=None, deadline=None, print_blob=True)
+settings.load_profile("gobox")
 
 
 def cache_dir() -> Path:
