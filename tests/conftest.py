@@ -62,11 +62,18 @@ class Gobox:
                  env: dict[str, str] | None = None) -> Result:
         p = subprocess.run([sys.executable, "-m", "gobox", *args], cwd=cwd, capture_output=True,
                            text=True, env={**self.env, **(env or {})}, timeout=timeout)
+        no_traceback(args, p.stderr)
         return Result(p.returncode, p.stdout, p.stderr)
 
     def popen(self, *args: str, cwd: Path | None = None, **kw: object) -> subprocess.Popen:
         return subprocess.Popen([sys.executable, "-m", "gobox", *args], cwd=cwd, env=self.env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+def no_traceback(args: tuple[str, ...], err: str) -> None:
+    """Whatever a test makes gobox do, a user never sees a Python traceback without --debug."""
+    if "Traceback (most recent call last)" in err and "--debug" not in args:
+        pytest.fail(f"gobox {' '.join(args)} printed a traceback:\n{err[-3000:]}")
 
 
 NOBODY = 65534
@@ -75,8 +82,10 @@ NOBODY = 65534
 def as_nobody(args: tuple[str, ...], cwd: Path, env: dict[str, str], timeout: float = 600
               ) -> subprocess.CompletedProcess:
     """gobox run by the unprivileged user nobody: rootless mode, as a user without root meets it."""
-    return subprocess.run(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", sys.executable,
-                           "-m", "gobox", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    p = subprocess.run(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", sys.executable,
+                        "-m", "gobox", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    no_traceback(args, p.stderr)
+    return p
 
 
 def gobox_env(home: Path, mirror: Mirror, sources: str = "go.dev,pypi") -> dict[str, str]:
