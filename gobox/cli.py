@@ -1508,7 +1508,7 @@ def image_run_cmd(app: App, reference: str, args: tuple[str, ...], network: str,
     from gobox.sandbox.run import run as run_sandbox
     from gobox.schema import parse_size
     from gobox.toolchains import host_platform
-    from gobox.toolchains.image import etc_lines, image_user
+    from gobox.toolchains.image import image_user
 
     pairs = []
     for item in env:
@@ -1524,7 +1524,7 @@ def image_run_cmd(app: App, reference: str, args: tuple[str, ...], network: str,
     found = run.find(app.store, app.settings, reference, platform or host_platform(), app.progress())
     uid, gid = image_user(found.config, found.layers, (0, 0))
     argv = run.command(found.config, args, entrypoint)
-    environment = run.environment(found.config, run.home_of(uid, etc_lines(found.layers, "passwd")), pairs)
+    environment = run.environment(found.config, run.home_of(uid, found.layers), pairs)
     scratch = app.store.root / "run"
     scratch.mkdir(parents=True, exist_ok=True)
     spec = run.spec(found, run.ensure_runtime_layer(app.store), argv, uid, gid, environment, network,

@@ -227,7 +227,8 @@ def _base(project: Project, store: Store, settings, text: str, platform: str, pr
           locked: bool) -> Base:
     """The base image for one platform: pulled (or found) and pinned in gobox.lock as [go].image is."""
     from gobox.oci.registry import Options as RegistryOptions
-    from gobox.toolchains.image import ensure_image, etc_lines, find_image, parse_image_reference
+    from gobox.oci.rootview import read_lines
+    from gobox.toolchains.image import ensure_image, find_image, parse_image_reference
 
     where = "gobox.toml: image.base"
     got = ensure_image(project, store, RegistryOptions.from_settings(settings), text, where, platform, progress,
@@ -238,8 +239,10 @@ def _base(project: Project, store: Store, settings, text: str, platform: str, pr
     config = json.loads(store.blob_for(image.config).read_bytes())
     layers = tuple(plan.LayerRef(plan.oci_layer_type(d.media_type), d.digest, d.size, diff_id)
                    for d, diff_id in zip(manifest.layers, got.config.diff_ids, strict=True))
-    return Base(got.reference, got.digest, config, layers, tuple(etc_lines(got.layers, "passwd")),
-                tuple(etc_lines(got.layers, "group")))
+    # The base's accounts, as its root shows them: a symlink in it (etc -> /anywhere) is followed inside
+    # the base, so no line of this host's files ends up in the image.
+    return Base(got.reference, got.digest, config, layers, tuple(read_lines(got.layers, "/etc/passwd")),
+                tuple(read_lines(got.layers, "/etc/group")))
 
 
 # --- the store, outputs and push --------------------------------------------------------------

@@ -19,6 +19,7 @@ from gobox.image.plan import DEFAULT_PATH
 from gobox.oci.manifest import ImageConfig
 from gobox.oci.records import Image
 from gobox.oci.reference import DOCKER_HUB, Reference
+from gobox.oci.rootview import read_lines
 from gobox.sandbox.cgroups import Limits
 from gobox.sandbox.spec import Bind, SandboxSpec
 from gobox.store import Store, remove_tree
@@ -90,8 +91,9 @@ def environment(config: ImageConfig, home: str, extra: Sequence[tuple[str, str]]
     return tuple(env.items())
 
 
-def home_of(uid: int, passwd: Sequence[str]) -> str:
-    for line in passwd:
+def home_of(uid: int, layers: Sequence[Path]) -> str:
+    """The uid's home in the image's own /etc/passwd (its symlinks followed inside it), as docker run sets HOME."""
+    for line in read_lines(layers, "/etc/passwd"):
         f = line.split(":")
         if len(f) >= 6 and f[2] == str(uid) and f[5]:
             return f[5]

@@ -7,8 +7,6 @@ to, per platform, and later runs use exactly that image.
 
 from __future__ import annotations
 
-import os
-import stat
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -19,6 +17,7 @@ from gobox.oci.manifest import ImageConfig, Platform, parse_config
 from gobox.oci.pull import Image, images, pull, read_record, record_path
 from gobox.oci.reference import Reference
 from gobox.oci.registry import Options
+from gobox.oci.rootview import read_bytes, read_lines
 from gobox.oci.unpack import ensure_layers, layer_dir
 from gobox.store import Store, write_atomic
 
@@ -89,7 +88,7 @@ def image_user(config: ImageConfig, layers: tuple[Path, ...], default: tuple[int
     if not user:
         return default
     name, _, group = user.partition(":")
-    passwd = etc_lines(layers, "passwd")
+    passwd = read_lines(layers, "/etc/passwd")  # the image's own: its symlinks are followed inside it
     uid = gid = None
     if name.isdigit():
         uid = int(name)
@@ -104,28 +103,16 @@ def image_user(config: ImageConfig, layers: tuple[Path, ...], default: tuple[int
         if group.isdigit():
             gid = int(group)
         else:
-            gid = next((int(f[2]) for f in (line.split(":") for line in etc_lines(layers, "group"))
+            gid = next((int(f[2]) for f in (line.split(":") for line in read_lines(layers, "/etc/group"))
                         if len(f) > 2 and f[0] == group and f[2].isdigit()), None)
             if gid is None:
                 raise ConfigError(f"the image's User {user!r}: group {group!r} is not in its /etc/group")
     return uid, gid if gid is not None else uid
 
 
-def etc_lines(layers: tuple[Path, ...], name: str) -> list[str]:
-    """The lines of /etc/<name> in unpacked layers (bottom first), as the image's root shows it."""
-    for layer in reversed(layers):  # the topmost layer that has the file wins
-        path = layer / "etc" / name
-        if path.is_file() and not path.is_symlink():
-            try:
-                return path.read_text(errors="replace").splitlines()
-            except OSError:
-                return []
-    return []
-
-
 # --- which Go an image holds -------------------------------------------------------------------
 
-GO_VERSION_FILE = "usr/local/go/VERSION"  # where the official golang images, and gobox, keep Go
+GO_VERSION_FILE = "/usr/local/go/VERSION"  # where the official golang images, and gobox, keep Go
 
 
 def go_version_of(config: ImageConfig, layers: tuple[Path, ...]) -> str | None:
@@ -139,55 +126,12 @@ def go_version_of(config: ImageConfig, layers: tuple[Path, ...]) -> str | None:
         if key == "GOLANG_VERSION" and value.strip():
             value = value.strip()
             return value if value.startswith("go") else f"go{value}"
-    path = _merged_file(layers, GO_VERSION_FILE)
-    if path is None:
-        return None
     try:
-        with path.open(errors="replace") as f:
-            first = f.readline(200).strip()
-    except OSError:
-        return None
+        data = read_bytes(layers, GO_VERSION_FILE, limit=1 << 16)
+    except GoboxError:
+        return None  # not a VERSION file Go writes
+    first = (data or b"").decode(errors="replace").partition("\n")[0].strip()
     return first or None
-
-
-def _merged_file(layers: tuple[Path, ...], rel: str) -> Path | None:
-    """The regular file at `rel` in the image's root as the overlay shows it, or None.
-
-    The topmost layer that has the path decides; a whiteout, an opaque
-    directory or a non-directory on the way hides what lower layers hold. No
-    symlink is followed: one in an image could point anywhere on this host.
-    """
-    *parents, _ = rel.split("/")
-    for layer in reversed(layers):
-        hides_lower = False  # an opaque directory on the way: lower layers cannot hold the file
-        d = layer
-        for part in parents:
-            d = d / part
-            try:
-                st = os.lstat(d)
-            except OSError:
-                if hides_lower:
-                    return None
-                break  # this layer does not touch the path; look below
-            if not stat.S_ISDIR(st.st_mode):
-                return None  # a whiteout, a file or a symlink replaces the directory
-            hides_lower = hides_lower or _opaque(d)
-        else:
-            try:
-                st = os.lstat(layer / rel)
-            except OSError:
-                if hides_lower:
-                    return None
-                continue
-            return layer / rel if stat.S_ISREG(st.st_mode) else None
-    return None
-
-
-def _opaque(directory: Path) -> bool:
-    try:
-        return os.getxattr(directory, "user.overlay.opaque", follow_symlinks=False) == b"y"
-    except OSError:
-        return False
 
 
 @dataclass(frozen=True)

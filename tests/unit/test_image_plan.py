@@ -297,12 +297,13 @@ def test_the_command_is_entrypoint_then_cmd_or_args() -> None:
         run.command(config(), ())
 
 
-def test_the_environment_and_the_plan() -> None:
+def test_the_environment_and_the_plan(tmp_path: Path) -> None:
     c = config(env=("MODE=prod",), working_dir="/data", entrypoint=("/app",))
-    env = run.environment(c, run.home_of(65532, ["nonroot:x:65532:65532::/home/nonroot:/sbin/nologin"]),
-                          [("MODE", "dev")])
+    (tmp_path / "layer" / "etc").mkdir(parents=True)
+    (tmp_path / "layer" / "etc" / "passwd").write_text("nonroot:x:65532:65532::/home/nonroot:/sbin/nologin\n")
+    env = run.environment(c, run.home_of(65532, (tmp_path / "layer",)), [("MODE", "dev")])
     assert dict(env) == {"MODE": "dev", "PATH": plan.DEFAULT_PATH.partition("=")[2], "HOME": "/home/nonroot"}
-    assert run.home_of(7, []) == "/" and run.home_of(0, []) == "/root"
+    assert run.home_of(7, ()) == "/" and run.home_of(0, ()) == "/root"
     found = run.Found(Image("localhost/app:latest", "sha256:" + "1" * 64, None, "linux/amd64", "sha256:" + "2" * 64,
                             (), 0), c, (Path("/l/base"), Path("/l/top")))
     from gobox.sandbox.cgroups import Limits
