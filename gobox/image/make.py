@@ -99,6 +99,7 @@ def make(project: Project, store: Store, settings, request: Request, options: Op
     problem = plan.cgo_problem(cgo, cfg.base)
     if problem is not None:
         raise problem
+    pack.check_project_files(project.root, cfg.files)  # a source leading out of the project stops us before the build
 
     if request.binary is not None:
         binaries, go_version = {targets[0]: request.binary.absolute()}, ""

@@ -65,11 +65,10 @@ def project_entries(root: Path, files: Mapping[str, str], mtime: int) -> list[En
     out: list[Entry] = []
     for target, source in sorted(files.items()):
         name = target.strip("/")
-        path = Path(source).expanduser()
-        path = path if path.is_absolute() else root / path
         where = f"gobox.toml: image.files.{target!r}"
+        path = project_path(root, source, where)
         try:
-            st = path.stat()  # a top-level symlink is followed: the file it names is what was meant
+            st = path.stat()
         except OSError as e:
             raise ConfigError(f"{where}: {path}: {e.strerror}") from None
         if stat.S_ISDIR(st.st_mode):
@@ -80,6 +79,68 @@ def project_entries(root: Path, files: Mapping[str, str], mtime: int) -> list[En
         else:
             raise ConfigError(f"{where}: {path} is neither a file nor a directory")
     return out
+
+
+def check_project_files(root: Path, files: Mapping[str, str]) -> None:
+    """Refuse, before anything is built, an [image].files source that leads out of the project.
+
+    A source that does not exist yet passes: the build may make it, and
+    project_entries, after the build, checks it again as it lists it.
+    """
+    for target, source in sorted(files.items()):
+        project_path(root, source, f"gobox.toml: image.files.{target!r}", missing_ok=True)
+
+
+def project_path(root: Path, source: str, where: str, missing_ok: bool = False) -> Path:
+    """Where an [image].files source is on this host: resolved beneath the project root, or a ConfigError.
+
+    Symlinks in the project are followed while they stay in it. One that
+    leads out of it (`conf -> /etc`, `conf -> ../../secrets`) is refused, and
+    so is an absolute one even when it names a path in this checkout: in
+    another checkout, or gobox ci's clean room, it names another file. gobox
+    image copies the project's files, never the machine's.
+    """
+    from gobox.fsroot import resolve_in_root
+
+    rel = _relative(root, source)
+    if rel is None:
+        raise ConfigError(f"{where}: {source} is not in the project", hint=_FILES_HINT)
+    host = os.path.realpath(root / rel)  # as this machine follows the symlinks on the way
+    if not _within(host, os.path.realpath(root)):
+        raise ConfigError(f"{where}: {source} leads out of the project, to {host}", hint=_FILES_HINT)
+    try:
+        inside = resolve_in_root(str(root), rel)  # ...and as if the project were /: the same file, or it left
+    except FileNotFoundError:
+        inside = None
+    except OSError as e:
+        raise ConfigError(f"{where}: {root / rel}: {e.strerror}") from None
+    if inside == host:
+        return Path(inside)
+    if inside is None and not os.path.lexists(host):
+        if missing_ok:  # not there yet: the build may make it
+            return root / rel
+        raise ConfigError(f"{where}: {root / rel}: No such file or directory")
+    raise ConfigError(f"{where}: {source} goes through an absolute symlink, which names this machine's {host}, "
+                      "not a file of the checkout", hint=_FILES_HINT)
+
+
+def _relative(root: Path, source: str) -> str | None:
+    """`source` relative to the project root; an absolute one (or ~) only where it is in the project."""
+    given = Path(source).expanduser()
+    if not given.is_absolute():
+        return source  # as written: `..` is resolved after the symlinks before it, as the kernel does
+    for top in (os.path.abspath(root), os.path.realpath(root)):
+        if _within(os.path.normpath(given), top):
+            return os.path.relpath(given, top)
+    return None
+
+
+def _within(path: str, top: str) -> bool:
+    return path == top or path.startswith(top.rstrip("/") + "/")
+
+
+_FILES_HINT = ("[image].files copies files of the project: copy the file in, or make the symlink relative and "
+               "inside the checkout")
 
 
 def _tree(top: Path, prefix: str, mtime: int, where: str) -> list[Entry]:

@@ -191,6 +191,38 @@ def test_project_files_keep_only_the_executable_bit(tmp_path: Path) -> None:
         pack.project_entries(tmp_path, {"/x": "missing"}, 0)
 
 
+def test_project_files_never_leave_the_project(tmp_path: Path) -> None:
+    host = tmp_path / "host"
+    host.mkdir()
+    (host / "secret").write_text("host secret\n")
+    root = tmp_path / "proj"
+    (root / "deploy" / "conf").mkdir(parents=True)
+    (root / "deploy" / "conf" / "app.toml").write_text("x = 1\n")
+    (root / "deploy" / "abs").symlink_to(host / "secret")  # absolute, to this machine
+    (root / "deploy" / "up").symlink_to("../../host/secret")  # relative, climbing out
+    (root / "deploy" / "dir").symlink_to("../../host")
+    (root / "deploy" / "self").symlink_to(root / "deploy" / "conf")  # absolute, into this checkout
+    (root / "deploy" / "ok").symlink_to("conf/app.toml")  # relative and inside: followed
+    (root / "deploy" / "loop").symlink_to("loop")
+    for source, message in [("deploy/abs", "leads out of the project, to .*host/secret"),
+                            ("deploy/up", "leads out of the project"), ("deploy/dir/secret", "leads out"),
+                            ("../host/secret", "leads out of the project"),
+                            (str(host / "secret"), "not in the project"),
+                            ("deploy/self/app.toml", "goes through an absolute symlink"),
+                            ("deploy/loop", "Too many levels of symbolic links")]:
+        with pytest.raises(ConfigError, match=rf"^gobox.toml: image.files.'/etc/x': .*{message}") as e:
+            pack.project_entries(root, {"/etc/x": source}, 0)
+        assert "\n" not in e.value.message
+        with pytest.raises(ConfigError):
+            pack.check_project_files(root, {"/etc/x": source})
+    got = pack.project_entries(root, {"/etc/x": "deploy/ok", "/etc/y": str(root / "deploy" / "conf" / "app.toml")}, 0)
+    assert [e.source for e in got] == [root / "deploy" / "conf" / "app.toml"] * 2
+    # Before the build, a source the build may still make passes; after it, a missing one is an error.
+    pack.check_project_files(root, {"/etc/x": "dist/made/by/build", "/etc/y": "deploy/none"})
+    with pytest.raises(ConfigError, match="dist/made/by/build: No such file"):
+        pack.project_entries(root, {"/etc/x": "dist/made/by/build"}, 0)
+
+
 # --- the CA bundle pin --------------------------------------------------------------------------
 
 PEM, NEWER = b"-----BEGIN CERTIFICATE-----\nold\n", b"-----BEGIN CERTIFICATE-----\nnew\n"
