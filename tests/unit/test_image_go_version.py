@@ -77,7 +77,7 @@ def test_an_opaque_directory_keeps_its_own_file(tmp_path: Path) -> None:
     assert go_version_of(config(), stack) == "go1.22.10"
 
 
-def test_no_symlink_in_an_image_is_followed(tmp_path: Path) -> None:
+def test_a_symlink_in_an_image_is_followed_inside_it_only(tmp_path: Path) -> None:
     # /usr/local/go -> a directory of this host: its VERSION must not be read as the image's Go.
     host = tmp_path / "host-go"
     host.mkdir()
@@ -87,3 +87,7 @@ def test_no_symlink_in_an_image_is_followed(tmp_path: Path) -> None:
     assert go_version_of(config(), stack) is None
     leaf = layers(tmp_path / "leaf", [(VERSION, "symlink", str(host / "VERSION"))])
     assert go_version_of(config(), leaf) is None
+    # The same link to a Go the image itself holds there names that Go.
+    inside = layers(tmp_path / "inside", [(f"{str(host).lstrip('/')}/VERSION", "file", "go1.23.4\n")],
+                    [("usr/local/go", "symlink", str(host))])
+    assert go_version_of(config(), inside) == "go1.23.4"
