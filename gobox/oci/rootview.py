@@ -62,7 +62,8 @@ def read_bytes(layers: Sequence[Path], path: str, limit: int = MAX_TEXT) -> byte
     with os.fdopen(fd, "rb") as f:
         data = f.read(limit + 1)
     if len(data) > limit:
-        raise ConfigError(f"the image's {path} is larger than {limit >> 20} MiB, more than gobox reads of it")
+        size = f"{limit >> 20} MiB" if limit >= 1 << 20 else f"{limit} bytes"
+        raise ConfigError(f"the image's {path} is larger than {size}, more than gobox reads of it")
     return data
 
 
