@@ -125,14 +125,18 @@ def download(
 
     def counted(n: int) -> None:
         got[0] += n
-        progress.advance(n)
+        if size is not None:  # a bar needs its end; without one the step line says it is not known
+            progress.advance(n)
 
     of = f" of {size}" if size is not None else ""
     try:
         with _session() as s, s.get(url, stream=True, timeout=(_CONNECT_TIMEOUT, timeout)) as r:
             if r.status_code != 200:
                 raise NetworkError(f"GET {url}: HTTP {r.status_code} {r.reason}")
-            progress.start(label, size or 0)
+            if size is None:
+                progress.step(f"{label} (size not given by the index)")
+                return save_verified(r.iter_content(_CHUNK), dest, sha256, size, url, counted)
+            progress.start(label, size)
             try:
                 return save_verified(r.iter_content(_CHUNK), dest, sha256, size, url, counted)
             finally:

@@ -84,6 +84,20 @@ def test_a_config_larger_than_the_limit_is_not_fetched(gobox: Gobox) -> None:
     assert config_gets == []
 
 
+def test_a_blob_longer_than_its_descriptor_is_cut_off(gobox: Gobox) -> None:
+    image = small_image()
+    layer = image.layers[0]
+    with HostileRegistry() as reg:
+        reg.add_image(NAME, "v1", image)
+        reg.serve(f"/v2/{NAME}/blobs/{layer.digest}", Answer(200, endless(b"\0" * 64, layer.blob)))
+        r = pull(gobox, reg)
+        sent = reg.sent[f"/v2/{NAME}/blobs/{layer.digest}"]
+    assert r.code == 3 and f"more data than the expected {layer.size} bytes" in error_line(r), r.err
+    assert sent < 64 << 20
+    assert not (gobox.home / "blobs" / "sha256" / layer.digest.split(":")[1]).exists()
+    store_is_whole(gobox.home)
+
+
 # --- shapes ------------------------------------------------------------------------------------
 
 
