@@ -7,6 +7,7 @@ record name), and nothing hangs.
 
 from __future__ import annotations
 
+import io
 import json
 
 from fuzz import digests, json_values, mutated, value_or_gobox_error
@@ -27,7 +28,7 @@ from gobox.oci.manifest import (
     parse_document,
     sha256_digest,
 )
-from gobox.oci.registry import _retry_after
+from gobox.oci.registry import _registry_error, _retry_after
 
 LAYER_TYPES = st.sampled_from([OCI_LAYER_GZIP, "application/vnd.oci.image.layer.v1.tar",
                                 "application/vnd.docker.image.rootfs.diff.tar.gzip"])
@@ -130,3 +131,25 @@ def test_challenges_and_retry_after_never_raise(header: str) -> None:
 def test_retry_after_is_seconds_or_nothing(value: str) -> None:
     wait = value_or_gobox_error(_retry_after, value)
     assert wait is None or wait >= 0
+
+
+errors_body = st.fixed_dictionaries({"errors": st.lists(st.fixed_dictionaries(
+    {"code": st.sampled_from(["DENIED", "NAME_UNKNOWN"])}, optional={"message": st.text(max_size=30)}), max_size=2)})
+
+
+def _response(body: bytes) -> object:
+    """An answer as requests gives it to the client: its body a stream (a value, not a stand-in for a server)."""
+    import requests
+
+    r = requests.Response()
+    r.status_code, r.raw = 404, io.BytesIO(body)
+    return r
+
+
+@settings(max_examples=150)
+@given(body=encoded(errors_body))
+@example(body=b'{"errors": ' + b"[" * 50000 + b"]" * 50000 + b"}")
+@example(body=b'{"errors": [{"code": "DENIED", "message": "\\u001b[2J\\n"}]}')
+def test_error_bodies_give_a_printable_code_and_message(body: bytes) -> None:
+    code, message = value_or_gobox_error(_registry_error, _response(body))
+    assert code.isprintable() and message.isprintable() and len(code) <= 64 and len(message) <= 200
