@@ -612,6 +612,8 @@ class Settings:
     timeout: float = 30.0  # seconds without a byte before a download is abandoned
     # Registries reached over plain HTTP besides localhost and 127.0.0.1 (which always may be).
     insecure_registries: tuple[str, ...] = ()
+    # Bytes of a manifest, index, image config or toolchain index read at most (what registries commonly allow).
+    max_metadata_size: int = 4 << 20
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -635,6 +637,8 @@ class Settings:
         if env.get("GOBOX_INSECURE_REGISTRIES"):
             values["insecure_registries"] = _check_hosts(env["GOBOX_INSECURE_REGISTRIES"].split(","),
                                                          "GOBOX_INSECURE_REGISTRIES")
+        if env.get("GOBOX_MAX_METADATA_SIZE"):
+            values["max_metadata_size"] = _check_size(env["GOBOX_MAX_METADATA_SIZE"], "GOBOX_MAX_METADATA_SIZE")
         if env.get("GOBOX_HTTP_TIMEOUT"):
             try:
                 values["timeout"] = float(env["GOBOX_HTTP_TIMEOUT"])
@@ -658,6 +662,7 @@ _SETTINGS_KEYS = {
     ("toolchains", "pypi-url"): "pypi_url",
     ("network", "timeout"): "timeout",
     ("registries", "insecure"): "insecure_registries",
+    ("network", "max-metadata-size"): "max_metadata_size",
 }
 
 
@@ -682,6 +687,8 @@ def _settings_from_file(path: Path) -> dict[str, Any]:
                 if not isinstance(value, list):
                     raise ConfigError(f"{label}: expected a list such as [\"registry.lan:5000\"]")
                 out[attr] = _check_hosts(value, label)
+            elif attr == "max_metadata_size":
+                out[attr] = _check_size(value, label)
             elif attr == "timeout":
                 if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                     raise ConfigError(f"{label}: expected seconds above 0")
@@ -708,6 +715,13 @@ def _check_hosts(values: list[Any], where: str) -> tuple[str, ...]:
             raise ConfigError(f"{where}: expected registry hosts such as \"registry.lan:5000\", got {v!r}")
         hosts.append(v.strip())
     return tuple(hosts)
+
+
+def _check_size(value: Any, where: str) -> int:
+    size = schema.parse_size(value) if isinstance(value, (int, str)) else None
+    if size is None:
+        raise ConfigError(f"{where}: expected a size such as \"4MiB\" or 4194304, got {value!r}")
+    return size
 
 
 def _check_url(value: Any, where: str) -> str:

@@ -463,6 +463,9 @@ USER_SCHEMA: dict[str, dict[str, Setting]] = {
     "network": {s.name: s for s in [
         Setting("timeout", "number", 30.0, "Seconds without a byte before a download is abandoned.",
                 "GOBOX_HTTP_TIMEOUT"),
+        Setting("max-metadata-size", "size", 4 << 20, "The largest manifest, image index, image config or "
+                "toolchain index (go.dev, PyPI) gobox reads; a larger one is refused before it is read whole.",
+                "GOBOX_MAX_METADATA_SIZE"),
     ]},
     "registries": {s.name: s for s in [
         Setting("insecure", "list of strings", [], "Registries reached over plain HTTP, e.g. "

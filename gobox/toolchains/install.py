@@ -100,7 +100,10 @@ def install(store: Store, artifact: Artifact, source: Source, progress: Progress
 
 def _install(store: Store, artifact: Artifact, source: Source, progress: Progress) -> Toolchain:
     from gobox.fetch import download
+    from gobox.toolchains.sources import check_archive_name
 
+    # The name comes from an index or a lock: it names a file in the store only once it is a plain one.
+    check_archive_name(artifact.source, artifact.filename)
     name = entry_name(artifact.version, artifact.platform)
     with store.locked(name):
         current = find_installed(store, artifact.version, artifact.platform)
@@ -108,8 +111,8 @@ def _install(store: Store, artifact: Artifact, source: Source, progress: Progres
             return current
         with store.workdir(name) as work:
             archive = work / artifact.filename
-            download(artifact.url, archive, artifact.sha256, artifact.size, _timeout(source),
-                     progress, f"{artifact.version.tag} {artifact.platform} from {artifact.source}")
+            size = download(artifact.url, archive, artifact.sha256, artifact.size, _timeout(source),
+                            progress, f"{artifact.version.tag} {artifact.platform} from {artifact.source}")
             progress.step(f"verified {artifact.filename} (sha256 {artifact.sha256[:12]}…)")
             entry = work / "entry"
             (entry / "layer").mkdir(parents=True)
@@ -121,7 +124,7 @@ def _install(store: Store, artifact: Artifact, source: Source, progress: Progres
             meta = {
                 "version": str(artifact.version), "platform": artifact.platform,
                 "source": artifact.source, "filename": artifact.filename, "url": artifact.url,
-                "sha256": artifact.sha256, "size": artifact.size,
+                "sha256": artifact.sha256, "size": size,
             }
             (entry / METADATA).write_text(json.dumps(meta, indent=2) + "\n")
             _sync_tree(entry)

