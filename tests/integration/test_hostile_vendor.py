@@ -261,3 +261,25 @@ def test_a_broken_pack_names_dependency_remote_and_revision(gobox: Gobox, tmp_pa
     assert f"[vendor.deps] {DEP}: cannot fetch 'v1' from git {daemon.url('dep')}: fatal: " in line, line
     assert "invalid index-pack output" not in line, line
     assert not (app / "vendor").exists() and not (app / "gobox.lock").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root")
+def test_a_full_disk_while_vendoring_is_one_line_and_leaves_the_project_as_it_was(gobox: Gobox,
+                                                                                tmp_path: Path) -> None:
+    dep = tmp_path / "dep"
+    git_repo(dep, [{"a.go": "package dep\n"}])
+    with open(dep / "big.bin", "wb") as f:
+        f.truncate(32 << 20)
+    commit_all(dep)
+    app = tmp_path / "app"
+    app.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(app)], check=True)
+    try:
+        write(app, {**MAIN, "gobox.toml": toml_deps({DEP: f'git = "{dep}", rev = "main"'})})
+        r = gobox("-C", str(app), "vendor")
+        assert r.code == 1, r.err
+        line = error_line(r.err)
+        assert DEP in line and "big.bin" in line and "No space left on device" in line, line
+        assert sorted(p.name for p in app.iterdir()) == ["gobox.toml", "main.go"]
+    finally:
+        subprocess.run(["umount", str(app)], check=True)
