@@ -11,6 +11,7 @@ import statistics
 import subprocess
 import sys
 import zipfile
+from hashlib import sha256
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,8 +82,9 @@ def make_project(work: Path, trees: dict[str, dict[str, str]]) -> Path:
     mods = sorted(trees)
     (app / "go.mod").write_text("module example.com/app\n\ngo 1.21\n\nrequire (\n"
                                 + "".join(f"\t{m} v1.0.0\n" for m in mods) + ")\n")
+    digests = {m: {k: sha256(v.encode()).hexdigest() for k, v in files.items()} for m, files in trees.items()}
     (app / "go.sum").write_text("".join(
-        f"{m} v1.0.0 {modules.zip_hash(m, 'v1.0.0', {k: v.encode() for k, v in trees[m].items()})}\n"
+        f"{m} v1.0.0 {modules.zip_hash(m, 'v1.0.0', digests[m])}\n"
         f"{m} v1.0.0/go.mod {modules.gomod_hash(trees[m]['go.mod'].encode())}\n" for m in mods))
     # Every package of every dependency is imported, so that `go mod vendor` copies as much as gobox does.
     imports = "".join(f'\t"{m}"\n' + "".join(f'\t_ "{m}/p{p}"\n' for p in range(PACKAGES)) for m in mods)

@@ -114,6 +114,45 @@ _COMPLETE_VERSIONS = _completer(lambda c, text: c.toolchain_versions(c.store_roo
 _COMPLETE_IMAGES = _completer(lambda c, text: c.image_references(c.store_root(), text))
 
 
+class Checked(click.ParamType):
+    """An option checked by the rule of the gobox.toml key it stands for (gobox.schema), so that the command
+    line refuses what the file refuses, in the same words, before anything runs: click's one-line
+    "Invalid value for '--cpus': ..." instead of a traceback or a failure at run time."""
+
+    def __init__(self, name: str, parse: Callable[[str], Any], rule: str) -> None:
+        self.name = name  # shown by --help
+        self._parse = parse
+        self._rule = rule  # the name of a gobox.schema function: value -> problem or None
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from gobox import schema
+
+        if not isinstance(value, str):
+            return value
+        try:
+            parsed = self._parse(value)
+        except ValueError:
+            self.fail(f"expected {self.name}, got {value!r}", param, ctx)
+        problem = getattr(schema, self._rule)(parsed)
+        if problem:
+            self.fail(problem, param, ctx)
+        return parsed
+
+
+def _env_pair(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep:
+        raise ValueError(text)
+    return name, value
+
+
+CPUS = Checked("cores", float, "cpus_problem")
+PIDS = Checked("a whole number", int, "pids_problem")
+MEMORY = Checked("a size", str, "memory_problem")
+MOUNT = Checked("SRC:DST[:ro]", str, "mount_problem")
+ENV = Checked("K=V", str, "env_problem")
+
+
 def _complete_patterns(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
     """Targets, until a flag-looking word: from there on the words are go build's (_split_dashdash)."""
     if any(a.startswith("-") for a in ctx.params.get(param.name or "") or ()):
@@ -498,21 +537,12 @@ class RunFlags:
     def options(self) -> Any:  # gobox.build.Options, imported lazily
         from gobox.build import Options
         from gobox.config import Mount
-        from gobox.errors import UsageError
         from gobox.schema import parse_size
 
-        pairs = []
-        for item in self.env:
-            key, sep, value = item.partition("=")
-            if not sep or not key:
-                raise UsageError(f"--env {item}: expected K=V")
-            pairs.append((key, value))
-        size = None
-        if self.memory is not None:
-            size = parse_size(self.memory)
-            if size is None:
-                raise UsageError(f'--memory {self.memory}: expected a size such as "512MiB" or "2GiB"')
-        return Options(go=self.go, env=tuple(pairs), mounts=tuple(Mount.parse(m) for m in self.mounts),
+        # Each value was checked as click parsed it (the Checked types).
+        pairs = tuple(_env_pair(item) for item in self.env)
+        size = parse_size(self.memory) if self.memory is not None else None
+        return Options(go=self.go, env=pairs, mounts=tuple(Mount.parse(m) for m in self.mounts),
                        network=self.network, memory=size, pids=self.pids, cpus=self.cpus,
                        locked=self.locked, no_limits=self.no_limits, image=self.image)
 
@@ -532,14 +562,14 @@ def _sandbox_options(f):  # noqa: ANN001, ANN201 - a click decorator
         click.option("--image", "image", metavar="REF", shell_complete=_COMPLETE_IMAGES,
                      help="Run in an OCI image's root and toolchain "
                      "(e.g. golang:1.22-bookworm), overriding [go].image; pulled when missing."),
-        click.option("--env", "env", multiple=True, metavar="K=V", help="Set a variable in the sandbox."),
-        click.option("--mount", "mounts", multiple=True, metavar="SRC:DST[:ro]",
+        click.option("--env", "env", multiple=True, metavar="K=V", type=ENV, help="Set a variable in the sandbox."),
+        click.option("--mount", "mounts", multiple=True, metavar="SRC:DST[:ro]", type=MOUNT,
                      help="Bind a host path into the sandbox."),
         click.option("--network", type=click.Choice(["none", "host"]),
                      help="Network of the sandbox (default [sandbox].network, none)."),
-        click.option("--memory", metavar="SIZE", help='Memory limit, e.g. "512MiB".'),
-        click.option("--pids", type=click.IntRange(min=1), help="Most processes at once."),
-        click.option("--cpus", type=click.FloatRange(min=0.01), help="CPU limit in cores."),
+        click.option("--memory", metavar="SIZE", type=MEMORY, help='Memory limit, e.g. "512MiB".'),
+        click.option("--pids", metavar="N", type=PIDS, help="Most processes at once."),
+        click.option("--cpus", metavar="CORES", type=CPUS, help="CPU limit in cores, e.g. 1.5."),
         click.option("--no-limits", is_flag=True, help="Run without cgroup limits where the host has none."),
         click.option("--locked", is_flag=True, help="Fail if gobox.lock would change."),
         click.option("--dry-run", is_flag=True, help="Print the sandbox plan; run nothing."),
@@ -1472,14 +1502,14 @@ def _image_plan(app: App, project: Any, options: Any, request: Any) -> None:
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @click.option("--network", type=click.Choice(["none", "host"]), default="none", show_default=True,
               help="Network of the container.")
-@click.option("--env", "env", multiple=True, metavar="K=V", help="Set a variable, over the image's Env.")
+@click.option("--env", "env", multiple=True, metavar="K=V", type=ENV, help="Set a variable, over the image's Env.")
 @click.option("--entrypoint", metavar="CMD", help="Run CMD instead of the image's Entrypoint (and Cmd).")
 @click.option("--platform", metavar="OS/ARCH[/VARIANT]", shell_complete=_COMPLETE_PLATFORMS,
               help="Which image of a multi-platform one "
               "(default: this machine's).")
-@click.option("--memory", metavar="SIZE", help='Memory limit, e.g. "512MiB".')
-@click.option("--pids", type=click.IntRange(min=1), help="Most processes at once.")
-@click.option("--cpus", type=click.FloatRange(min=0.01), help="CPU limit in cores.")
+@click.option("--memory", metavar="SIZE", type=MEMORY, help='Memory limit, e.g. "512MiB".')
+@click.option("--pids", metavar="N", type=PIDS, help="Most processes at once.")
+@click.option("--cpus", metavar="CORES", type=CPUS, help="CPU limit in cores, e.g. 1.5.")
 @click.option("--no-limits", is_flag=True, help="Run without cgroup limits where the host has none.")
 @click.option("--dry-run", is_flag=True, help="Print the sandbox plan; run nothing.")
 @pass_app
@@ -1502,7 +1532,6 @@ def image_run_cmd(app: App, reference: str, args: tuple[str, ...], network: str,
       gobox image run --network host registry.example/app:1.0
     """
     from gobox.build import explain
-    from gobox.errors import UsageError
     from gobox.image import run
     from gobox.sandbox.cgroups import Limits
     from gobox.sandbox.run import run as run_sandbox
@@ -1510,17 +1539,8 @@ def image_run_cmd(app: App, reference: str, args: tuple[str, ...], network: str,
     from gobox.toolchains import host_platform
     from gobox.toolchains.image import image_user
 
-    pairs = []
-    for item in env:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise UsageError(f"--env {item}: expected K=V")
-        pairs.append((key, value))
-    size = None
-    if memory is not None:
-        size = parse_size(memory)
-        if size is None:
-            raise UsageError(f'--memory {memory}: expected a size such as "512MiB" or "2GiB"')
+    pairs = [_env_pair(item) for item in env]  # checked by ENV as click parsed them, as memory by MEMORY
+    size = parse_size(memory) if memory is not None else None
     found = run.find(app.store, app.settings, reference, platform or host_platform(), app.progress())
     uid, gid = image_user(found.config, found.layers, (0, 0))
     argv = run.command(found.config, args, entrypoint)

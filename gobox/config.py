@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import sys
@@ -168,6 +169,7 @@ def config_from_dict(doc: dict[str, Any]) -> Config:
 
 
 def parse_toml(text: str, filename: str) -> dict[str, Any]:
+    """A TOML document; anything tomllib cannot read, or reads only by exhausting Python, is one ConfigError."""
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -175,6 +177,15 @@ def parse_toml(text: str, filename: str) -> dict[str, Any]:
         m = re.search(r"\(at line (\d+), column \d+\)", msg)
         where = f"{filename}:{m.group(1)}" if m else filename
         raise ConfigError(f"{where}: invalid TOML: {re.sub(r' *[(]at .*[)]$', '', msg)}") from None
+    except RecursionError:
+        # tomllib reads arrays and inline tables in one another by recursion: a few hundred deep exhaust
+        # Python's stack (gobox's own files need four). Python unwinds cleanly, so catching it is the limit.
+        raise ConfigError(f"{filename}: invalid TOML: arrays or inline tables nested too deep to read") from None
+    except ValueError as e:
+        if "digits" not in str(e):
+            raise
+        # An integer of more digits than Python converts (sys.get_int_max_str_digits): no setting takes one.
+        raise ConfigError(f"{filename}: invalid TOML: an integer of more than 4300 digits") from None
 
 
 def parse_config(text: str, filename: str) -> Config:
@@ -457,11 +468,22 @@ def parse_lock(text: str, filename: str) -> Lock:
     def bad(path: tuple[str, ...], problem: str) -> ConfigError:
         line = line_of(text, path)
         where = f"{filename}:{line}" if line else filename
-        return ConfigError(f"{where}: {'.'.join(path)}: {problem}",
+        return ConfigError(f"{where}: {schema.key_text(path)}: {problem}",
                            hint="delete gobox.lock and run gobox again to recreate it")
 
-    if doc.get("version") != LOCK_FORMAT:
-        raise bad(("version",), f"expected lock format {LOCK_FORMAT}, got {doc.get('version')!r}")
+    def tables(parent: dict[str, Any], path: tuple[str, ...]) -> list[dict[str, Any]]:
+        """The array of tables at `path` ([[go.artifacts]] ...), each checked to be a table."""
+        value = parent.get(path[-1], [])
+        if not isinstance(value, list) or not all(isinstance(x, dict) for x in value):
+            raise bad(path, "expected an array of tables")
+        return value
+
+    version_field = doc.get("version")
+    if type(version_field) is not int or version_field != LOCK_FORMAT:
+        raise bad(("version",), f"expected lock format {LOCK_FORMAT}, got {schema.describe(version_field)}")
+    problem = schema.nul_in(doc)
+    if problem is not None:
+        raise bad(problem, schema.NUL_PROBLEM)
     go = doc.get("go", {})
     if not isinstance(go, dict):
         raise bad(("go",), "expected a table")
@@ -469,17 +491,19 @@ def parse_lock(text: str, filename: str) -> Lock:
     if version is not None and not isinstance(version, str):
         raise bad(("go", "version"), "expected a string")
     artifacts = []
-    for entry in go.get("artifacts", []):
+    for entry in tables(go, ("go", "artifacts")):
         fields = {"platform": str, "source": str, "filename": str, "url": str, "sha256": str,
                   "size": int}
         for name, kind in fields.items():
-            if not isinstance(entry.get(name), kind):
+            if not isinstance(entry.get(name), kind) or isinstance(entry.get(name), bool):
                 raise bad(("go", "artifacts", name), f"expected a {kind.__name__}")
+        if entry["size"] < 0:
+            raise bad(("go", "artifacts", "size"), "expected a size of 0 or more bytes")
         if not _HEX64.match(entry["sha256"]):
             raise bad(("go", "artifacts", "sha256"), "expected 64 lowercase hex digits")
         artifacts.append(LockedArtifact(**{k: entry[k] for k in fields}))
     images = []
-    for entry in go.get("images", []):
+    for entry in tables(go, ("go", "images")):
         for name in ("reference", "platform", "digest"):
             if not isinstance(entry.get(name), str):
                 raise bad(("go", "images", name), "expected a string")
@@ -504,7 +528,7 @@ def parse_lock(text: str, filename: str) -> Lock:
     if not isinstance(vendor, dict):
         raise bad(("vendor",), "expected a table")
     deps = []
-    for entry in vendor.get("deps", []):
+    for entry in tables(vendor, ("vendor", "deps")):
         for name in ("path", "vcs", "url", "rev", "commit"):
             if not isinstance(entry.get(name), str):
                 raise bad(("vendor", "deps", name), "expected a string")
@@ -642,7 +666,7 @@ class Settings:
         if env.get("GOBOX_HTTP_TIMEOUT"):
             try:
                 values["timeout"] = float(env["GOBOX_HTTP_TIMEOUT"])
-                if values["timeout"] <= 0:
+                if not 0 < values["timeout"] < math.inf:  # nan too
                     raise ValueError
             except ValueError:
                 raise ConfigError(f"GOBOX_HTTP_TIMEOUT: expected seconds above 0, got "
@@ -690,7 +714,7 @@ def _settings_from_file(path: Path) -> dict[str, Any]:
             elif attr == "max_metadata_size":
                 out[attr] = _check_size(value, label)
             elif attr == "timeout":
-                if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
                     raise ConfigError(f"{label}: expected seconds above 0")
                 out[attr] = float(value)
             else:

@@ -8,6 +8,8 @@ docs/config.md and gobox.toml.example to it.
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,15 +17,25 @@ from typing import Any
 
 Problem = str  # what is wrong with a value, phrased to follow "key: "
 
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B?|B)?\s*$", re.IGNORECASE)
+# At most 30 digits each side of the point: a size any larger is no size, and its digits cost nothing to read.
+_SIZE = re.compile(r"^\s*(\d{1,30}(?:\.\d{1,30})?)\s*([KMGT]i?B?|B)?\s*$", re.IGNORECASE)
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1 << 10, "ki": 1 << 10,
                "m": 1000**2, "mb": 1000**2, "mib": 1 << 20, "mi": 1 << 20,
                "g": 1000**3, "gb": 1000**3, "gib": 1 << 30, "gi": 1 << 30,
                "t": 1000**4, "tb": 1000**4, "tib": 1 << 40, "ti": 1 << 40}
 
+# The limits the kernel itself puts on the sandbox's settings, checked when gobox.toml (or the command line)
+# is read so that `--dry-run` refuses what the run would fail on.
+PIDS_MAX = 4194304  # PID_MAX_LIMIT on 64-bit: no kernel.pid_max, so no pids.max, can count more
+CPUS_MAX = 8192  # the most CPUs a Linux kernel is built for (NR_CPUS with MAXSMP)
+MEMORY_MIN = 1 << 20  # the kernel takes less, but no build runs in it: "memory = 512" forgot its unit
+MEMORY_MAX = (1 << 63) - 1  # the kernel's page counters hold no more (PAGE_COUNTER_MAX)
+
 
 def parse_size(value: int | str) -> int | None:
     """Bytes from 268435456, "256MiB", "2GiB" or "512M"; None when it is not a size."""
+    from fractions import Fraction
+
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -32,8 +44,16 @@ def parse_size(value: int | str) -> int | None:
     if not m:
         return None
     number, unit = m.groups()
-    size = int(float(number) * _SIZE_UNITS[(unit or "").lower()])
+    size = int(Fraction(number) * _SIZE_UNITS[(unit or "").lower()])  # exact: a float would round 2**63 - 1
     return size if size > 0 else None
+
+
+def show_size(n: int) -> str:
+    """A byte count as a size string when it is a whole number of MiB, GiB or TiB, else the number."""
+    for unit, shift in (("TiB", 40), ("GiB", 30), ("MiB", 20)):
+        if n % (1 << shift) == 0:
+            return f"{n >> shift}{unit}"
+    return str(n)
 
 
 @dataclass(frozen=True)
@@ -47,6 +67,7 @@ class Key:
     check: Callable[[Any], Problem | None]
     each: Callable[[Any], Problem | None] | None = None  # per entry of a table value
     choices: tuple[str, ...] = ()  # the only values allowed, when there is such a list
+    bounds: str = ""  # the range allowed, as the docs show it
 
 
 def _choice(name: str, default: str, doc: str, *choices: str) -> Key:
@@ -87,6 +108,52 @@ def _size(v: Any) -> Problem | None:
     if isinstance(v, (int, str)) and parse_size(v) is not None:
         return None
     return f'expected a size such as "512MiB" or "2GiB", got {_show(v)}'
+
+
+def pids_problem(v: Any) -> Problem | None:
+    """What is wrong with a number of processes ([sandbox].pids, --pids), or None."""
+    problem = _positive_int(v)
+    if problem is None and v > PIDS_MAX:
+        problem = f"expected at most {PIDS_MAX} (the kernel's most process ids), got {_show(v)}"
+    return problem
+
+
+def cpus_problem(v: Any) -> Problem | None:
+    """What is wrong with a CPU limit in cores ([sandbox].cpus, --cpus), or None."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return f"expected a finite number of cores (e.g. 1.5), got {_show(v)}"
+    problem = _positive_number(v)
+    if problem is None and v > CPUS_MAX:
+        problem = f"expected at most {CPUS_MAX} (the most CPUs Linux runs on), got {_show(v)}"
+    return problem
+
+
+def memory_problem(v: Any) -> Problem | None:
+    """What is wrong with a memory limit ([sandbox].memory, --memory), or None."""
+    problem = _size(v)
+    if problem is not None:
+        return problem
+    size = parse_size(v)
+    if size < MEMORY_MIN:
+        return f"expected at least {show_size(MEMORY_MIN)}, got {_show(v)}"
+    if size > MEMORY_MAX:
+        return f"expected at most {MEMORY_MAX} bytes (the kernel's most), got {_show(v)}"
+    return None
+
+
+def env_problem(item: str) -> Problem | None:
+    """What is wrong with a "NAME=value" setting (--env), or None."""
+    name, sep, value = item.partition("=")
+    if not sep:
+        return f"expected NAME=value, got {item!r}"
+    return env_name_problem(name) or (NUL_PROBLEM if "\0" in value else None)
+
+
+def env_name_problem(name: str) -> Problem | None:
+    """What is wrong with an environment variable's name, or None: execve can carry no other."""
+    if not name or "=" in name or "\0" in name:
+        return f"{name!r}: not a variable name (it must be non-empty, without '=' or NUL)"
+    return None
 
 
 def _str_list(v: Any) -> Problem | None:
@@ -156,6 +223,8 @@ def mount_problem(item: Any) -> Problem | None:
     """What is wrong with one "SRC:DST[:ro|rw]" mount, or None."""
     if not isinstance(item, str):
         return f'expected "SRC:DST[:ro]", got {_show(item)}'
+    if "\0" in item:
+        return f"{item!r} {NUL_PROBLEM}"
     parts = item.split(":")
     if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
         return f'expected "SRC:DST[:ro]", got {item!r}'
@@ -166,8 +235,11 @@ def mount_problem(item: Any) -> Problem | None:
     return None
 
 
+UID_MAX = 2**32 - 2  # uid_t, less the (uid_t)-1 that means "no change" to setuid and chown
+
+
 def _user(v: Any) -> Problem | None:
-    if isinstance(v, str) and v or isinstance(v, int) and not isinstance(v, bool) and v >= 0:
+    if isinstance(v, str) and v or isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= UID_MAX:
         return None
     return f'expected a user name or uid (e.g. 65532 or "nonroot"), got {_show(v)}'
 
@@ -233,8 +305,9 @@ def _env_table(v: Any) -> Problem | None:
     if problem:
         return problem
     for key in v:
-        if not key or "=" in key:
-            return f"{key!r}: not a variable name"
+        problem = env_name_problem(key)
+        if problem:
+            return problem
     return None
 
 
@@ -258,6 +331,10 @@ DEP_KEYS = {"git", "hg", "rev", "subdir", "version"}
 def _deps(v: Any) -> Problem | None:
     if not isinstance(v, dict):
         return f"expected a table of import path = {{ git = URL, rev = REV }}, got {_show(v)}"
+    for path in v:
+        problem = _import_path(path)  # each is a directory under vendor/: never "..", never absolute
+        if problem:
+            return problem
     return None
 
 
@@ -283,8 +360,13 @@ def _show(v: Any) -> str:
             list: "a list", dict: "a table"}.get(type(v), type(v).__name__)
     if isinstance(v, (dict, list)):
         return kind
+    if isinstance(v, int) and not isinstance(v, bool) and v.bit_length() > 256:
+        return f"{kind} of {v.bit_length()} bits"  # repr of one too long raises ValueError
     text = repr(v) if not isinstance(v, bool) else str(v).lower()
-    return f"{kind} {text}"
+    return f"{kind} {text[:60] + '...' if len(text) > 64 else text}"
+
+
+describe = _show  # what config.py's messages about gobox.lock say a value is
 
 
 TABLES: dict[str, str] = {
@@ -317,15 +399,18 @@ SCHEMA: dict[str, dict[str, Key]] = {
         Key("ldflags", "string", "", "Value of -ldflags, e.g. \"-s -w\".", _is_str),
         Key("tags", "list of strings", [], "Build tags, e.g. [\"netgo\", \"osusergo\"].", _str_list),
         Key("env", "table of strings", {}, "Extra environment for go, e.g. { GOEXPERIMENT = \"...\" }.",
-            _str_table),
+            _env_table),
         Key("buildvcs", "boolean", False, "Stamp VCS information into binaries (-buildvcs).",
             _is_bool),
     ]},
     "sandbox": {k.name: k for k in [
         _choice("network", "none", "\"none\" (no network in builds) or \"host\".", "none", "host"),
-        Key("memory", "size", None, "Memory limit, e.g. \"2GiB\".", _size),
-        Key("pids", "integer", None, "Most processes at once, e.g. 1024.", _positive_int),
-        Key("cpus", "number", None, "CPU limit in cores, e.g. 1.5.", _positive_number),
+        Key("memory", "size", None, "Memory limit, e.g. \"2GiB\".", memory_problem,
+            bounds=f"{show_size(MEMORY_MIN)} to {MEMORY_MAX} bytes (2^63 - 1)"),
+        Key("pids", "integer", None, "Most processes at once, e.g. 1024.", pids_problem,
+            bounds=f"1 to {PIDS_MAX}"),
+        Key("cpus", "number", None, "CPU limit in cores, e.g. 1.5.", cpus_problem,
+            bounds=f"above 0, at most {CPUS_MAX}"),
         Key("mounts", "list of strings", [], "Extra bind mounts, \"SRC:DST[:ro]\".", _mounts),
     ]},
     "cross": {k.name: k for k in [
@@ -368,7 +453,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
             "(certifi's, pinned by sha256 in gobox.lock).", _is_bool),
         Key("tzdata", "boolean", False, "Add /usr/share/zoneinfo (from the pinned Go's zoneinfo.zip).",
             _is_bool),
-        Key("user", "user", 65532, "User the image runs as (65532 is \"nonroot\").", _user),
+        Key("user", "user", 65532, "User the image runs as (65532 is \"nonroot\").", _user,
+            bounds=f"a name, or a uid from 0 to {UID_MAX}"),
         Key("files", "table of strings", {}, "Extra files: image path = project path.", _image_files),
         Key("entrypoint", "list of strings", None, "Entrypoint (default: the binary).", _str_list),
         Key("cmd", "list of strings", [], "Default arguments.", _str_list),
@@ -395,6 +481,29 @@ class Invalid:
     problem: Problem
 
 
+NUL_PROBLEM = "holds a NUL character, which no path, argument or environment variable can carry"
+
+
+def nul_in(value: Any) -> tuple[str, ...] | None:
+    """The key path (within `value`) of the first string, key or value, that holds a NUL; None when none does.
+
+    A walk with a stack of its own: a document nested as deep as tomllib allows must not exhaust Python's."""
+    todo: list[tuple[tuple[str, ...], Any]] = [((), value)]
+    while todo:
+        path, v = todo.pop()
+        if isinstance(v, str):
+            if "\0" in v:
+                return path
+        elif isinstance(v, dict):
+            for k, x in reversed(v.items()):
+                if "\0" in k:
+                    return (*path, k)
+                todo.append(((*path, k), x))
+        elif isinstance(v, list):
+            todo.extend((path, x) for x in reversed(v))
+    return None
+
+
 def validate(doc: dict[str, Any]) -> Invalid | None:
     """The first problem in a parsed gobox.toml, in file order, or None."""
     for table, body in doc.items():
@@ -406,6 +515,9 @@ def validate(doc: dict[str, Any]) -> Invalid | None:
         for name, value in body.items():
             if name not in keys:
                 return Invalid((table, name), f"unknown key (allowed in [{table}]: {', '.join(keys)})")
+            where = nul_in(value)
+            if where is not None:
+                return Invalid((table, name, *where), NUL_PROBLEM)
             problem = keys[name].check(value)
             if problem:
                 return Invalid((table, name), problem)
@@ -418,8 +530,9 @@ def validate(doc: dict[str, Any]) -> Invalid | None:
 
 
 def key_text(path: tuple[str, ...]) -> str:
-    """A key path as TOML spells it: vendor.deps."github.com/kr/pty"."""
-    return ".".join(p if re.fullmatch(r"[A-Za-z0-9_-]+", p) else f'"{p}"' for p in path)
+    """A key path as TOML spells it: vendor.deps."github.com/kr/pty" (a quoted part escaped as TOML and JSON
+    escape it, so a NUL or a newline in a key never reaches the terminal as itself)."""
+    return ".".join(p if re.fullmatch(r"[A-Za-z0-9_-]+", p) else json.dumps(p) for p in path)
 
 
 def with_defaults(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -504,6 +617,8 @@ def _default_cell(v: Any) -> str:
 def _type_cell(key: Key) -> str:
     if key.choices:
         return "one of " + ", ".join(f"`{_toml_value(c)}`" for c in key.choices)
+    if key.bounds:
+        return f"{key.kind}, {key.bounds}"
     return key.kind
 
 
@@ -523,7 +638,9 @@ def reference_markdown() -> str:
         "- [`config.toml`](#config-toml) is your own: where toolchains come from, and network settings.",
         "",
         "A default of *unset* means the key has no value of its own; its description says what applies"
-        " then. Sizes are bytes or a string such as `\"512MiB\"` or `\"2GiB\"`.",
+        " then. Sizes are bytes or a string such as `\"512MiB\"` or `\"2GiB\"`. Where a type gives a range,"
+        " a value outside it is refused when the file is read, so `--dry-run` sees it; no string, nor key,"
+        " may hold a NUL character, since each ends up as a path, an argument or an environment variable.",
         "",
         "## gobox.toml",
         "",

@@ -12,6 +12,9 @@ import posixpath
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
+
+T = TypeVar("T")
 
 VCS_DIRS = (".bzr", ".git", ".hg", ".svn")
 
@@ -71,13 +74,14 @@ def parse_gosum(text: str) -> dict[tuple[str, str], str]:
     return out
 
 
-def hash1(files: Iterable[tuple[str, bytes]]) -> str:
-    """golang.org/x/mod/sumdb/dirhash.Hash1: sha256 over "<hex sha256>  <name>\\n" lines, sorted by name."""
+def hash1(digests: Iterable[tuple[str, str]]) -> str:
+    """golang.org/x/mod/sumdb/dirhash.Hash1 from (name, hex sha256 of the file) pairs: sha256 over
+    "<hex sha256>  <name>\\n" lines, sorted by name. The files themselves are never needed whole."""
     summary = hashlib.sha256()
-    for name, data in sorted(files, key=lambda f: f[0]):
+    for name, digest in sorted(digests, key=lambda f: f[0]):
         if "\n" in name:
             raise ValueError(f"file name with a newline: {name!r}")
-        summary.update(f"{hashlib.sha256(data).hexdigest()}  {name}\n".encode())
+        summary.update(f"{digest}  {name}\n".encode())
     return "h1:" + base64.b64encode(summary.digest()).decode()
 
 
@@ -88,7 +92,7 @@ def synthesized_gomod(module: str) -> bytes:
 
 def gomod_hash(gomod: bytes) -> str:
     """The h1: of a go.sum `/go.mod` line."""
-    return hash1([("go.mod", gomod)])
+    return hash1([("go.mod", hashlib.sha256(gomod).hexdigest())])
 
 
 def in_nested_module(paths: Iterable[str]) -> set[str]:
@@ -98,8 +102,8 @@ def in_nested_module(paths: Iterable[str]) -> set[str]:
     return {p for p in paths if any(p.startswith(d + "/") for d in nested)}
 
 
-def zip_files(files: Mapping[str, bytes]) -> dict[str, bytes]:
-    """Of a module's tree (relative path -> bytes of its regular files), what its module zip holds:
+def zip_files(files: Mapping[str, T]) -> dict[str, T]:
+    """Of a module's tree (relative path -> its regular files, by content or digest), what its module zip holds:
     no files of nested modules, none below a vendor/ subdirectory, none in VCS directories."""
     others = in_nested_module(files)
     kept = {}
@@ -126,8 +130,8 @@ def _vendored(name: str) -> bool:
     return "/" in rest
 
 
-def zip_hash(module: str, version: str, files: Mapping[str, bytes]) -> str:
-    """The h1: of a go.sum module line for a tree (paths relative to the module root)."""
+def zip_hash(module: str, version: str, files: Mapping[str, str]) -> str:
+    """The h1: of a go.sum module line for a tree (paths relative to the module root -> hex sha256)."""
     return hash1((f"{module}@{version}/{p}", d) for p, d in zip_files(files).items())
 
 

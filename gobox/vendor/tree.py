@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import os
 import re
+import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from gobox.config import Dependency, Lock, LockedDep, Project, read_lock, render_lock, vendor_mode
-from gobox.errors import ConfigError, GoboxError, IntegrityError, LockError, NotFoundError
+from gobox.errors import ConfigError, GoboxError, IntegrityError, LockError, NetworkError, NotFoundError
 from gobox.store import Store, remove_tree, swap_dir, write_atomic
 from gobox.vendor import fetch, modules
 from gobox.vendor.fetch import Entry, Remote
@@ -64,14 +66,14 @@ def pin(project: Project, store: Store, progress, locked: bool = False,  # noqa:
         if same and not renew:
             commit = held.commit
             if locked and fetch.is_symbolic(dep.rev):
-                fetch.update(store, remote, progress)
+                _update(store, remote, progress, dep, repr(dep.rev))
                 now = _resolve(store, remote, dep)
                 if now != commit:
                     raise LockError(f"--locked: {dep.path}: {dep.rev!r} of {remote} moved: {lock_name} has "
                                     f"{commit}, the repository now {now}",
                                     hint=f"run `gobox vendor --update {dep.path}` to take the new commit")
             elif not fetch.has_commit(store, remote, commit):
-                fetch.update(store, remote, progress)
+                _update(store, remote, progress, dep, f"commit {commit} ({dep.rev!r})")
             if not fetch.has_commit(store, remote, commit):
                 raise GoboxError(f"{remote}: the locked commit {commit} of {dep.path} is not in the repository",
                                  hint=f"run `gobox vendor --update {dep.path}` to pin what {dep.rev!r} is now")
@@ -82,10 +84,21 @@ def pin(project: Project, store: Store, progress, locked: bool = False,  # noqa:
             raise LockError(f"--locked: {dep.path}: gobox.toml asks for {dep.vcs} {dep.url} {dep.rev!r}, "
                             f"{lock_name} {why}", hint="run gobox vendor without --locked and commit the lock")
         if not (not fetch.is_symbolic(dep.rev) and fetch.has_commit(store, remote, dep.rev)):
-            fetch.update(store, remote, progress)
+            _update(store, remote, progress, dep, repr(dep.rev))
         commit = _resolve(store, remote, dep)
         pins.append(Pin(dep, remote, commit))
     return pins
+
+
+def _update(store: Store, remote: Remote, progress, dep: Dependency, what: str) -> None:  # noqa: ANN001
+    """fetch.update, a failure naming the dependency and the revision it was fetched for: a URL alone does not
+    say which line of gobox.toml needs it, nor what was wanted of it."""
+    try:
+        fetch.update(store, remote, progress)
+    except fetch.FetchFailed as e:
+        raise NetworkError(f"[vendor.deps] {dep.path}: cannot fetch {what} from {remote}: {e.detail}",
+                           hint="check the URL, and that the remote is reachable and serves that "
+                           "revision") from None
 
 
 def _resolve(store: Store, remote: Remote, dep: Dependency) -> str:
@@ -106,55 +119,88 @@ def _gomod_requires(project: Project) -> dict[str, modules.Require]:
     return {r.module: r for r in modules.parse_requires(text)}
 
 
-def expected(project: Project, store: Store, pins: list[Pin]) -> tuple[dict[str, Entry], dict[str, str]]:
-    """The whole vendor/ tree the pins make (paths relative to vendor/), checked against go.sum; and the
-    digest of each dependency's part (fetch.tree_digest) by import path."""
+@dataclass(frozen=True)
+class Planned:
+    """The vendor/ tree pins make, as a listing (paths relative to vendor/), and how to write it."""
+
+    tree: dict[str, Entry]
+    digests: dict[str, str]  # each dependency's part (fetch.tree_digest), by import path
+    parts: tuple[tuple[Pin, str, dict[str, Entry]], ...]  # each pin, its directory in vendor/, what it writes
+    made: dict[str, bytes]  # what gobox makes itself: vendor/modules.txt
+
+
+def _label(p: Pin) -> str:
+    return f"[vendor.deps] {p.dep.path} ({p.remote} at {p.commit})"
+
+
+def expected(project: Project, store: Store, pins: list[Pin]) -> Planned:
+    """The whole vendor/ tree the pins make, checked against go.sum, and refused when a part of it could not
+    be written beneath vendor/ as it is (fetch.check)."""
     mode = vendor_mode(project)
+    top = "src/" if mode == "gopath" else ""
     out: dict[str, Entry] = {}
+    owner: dict[str, int] = {}  # path in vendor/ -> index of the pin it is written from (the last one wins)
     digests: dict[str, str] = {}
-    if mode == "gopath":
-        for p in pins:
-            tree = fetch.vendored(fetch.read_tree(store, p.remote, p.commit, p.dep.subdir))
-            digests[p.dep.path] = fetch.tree_digest(tree)
-            out.update({f"src/{p.dep.path}/{name}": e for name, e in tree.items()})
-        return out, digests
-    requires = _gomod_requires(project)
-    pinned = {p.dep.path for p in pins}
-    missing = sorted(m for m in requires if m not in pinned)
-    if missing:
-        raise ConfigError(f"go.mod requires {', '.join(missing)}, which [vendor.deps] does not pin",
-                          hint="pin every required module in gobox.toml [vendor.deps] (vendoring takes all or none)")
-    gosum_path = project.root / "go.sum"
-    gosum = modules.parse_gosum(gosum_path.read_text(encoding="utf-8")) if gosum_path.is_file() else {}
+    made: dict[str, bytes] = {}
+    requires: dict[str, modules.Require] = {}
+    gosum: dict[tuple[str, str], str] = {}
+    if mode != "gopath":
+        requires = _gomod_requires(project)
+        missing = sorted(m for m in requires if m not in {p.dep.path for p in pins})
+        if missing:
+            raise ConfigError(f"go.mod requires {', '.join(missing)}, which [vendor.deps] does not pin",
+                              hint="pin every required module in gobox.toml [vendor.deps] (vendoring takes all "
+                              "or none)")
+        gosum_path = project.root / "go.sum"
+        if gosum_path.is_file():
+            gosum = modules.parse_gosum(gosum_path.read_text(encoding="utf-8"))
     entries = []
-    for p in pins:
-        req = requires.get(p.dep.path)
-        version = p.dep.version or (req.version if req else None)
-        if req is None:
-            raise ConfigError(f"gobox.toml [vendor.deps] {p.dep.path}: go.mod does not require it",
-                              hint=f"add `require {p.dep.path} {p.dep.version or 'vX.Y.Z'}` to go.mod")
-        if version != req.version:
-            raise ConfigError(f"gobox.toml [vendor.deps] {p.dep.path}: version {version} but go.mod requires "
-                              f"{req.version}", hint="make them agree")
+    for i, p in enumerate(pins):
         tree = fetch.read_tree(store, p.remote, p.commit, p.dep.subdir)
-        files = {n: e.data for n, e in tree.items() if e.link is None}
-        gomod = files.get("go.mod") or modules.synthesized_gomod(p.dep.path)
-        for key, got in (((p.dep.path, version), modules.zip_hash(p.dep.path, version, files)),
-                         ((p.dep.path, f"{version}/go.mod"), modules.gomod_hash(gomod))):
-            want = gosum.get(key)
-            if want is not None and want != got:
-                raise IntegrityError(f"go.sum mismatch for {key[0]} {key[1]}: go.sum has {want}, "
-                                     f"{p.remote} at {p.commit} ({p.dep.rev}) gives {got}",
-                                     hint="pin the revision go.sum was made from, or fix go.sum if the "
-                                     "pinned tree is the one you trust")
-        # A nested module is another module, vendored (if at all) from its own pin, as `go mod vendor` does.
-        others = modules.in_nested_module(tree)
-        kept = {n: e for n, e in fetch.vendored(tree).items() if n not in others}
+        if mode == "gopath":
+            kept = fetch.vendored(tree)
+        else:
+            kept = _module_tree(p, tree, requires, gosum)
+            entries.append(_module_entry(p.dep.path, p.dep.version or requires[p.dep.path].version, kept))
         digests[p.dep.path] = fetch.tree_digest(kept)
-        entries.append(_module_entry(p.dep.path, version, kept))
-        out.update({f"{p.dep.path}/{name}": e for name, e in kept.items()})
-    out["modules.txt"] = Entry(modules.modules_txt(entries).encode())
-    return out, digests
+        for name, e in kept.items():
+            out[f"{top}{p.dep.path}/{name}"] = e
+            owner[f"{top}{p.dep.path}/{name}"] = i
+    if mode != "gopath":
+        made["modules.txt"] = modules.modules_txt(entries).encode()
+    fetch.check(out, {f"{top}{p.dep.path}": _label(p) for p in pins})
+    parts = tuple((p, f"{top}{p.dep.path}/", {name[len(top) + len(p.dep.path) + 1:]: e for name, e in out.items()
+                                               if owner[name] == i}) for i, p in enumerate(pins))
+    out.update({name: Entry.of(data) for name, data in made.items()})
+    return Planned(out, digests, parts, made)
+
+
+def _module_tree(p: Pin, tree: dict[str, Entry], requires: dict[str, modules.Require],
+                 gosum: dict[tuple[str, str], str]) -> dict[str, Entry]:
+    """What of a module's tree is vendored, after checking it against go.mod and go.sum."""
+    req = requires.get(p.dep.path)
+    version = p.dep.version or (req.version if req else None)
+    if req is None:
+        raise ConfigError(f"gobox.toml [vendor.deps] {p.dep.path}: go.mod does not require it",
+                          hint=f"add `require {p.dep.path} {p.dep.version or 'vX.Y.Z'}` to go.mod")
+    if version != req.version:
+        raise ConfigError(f"gobox.toml [vendor.deps] {p.dep.path}: version {version} but go.mod requires "
+                          f"{req.version}", hint="make them agree")
+    files = {n: e.sha256 for n, e in tree.items() if e.link is None}
+    held = tree.get("go.mod")
+    gomod = held.data if held is not None and held.link is None and held.data else \
+        modules.synthesized_gomod(p.dep.path)
+    for key, got in (((p.dep.path, version), modules.zip_hash(p.dep.path, version, files)),
+                     ((p.dep.path, f"{version}/go.mod"), modules.gomod_hash(gomod))):
+        want = gosum.get(key)
+        if want is not None and want != got:
+            raise IntegrityError(f"go.sum mismatch for {key[0]} {key[1]}: go.sum has {want}, "
+                                 f"{p.remote} at {p.commit} ({p.dep.rev}) gives {got}",
+                                 hint="pin the revision go.sum was made from, or fix go.sum if the "
+                                 "pinned tree is the one you trust")
+    # A nested module is another module, vendored (if at all) from its own pin, as `go mod vendor` does.
+    others = modules.in_nested_module(tree)
+    return {n: e for n, e in fetch.vendored(tree).items() if n not in others}
 
 
 def _module_entry(path: str, version: str, kept: dict[str, Entry]) -> modules.VendoredModule:
@@ -178,7 +224,7 @@ def vendor(project: Project, store: Store, progress, locked: bool = False,  # no
                           hint='add e.g. [vendor.deps] "github.com/kr/pty" = { git = "https://github.com/kr/pty", '
                           'rev = "v1.1.8" }')
     pins = pin(project, store, progress, locked, update)
-    tree, digests = expected(project, store, pins)
+    planned = expected(project, store, pins)
     key = hashlib.sha256(str(project.root).encode()).hexdigest()[:32]
     with store.locked(f"vendor-{key}"):
         # What a killed run left: a half-written new tree, or the old one it had swapped out.
@@ -186,18 +232,25 @@ def vendor(project: Project, store: Store, progress, locked: bool = False,  # no
             remove_tree(stale)
         new = Path(tempfile.mkdtemp(prefix=".vendor.new.", dir=project.root))
         try:
-            fetch.write_tree(tree, new)
+            root = os.open(new, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                for p, prefix, entries in planned.parts:
+                    fetch.write_tree(store, p.remote, p.commit, entries, root, prefix, _label(p))
+                for name, data in planned.made.items():
+                    fetch.write_file(root, name, io.BytesIO(data))
+            finally:
+                os.close(root)
             new.chmod(0o755)
             swap_dir(new, project.root / VENDOR)
         finally:
             remove_tree(new)
     lock = read_lock(project.lock_path) or Lock()
-    deps = tuple(LockedDep(p.dep.path, p.dep.vcs, p.dep.url, p.dep.rev, p.commit, digests[p.dep.path])
+    deps = tuple(LockedDep(p.dep.path, p.dep.vcs, p.dep.url, p.dep.rev, p.commit, planned.digests[p.dep.path])
                  for p in pins)
     written = set(deps) != set(lock.deps)
     if written:
         write_atomic(project.lock_path, render_lock(dataclasses.replace(lock, deps=deps)).encode())
-    return Done(pins, len(tree), written)
+    return Done(pins, len(planned.tree), written)
 
 
 def check(project: Project, store: Store) -> list[str]:
@@ -223,7 +276,7 @@ def check(project: Project, store: Store) -> list[str]:
                              "repository cache, and gobox.lock keeps no tree digest for it",
                              hint="run gobox vendor once (it records the digest), then commit gobox.lock")
         return _check_digests(project, [h for _, h in held_pins], have)
-    want, _ = expected(project, store, [p for p, _ in held_pins])
+    want = expected(project, store, [p for p, _ in held_pins]).tree
     diffs = [f"missing: vendor/{n}" for n in sorted(set(want) - set(have))]
     diffs += [f"extra:   vendor/{n}" for n in sorted(set(have) - set(want))]
     diffs += [f"changed: vendor/{n}" for n in sorted(set(want) & set(have)) if want[n] != have[n]]
@@ -256,13 +309,15 @@ def _check_digests(project: Project, held: list[LockedDep], have: dict[str, Entr
         deps = {d.path: d for d in project.config.vendor.deps}
         entries = [_module_entry(h.path, deps[h.path].version or requires[h.path].version, parts[h.path])
                    for h in held if h.path in requires]
-        want = Entry(modules.modules_txt(entries).encode())
+        want = Entry.of(modules.modules_txt(entries).encode())
         if have.get("modules.txt") != want:
             diffs.append("changed: vendor/modules.txt" if "modules.txt" in have else "missing: vendor/modules.txt")
     return diffs
 
 
 def read_dir(root: Path) -> dict[str, Entry]:
+    """What a vendor/ directory holds, as Entries: files hashed in chunks (a go.mod also kept, for its go line),
+    symlinks not followed; anything else (a fifo, a device) differs from every entry gobox writes."""
     out: dict[str, Entry] = {}
     if not root.is_dir():
         return out
@@ -270,9 +325,13 @@ def read_dir(root: Path) -> dict[str, Entry]:
         for name in filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
             full = os.path.join(dirpath, name)
             rel = os.path.relpath(full, root).replace(os.sep, "/")
-            if os.path.islink(full):
+            st = os.lstat(full)
+            if stat.S_ISLNK(st.st_mode):
                 out[rel] = Entry(link=os.readlink(full))
+            elif not stat.S_ISREG(st.st_mode):
+                out[rel] = Entry(f"not a regular file (mode {st.st_mode:o})")
             else:
                 with open(full, "rb") as f:
-                    out[rel] = Entry(f.read(), bool(os.stat(full).st_mode & 0o111))
+                    sha, size, data = fetch.digest(f, keep=fetch.MAX_GOMOD if name == "go.mod" else 0)
+                out[rel] = Entry(sha, bool(st.st_mode & 0o111), None, size, None, data)
     return out
