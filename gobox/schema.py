@@ -327,6 +327,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
         Key("pids", "integer", None, "Most processes at once, e.g. 1024.", _positive_int),
         Key("cpus", "number", None, "CPU limit in cores, e.g. 1.5.", _positive_number),
         Key("mounts", "list of strings", [], "Extra bind mounts, \"SRC:DST[:ro]\".", _mounts),
+        _choice("seccomp", "default", "\"default\" (refuse what Docker's default profile refuses: "
+                "keyrings, mounts, new namespaces, TIOCSTI, ...) or \"off\" (warned on every run).",
+                "default", "off"),
     ]},
     "cross": {k.name: k for k in [
         Key("targets", "list of strings", [], "Default targets of `gobox cross`, e.g. "
