@@ -97,10 +97,15 @@ def open_pty() -> tuple[int, int]:
 
 
 def _attach(slave: int | None, tty_fds: tuple[int, ...]) -> None:
-    """In the command, after setsid: the pty becomes its controlling terminal on `tty_fds`; without one,
-    a terminal stdin (gobox's, not relayed) is no input for the sandbox."""
+    """In the command, a process group of its own in PID 1's session: the foreground of the sandbox's pty
+    on `tty_fds`; without one, a terminal stdin (gobox's, not relayed) is no input for the sandbox."""
+    os.setpgid(0, 0)
     if slave is not None:
-        fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+        old = signal.signal(signal.SIGTTOU, signal.SIG_IGN)  # not yet the foreground: tcsetpgrp would stop us
+        try:
+            os.tcsetpgrp(slave, os.getpid())
+        finally:
+            signal.signal(signal.SIGTTOU, old)
         for fd in tty_fds:
             os.dup2(slave, fd)
         if slave not in tty_fds:
@@ -112,12 +117,10 @@ def _attach(slave: int | None, tty_fds: tuple[int, ...]) -> None:
 
 
 def exec_command(spec: SandboxSpec, launch: Launch, err_fd: int, slave: int | None) -> NoReturn:
-    """In the command's process: a session of its own, its terminal, cwd, no privileges, a new keyring,
+    """In the command's process: its own process group and terminal, cwd, no privileges, a new keyring,
     the seccomp filter last, then exec."""
-    step, path = "setsid", ""
+    step, path = "attach the terminal", ""
     try:
-        os.setsid()
-        step = "attach the terminal"
         _attach(slave, launch.tty_fds)
         step, path = "chdir", spec.cwd
         os.chdir(spec.cwd)
@@ -171,9 +174,15 @@ def pid1(spec: SandboxSpec, launch: Launch, err_fd: int) -> NoReturn:
     waited = (*FORWARDED, signal.SIGCHLD)
     # Blocked before the fork, so no signal can slip between the fork and the wait loop.
     signal.pthread_sigmask(signal.SIG_BLOCK, waited)
+    # A session of the sandbox's own, led by PID 1, the sandbox's pty its controlling terminal: the
+    # command shares no session with gobox's caller, and sits in a group of its own under a parent of
+    # the same session, as under a shell or sudo's monitor: were it the session leader, its group would
+    # be orphaned, and the kernel discards the stop signals (Ctrl-Z, SIGTSTP) of an orphaned group.
+    os.setsid()
     master = slave = None
     if launch.tty_fds:
         master, slave = open_pty()
+        fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
     child = os.fork()
     if child == 0:
         # Python ignores SIGPIPE and SIGXFSZ, and ignored signals survive exec:

@@ -190,11 +190,12 @@ def test_the_callers_session_keyring_is_out_of_reach(who: tuple, hostile: Path, 
     app = make_project(base / "app", hostile)
     if user == "nobody":
         hand_to_nobody(base)
-    # A session keyring of this test's own, holding one key, as a user's login session would.
+    # A session keyring of this test's own, holding one key, as a user's login session would; gobox runs in
+    # that session (as root, or as nobody, to whom the key is reachable only by possession through it).
     script = ('id=$(keyctl add user gobox-test-key s3cr3t-value @s) && keyctl print "$id" && '
               'exec "$@" keyring "$id"')
-    argv = as_user(user, ["keyctl", "session", "-", "sh", "-c", script, "sh",
-                          *gobox_argv("run", "--seccomp", seccomp, "--", "./hostile")])
+    argv = ["keyctl", "session", "-", "sh", "-c", script, "sh",
+            *as_user(user, gobox_argv("run", "--seccomp", seccomp, "--", "./hostile"))]
     r = subprocess.run(argv, cwd=app, env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.startswith("s3cr3t-value\n")  # the caller could read it
@@ -373,7 +374,7 @@ def test_the_sandbox_has_a_terminal_of_its_own(stocked: Gobox, tmp_path: Path, h
     """`tty` names a pty of the sandbox's own devpts; window sizes follow; job control works; the caller's
     terminal settings come back."""
     app = make_project(tmp_path / "app", hostile, '[go]\nversion = "1.21.13"\nbase = "host"\n')
-    script = ('cd "$1"; stty -g; "$2" -m gobox shell; echo "EXIT=$?"; stty -g')
+    script = 'cd "$1"; stty -g; "$2" -m gobox shell; echo "EXIT=$?"; stty -g; echo DONE=$((2+2))'
     with Terminal(["/bin/bash", "--norc", "--noprofile", "-c", script, "bash", str(app), sys.executable],
                   {**stocked.env, "TERM": "dumb"}) as term:
         fcntl.ioctl(term.fd, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))
@@ -389,10 +390,13 @@ def test_the_sandbox_has_a_terminal_of_its_own(stocked: Gobox, tmp_path: Path, h
         time.sleep(1)
         term.type(b"\x1a")  # Ctrl-Z: the inner shell stops its job
         term.expect(b"Stopped")
-        term.type(b"kill %1; echo JOBS=$((4+5))\n")
+        term.type(b"kill -9 %1\n")
+        time.sleep(1)
+        term.type(b"jobs; echo JOBS=$((4+5))\n")
         term.expect(b"JOBS=9")
         term.type(b"exit 3\n")
         term.expect(b"EXIT=3")
+        term.expect(b"DONE=4")
         assert term.wait() == 0
     lines = [x for x in term.seen.decode(errors="replace").splitlines() if x.count(":") > 30]
     assert len(lines) == 2 and lines[0] == lines[1], term.seen  # raw mode undone: the same settings as before
@@ -405,14 +409,15 @@ def test_ctrl_z_stops_gobox_and_fg_resumes_the_command(stocked: Gobox, tmp_path:
     app = make_project(tmp_path / "app", hostile)
     with Terminal(["/bin/bash", "--norc", "--noprofile", "-i"], {**stocked.env, "TERM": "dumb", "PS1": "$ "},
                   cwd=app) as term:
-        term.type(f"{sys.executable} -m gobox run -- ./hostile sleep 5 write /tmp/x; echo EXIT=$?\n".encode())
+        term.type(f"{sys.executable} -m gobox run -- ./hostile sleep 5 write /tmp/x\n".encode())
         term.expect(b"sleeping")
         term.type(b"\x1a")
         term.expect(b"Stopped")
         term.type(b"echo SHELL=$((1+1))\n")
         term.expect(b"SHELL=2")
         term.type(b"fg\n")
-        term.expect(b"write /tmp/x: ok", timeout=30)
+        term.expect(b"write /tmp/x: ok\r\n$ ", timeout=30)  # and the shell's prompt: gobox has exited
+        term.type(b"echo EXIT=$?\n")
         term.expect(b"EXIT=0")
         term.type(b"exit\n")
         term.wait()
