@@ -185,6 +185,13 @@ PROC_MASKED = ("kcore", "keys", "timer_list", "sched_debug", "latency_stats", "a
 
 
 def _harden_proc(proc: str) -> None:
+    # No user namespace inside this one, filter or not (bubblewrap's --disable-userns): a nested one
+    # gives back every capability, and one made by an image's user mapped to the caller's root may
+    # map the host's uid 0 again, whose CAP_DAC_OVERRIDE there writes even the sealed cgroup files.
+    # The limit is this namespace's own (ucounts are per user namespace); /proc/sys goes read-only next.
+    limit = f"{proc}/sys/user/max_user_namespaces"
+    if os.path.exists(limit):
+        _do("disable nested user namespaces", limit, _write_text, limit, "0\n")
     for sub in PROC_READONLY:
         p = f"{proc}/{sub}"
         if not os.path.exists(p):  # kernels without CONFIG_MAGIC_SYSRQ have no sysrq-trigger, and so on
@@ -193,6 +200,14 @@ def _harden_proc(proc: str) -> None:
         _do(f"make /proc/{sub} read-only", p, _readonly, p)
     for sub in PROC_MASKED:
         _mask(f"{proc}/{sub}", f"/proc/{sub}")
+
+
+def _write_text(path: str, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
 
 
 def _mask(path: str, name: str) -> None:

@@ -8,6 +8,8 @@
  *   rewrite PATH         read PATH and write the same bytes back (a write that changes nothing)
  *   escape-limits        unshare user+mount+cgroup namespaces, mount the pids and memory cgroup
  *                        hierarchies, and lift pids.max and memory.limit_in_bytes
+ *   lift-own DIR         lift pids.max and memory.limit_in_bytes of its own cgroups, found under DIR (a
+ *                        bind of the host's /sys/fs/cgroup) by /proc/self/cgroup
  *   forkbomb N           fork N sleeping children, say how many it got, kill them
  *   hog MIB              allocate and touch MIB MiB
  *   sleep SECONDS        print "sleeping" and sleep
@@ -66,16 +68,38 @@ static void escape_limits(void) {
     char map[64];
     say("unshare user+mount+cgroup", unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWCGROUP) == 0);
     snprintf(map, sizeof map, "0 %u 1\n", uid);
-    write_file("/proc/self/uid_map", map);
+    say("map uid 0", write_file("/proc/self/uid_map", map));
     write_file("/proc/self/setgroups", "deny");
     snprintf(map, sizeof map, "0 %u 1\n", gid);
-    write_file("/proc/self/gid_map", map);
+    say("map gid 0", write_file("/proc/self/gid_map", map));
     mkdir("/tmp/cg-pids", 0755);
     mkdir("/tmp/cg-memory", 0755);
     say("mount cgroup pids", mount("cgroup", "/tmp/cg-pids", "cgroup", 0, "pids") == 0);
     say("lift pids.max", write_file("/tmp/cg-pids/pids.max", "max\n"));
     say("mount cgroup memory", mount("cgroup", "/tmp/cg-memory", "cgroup", 0, "memory") == 0);
     say("lift memory.limit_in_bytes", write_file("/tmp/cg-memory/memory.limit_in_bytes", "-1\n"));
+}
+
+static void lift_own(const char *dir) {
+    char line[512];
+    FILE *f = fopen("/proc/self/cgroup", "r");
+    while (f && fgets(line, sizeof line, f)) {
+        char *controllers = strchr(line, ':'), *path;
+        if (!controllers || !(path = strchr(++controllers, ':')))
+            continue;
+        *path++ = 0;
+        path[strcspn(path, "\n")] = 0;
+        const char *file = !strcmp(controllers, "pids") ? "pids.max"
+                         : !strcmp(controllers, "memory") ? "memory.limit_in_bytes" : NULL;
+        if (!file)
+            continue;
+        char target[1024], what[1100];
+        snprintf(target, sizeof target, "%s/%s%s/%s", dir, controllers, path, file);
+        snprintf(what, sizeof what, "lift %s", file);
+        say(what, write_file(target, !strcmp(file, "pids.max") ? "max\n" : "-1\n"));
+    }
+    if (f)
+        fclose(f);
 }
 
 static void forkbomb(int n) {
@@ -142,6 +166,9 @@ int main(int argc, char **argv) {
             say(what, n > 0 && write_file(arg, data));
         } else if (!strcmp(step, "escape-limits")) {
             escape_limits();
+        } else if (!strcmp(step, "lift-own")) {
+            i++;
+            lift_own(arg);
         } else if (!strcmp(step, "forkbomb")) {
             i++;
             forkbomb(atoi(arg));
