@@ -113,6 +113,15 @@ def default_rules() -> tuple[Rule, ...]:
     return tuple(rules)
 
 
+def refusal(rules: tuple[Rule, ...], syscall: str, args: tuple[int, ...]) -> int | None:
+    """The errno `rules` answer this call with, or None when they let it through (what the BPF decides)."""
+    for rule in rules:
+        if rule.syscall == syscall and all(i < len(args) and args[i] & mask == value
+                                           for i, mask, value in rule.conditions):
+            return rule.errno
+    return None
+
+
 def describe() -> str:
     """One line for `gobox run --dry-run` and `gobox doctor`."""
     return (f"default (libseccomp): {len(DENIED)} syscalls refused with EPERM, ioctl TIOCSTI and TIOCLINUX, "
