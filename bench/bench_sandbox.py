@@ -385,7 +385,7 @@ def measure(work: Path, mirror: Mirror, reps: int) -> tuple[list[Row], str, list
     off = c["gobox-json-off"].field_median("setup_seconds")
     cost = setup - off
     rows.append(Row("1. hardening: the seccomp filter's share of `setup_seconds` (default − off)",
-                    f"{setup * 1000:.1f} ms", f"{off * 1000:.1f} ms (`--seccomp off`)", f"+{cost * 1000:.2f} ms",
+                    f"{setup * 1000:.1f} ms", f"{off * 1000:.1f} ms (`--seccomp off`)", f"{cost * 1000:+.2f} ms",
                     "≤ +5 ms", "yes" if cost <= 0.005 else "**no**", setup, off, cost / 0.005, 1.0,
                     "(default − off) / 5 ms"))
     true_over = t["gobox-true"] - t["true"]

@@ -3,9 +3,12 @@
 Process model (after bubblewrap and benchexec): gobox forks a setup child,
 which joins the run's cgroup, unshares user, mount, PID, UTS, IPC (and net)
 namespaces and writes its id maps; it forks PID 1 of the new PID namespace,
-which assembles the root, pivots into it and forks the command. Parent and
-children talk over one close-on-exec pipe: a setup failure comes back as a
-JSON record, and end-of-file means the command was exec'd.
+which assembles the root, pivots into it, starts a session of its own and
+forks the command. A close-on-exec pipe carries setup failures back as JSON
+records (end-of-file means the command was exec'd); a socket pair between
+gobox and PID 1 carries the sandbox's pty master and the command's stops.
+gobox meanwhile passes signals on (and kills everything GRACE seconds after
+an interrupt) and relays the pty (terminal.py).
 """
 
 from __future__ import annotations
