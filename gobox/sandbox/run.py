@@ -296,8 +296,11 @@ def _run(spec: SandboxSpec, cgroup: Cgroup | None, program: bytes | None) -> Res
     if records:
         raise _error(records[0], spec)
     code = init.exit_status(watch.status)
-    if watch.interrupted:
-        code = 128 + watch.interrupted  # what a shell reports for a job it interrupted, whatever the job made of it
+    if watch.interrupted and code != 0:
+        # Interrupted, and not a clean stop of the command's own (a server's exit 0 on SIGTERM, as under
+        # docker stop): 128+n, as for a job a shell interrupted, whether the command died of the signal,
+        # was killed after the grace, or reported it its own way (go run and go test exit 1).
+        code = 128 + watch.interrupted
     usage = cgroup.usage() if cgroup is not None else None
     rusage = watch.rusage
     peak = usage.peak_memory if usage and usage.peak_memory is not None else rusage.ru_maxrss * 1024
