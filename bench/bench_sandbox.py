@@ -322,6 +322,9 @@ def measure(work: Path, mirror: Mirror, reps: int) -> tuple[list[Row], str, list
             "bwrap": Timed(bwrap_argv, bare, project),
             "gobox": Timed([GOBOX, "run", "--", "go", "version"], env, project),
             "gobox-json": Timed([GOBOX, "run", "--json", "--", "go", "version"], env, project),
+            # The same with the seccomp filter off (warned on stderr): the filter's share of setup_seconds.
+            "gobox-json-off": Timed([GOBOX, "run", "--json", "--seccomp", "off", "--", "go", "version"], env,
+                                    project),
             "true": Timed(["./true"], bare, project),
             "gobox-true": Timed([GOBOX, "run", "--", "./true"], env, project),
             "dry-true": Timed([GOBOX, "run", "--dry-run", "--", "./true"], env, project),
@@ -379,6 +382,12 @@ def measure(work: Path, mirror: Mirror, reps: int) -> tuple[list[Row], str, list
                         f"{setup * 1000:.1f} ms", f"{over * 1000:.1f} ms (bwrap − bare go version)", f"{r:.1f}x",
                         "≤ 2x", "yes" if r <= 2 else "**no**", setup, over, r, 2.0,
                         "setup_seconds / (bwrap − bare go)"))
+    off = c["gobox-json-off"].field_median("setup_seconds")
+    cost = setup - off
+    rows.append(Row("1. hardening: the seccomp filter's share of `setup_seconds` (default − off)",
+                    f"{setup * 1000:.1f} ms", f"{off * 1000:.1f} ms (`--seccomp off`)", f"{cost * 1000:+.2f} ms",
+                    "≤ +5 ms", "yes" if cost <= 0.005 else "**no**", setup, off, cost / 0.005, 1.0,
+                    "(default − off) / 5 ms"))
     true_over = t["gobox-true"] - t["true"]
     rows.append(Row("2. `gobox run -- ./true` (info)", f"{ms(t['gobox-true'])} ({ms(true_over)} overhead)",
                     f"{t['true'] * 1000:.1f} ms (bare ./true)", "—", "—", "—", t["gobox-true"], t["true"]))

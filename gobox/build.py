@@ -49,6 +49,8 @@ class Options:
     # gobox ci's clean room: the source read-only, empty caches on tmpfs, fixed TZ, LANG and umask.
     clean_room: bool = False
     user: tuple[int, int] | None = None  # uid and gid inside (gobox verify varies them); default the caller's
+    seccomp: str | None = None  # "default" or "off", overriding [sandbox].seccomp
+    tty: bool = False  # the command gets a pty of its own when stdin is a terminal (gobox run, gobox shell)
 
 
 @dataclass(frozen=True)
@@ -186,6 +188,8 @@ def plan(project: Project, paths: Paths, argv: tuple[str, ...], options: Options
         limits=limits(project, options),
         scratch=paths.scratch,
         umask=CLEAN_ROOM_UMASK if clean else None,
+        seccomp=options.seccomp or cfg.sandbox.seccomp,
+        tty=options.tty,
     )
 
 

@@ -529,6 +529,7 @@ class RunFlags:
     pids: int | None
     cpus: float | None
     no_limits: bool
+    seccomp: str | None
     locked: bool
     dry_run: bool
     verbose: bool
@@ -544,7 +545,12 @@ class RunFlags:
         size = parse_size(self.memory) if self.memory is not None else None
         return Options(go=self.go, env=pairs, mounts=tuple(Mount.parse(m) for m in self.mounts),
                        network=self.network, memory=size, pids=self.pids, cpus=self.cpus,
-                       locked=self.locked, no_limits=self.no_limits, image=self.image)
+                       locked=self.locked, no_limits=self.no_limits, image=self.image, seccomp=self.seccomp)
+
+
+_SECCOMP_OPTION = click.option("--seccomp", type=click.Choice(["default", "off"]),
+                               help="The sandbox's seccomp filter (default [sandbox].seccomp, default); "
+                               "off is warned on every run.")
 
 
 def _sandbox_options(f):  # noqa: ANN001, ANN201 - a click decorator
@@ -571,6 +577,7 @@ def _sandbox_options(f):  # noqa: ANN001, ANN201 - a click decorator
         click.option("--pids", metavar="N", type=PIDS, help="Most processes at once."),
         click.option("--cpus", metavar="CORES", type=CPUS, help="CPU limit in cores, e.g. 1.5."),
         click.option("--no-limits", is_flag=True, help="Run without cgroup limits where the host has none."),
+        _SECCOMP_OPTION,
         click.option("--locked", is_flag=True, help="Fail if gobox.lock would change."),
         click.option("--dry-run", is_flag=True, help="Print the sandbox plan; run nothing."),
         click.option("-v", "--verbose", is_flag=True, help="Report peak memory and CPU time at the end."),
@@ -582,11 +589,13 @@ def _sandbox_options(f):  # noqa: ANN001, ANN201 - a click decorator
 
 
 def _run_in_sandbox(app: App, argv: tuple[str, ...], flags: RunFlags, project: Any = None,
-                    commit: str | None = None) -> None:
+                    commit: str | None = None, tty: bool = False) -> None:
+    import dataclasses
+
     from gobox.build import execute, explain, plan, prepare
 
     project = project or app.project()
-    options = flags.options()
+    options = dataclasses.replace(flags.options(), tty=tty)
     target = _commit_target(commit, options) if commit else None
     prepared = prepare(project, app.store, app.settings, options, app.progress())
     spec = plan(project, prepared.paths, argv, options, os.environ.get("TERM"))
@@ -702,7 +711,7 @@ def run_cmd(app: App, command: tuple[str, ...], flags: RunFlags, commit: str | N
             raise ConfigError(f"no {CONFIG_NAME} or go.mod in {Path.cwd()} or above, and no --go",
                               hint="give a version (gobox run --go 1.22 -- go version) or run in a Go project")
         project = Project.bare(Path.cwd())
-    _run_in_sandbox(app, command, flags, project, commit)
+    _run_in_sandbox(app, command, flags, project, commit, tty=True)
 
 
 @cli.command("shell", epilog=EPILOG, short_help="An interactive shell in the build environment.")
@@ -721,7 +730,7 @@ def shell_cmd(app: App, flags: RunFlags) -> None:
     if project.config.go.base == "none":
         raise UsageError('gobox shell needs a shell in the root, and [go].base = "none" has none',
                          hint='set [go].base = "host" in gobox.toml, or use `gobox run -- go ...`')
-    _run_in_sandbox(app, ("/bin/sh",), flags, project)
+    _run_in_sandbox(app, ("/bin/sh",), flags, project, tty=True)
 
 
 @cli.command("build", epilog=EPILOG, short_help="Build the project's packages into dist/.",
@@ -1511,11 +1520,12 @@ def _image_plan(app: App, project: Any, options: Any, request: Any) -> None:
 @click.option("--pids", metavar="N", type=PIDS, help="Most processes at once.")
 @click.option("--cpus", metavar="CORES", type=CPUS, help="CPU limit in cores, e.g. 1.5.")
 @click.option("--no-limits", is_flag=True, help="Run without cgroup limits where the host has none.")
+@_SECCOMP_OPTION
 @click.option("--dry-run", is_flag=True, help="Print the sandbox plan; run nothing.")
 @pass_app
 def image_run_cmd(app: App, reference: str, args: tuple[str, ...], network: str, env: tuple[str, ...],
                   entrypoint: str | None, platform: str | None, memory: str | None, pids: int | None,
-                  cpus: float | None, no_limits: bool, dry_run: bool) -> None:
+                  cpus: float | None, no_limits: bool, seccomp: str | None, dry_run: bool) -> None:
     """Run an image on gobox's own sandbox: `docker run`, with no daemon.
 
     \b
@@ -1531,6 +1541,8 @@ def image_run_cmd(app: App, reference: str, args: tuple[str, ...], network: str,
       gobox image run hello -- --verbose
       gobox image run --network host registry.example/app:1.0
     """
+    import dataclasses
+
     from gobox.build import explain
     from gobox.image import run
     from gobox.sandbox.cgroups import Limits
@@ -1549,6 +1561,7 @@ def image_run_cmd(app: App, reference: str, args: tuple[str, ...], network: str,
     scratch.mkdir(parents=True, exist_ok=True)
     spec = run.spec(found, run.ensure_runtime_layer(app.store), argv, uid, gid, environment, network,
                     Limits(memory=size, pids=pids, cpus=cpus), scratch)
+    spec = dataclasses.replace(spec, seccomp=seccomp or "default", tty=True)
     if dry_run:
         click.echo(f"image:    {found.image.reference} {found.image.digest}")
         click.echo(spec.describe())

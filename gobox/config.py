@@ -69,6 +69,7 @@ class SandboxConfig:
     pids: int | None = None
     cpus: float | None = None
     mounts: tuple[Mount, ...] = ()
+    seccomp: str = "default"
 
 
 @dataclass(frozen=True)

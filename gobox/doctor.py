@@ -26,6 +26,9 @@ def run_checks(store: Store, settings: Settings, platform: str, network: bool = 
     for name, p in (("user namespaces", probe.user_namespaces()),
                     ("overlayfs in a user namespace", probe.overlay_in_userns())):
         checks.append(Check(name, p.ok, p.detail, p.fix))
+    store_ok = _store_check(store)
+    filt = probe.seccomp_filter(str(store.root / "run" / ".seccomp"))
+    checks.append(Check("seccomp filter", filt.ok, filt.detail, filt.fix, required=False))
     cg = from_system()
     reason = cg.unavailable(Limits(memory=64 << 20, pids=64, cpus=1.0))
     checks.append(Check(
@@ -34,7 +37,7 @@ def run_checks(store: Store, settings: Settings, platform: str, network: bool = 
         None if reason is None else "limits need root, or a delegated cgroup v2 subtree "
         "(systemd-run --user --scope -p Delegate=yes gobox ...); or pass --no-limits",
         required=False))
-    checks.append(_store_check(store))
+    checks.append(store_ok)
     if network:
         from gobox.errors import NetworkError
         from gobox.toolchains.sources import configured_sources

@@ -412,6 +412,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
         Key("cpus", "number", None, "CPU limit in cores, e.g. 1.5.", cpus_problem,
             bounds=f"above 0, at most {CPUS_MAX}"),
         Key("mounts", "list of strings", [], "Extra bind mounts, \"SRC:DST[:ro]\".", _mounts),
+        _choice("seccomp", "default", "\"default\" (refuse what Docker's default profile refuses: "
+                "keyrings, mounts, new namespaces, TIOCSTI, ...) or \"off\" (warned on every run).",
+                "default", "off"),
     ]},
     "cross": {k.name: k for k in [
         Key("targets", "list of strings", [], "Default targets of `gobox cross`, e.g. "

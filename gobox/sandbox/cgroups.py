@@ -152,6 +152,66 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def seal(dirs: Collection[Path]) -> None:
+    """Make a run's cgroup read-only to its owner, when gobox is root.
+
+    The sandboxed root maps to the host's uid 0, which owns these files: had it
+    cgroupfs in reach (a nested user and cgroup namespace, were the seccomp
+    filter off), the owner's write bit would let it lift its own limits.
+    Without it, only a holder of CAP_DAC_OVERRIDE in the host's namespace
+    writes them: gobox itself, never anything in the sandbox. (A gobox that is
+    not root owns its delegated cgroup as the command does, and an owner can
+    chmod back: there, the filter and the absence of cgroupfs inside hold.)
+    """
+    if os.geteuid() != 0:
+        return
+    for d in dirs:
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(d):
+                if entry.is_file(follow_symlinks=False):
+                    os.chmod(entry.path, entry.stat(follow_symlinks=False).st_mode & 0o444)
+            os.chmod(d, 0o555)
+
+
+def thaw_orphans(parent: Path) -> list[Path]:
+    """Kill and thaw the frozen run cgroups of v1 freezer hierarchy `parent` whose gobox is gone.
+
+    A gobox killed in the middle of V1Cgroup.kill (kill -9 of it and its
+    watchdog) leaves its cgroup FROZEN: the SIGKILLs it sent stay pending, the
+    processes stay in the freezer, and the parent-death signals that empty an
+    orphan otherwise cannot act. Only a frozen cgroup is touched: a live run is
+    frozen only inside its own kill, which this finishes. Returns the thawed ones.
+    """
+    thawed = []
+    now = time.time()
+    try:
+        children = list(os.scandir(parent))
+    except OSError:
+        return thawed
+    for child in children:
+        m = RUN_NAME.fullmatch(child.name)
+        d = Path(child.path)
+        if not m or _alive(int(m[1])):
+            continue
+        state = (_read(d / "freezer.state") or "").strip()
+        try:
+            young = now - child.stat().st_mtime < ORPHAN_AGE
+        except OSError:
+            continue
+        if state not in ("FROZEN", "FREEZING") or young:
+            continue
+        for pid in _pids((d,)):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(CgroupError):
+            _write(d / "freezer.state", "THAWED")
+        deadline = time.monotonic() + 2.0
+        while _pids((d,)) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        thawed.append(d)
+    return thawed
+
+
 def sweep_orphans(parents: Collection[Path]) -> list[Path]:
     """Remove the run cgroups that a gobox killed with its watchdog (kill -9 of both) left behind.
 
@@ -365,6 +425,7 @@ class CgroupsV2:
         except CgroupError:
             V2Cgroup((d,)).remove()
             raise
+        seal((d,))
         return V2Cgroup((d,))
 
     def sweep(self) -> list[Path]:
@@ -441,9 +502,13 @@ class CgroupsV1:
         except CgroupError:
             V1Cgroup(tuple(made)).remove()
             raise
+        seal(dirs)
         return V1Cgroup(dirs, tuple(by_controller.items()))
 
     def sweep(self) -> list[Path]:
+        freezer = dict(self.own).get("freezer")
+        if freezer is not None:
+            thaw_orphans(freezer)
         return sweep_orphans(tuple(dict.fromkeys(d for _, d in self.own)))
 
     @staticmethod

@@ -1,18 +1,40 @@
-"""PID 1 of the sandbox: start the command, forward signals to it, reap every zombie, return its status."""
+"""PID 1 of the sandbox: start the command in a session of its own, pass signals on to it as a terminal
+would, reap every zombie, tell gobox when the command stops, and return its status."""
 
 from __future__ import annotations
 
 import errno
+import fcntl
 import json
 import os
 import signal
+import socket
+import struct
+import termios
+from dataclasses import dataclass
 from typing import NoReturn
 
 from gobox.sandbox import libc
 from gobox.sandbox.spec import SandboxSpec
 
+# What gobox passes on to the sandbox. SIGTSTP and SIGCONT carry job control when gobox itself is
+# stopped and continued (Ctrl-Z on a terminal gobox does not relay, `kill -STOP`, `fg`).
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
-             signal.SIGUSR2, signal.SIGWINCH)
+             signal.SIGUSR2, signal.SIGWINCH, signal.SIGTSTP, signal.SIGCONT)
+# What ends a run: passed on, then after run.GRACE seconds everything in the sandbox is killed.
+TERMINATING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+STOPPED = b"T"  # PID 1 -> gobox: "the command stopped, with this signal" (one byte after it)
+MASTER = b"M"  # PID 1 -> gobox: the pty master, as SCM_RIGHTS
+
+
+@dataclass(frozen=True)
+class Launch:
+    """What PID 1 and the command need beyond the spec, made ready by gobox before the fork."""
+
+    seccomp: bytes | None  # the BPF program to load last before exec; None: no filter
+    tty_fds: tuple[int, ...]  # the command's fds that get the sandbox's own pty; (): no pty
+    ctl: int  # PID 1's end of a SOCK_SEQPACKET pair with gobox
 
 
 def report(fd: int, step: str, path: str, err: int, message: str = "") -> None:
@@ -47,32 +69,70 @@ def drop_privileges() -> None:
     libc.prctl(libc.PR_SET_NO_NEW_PRIVS, 1)
 
 
-def _take_terminal() -> None:
-    """Become the terminal's foreground process group, so Ctrl-C and job control reach the
-    command (and only it), as with any shell. Only when gobox itself is in the foreground."""
+def join_new_keyring() -> None:
+    """Leave the caller's session keyring for a new, empty one.
+
+    ENOSYS (no keyrings in this kernel) and EPERM (a seccomp filter around
+    gobox refuses keyctl, as Docker's does) leave nothing to hide: the
+    command cannot reach keys either way.
+    """
     try:
-        if not os.isatty(0) or os.tcgetpgrp(0) != os.getpgrp():
-            return
+        libc.keyctl_join_session_keyring()
+    except OSError as e:
+        if e.errno not in (errno.ENOSYS, errno.EPERM):
+            raise
+
+
+def open_pty() -> tuple[int, int]:
+    """A pty of the sandbox's own devpts instance (so `tty` names a device that exists inside), with the
+    settings and size of gobox's terminal (fd 0, still the caller's here)."""
+    master, slave = os.openpty()
+    try:
+        termios.tcsetattr(slave, termios.TCSANOW, termios.tcgetattr(0))
+        size = fcntl.ioctl(0, termios.TIOCGWINSZ, b"\0" * 8)
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, size)
     except OSError:
-        return
+        pass  # a terminal without a size; the pty keeps its defaults
+    return master, slave
+
+
+def _attach(slave: int | None, tty_fds: tuple[int, ...]) -> None:
+    """In the command, a process group of its own in PID 1's session: the foreground of the sandbox's pty
+    on `tty_fds`; without one, a terminal stdin (gobox's, not relayed) is no input for the sandbox."""
     os.setpgid(0, 0)
-    old = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
-    try:
-        os.tcsetpgrp(0, os.getpid())
-    finally:
-        signal.signal(signal.SIGTTOU, old)
+    if slave is not None:
+        old = signal.signal(signal.SIGTTOU, signal.SIG_IGN)  # not yet the foreground: tcsetpgrp would stop us
+        try:
+            os.tcsetpgrp(slave, os.getpid())
+        finally:
+            signal.signal(signal.SIGTTOU, old)
+        for fd in tty_fds:
+            os.dup2(slave, fd)
+        if slave not in tty_fds:
+            os.close(slave)
+    elif os.isatty(0):
+        null = os.open("/dev/null", os.O_RDONLY)
+        os.dup2(null, 0)
+        os.close(null)
 
 
-def exec_command(spec: SandboxSpec, err_fd: int) -> NoReturn:
-    """In the command's process: take the terminal, enter cwd, drop privileges, exec."""
-    step, path = "chdir", spec.cwd
+def exec_command(spec: SandboxSpec, launch: Launch, err_fd: int, slave: int | None) -> NoReturn:
+    """In the command's process: its own process group and terminal, cwd, no privileges, a new keyring,
+    the seccomp filter last, then exec."""
+    step, path = "attach the terminal", ""
     try:
-        _take_terminal()
+        _attach(slave, launch.tty_fds)
+        step, path = "chdir", spec.cwd
         os.chdir(spec.cwd)
         step, path = "drop privileges", ""
         drop_privileges()
         if spec.umask is not None:
             os.umask(spec.umask)
+        step = "join a new session keyring"
+        join_new_keyring()
+        if launch.seccomp is not None:
+            step = "load the seccomp filter"
+            libc.seccomp_load(launch.seccomp)
         step, path = "exec", spec.argv[0]
         os.execvpe(spec.argv[0], list(spec.argv), dict(spec.env))
     except OSError as e:
@@ -83,11 +143,46 @@ def exec_command(spec: SandboxSpec, err_fd: int) -> NoReturn:
     os._exit(126)
 
 
-def pid1(spec: SandboxSpec, err_fd: int) -> NoReturn:
+def _groups(child: int, master: int | None) -> list[int]:
+    """Where a signal goes, as a terminal would send it: the pty's foreground process group (a job of
+    `gobox shell`), and the command's own group (it is a session leader, its pgid is its pid)."""
+    groups = [child]
+    if master is not None:
+        try:
+            fg = os.tcgetpgrp(master)
+        except OSError:
+            fg = 0
+        if fg > 0 and fg != child:
+            groups.insert(0, fg)
+    return groups
+
+
+def signal_command(child: int, master: int | None, signo: int) -> None:
+    for group in _groups(child, master):
+        try:
+            os.kill(-group, signo)
+        except ProcessLookupError:
+            # Not yet a group of its own (the signal came before its setsid): the process itself.
+            try:
+                os.kill(child, signo)
+            except ProcessLookupError:
+                pass
+
+
+def pid1(spec: SandboxSpec, launch: Launch, err_fd: int) -> NoReturn:
     """Run as PID 1 of the sandbox's PID namespace until the command exits."""
     waited = (*FORWARDED, signal.SIGCHLD)
     # Blocked before the fork, so no signal can slip between the fork and the wait loop.
     signal.pthread_sigmask(signal.SIG_BLOCK, waited)
+    # A session of the sandbox's own, led by PID 1, the sandbox's pty its controlling terminal: the
+    # command shares no session with gobox's caller, and sits in a group of its own under a parent of
+    # the same session, as under a shell or sudo's monitor: were it the session leader, its group would
+    # be orphaned, and the kernel discards the stop signals (Ctrl-Z, SIGTSTP) of an orphaned group.
+    os.setsid()
+    master = slave = None
+    if launch.tty_fds:
+        master, slave = open_pty()
+        fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
     child = os.fork()
     if child == 0:
         # Python ignores SIGPIPE and SIGXFSZ, and ignored signals survive exec:
@@ -95,23 +190,38 @@ def pid1(spec: SandboxSpec, err_fd: int) -> NoReturn:
         for s in (*waited, signal.SIGPIPE, signal.SIGXFSZ):
             signal.signal(s, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, waited)
-        exec_command(spec, err_fd)
+        if master is not None:
+            os.close(master)
+        os.close(launch.ctl)
+        exec_command(spec, launch, err_fd, slave)
     os.close(err_fd)
+    ctl = socket.socket(fileno=launch.ctl)
+    if master is not None:
+        os.close(slave)
+        # Kept here too: tcgetpgrp on it names the foreground job that signals go to.
+        socket.send_fds(ctl, [MASTER], [master])
     while True:
         info = signal.sigwaitinfo(waited)
         if info.si_signo != signal.SIGCHLD:
-            try:
-                os.kill(child, info.si_signo)
-            except ProcessLookupError:
-                pass
+            if not (info.si_signo == signal.SIGWINCH and master is not None):  # the pty tells its own group
+                signal_command(child, master, info.si_signo)
             continue
         while True:
             try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
+                pid, status = os.waitpid(-1, os.WNOHANG | os.WUNTRACED)
             except ChildProcessError:
                 os._exit(0)
             if pid == 0:
                 break
-            if pid == child:
-                # Leaving kills whatever else still runs in the namespace.
-                os._exit(exit_status(status))
+            if pid != child:
+                continue
+            if os.WIFSTOPPED(status):
+                # Stopped (Ctrl-Z on its terminal, SIGTSTP, SIGSTOP): gobox stops too, as sudo does,
+                # and passes SIGCONT on when it is continued.
+                try:
+                    ctl.send(STOPPED + struct.pack("B", os.WSTOPSIG(status)))
+                except OSError:
+                    pass
+                continue
+            # Leaving kills whatever else still runs in the namespace.
+            os._exit(exit_status(status))

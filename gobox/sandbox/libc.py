@@ -13,6 +13,7 @@ CLONE_NEWIPC = 0x08000000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
+CLONE_NEWCGROUP = 0x02000000
 
 # <sys/mount.h> / <linux/mount.h>
 MS_RDONLY = 1
@@ -29,6 +30,7 @@ MNT_DETACH = 2
 # <linux/prctl.h>
 PR_SET_PDEATHSIG = 1
 PR_SET_NAME = 15
+PR_SET_SECCOMP = 22
 PR_CAPBSET_DROP = 24
 PR_SET_SECUREBITS = 28
 PR_SET_NO_NEW_PRIVS = 38
@@ -42,6 +44,12 @@ SECBIT_NO_SETUID_FIXUP = 1 << 2
 SECBIT_NO_SETUID_FIXUP_LOCKED = 1 << 3
 SECBIT_KEEP_CAPS_LOCKED = 1 << 5
 
+# <linux/seccomp.h>
+SECCOMP_MODE_FILTER = 2
+
+# <linux/keyctl.h>
+KEYCTL_JOIN_SESSION_KEYRING = 1
+
 # <fcntl.h> / <linux/fs.h>
 AT_FDCWD = -100
 RENAME_EXCHANGE = 2
@@ -51,6 +59,8 @@ _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 # <asm/unistd_64.h>: pivot_root has no glibc wrapper.
 _SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, "s390x": 217}
+# keyctl has none either (libkeyutils has it).
+_SYS_KEYCTL = {"x86_64": 250, "aarch64": 219, "riscv64": 219, "ppc64le": 271, "s390x": 280}
 
 _libc: ctypes.CDLL | None = None
 
@@ -97,12 +107,31 @@ def umount2(target: str | bytes | os.PathLike[str], flags: int = 0) -> None:
 
 
 def pivot_root(new_root: str | bytes, put_old: str | bytes) -> None:
-    import platform
-
-    nr = _SYS_PIVOT_ROOT.get(platform.machine())
+    nr = _SYS_PIVOT_ROOT.get(os.uname().machine)
     if nr is None:
-        raise OSError(0, f"pivot_root: unknown syscall number on {platform.machine()}")
+        raise OSError(0, f"pivot_root: unknown syscall number on {os.uname().machine}")
     _check(_lib().syscall(ctypes.c_long(nr), _b(new_root), _b(put_old)), "pivot_root")
+
+
+def keyctl_join_session_keyring() -> None:
+    """Join a new, empty, anonymous session keyring: no key of the caller's session stays reachable."""
+    nr = _SYS_KEYCTL.get(os.uname().machine)
+    if nr is None:
+        raise OSError(0, f"keyctl: unknown syscall number on {os.uname().machine}")
+    _check(_lib().syscall(ctypes.c_long(nr), ctypes.c_long(KEYCTL_JOIN_SESSION_KEYRING), ctypes.c_void_p(None)),
+           "keyctl(KEYCTL_JOIN_SESSION_KEYRING)")
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_char_p)]
+
+
+def seccomp_load(program: bytes) -> None:
+    """Install a seccomp BPF program (struct sock_filter[], 8 bytes each) on this thread; needs
+    no_new_privs first. What libseccomp's seccomp_load does, minus libseccomp."""
+    prog = _SockFprog(len(program) // 8, program)
+    _check(_lib().prctl(ctypes.c_int(PR_SET_SECCOMP), ctypes.c_ulong(SECCOMP_MODE_FILTER), ctypes.byref(prog),
+                        ctypes.c_ulong(0), ctypes.c_ulong(0)), "prctl(PR_SET_SECCOMP)")
 
 
 def renameat2(old: str | os.PathLike[str], new: str | os.PathLike[str], flags: int) -> None:

@@ -85,3 +85,39 @@ def _read(path: str) -> str:
             return f.read().strip()
     except OSError:
         return "unknown"
+
+
+def seccomp_filter(cache_dir: str) -> Probe:
+    """The default seccomp filter, compiled (or taken from the cache) and loaded in a child, which then
+    checks that keyctl(2) is refused."""
+    if not sys.platform.startswith("linux"):
+        return Probe(False, "not Linux", "the gobox sandbox needs Linux")
+    import errno
+
+    from gobox.errors import SandboxError
+    from gobox.sandbox import seccomp
+
+    try:
+        program = seccomp.program(cache_dir)
+    except SandboxError as e:
+        return Probe(False, e.message, e.hint)
+    libc.load()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            libc.prctl(libc.PR_SET_NO_NEW_PRIVS, 1)
+            libc.seccomp_load(program)
+            try:
+                libc.keyctl_join_session_keyring()
+            except OSError as e:
+                code = 0 if e.errno == errno.EPERM else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    versions = f"libseccomp {seccomp.libseccomp_version()}, pyseccomp {seccomp.binding_version() or 'not installed'}"
+    if code != 0:
+        return Probe(False, f"the filter loaded but did not refuse keyctl ({versions})",
+                     "report this: the default profile failed its own check")
+    return Probe(True, f"{seccomp.describe()} ({versions}, {len(program) // 8} BPF instructions)")

@@ -11,9 +11,11 @@ import fcntl
 import hashlib
 import os
 import socket
+import stat
 import struct
 from pathlib import Path
 
+from gobox import fsroot
 from gobox.sandbox import libc
 from gobox.sandbox.spec import SandboxSpec
 from gobox.store import remove_tree
@@ -125,13 +127,101 @@ def _mkdirs(path: str) -> None:
     os.makedirs(path, mode=0o755, exist_ok=True)
 
 
-def _mountpoint(source: str, target: str) -> None:
-    """Create what `target` must be (a dir or an empty file) to bind `source` there."""
-    if os.path.isdir(source):
-        _mkdirs(target)
-    elif not os.path.lexists(target):
-        _mkdirs(os.path.dirname(target))
-        os.close(os.open(target, os.O_WRONLY | os.O_CREAT, 0o644))
+# --- mount points inside the root ----------------------------------------------------------
+#
+# The root is assembled from image layers, which may hold a symlink where a mount point goes
+# (`gobox -> /some/host/dir`, the runc CVE-2021-30465 class). Every mount point is therefore
+# found inside the root as if it were / (gobox.fsroot), made there when missing, held open, and
+# mounted on through /proc/self/fd/N (as runc does): never by a path the kernel would resolve again.
+
+
+class _Point:
+    """An open mount point inside the root; `at` is what mount(2) takes, `path` its place now."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.at = f"/proc/self/fd/{fd}"
+        self.path = fsroot.fd_path(fd)
+
+    def __enter__(self) -> _Point:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self.fd)
+
+
+def _point(root: str, target: str, directory: bool) -> _Point:
+    """The mount point `target` inside `root`: a directory, or an empty file, made if missing."""
+    if directory:
+        fd = fsroot.makedirs_in_root(root, target)
+    else:
+        head = os.path.dirname(target.rstrip("/")) or "/"
+        os.close(fsroot.makedirs_in_root(root, head))
+        # O_NONBLOCK: an image's FIFO in its place must not hang the setup.
+        fd = fsroot.open_in_root(root, target, os.O_RDONLY | os.O_CREAT | os.O_NONBLOCK, 0o644)
+    point = _Point(fd)
+    if os.path.samestat(os.fstat(fd), os.stat(root)):
+        point.__exit__()
+        raise OSError(errno.EINVAL, "resolves to the root itself", target)
+    return point
+
+
+def _mount_at(step: str, root: str, target: str, directory: bool, source: str | None, fstype: str | None,
+              flags: int, data: str | None = None) -> str:
+    """Mount on `target` inside the root, found as _point finds it; returns its place (a path free of
+    symlinks, for what is mounted under it)."""
+    try:
+        with _point(root, target, directory) as p:
+            libc.mount(source, p.at, fstype, flags, data)
+            return p.path
+    except OSError as e:
+        raise SetupError(step, target, e) from None
+
+
+# /proc and /sys as runc and podman leave them (runc's readonlyPaths and maskedPaths): what the kernel
+# would let root of any namespace write, or what tells of the host, out of reach.
+PROC_READONLY = ("bus", "fs", "irq", "sys", "sysrq-trigger")
+PROC_MASKED = ("kcore", "keys", "timer_list", "sched_debug", "latency_stats", "acpi", "scsi")
+
+
+def _harden_proc(proc: str) -> None:
+    # No user namespace inside this one, filter or not (bubblewrap's --disable-userns): a nested one
+    # gives back every capability, and one made by an image's user mapped to the caller's root may
+    # map the host's uid 0 again, whose CAP_DAC_OVERRIDE there writes even the sealed cgroup files.
+    # The limit is this namespace's own (ucounts are per user namespace); /proc/sys goes read-only next.
+    limit = f"{proc}/sys/user/max_user_namespaces"
+    if os.path.exists(limit):
+        _do("disable nested user namespaces", limit, _write_text, limit, "0\n")
+    for sub in PROC_READONLY:
+        p = f"{proc}/{sub}"
+        if not os.path.exists(p):  # kernels without CONFIG_MAGIC_SYSRQ have no sysrq-trigger, and so on
+            continue
+        _do(f"bind /proc/{sub}", p, libc.mount, p, p, None, libc.MS_BIND | libc.MS_REC)
+        _do(f"make /proc/{sub} read-only", p, _readonly, p)
+    for sub in PROC_MASKED:
+        _mask(f"{proc}/{sub}", f"/proc/{sub}")
+
+
+def _write_text(path: str, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+
+
+def _mask(path: str, name: str) -> None:
+    """An empty read-only tmpfs over a directory, /dev/null over a file."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(st.st_mode):
+        _do(f"mask {name}", path, libc.mount, "tmpfs", path, "tmpfs",
+            libc.MS_RDONLY | libc.MS_NOSUID | libc.MS_NODEV | libc.MS_NOEXEC, "mode=0555")
+    else:
+        _do(f"mask {name}", path, libc.mount, "/dev/null", path, None, libc.MS_BIND)
+        _do(f"mask {name}", path, _readonly, path)
 
 
 def assemble(spec: SandboxSpec) -> str:
@@ -157,43 +247,42 @@ def assemble(spec: SandboxSpec) -> str:
     options = f"lowerdir={lower},upperdir={upper},workdir={work},userxattr"
     _do("mount overlay root", root, libc.mount, "gobox-root", root, "overlay", libc.MS_NOSUID, options)
 
-    proc = f"{root}/proc"
-    _do("mkdir", proc, _mkdirs, proc)
-    _do("mount /proc", proc, libc.mount, "proc", proc, "proc",
-        libc.MS_NOSUID | libc.MS_NODEV | libc.MS_NOEXEC)
-    for sub in ("sys", "sysrq-trigger"):
-        p = f"{proc}/{sub}"
-        if not os.path.exists(p):  # kernels without CONFIG_MAGIC_SYSRQ have no sysrq-trigger
-            continue
-        _do(f"bind /proc/{sub}", p, libc.mount, p, p, None, libc.MS_BIND | libc.MS_REC)
-        _do(f"make /proc/{sub} read-only", p, _readonly, p)
-
-    _dev(root)
+    proc = _mount_at("mount /proc", root, "/proc", True, "proc", "proc",
+                     libc.MS_NOSUID | libc.MS_NODEV | libc.MS_NOEXEC)
+    _harden_proc(proc)
+    _dev(_mount_at("mount /dev tmpfs", root, "/dev", True, "tmpfs", "tmpfs", libc.MS_NOSUID | libc.MS_NOEXEC,
+                   "mode=0755"))
     for target in sorted(spec.tmpfs, key=lambda t: t.count("/")):
-        path = root + target
-        _do("mkdir", path, _mkdirs, path)
         mode = "1777" if target == "/tmp" else "0755"
-        _do("mount tmpfs", target, libc.mount, "tmpfs", path, "tmpfs",
-            libc.MS_NOSUID | libc.MS_NODEV, f"mode={mode}")
+        _mount_at("mount tmpfs", root, target, True, "tmpfs", "tmpfs", libc.MS_NOSUID | libc.MS_NODEV,
+                  f"mode={mode}")
     for path, target in spec.symlinks:
-        _do("create symlink", path, os.symlink, target, root + path)
+        _do("create symlink", path, _symlink_in_root, root, path, target)
     for b in sorted(spec.binds, key=lambda b: b.target.count("/")):
-        path = root + b.target
-        _do("create mount point", b.target, _mountpoint, b.source, path)
-        _do("bind mount", b.source, libc.mount, b.source, path, None, libc.MS_BIND | libc.MS_REC)
-        if b.readonly:
-            _do("make bind read-only", b.target, _readonly, path)
+        where = _mount_at("bind mount", root, b.target, os.path.isdir(b.source), b.source, None,
+                          libc.MS_BIND | libc.MS_REC)
+        # /sys, when a --mount brings it, as runc leaves it: read-only, its firmware tables hidden.
+        if b.readonly or b.target == "/sys" or b.target.startswith("/sys/"):
+            _do("make bind read-only", b.target, _readonly, where)
+        if b.target == "/sys":
+            _mask(f"{where}/firmware", "/sys/firmware")
     _do("sethostname", spec.hostname, libc.sethostname, spec.hostname)
     if spec.network == "none":
         _do("bring up lo", "lo", loopback_up)
     return root
 
 
-def _dev(root: str) -> None:
-    dev = f"{root}/dev"
-    _do("mkdir", dev, _mkdirs, dev)
-    _do("mount /dev tmpfs", dev, libc.mount, "tmpfs", dev, "tmpfs", libc.MS_NOSUID | libc.MS_NOEXEC,
-        "mode=0755")
+def _symlink_in_root(root: str, path: str, target: str) -> None:
+    head, name = os.path.split(path.rstrip("/"))
+    parent = fsroot.makedirs_in_root(root, head or "/")
+    try:
+        os.symlink(target, name, dir_fd=parent)
+    finally:
+        os.close(parent)
+
+
+def _dev(dev: str) -> None:
+    """The minimal /dev, on the fresh tmpfs at `dev` (a path free of symlinks)."""
     # A user namespace cannot mknod, so the host's device nodes are bound in.
     for name in DEVICES:
         host, path = f"/dev/{name}", f"{dev}/{name}"
@@ -211,6 +300,15 @@ def _dev(root: str) -> None:
     for name, target in (("ptmx", "pts/ptmx"), ("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
                          ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
         os.symlink(target, f"{dev}/{name}")
+
+
+def _mountpoint(source: str, target: str) -> None:
+    """Create what `target` (on gobox's own tmpfs) must be, a dir or an empty file, to bind `source` there."""
+    if os.path.isdir(source):
+        _mkdirs(target)
+    elif not os.path.lexists(target):
+        _mkdirs(os.path.dirname(target))
+        os.close(os.open(target, os.O_WRONLY | os.O_CREAT, 0o644))
 
 
 def enter(root: str) -> None:

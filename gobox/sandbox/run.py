@@ -3,9 +3,12 @@
 Process model (after bubblewrap and benchexec): gobox forks a setup child,
 which joins the run's cgroup, unshares user, mount, PID, UTS, IPC (and net)
 namespaces and writes its id maps; it forks PID 1 of the new PID namespace,
-which assembles the root, pivots into it and forks the command. Parent and
-children talk over one close-on-exec pipe: a setup failure comes back as a
-JSON record, and end-of-file means the command was exec'd.
+which assembles the root, pivots into it, starts a session of its own and
+forks the command. A close-on-exec pipe carries setup failures back as JSON
+records (end-of-file means the command was exec'd); a socket pair between
+gobox and PID 1 carries the sandbox's pty master and the command's stops.
+gobox meanwhile passes signals on (and kills everything GRACE seconds after
+an interrupt) and relays the pty (terminal.py).
 """
 
 from __future__ import annotations
@@ -15,14 +18,15 @@ import json
 import os
 import select
 import signal
+import socket
 import sys
 import time
 from contextlib import suppress
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from gobox.errors import SandboxError
-from gobox.sandbox import init, libc, rootfs
+from gobox.sandbox import init, libc, rootfs, terminal
 from gobox.sandbox.cgroups import Cgroup, CgroupError, Cgroups, Limits
 from gobox.sandbox.spec import Result, SandboxSpec
 
@@ -79,7 +83,8 @@ def _write(path: str, data: str) -> None:
         os.close(fd)
 
 
-def _setup_child(spec: SandboxSpec, parent: int, cgroup: Cgroup | None, err_fd: int) -> NoReturn:
+def _setup_child(spec: SandboxSpec, parent: int, cgroup: Cgroup | None, err_fd: int,
+                 launch: init.Launch) -> NoReturn:
     """The forked setup child; never returns."""
     step = "start"
     # Held back until there is a PID 1 to forward them to; PID 1 inherits the mask
@@ -89,6 +94,9 @@ def _setup_child(spec: SandboxSpec, parent: int, cgroup: Cgroup | None, err_fd: 
         libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != parent:  # gobox died before the line above took effect
             os._exit(1)
+        # Out of gobox's session and process group: a terminal's Ctrl-C reaches gobox alone, which
+        # passes it on once, and nothing in here can ever be the caller's terminal's foreground.
+        os.setsid()
         if cgroup is not None:
             step = "join cgroup"
             cgroup.add(os.getpid())
@@ -106,8 +114,9 @@ def _setup_child(spec: SandboxSpec, parent: int, cgroup: Cgroup | None, err_fd: 
         step = "fork pid 1"
         pid1 = os.fork()
         if pid1 == 0:
-            _pid1(spec, err_fd)
+            _pid1(spec, err_fd, launch)
         os.close(err_fd)
+        os.close(launch.ctl)
         for s in init.FORWARDED:
             signal.signal(s, lambda signo, _frame: _forward(pid1, signo))
         signal.pthread_sigmask(signal.SIG_UNBLOCK, init.FORWARDED)
@@ -137,12 +146,12 @@ def map_ids(uid: int, gid: int, host_uid: int, host_gid: int) -> None:
             raise rootfs.SetupError(step, path, e) from None
 
 
-def _pid1(spec: SandboxSpec, err_fd: int) -> NoReturn:
+def _pid1(spec: SandboxSpec, err_fd: int, launch: init.Launch) -> NoReturn:
     try:
         libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)
         root = rootfs.assemble(spec)
         rootfs.enter(root)
-        init.pid1(spec, err_fd)
+        init.pid1(spec, launch, err_fd)
     except rootfs.SetupError as e:
         init.report(err_fd, e.step, e.path, e.errno)
     except OSError as e:
@@ -155,22 +164,6 @@ def _pid1(spec: SandboxSpec, err_fd: int) -> NoReturn:
 def _forward(pid: int, signo: int) -> None:
     with suppress(ProcessLookupError):
         os.kill(pid, signo)
-
-
-def _read_records(fd: int, deadline: float) -> tuple[list[dict], bool]:
-    """Read the setup pipe to its end; (records, whether it ended before the deadline)."""
-    data = b""
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return _parse(data), False
-        ready, _, _ = select.select([fd], [], [], left)
-        if not ready:
-            continue
-        chunk = os.read(fd, 65536)
-        if not chunk:
-            return _parse(data), True
-        data += chunk
 
 
 def _parse(data: bytes) -> list[dict]:
@@ -209,6 +202,7 @@ def run(spec: SandboxSpec, cgroups: Cgroups | None = None, no_limits: bool = Fal
     """
     if not sys.platform.startswith("linux"):
         raise SandboxError("the gobox sandbox needs Linux (user namespaces and cgroups)")
+    program = _seccomp_program(spec)
     limits = Limits() if no_limits else spec.limits
     libc.load()
     cgroup = None
@@ -217,15 +211,29 @@ def run(spec: SandboxSpec, cgroups: Cgroups | None = None, no_limits: bool = Fal
     elif measure:
         cgroup = _measuring_cgroup(cgroups)
     watchdog = _start_watchdog(cgroup) if cgroup is not None else None
-    tty_owner = _terminal_owner()
     try:
-        return _run(spec, cgroup)
+        return _run(spec, cgroup, program)
     finally:
-        _restore_terminal(tty_owner)
         if cgroup is not None:
             cgroup.remove()
         if watchdog is not None:
             _stop_watchdog(*watchdog)
+
+
+SECCOMP_OFF = ("gobox: warning: the seccomp filter is off ([sandbox].seccomp = \"off\" or --seccomp off): "
+               "the command may use every syscall the kernel offers a user namespace\n")
+
+
+def _seccomp_program(spec: SandboxSpec) -> bytes | None:
+    if spec.seccomp == "off":
+        sys.stderr.write(SECCOMP_OFF)
+        sys.stderr.flush()
+        return None
+    if spec.seccomp != "default":
+        raise SandboxError(f"unknown seccomp profile {spec.seccomp!r}", hint='use "default" or "off"')
+    from gobox.sandbox import seccomp
+
+    return seccomp.program(os.path.join(spec.scratch, ".seccomp"))
 
 
 def _system_cgroups() -> Cgroups:
@@ -263,36 +271,196 @@ def _measuring_cgroup(cgroups: Cgroups | None) -> Cgroup | None:
         return None
 
 
-def _run(spec: SandboxSpec, cgroup: Cgroup | None) -> Result:
+def _run(spec: SandboxSpec, cgroup: Cgroup | None, program: bytes | None) -> Result:
+    term = terminal.Outer.of(spec.tty)
     r, w = os.pipe2(os.O_CLOEXEC)
+    ctl, ctl_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)  # both close-on-exec
+    launch = init.Launch(program, term.tty_fds, ctl_child.fileno())
     started = time.perf_counter()
     parent = os.getpid()
     pid = os.fork()
     if pid == 0:
         os.close(r)
-        _setup_child(spec, parent, cgroup, w)
+        ctl.close()
+        _setup_child(spec, parent, cgroup, w, launch)
     os.close(w)
-    forwarded = {s: signal.signal(s, lambda signo, _f: _forward(pid, signo)) for s in init.FORWARDED}
+    ctl_child.close()
+    watch = _Watch(pid, r, ctl, term, started)
     try:
-        records, finished = _read_records(r, time.monotonic() + SETUP_TIMEOUT)
-        setup = time.perf_counter() - started
-        os.close(r)
-        if not finished:
-            _forward(pid, signal.SIGKILL)
-        _, status, rusage = os.wait4(pid, 0)
+        watch.loop()
     finally:
-        for s, handler in forwarded.items():
-            signal.signal(s, handler)
-    if not finished:
+        watch.close()
+    if watch.timed_out:
         raise SandboxError(f"sandbox setup did not finish within {SETUP_TIMEOUT:.0f} s")
+    records = _parse(watch.records)
     if records:
         raise _error(records[0], spec)
-    code = init.exit_status(status)
+    code = init.exit_status(watch.status)
+    if watch.interrupted and code != 0:
+        # Interrupted, and not a clean stop of the command's own (a server's exit 0 on SIGTERM, as under
+        # docker stop): 128+n, as for a job a shell interrupted, whether the command died of the signal,
+        # was killed after the grace, or reported it its own way (go run and go test exit 1).
+        code = 128 + watch.interrupted
     usage = cgroup.usage() if cgroup is not None else None
+    rusage = watch.rusage
     peak = usage.peak_memory if usage and usage.peak_memory is not None else rusage.ru_maxrss * 1024
     cpu = usage.cpu_time if usage and usage.cpu_time is not None else rusage.ru_utime + rusage.ru_stime
     return Result(code, peak, cpu, oom_killed=bool(usage and usage.oom_killed),
-                  pids_limited=bool(usage and usage.pids_limited), setup_seconds=setup)
+                  pids_limited=bool(usage and usage.pids_limited), setup_seconds=watch.setup_seconds)
+
+
+GRACE = 2.0  # seconds between passing SIGINT/SIGTERM/SIGHUP on and killing everything in the sandbox
+
+
+class _Watch:
+    """gobox's side of a run, until the setup child has gone: the setup pipe, signals passed on, the
+    pty relayed, the command's stops followed, and the kill after the grace period or setup timeout."""
+
+    def __init__(self, pid: int, records_fd: int, ctl: socket.socket, term: terminal.Outer,
+                 started: float) -> None:
+        self.pid, self.records_fd, self.term, self.started = pid, records_fd, term, started
+        self.ctl: socket.socket | None = ctl
+        self.records = b""
+        self.setup_seconds: float | None = None
+        self.setup_deadline: float | None = time.monotonic() + SETUP_TIMEOUT
+        self.timed_out = False
+        self.interrupted = 0
+        self.kill_at: float | None = None
+        self.status = 0
+        self.rusage: Any = None
+        self.relay: terminal.Relay | None = None
+        self.wake_r, wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        self.wake_w = wake_w
+        self.old_wakeup = signal.set_wakeup_fd(wake_w)
+        self.old_handlers = {s: signal.signal(s, _noted) for s in init.FORWARDED}
+        try:
+            self.pidfd: int | None = os.pidfd_open(pid)
+        except (AttributeError, OSError):
+            self.pidfd = None  # Linux < 5.3: poll with waitpid
+
+    def loop(self) -> None:
+        while True:
+            now = time.monotonic()
+            deadlines = [d for d in (self.setup_deadline, self.kill_at) if d is not None]
+            timeout = max(0.0, min(deadlines) - now) if deadlines else None
+            if self.pidfd is None:
+                timeout = 0.05 if timeout is None else min(timeout, 0.05)
+            readers: list[Any] = [self.wake_r]
+            if self.ctl is not None:
+                readers.append(self.ctl)
+            if self.records_fd >= 0:
+                readers.append(self.records_fd)
+            if self.pidfd is not None:
+                readers.append(self.pidfd)
+            writers: list[int] = []
+            if self.relay is not None:
+                readers += self.relay.readers()
+                writers += self.relay.writers()
+            try:
+                ready_r, ready_w, _ = select.select(readers, writers, [], timeout)
+            except InterruptedError:
+                continue
+            if self.wake_r in ready_r:
+                self._signals()
+            if self.records_fd in ready_r:
+                self._read_records()
+            if self.ctl is not None and self.ctl in ready_r:
+                self._control()
+            if self.relay is not None:
+                self.relay.pump(ready_r, ready_w)
+            if self._exited(self.pidfd in ready_r):
+                return
+            now = time.monotonic()
+            if self.setup_deadline is not None and now >= self.setup_deadline:
+                self.timed_out = True
+                self.setup_deadline = None
+                _forward(self.pid, signal.SIGKILL)
+            if self.kill_at is not None and now >= self.kill_at:
+                # Past the grace: PID 1 dies with the setup child (its parent-death signal), and the
+                # kernel kills every process of its namespace with it.
+                self.kill_at = None
+                _forward(self.pid, signal.SIGKILL)
+
+    def _read_records(self) -> None:
+        chunk = os.read(self.records_fd, 65536)
+        if chunk:
+            self.records += chunk
+            return
+        # End of file: the command was exec'd (or setup failed and said so).
+        self.setup_seconds = time.perf_counter() - self.started
+        self.setup_deadline = None
+        os.close(self.records_fd)
+        self.records_fd = -1
+
+    def _signals(self) -> None:
+        try:
+            data = os.read(self.wake_r, 512)
+        except BlockingIOError:
+            return
+        for signo in data:
+            if signo == signal.SIGWINCH and self.relay is not None:
+                self.relay.resize()
+                continue
+            if signo == signal.SIGCONT and self.relay is not None:
+                self.relay.resume()
+            if signo in init.TERMINATING and not self.interrupted:
+                self.interrupted = signo
+                self.kill_at = time.monotonic() + GRACE
+            _forward(self.pid, signo)
+
+    def _control(self) -> None:
+        try:
+            msg, fds, _, _ = socket.recv_fds(self.ctl, 16, 4)
+        except OSError:
+            msg, fds = b"", []
+        if not msg:  # PID 1 is gone
+            self.ctl.close()
+            self.ctl = None
+            return
+        if msg[:1] == init.MASTER and fds:
+            self.relay = terminal.Relay(fds[0], self.term)
+        elif msg[:1] == init.STOPPED:
+            # The command stopped: so does gobox, with the terminal given back to the user's shell. On
+            # SIGCONT (fg, bg) the handler above passes SIGCONT on.
+            if self.relay is not None:
+                self.relay.suspend()
+            os.kill(os.getpid(), signal.SIGSTOP)
+
+    def _exited(self, readable: bool) -> bool:
+        if self.pidfd is not None and not readable:
+            return False
+        pid, status, rusage = os.wait4(self.pid, os.WNOHANG)
+        if pid == 0:
+            return False
+        self.status, self.rusage = status, rusage
+        if self.records_fd >= 0:  # a setup failure: its records are all written by now
+            while chunk := os.read(self.records_fd, 65536):
+                self.records += chunk
+        if self.relay is not None:
+            self.relay.drain()
+        return True
+
+    def close(self) -> None:
+        if self.status == 0 and self.rusage is None:  # left by an exception: kill and reap
+            _forward(self.pid, signal.SIGKILL)
+            with suppress(ChildProcessError):
+                _, self.status, self.rusage = os.wait4(self.pid, 0)
+        if self.relay is not None:
+            self.relay.close()
+        self.term.restore()
+        signal.set_wakeup_fd(self.old_wakeup)
+        for s, handler in self.old_handlers.items():
+            signal.signal(s, handler)
+        for fd in (self.wake_r, self.wake_w, self.pidfd, self.records_fd if self.records_fd >= 0 else None):
+            if fd is not None:
+                with suppress(OSError):
+                    os.close(fd)
+        if self.ctl is not None:
+            self.ctl.close()
+
+
+def _noted(signo: int, frame: Any) -> None:
+    """The handler of every forwarded signal: set_wakeup_fd has already written its number for the loop."""
 
 
 # --- the cgroup watchdog ---------------------------------------------------------------
@@ -324,28 +492,3 @@ def _stop_watchdog(pid: int, w: int) -> None:
     os.close(w)
     with suppress(ChildProcessError):
         os.waitpid(pid, 0)
-
-
-# --- the terminal -------------------------------------------------------------------------
-
-
-def _terminal_owner() -> int | None:
-    """The foreground process group of our terminal when it is gobox's own, else None."""
-    try:
-        if os.isatty(0) and os.tcgetpgrp(0) == os.getpgrp():
-            return os.getpgrp()
-    except OSError:
-        pass
-    return None
-
-
-def _restore_terminal(pgrp: int | None) -> None:
-    """Take the terminal back from the command's process group (it made itself foreground)."""
-    if pgrp is None:
-        return
-    old = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
-    try:
-        with suppress(OSError):
-            os.tcsetpgrp(0, pgrp)
-    finally:
-        signal.signal(signal.SIGTTOU, old)

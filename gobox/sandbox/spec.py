@@ -44,6 +44,10 @@ class SandboxSpec:
     # it); None: the upper is a throw-away on the private tmpfs.
     upper: str | None = None
     umask: int | None = None  # set before exec; None: the caller's (gobox ci fixes it so outputs do not vary)
+    seccomp: str = "default"  # "default": the filter of gobox.sandbox.seccomp, loaded last before exec; "off"
+    # Give the command a pseudo-terminal of its own, relayed to gobox's, when gobox's stdin is a terminal
+    # it holds the foreground of (gobox shell, an interactive gobox run); else a terminal stdin is /dev/null.
+    tty: bool = False
 
     def mount_points(self) -> tuple[str, ...]:
         """Paths in the root that gobox mounts or makes: not part of what the command wrote."""
@@ -63,7 +67,12 @@ class SandboxSpec:
             lines.append(f"umask:    {self.umask:04o}")
         lines.append(f"root:     overlay, {kept}, of layers (top first):")
         lines += [f"            {layer}" for layer in self.layers]
-        lines.append("mounts:   /proc (sys, sysrq-trigger read-only), /dev (minimal), /dev/shm")
+        lines.append(f"seccomp:  {self.seccomp}")
+        lines.append("session:  its own (setsid), a new session keyring"
+                     + (", its own pseudo-terminal when stdin is one" if self.tty else ", no terminal"))
+        lines.append("mounts:   /proc (bus, fs, irq, sys, sysrq-trigger read-only; kcore, keys, timer_list, "
+                     "sched_debug, latency_stats, acpi, scsi masked), /sys not mounted, /dev (minimal), "
+                     "/dev/shm, /dev/pts (own instance)")
         lines += [f"            {t} (tmpfs)" for t in self.tmpfs]
         lines += [f"            {b.target} <- {b.source} ({'ro' if b.readonly else 'rw'})" for b in self.binds]
         lines += [f"            {path} -> {target} (symlink)" for path, target in self.symlinks]
