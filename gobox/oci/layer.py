@@ -1,31 +1,106 @@
-"""Layer archives read safely: a streaming tar reader and an extractor that nothing can escape."""
+"""Layer archives read safely: one hardened, streaming tar reader, and extractors that write beneath their root only.
+
+The reader is gobox's own rather than Python's tarfile, because tarfile cannot
+be made to keep gobox's promises from the outside:
+
+- It reads a GNU long name or a pax header whole before anything can look at
+  its size (`_proc_gnulong`, `_proc_pax`: `fileobj.read(self.size)`): a header
+  that claims 6 GiB is allocated, not refused. Here every such size is checked
+  against MAX_META before one byte of it is read.
+- Each GNU long-name or pax header recurses once (`fromtarfile` calls itself),
+  so a chain of two thousand of them ends in RecursionError; here it is a loop.
+- It accepts what gobox must refuse: a pax `size` of -1536 (the member comes out
+  with a negative size), a pax record with no space or with a key that is not
+  UTF-8 (silently dropped), and it raises a dozen exception types depending on
+  the Python version (ReadError, StreamError, ValueError, UnicodeError...).
+- In stream mode (the only mode for a decompressor that cannot seek) it still
+  keeps every member's TarInfo in `members`, so memory grows with the count.
+
+What this reader does instead: it pulls blocks from a gzip stream that is
+decompressed in a thread while the same bytes are hashed (the layer's diff_id),
+in pieces of at most 1 MiB, and stops as soon as the layer has unpacked to more
+than its `Limits` allow (a gzip bomb ends early, not after filling the disk).
+Every header is checked: the checksum, each number (octal digits only, or
+base-256), sizes non-negative, names and link names at most MAX_META, pax
+records well-formed (a length of at least 5 that fits, one space, key=value, a
+UTF-8 key, no NUL in a path). Each loop consumes at least one 512-byte block or
+one pax record of positive length, so no input can make it spin. Anything
+malformed is one IntegrityError (or UnsafeArchive) naming what and where.
+tests/unit/test_tar_fuzz.py holds it to that with Hypothesis.
+
+Where Go's archive/tar (what registries and containerd use) reads an archive a
+certain way, this reader does the same, so gobox cannot see other files in an
+image than docker does: a GNU long name wins over a pax path, and links,
+directories, devices and fifos carry no data whatever their size field says.
+
+Extractors never follow a symlink while writing: each member's parent directory
+is reached from the destination one component at a time with O_NOFOLLOW
+(gobox.fsroot), holding directory descriptors, so a symlink the archive made
+(`l -> /host/dir`, then `l/x`) cannot carry a write outside, whatever it points
+to; the error still names the member and the link.
+"""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import posixpath
 import queue
+import re
 import stat
 import threading
+import weakref
 import zlib
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from gobox.errors import IntegrityError
+from gobox import fsroot
+from gobox.errors import GoboxError, IntegrityError
 
 BLOCK = 512
-_CHUNK = 1 << 20
+_CHUNK = 1 << 20  # bytes read from the compressed file, and most bytes one decompression step yields
+MAX_META = 1 << 20  # a GNU long name or link, or one pax header: longer ones are refused unread
+MAX_DEPTH = 256  # directories in one member's path; deeper trees are refused (nothing could use them)
+_MAX_NUMBER = (1 << 63) - 1  # Go's archive/tar limit: sizes and times are int64
+_DIR_CACHE = 64  # directory descriptors an extractor keeps open
 
 REGULAR, HARDLINK, SYMLINK, CHARDEV, BLOCKDEV, DIRECTORY, FIFO = "0", "1", "2", "3", "4", "5", "6"
 _KINDS = {"\0": REGULAR, "0": REGULAR, "7": REGULAR, "1": HARDLINK, "2": SYMLINK,
           "3": CHARDEV, "4": BLOCKDEV, "5": DIRECTORY, "6": FIFO}
+_META = {"x", "g", "L", "K"}  # pax extended and global headers, GNU long name and long link
+_OCTAL = re.compile(rb"[0-7]+")
 
 
 class UnsafeArchive(IntegrityError):
     """An archive member that would escape its destination or is not allowed."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How far one layer may unpack: `ratio` times its compressed size, at least `floor`, at most `size` bytes."""
+
+    ratio: float = 100.0
+    size: int = 64 << 30
+    floor: int = 256 << 20  # so that a tiny layer of zeros is not taken for a bomb
+
+    @classmethod
+    def from_settings(cls, settings) -> Limits:  # noqa: ANN001 - gobox.config.Settings (oci does not import config)
+        return cls(ratio=settings.layer_ratio, size=settings.layer_size)
+
+    def budget(self, compressed: int | None) -> int:
+        """The most uncompressed bytes a layer of `compressed` bytes may give (None: size unknown)."""
+        if compressed is None:
+            return self.size
+        return min(self.size, max(self.floor, int(self.ratio * compressed)))
+
+
+DEFAULT_LIMITS = Limits()
+LIMITS_HINT = ("if the image is genuine, raise limits.layer-ratio or limits.layer-size in gobox's config.toml "
+               "(or GOBOX_LAYER_RATIO, GOBOX_LAYER_SIZE); nothing was kept")
 
 
 @dataclass(frozen=True)
@@ -44,8 +119,15 @@ class ExtractStats:
     bytes: int
 
 
+def _size(n: int) -> str:
+    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if n >= 1 << shift:
+            return f"{n / (1 << shift):.1f} {unit}"
+    return f"{n} bytes"
+
+
 class _Decompressed:
-    """Buffered reads of the decompressed bytes of a gzip (or plain) stream.
+    """Buffered reads of the decompressed bytes of a gzip (or plain) stream, at most `budget` of them.
 
     Decompression runs in a thread: zlib releases the GIL, so it overlaps
     with the file creation of the extracting thread, as `tar xzf` overlaps
@@ -53,10 +135,14 @@ class _Decompressed:
     """
 
     def __init__(self, raw: BinaryIO, on_raw: Callable[[int], None] | None = None,
-                 digest: hashlib._Hash | None = None) -> None:
+                 digest: hashlib._Hash | None = None, budget: int | None = None,
+                 too_big: Callable[[int], GoboxError] | None = None) -> None:
         self._digest = digest  # fed every decompressed byte: an image layer's diff_id
+        self._budget = budget
+        self._too_big = too_big or (lambda n: UnsafeArchive(f"archive unpacks to more than {_size(n)}"))
         self._buf = bytearray()
         self._pos = 0
+        self.consumed = 0  # decompressed bytes handed to the reader
         self._queue: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=8)
         self._done = False
         self._stop = threading.Event()
@@ -66,16 +152,28 @@ class _Decompressed:
         self._thread.start()
 
     def _produce(self, raw: BinaryIO, on_raw: Callable[[int], None] | None) -> None:
+        produced = 0
         try:
             for data in _decompress(raw, on_raw):
                 if self._stop.is_set():
                     return
+                produced += len(data)
+                if self._budget is not None and produced > self._budget:
+                    raise self._too_big(self._budget)  # before the bytes are used: a bomb stops here
                 if self._digest is not None:
                     self._digest.update(data)
                 self._queue.put(data)
             self._queue.put(None)
+        except zlib.error as e:
+            self._queue.put(IntegrityError(f"archive is corrupt (gzip: {e})"))
+        except OSError as e:
+            self._queue.put(GoboxError(f"cannot read the archive: {e.strerror or e}"))
         except BaseException as e:  # handed to the reading thread, which raises it
             self._queue.put(e)
+
+    def left(self) -> int | None:
+        """How many more bytes the reader may take before the budget is spent (None: no budget)."""
+        return None if self._budget is None else self._budget - self.consumed
 
     def close(self) -> None:
         self._stop.set()
@@ -103,19 +201,24 @@ class _Decompressed:
         return True
 
     def read(self, n: int) -> bytes:
+        """Up to n bytes (fewer only at the end of the stream); n is bounded by the caller."""
         while len(self._buf) - self._pos < n and self._fill():
             pass
         out = bytes(self._buf[self._pos : self._pos + n])
         self._pos += len(out)
+        self.consumed += len(out)
         return out
 
     def drain(self) -> None:
         """Read to the end: the padding after a tar's end marker belongs to its digest too."""
         while self._fill():
+            self.consumed += len(self._buf) - self._pos
             self._pos = len(self._buf)
 
     def copy_to(self, fd: int | None, n: int) -> None:
         """Move exactly n bytes to fd (or drop them when fd is None)."""
+        if n < 0:
+            raise ValueError(f"copy_to of {n} bytes")  # iter_tar never asks for that; a bug, not an input
         while n:
             if self._pos >= len(self._buf) and not self._fill():
                 raise IntegrityError("archive is truncated (a member's data ends early)")
@@ -125,60 +228,161 @@ class _Decompressed:
                     done = 0
                     while done < take:
                         with whole[self._pos + done : self._pos + take] as part:
-                            done += os.write(fd, part)
+                            wrote = os.write(fd, part)
+                        if wrote <= 0:
+                            raise OSError(errno.EIO, "write wrote nothing")
+                        done += wrote
             self._pos += take
+            self.consumed += take
             n -= take
 
 
-def _decompress(raw: BinaryIO, on_raw: Callable[[int], None] | None) -> Iterator[bytes]:
-    """Decompressed chunks of a gzip stream, or the raw chunks of an uncompressed one."""
-    head = raw.read(2)
-    z = zlib.decompressobj(wbits=31) if head == b"\x1f\x8b" else None
-    chunk = head
+def _chunks(raw: BinaryIO, first: bytes, on_raw: Callable[[int], None] | None) -> Iterator[bytes]:
+    chunk = first
     while chunk:
         if on_raw:
             on_raw(len(chunk))
-        if z is None:
-            yield chunk
-        else:
-            data = z.decompress(chunk)
-            # Concatenated gzip members are one stream (gzip(1) accepts them).
-            while z.eof and z.unused_data:
-                rest = z.unused_data
-                z = zlib.decompressobj(wbits=31)
-                data += z.decompress(rest)
-            if data:
-                yield data
+        yield chunk
         chunk = raw.read(_CHUNK)
-    if z is not None and not z.eof:
+
+
+def _decompress(raw: BinaryIO, on_raw: Callable[[int], None] | None) -> Iterator[bytes]:
+    """Decompressed pieces (at most _CHUNK each) of a gzip stream, or the raw chunks of an uncompressed one."""
+    head = raw.read(2)
+    chunks = _chunks(raw, head, on_raw)
+    if head == b"\x1f\x8b":
+        yield from _gunzip(chunks)
+    else:
+        yield from chunks
+
+
+def _gunzip(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """The bytes of one gzip stream: its members one after the other (as gzip(1) reads them), zeros after it ignored.
+
+    Each decompression step yields at most _CHUNK bytes (max_length): one MiB
+    of a bomb would otherwise be a GiB in memory before anyone could count it.
+    """
+    z = zlib.decompressobj(wbits=31)
+    padding = False  # zeros after the last member, which gzip(1) skips too
+    for chunk in chunks:
+        data = chunk
+        while data:
+            if padding or z.eof:
+                if not data.strip(b"\0"):
+                    padding = True
+                    break
+                if padding:
+                    raise IntegrityError("archive is corrupt (bytes after the end of the gzip stream)")
+                z = zlib.decompressobj(wbits=31)  # the next member
+            before = len(data)
+            out = z.decompress(data, _CHUNK)
+            if out:
+                yield out
+            data = z.unused_data if z.eof else z.unconsumed_tail
+            # Output cut at max_length with all input taken: zlib may still hold more of it.
+            while len(out) == _CHUNK and not data and not z.eof:
+                out = z.decompress(b"", _CHUNK)
+                if out:
+                    yield out
+                data = z.unused_data if z.eof else z.unconsumed_tail
+            if not out and len(data) == before and not z.eof:
+                raise IntegrityError("archive is corrupt (gzip stream makes no progress)")
+    if not z.eof:
         raise IntegrityError("archive is truncated (gzip stream ends early)")
 
 
-def _number(field: bytes) -> int:
-    if field and field[0] & 0x80:  # GNU base-256 for values that do not fit in octal
-        return int.from_bytes(field, "big") & ~(0x80 << (8 * (len(field) - 1)))
-    text = field.split(b"\0", 1)[0].strip()
-    try:
-        return int(text, 8) if text else 0
-    except ValueError:
-        raise IntegrityError("archive is corrupt (a tar header number is not octal)") from None
+# --- headers --------------------------------------------------------------------------------------
+
+
+def _corrupt(offset: int, what: str) -> IntegrityError:
+    return IntegrityError(f"archive is corrupt: {what} (tar header at byte {offset})")
+
+
+def _number(field: bytes, what: str, offset: int) -> int:
+    """A numeric header field: octal digits between optional spaces and NULs, or GNU/star base-256."""
+    if field[0] & 0x80:
+        if field[0] & 0x40:  # negative, two's complement
+            return int.from_bytes(field, "big", signed=True)
+        return int.from_bytes(bytes([field[0] & 0x7F]) + field[1:], "big")
+    text = field.strip(b" \0")
+    if not text:
+        return 0
+    if not _OCTAL.fullmatch(text):
+        raise _corrupt(offset, f"its {what} field {bytes(field)!r} is not an octal number")
+    return int(text, 8)
 
 
 def _text(field: bytes) -> str:
     return field.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
 
 
-def _pax(data: bytes) -> dict[str, str]:
+def _checksum_ok(header: bytes, stored: int) -> bool:
+    unsigned = sum(header[:148]) + 8 * 32 + sum(header[156:])
+    if stored == unsigned:
+        return True
+    # Some old tars summed signed chars; tarfile and Go accept either.
+    signed = unsigned - 256 * sum(1 for b in header[:148] + header[156:] if b & 0x80)
+    return stored == signed
+
+
+def parse_pax(data: bytes, offset: int = 0) -> dict[str, str]:
+    """The records of a pax extended header: `LEN key=value\\n`, where LEN counts the whole record.
+
+    Keys are UTF-8; values are kept as the bytes they are (surrogateescape), as
+    path names on Linux are. Anything else is an IntegrityError: a record that
+    does not parse is never skipped, so no two readers can disagree about it.
+    """
     out: dict[str, str] = {}
-    pos = 0
-    while pos < len(data):
-        space = data.index(b" ", pos)
-        length = int(data[pos:space])
-        record = data[space + 1 : pos + length - 1]
-        key, _, value = record.partition(b"=")
-        out[key.decode()] = value.decode("utf-8", "surrogateescape")
+    pos, end = 0, len(data)
+    count = 0
+    while pos < end:
+        count += 1
+        where = f"pax record {count}"
+        space = data.find(b" ", pos, min(end, pos + 21))  # 20 digits are more than any size
+        if space < 0:
+            raise _corrupt(offset, f"{where} has no space after its length")
+        digits = data[pos:space]
+        if not digits.isdigit():  # ASCII digits only: no sign, no spaces, no underscores
+            raise _corrupt(offset, f"{where} has the length {digits[:20]!r}, not a decimal number")
+        length = int(digits)
+        if length < 5 or length > end - pos:  # "5 k=\n" is the shortest record there is
+            raise _corrupt(offset, f"{where} has the length {length}, which does not fit the header's "
+                                   f"{end - pos} remaining bytes")
+        record = data[space + 1 : pos + length]
+        if not record.endswith(b"\n"):
+            raise _corrupt(offset, f"{where} does not end with a newline where its length says")
+        key, eq, value = record[:-1].partition(b"=")
+        if not eq or not key:
+            raise _corrupt(offset, f"{where} is not key=value")
+        if b"\0" in key:
+            raise _corrupt(offset, f"{where} has a NUL in its key")
+        try:
+            name = key.decode("utf-8")
+        except UnicodeDecodeError:
+            raise _corrupt(offset, f"{where} has a key that is not UTF-8 ({key[:40]!r})") from None
+        out[name] = value.decode("utf-8", "surrogateescape")
         pos += length
     return out
+
+
+_PAX_USED = ("path", "linkpath", "size")
+
+
+def _pax_entry(pax: dict[str, str], offset: int) -> dict[str, str]:
+    """The records of one pax header that gobox uses, checked; the rest are not kept (memory stays bounded)."""
+    for key in pax:
+        if key.startswith("GNU.sparse."):
+            raise UnsafeArchive(f"archive has a sparse file (pax {key}), which gobox does not unpack "
+                                f"(tar header at byte {offset})")
+    used = {k: pax[k] for k in _PAX_USED if k in pax}
+    for k in ("path", "linkpath"):
+        if "\0" in used.get(k, ""):
+            raise _corrupt(offset, f"its pax {k} holds a NUL byte")
+    if "size" in used:
+        size = used["size"]
+        if not (size.isascii() and size.isdigit()) or int(size) > _MAX_NUMBER:
+            raise _corrupt(offset, f"its pax size {size[:40]!r} is not a size in bytes")
+    return used
 
 
 def iter_tar(stream: _Decompressed) -> Iterator[TarEntry]:
@@ -186,151 +390,317 @@ def iter_tar(stream: _Decompressed) -> Iterator[TarEntry]:
     `stream.copy_to(fd_or_None, entry.size)` before asking for the next."""
     pax: dict[str, str] = {}
     long_name = long_link = None
+    offset = 0
     while True:
+        offset = stream.consumed
         header = stream.read(BLOCK)
         if len(header) < BLOCK:
             if header:
-                raise IntegrityError("archive is truncated (partial tar header)")
+                raise IntegrityError(f"archive is truncated (a partial tar header at byte {offset})")
             return
         if header == b"\0" * BLOCK:
+            # The end: two zero blocks, or one and the end of the stream (as Go's archive/tar reads it).
+            if stream.read(BLOCK).strip(b"\0"):
+                raise _corrupt(offset + BLOCK, "a zero block is followed by something other than a zero block")
             return
-        stored = _number(header[148:156])
-        if stored != sum(header[:148]) + 8 * 32 + sum(header[156:]):
-            raise IntegrityError("archive is corrupt (tar header checksum mismatch)")
+        if not _checksum_ok(header, _number(header[148:156], "checksum", offset)):
+            raise _corrupt(offset, "its checksum does not match")
         flag = chr(header[156])
-        size = _number(header[124:136])
-        padded = -size % BLOCK
-        if flag in "xgLK":
+        size = _number(header[124:136], "size", offset)
+        if size < 0 or size > _MAX_NUMBER:
+            raise _corrupt(offset, f"its size field says {size}")
+        mode = _number(header[100:108], "mode", offset)
+        mtime = _number(header[136:148], "mtime", offset)
+        for what, field in (("uid", header[108:116]), ("gid", header[116:124])):
+            _number(field, what, offset)
+        ustar = header[257:263] == b"ustar\0"
+        if ustar or header[257:265] == b"ustar  \0":  # POSIX or GNU: device numbers are there
+            _number(header[329:337], "devmajor", offset)
+            _number(header[337:345], "devminor", offset)
+        if flag in _META:
+            if size > MAX_META:
+                what = {"x": "pax header", "g": "global pax header", "L": "GNU long name", "K": "GNU long link"}
+                raise UnsafeArchive(f"archive has a {what[flag]} of {_size(size)}; gobox allows at most "
+                                    f"{_size(MAX_META)} (tar header at byte {offset})")
             body = stream.read(size)
-            stream.copy_to(None, padded)
+            if len(body) < size:
+                raise IntegrityError(f"archive is truncated (in the extended header at byte {offset})")
+            stream.copy_to(None, -size % BLOCK)
             if flag == "x":
-                pax.update(_pax(body))
+                pax.update(_pax_entry(parse_pax(body, offset), offset))
+            elif flag == "g":
+                parse_pax(body, offset)  # checked; its values are not applied, as Go's archive/tar does
             elif flag == "L":
                 long_name = _text(body)
-            elif flag == "K":
+            else:
                 long_link = _text(body)
-            continue  # 'g' (global pax) carries nothing gobox uses
+            continue
         name = _text(header[0:100])
-        if header[257:263] == b"ustar\0" and header[345:500].strip(b"\0"):
+        if ustar and header[345:500].strip(b"\0"):
             name = _text(header[345:500]) + "/" + name
-        name = pax.get("path", long_name or name)
-        linkname = pax.get("linkpath", long_link or _text(header[157:257]))
+        name = long_name if long_name is not None else pax.get("path", name)
+        linkname = long_link if long_link is not None else pax.get("linkpath", _text(header[157:257]))
         if "size" in pax:
             size = int(pax["size"])
-            padded = -size % BLOCK
+        if flag == "\0" and name.endswith("/"):
+            flag = DIRECTORY  # an old-style (V7) directory, as tarfile and Go read it
         kind = _KINDS.get(flag)
         if kind is None:
             raise UnsafeArchive(f"archive member {name!r} has unsupported tar type {flag!r}")
-        yield TarEntry(name, kind, size if kind == REGULAR else 0,
-                       _number(header[100:108]), linkname, _number(header[136:148]))
         if kind != REGULAR:
-            stream.copy_to(None, size)
-        stream.copy_to(None, padded)
+            size = 0  # links, directories, devices and fifos have no data, whatever the field says (as in Go)
+        left = stream.left()
+        if left is not None and size > left:
+            raise stream._too_big(stream._budget or 0)
+        yield TarEntry(name, kind, size, mode, linkname, mtime)
+        stream.copy_to(None, -size % BLOCK)
         pax, long_name, long_link = {}, None, None
+
+
+# --- extraction -----------------------------------------------------------------------------------
 
 
 def clean_member_path(name: str) -> str:
     """The relative path a member names, or UnsafeArchive for absolute paths and `..`."""
     if name.startswith("/"):
         raise UnsafeArchive(f"archive member {name!r} has an absolute path")
+    if "\0" in name:
+        raise UnsafeArchive(f"archive member {name!r} has a NUL byte in its name")
     parts = [p for p in name.split("/") if p not in ("", ".")]
     if ".." in parts:
         raise UnsafeArchive(f"archive member {name!r} climbs out with '..'")
+    if len(parts) > MAX_DEPTH:
+        raise UnsafeArchive(f"archive member {name[:80]!r}... is {len(parts)} directories deep; "
+                            f"gobox allows at most {MAX_DEPTH}")
     return "/".join(parts)
+
+
+_DIR = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC if hasattr(os, "O_PATH") else 0
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+class _Dirs:
+    """Directory descriptors beneath one root, made on demand, the last few kept open.
+
+    Each is opened from its parent's descriptor with no symlink followed (fsroot),
+    so it is the directory the tree holds, never one a symlink leads to.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = os.open(root, _DIR)
+        self._open: OrderedDict[str, int] = OrderedDict()
+
+    def get(self, rel: str, member: str) -> int:
+        """The directory `rel` (made if missing), borrowed until the next call."""
+        if not rel:
+            return self.root
+        fd = self._open.get(rel)
+        if fd is not None:
+            self._open.move_to_end(rel)
+            return fd
+        parts = rel.split("/")
+        have = len(parts) - 1
+        while have and "/".join(parts[:have]) not in self._open:
+            have -= 1
+        fd = self._open["/".join(parts[:have])] if have else self.root
+        for i in range(have, len(parts)):
+            here = "/".join(parts[: i + 1])
+            try:
+                fd = fsroot.makedirs_beneath(fd, parts[i])
+            except OSError as e:
+                if e.errno not in (errno.ENOTDIR, errno.ELOOP):
+                    raise
+                link = stat.S_ISLNK(os.stat(parts[i], dir_fd=fd, follow_symlinks=False).st_mode)
+                if link:
+                    raise UnsafeArchive(f"archive member {member!r} would be written through a symlink "
+                                        f"({here!r})") from None
+                raise UnsafeArchive(f"archive member {member!r} needs {here!r} to be a directory, but an "
+                                    "earlier member made it a file") from None
+            self._keep(here, fd)
+        return fd
+
+    def find(self, rel: str) -> int | None:
+        """An owned descriptor of the existing directory `rel`, reached with no symlink; None if there is none."""
+        fd = self._open.get(rel) if rel else self.root
+        if fd is not None:
+            return os.dup(fd)
+        try:
+            return fsroot.open_beneath(self.root, rel, _DIR)
+        except OSError as e:
+            if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.EXDEV):
+                return None
+            raise
+
+    def _keep(self, rel: str, fd: int) -> None:
+        self._open[rel] = fd
+        while len(self._open) > _DIR_CACHE:
+            os.close(self._open.popitem(last=False)[1])  # the oldest; never the one just made
+
+    def close(self) -> None:
+        for fd in self._open.values():
+            os.close(fd)
+        self._open.clear()
+        if self.root >= 0:
+            os.close(self.root)
+            self.root = -1
 
 
 class Extractor:
     """Writes archive members under `dest`, refusing anything that could land outside it.
 
     A member is refused when its path is absolute or has `..`; when it would be
-    written through a symlink the archive made; when it is a symlink whose
-    target leaves `dest`, a hardlink to anything but a regular file already
-    written, or a device node or fifo. setuid, setgid and sticky bits are
-    dropped; a file is 0755 when any execute bit was set, else 0644.
+    written through a symlink (the walk to its parent follows none, so this holds
+    for any symlink in `dest`, not only those the archive made); when it is a
+    symlink whose target leaves `dest`, a hardlink to anything but a regular file
+    already there, a device node or fifo; or when a file or link would replace a
+    directory. A later member replaces an earlier file or link of the same name.
+    setuid, setgid and sticky bits are dropped; a file is 0755 when any execute
+    bit was set, else 0644. An OSError becomes one line naming the member (disk
+    full says so). Use it as a context manager, or call close().
     """
 
     def __init__(self, dest: Path, relocate: Callable[[str], str | None]) -> None:
         self.dest = dest
-        self._root = os.fspath(dest) + "/"  # str joins: pathlib costs more than the syscalls here
         self._relocate = relocate
-        self._dirs: set[str] = {""}
-        self._symlinks: set[str] = set()
-        self._files: set[str] = set()
+        self._dirs = _Dirs(dest)
+        self._closer = weakref.finalize(self, self._dirs.close)
         self.files = 0
         self.bytes = 0
 
-    def _place(self, name: str) -> str | None:
+    def close(self) -> None:
+        self._closer()
+
+    def __enter__(self) -> Extractor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _os_error(self, name: str, e: OSError) -> GoboxError:
+        if e.errno in _DISK_FULL:
+            return GoboxError(f"no space left under {self.dest} while unpacking archive member {name!r} "
+                              f"({e.strerror})", hint="free some space (gobox gc removes what no image or "
+                              "toolchain uses), or set GOBOX_HOME to a disk with room; nothing half-made was kept")
+        if e.errno in (errno.ENAMETOOLONG, errno.EMLINK, errno.EINVAL, errno.EILSEQ):
+            return UnsafeArchive(f"archive member {name[:200]!r} cannot be made here: {e.strerror}")
+        return GoboxError(f"cannot write archive member {name!r} under {self.dest}: {e.strerror or e}")
+
+    def _target(self, name: str) -> tuple[str, str, str] | None:
+        """(parent, last name, relative path) of where a member goes, or None when it goes nowhere."""
         rel = clean_member_path(name)
         if not rel:
             return None
         target = self._relocate(rel)
         if target is None:
             return None
-        parts = target.split("/")
-        for i in range(1, len(parts)):
-            if "/".join(parts[:i]) in self._symlinks:
-                raise UnsafeArchive(f"archive member {name!r} would be written through a symlink")
-        self._mkdirs(posixpath.dirname(target))
-        if target in self._dirs:
-            return target
-        if target in self._symlinks or target in self._files:
-            os.unlink(self._root + target)
-            self._symlinks.discard(target)
-            self._files.discard(target)
-        return target
+        target = clean_member_path(target)
+        parent, _, base = target.rpartition("/")
+        return parent, base, target
 
-    def _mkdirs(self, rel: str) -> None:
-        if rel in self._dirs:
-            return
-        self._mkdirs(posixpath.dirname(rel))
-        if rel in self._symlinks or rel in self._files:
-            raise UnsafeArchive(f"archive member {rel!r} is a directory and also a file or link")
-        os.mkdir(self._root + rel, 0o755)
-        self._dirs.add(rel)
+    def _make(self, name: str, what: str, make: Callable[[int, str], object]) -> str | None:
+        """Run make(parent fd, last name) for a new non-directory; an earlier file or link is replaced."""
+        where = self._target(name)
+        if where is None:
+            return None
+        parent, base, rel = where
+        try:
+            pfd = self._dirs.get(parent, name)
+            try:
+                make(pfd, base)
+            except FileExistsError:
+                if stat.S_ISDIR(os.stat(base, dir_fd=pfd, follow_symlinks=False).st_mode):
+                    raise UnsafeArchive(f"archive member {name!r} is {what}, but an earlier member made it a "
+                                        "directory") from None
+                os.unlink(base, dir_fd=pfd)
+                make(pfd, base)
+        except OSError as e:
+            raise self._os_error(name, e) from None
+        return rel
 
     def directory(self, name: str) -> None:
-        rel = self._place(name)
-        if rel is not None:
-            self._mkdirs(rel)
+        where = self._target(name)
+        if where is None:
+            return
+        parent, base, rel = where
+        try:
+            pfd = self._dirs.get(parent, name)
+            try:
+                os.mkdir(base, 0o755, dir_fd=pfd)
+            except FileExistsError:
+                if not stat.S_ISDIR(os.stat(base, dir_fd=pfd, follow_symlinks=False).st_mode):
+                    os.unlink(base, dir_fd=pfd)  # a directory replaces an earlier file or link
+                    os.mkdir(base, 0o755, dir_fd=pfd)
+        except OSError as e:
+            raise self._os_error(name, e) from None
 
     def regular(self, name: str, mode: int, write: Callable[[int], int]) -> None:
-        """Create a file and let `write(fd)` fill it; `write` returns the byte count."""
-        rel = self._place(name)
+        """Create a file and let `write(fd)` fill it; `write` returns the byte count (write(-1) skips the data)."""
         perm = 0o755 if mode & 0o111 else 0o644
-        if rel is None:
+        opened: list[int] = []
+
+        def create(pfd: int, base: str) -> None:
+            opened.append(os.open(base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                                  perm, dir_fd=pfd))
+
+        if self._make(name, "a file", create) is None:
             write(-1)
             return
-        fd = os.open(self._root + rel, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, perm)
         try:
-            self.bytes += write(fd)
+            self.bytes += write(opened[0])
+        except OSError as e:
+            raise self._os_error(name, e) from None
         finally:
-            os.close(fd)
-        self._files.add(rel)
+            os.close(opened[0])
         self.files += 1
 
-    def symlink(self, name: str, target: str) -> None:
-        rel = self._place(name)
-        if rel is None:
-            return
+    def _check_symlink(self, name: str, rel: str, target: str) -> None:
         if target.startswith("/"):
             raise UnsafeArchive(f"archive symlink {name!r} points to the absolute path {target!r}")
         resolved = posixpath.normpath(posixpath.join(posixpath.dirname(rel), target))
         if resolved == ".." or resolved.startswith("../"):
             raise UnsafeArchive(f"archive symlink {name!r} points outside the archive ({target!r})")
-        os.symlink(target, self._root + rel)
-        self._symlinks.add(rel)
+
+    def symlink(self, name: str, target: str) -> None:
+        where = self._target(name)
+        if where is None:
+            return
+        if "\0" in target:
+            raise UnsafeArchive(f"archive symlink {name!r} has a NUL byte in its target")
+        self._check_symlink(name, where[2], target)
+        self._make(name, "a symlink", lambda pfd, base: os.symlink(target, base, dir_fd=pfd))
 
     def hardlink(self, name: str, target: str) -> None:
-        rel = self._place(name)
-        if rel is None:
+        if self._target(name) is None:
             return
-        src = self._relocate(clean_member_path(target))
-        if src is None or src not in self._files:
-            raise UnsafeArchive(
-                f"archive hardlink {name!r} points to {target!r}, which is not a file of the archive"
-            )
-        os.link(self._root + src, self._root + rel, follow_symlinks=False)
-        self._files.add(rel)
+        refused = UnsafeArchive(f"archive hardlink {name!r} points to {target!r}, which is not a file of the archive")
+        src = clean_member_path(target)
+        src = self._relocate(src) if src else None
+        src = clean_member_path(src) if src is not None else None
+        if not src:
+            raise refused
+        src_parent, _, src_base = src.rpartition("/")
+        try:
+            sfd = self._dirs.find(src_parent)
+        except OSError as e:
+            raise self._os_error(name, e) from None
+        if sfd is None:
+            raise refused
+        try:
+            try:
+                st = os.stat(src_base, dir_fd=sfd, follow_symlinks=False)
+            except FileNotFoundError:
+                raise refused from None
+            if not stat.S_ISREG(st.st_mode):
+                raise refused
+
+            def link(pfd: int, base: str) -> None:
+                os.link(src_base, base, src_dir_fd=sfd, dst_dir_fd=pfd, follow_symlinks=False)
+
+            self._make(name, "a hardlink", link)
+        except OSError as e:
+            raise self._os_error(name, e) from None
+        finally:
+            os.close(sfd)
         self.files += 1
 
     def refuse_special(self, name: str, kind: str) -> None:
@@ -357,13 +727,9 @@ class LayerExtractor(Extractor):
         super().__init__(dest, lambda rel: rel)
         self.skipped = 0
 
-    def symlink(self, name: str, target: str) -> None:
+    def _check_symlink(self, name: str, rel: str, target: str) -> None:
         if not target.startswith("/"):
-            return super().symlink(name, target)
-        rel = self._place(name)
-        if rel is not None:
-            os.symlink(target, self._root + rel)
-            self._symlinks.add(rel)
+            super()._check_symlink(name, rel, target)
 
     def refuse_special(self, name: str, kind: str) -> None:
         clean_member_path(name)
@@ -373,28 +739,64 @@ class LayerExtractor(Extractor):
         rel = clean_member_path(name)
         parent, base = posixpath.split(rel)
         if base == OPAQUE:
-            self._mkdirs(parent)
-            os.setxattr(self._root + parent if parent else self._root, "user.overlay.opaque", b"y")
+            try:
+                fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=self._dirs.get(parent, name))
+                try:
+                    os.setxattr(fd, "user.overlay.opaque", b"y")
+                finally:
+                    os.close(fd)
+            except OSError as e:
+                raise self._os_error(name, e) from None
             return
-        hidden = posixpath.join(parent, base[len(WHITEOUT):])
-        if not base[len(WHITEOUT):] or base[len(WHITEOUT):] in (".", ".."):
+        hidden = base[len(WHITEOUT):]
+        if not hidden or hidden in (".", ".."):
             raise UnsafeArchive(f"archive whiteout {name!r} names nothing")
-        rel = self._place(hidden)
-        if rel is None:
-            return
-        if rel in self._dirs:
-            raise UnsafeArchive(f"archive whiteout {name!r} hides a directory the same layer made")
-        os.mknod(self._root + rel, 0o600 | stat.S_IFCHR, os.makedev(0, 0))
-        self._files.discard(rel)
+
+        def mknod(pfd: int, last: str) -> None:
+            os.mknod(last, 0o600 | stat.S_IFCHR, os.makedev(0, 0), dir_fd=pfd)
+
+        try:
+            self._make(posixpath.join(parent, hidden), "a whiteout", mknod)
+        except UnsafeArchive as e:
+            if "made it a directory" in e.message:
+                raise UnsafeArchive(f"archive whiteout {name!r} hides a directory the same layer made") from None
+            raise
 
 
-def extract_layer(raw: BinaryIO, dest: Path, on_raw: Callable[[int], None] | None = None
-                  ) -> tuple[ExtractStats, str]:
-    """An image layer under `dest`, and the sha256 of its uncompressed tar (to check against its diff_id)."""
-    digest = hashlib.sha256()
-    stream = _Decompressed(raw, on_raw, digest)
+def _compressed_size(raw: BinaryIO) -> int | None:
     try:
-        stats = _extract_entries(stream, LayerExtractor(dest))
+        st = os.fstat(raw.fileno())
+    except (AttributeError, OSError, ValueError):
+        st = None
+    if st is not None and stat.S_ISREG(st.st_mode):
+        return st.st_size
+    getbuffer = getattr(raw, "getbuffer", None)  # io.BytesIO, in tests
+    return getbuffer().nbytes if getbuffer is not None else None
+
+
+def extract_layer(raw: BinaryIO, dest: Path, on_raw: Callable[[int], None] | None = None,
+                  limits: Limits = DEFAULT_LIMITS) -> tuple[ExtractStats, str]:
+    """An image layer under `dest`, and the sha256 of its uncompressed tar (to check against its diff_id).
+
+    It may unpack to no more than `limits` allow for its compressed size: past
+    that, reading stops with UnsafeArchive, whatever is left of the stream.
+    """
+    compressed = _compressed_size(raw)
+    budget = limits.budget(compressed)
+
+    def too_big(n: int) -> UnsafeArchive:
+        if compressed is None or n >= limits.size:
+            why = f"more than {_size(limits.size)} (limits.layer-size)"
+        else:
+            why = (f"more than {_size(n)} from {_size(compressed)} compressed (limits.layer-ratio allows "
+                   f"{limits.ratio:g} times the compressed size, and at least {_size(limits.floor)}): a gzip bomb?")
+        return UnsafeArchive(f"the layer unpacks to {why}", hint=LIMITS_HINT)
+
+    digest = hashlib.sha256()
+    stream = _Decompressed(raw, on_raw, digest, budget, too_big)
+    try:
+        with LayerExtractor(dest) as ex:
+            stats = _extract_entries(stream, ex)
         stream.drain()
     finally:
         stream.close()
@@ -406,15 +808,17 @@ def extract_tar(
     dest: Path,
     relocate: Callable[[str], str | None] = lambda rel: rel,
     on_raw: Callable[[int], None] | None = None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> ExtractStats:
     """Extract a tar or tar.gz stream under `dest` through an Extractor.
 
     `relocate` maps each member's clean relative path to where it goes under
     dest (None skips it); `on_raw` is told how many compressed bytes were read.
     """
-    stream = _Decompressed(raw, on_raw)
+    stream = _Decompressed(raw, on_raw, budget=limits.budget(_compressed_size(raw)))
     try:
-        return _extract_entries(stream, Extractor(dest, relocate))
+        with Extractor(dest, relocate) as ex:
+            return _extract_entries(stream, ex)
     finally:
         stream.close()
 
@@ -424,8 +828,7 @@ def _extract_entries(stream: _Decompressed, ex: Extractor) -> ExtractStats:
     for entry in iter_tar(stream):
         if layer and posixpath.basename(entry.name.rstrip("/")).startswith(WHITEOUT):
             ex.whiteout(entry.name)
-            if entry.kind == REGULAR:
-                stream.copy_to(None, entry.size)
+            stream.copy_to(None, entry.size)
         elif entry.kind == REGULAR:
             def write(fd: int, size: int = entry.size) -> int:
                 stream.copy_to(fd if fd >= 0 else None, size)
