@@ -36,7 +36,7 @@ def with_checksum(block: bytes | bytearray) -> bytes:
 
 def header(name: bytes | str, typeflag: bytes = b"0", size: int = 0, *, linkname: bytes | str = b"",
            mode: int = 0o644, checksum: bool = True, **raw: bytes) -> bytes:
-    """One ustar header block; `raw` puts exact bytes into any field (e.g. size=b"\\xff..." for base-256)."""
+    """One ustar header block; `raw` puts exact bytes into any other field (e.g. uname=b"root")."""
     b = bytearray(BLOCK)
 
     def put(field: str, value: bytes) -> None:

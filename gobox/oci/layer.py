@@ -790,7 +790,7 @@ def extract_layer(raw: BinaryIO, dest: Path, on_raw: Callable[[int], None] | Non
         else:
             why = (f"more than {_size(n)} from {_size(compressed)} compressed (limits.layer-ratio allows "
                    f"{limits.ratio:g} times the compressed size, and at least {_size(limits.floor)}): a gzip bomb?")
-        return UnsafeArchive(f"the layer unpacks to {why}", hint=LIMITS_HINT)
+        return UnsafeArchive(f"archive unpacks to {why}", hint=LIMITS_HINT)
 
     digest = hashlib.sha256()
     stream = _Decompressed(raw, on_raw, digest, budget, too_big)
