@@ -21,16 +21,8 @@ import tarbytes as tb  # noqa: E402
 from tarbytes import Bomb, header, member, pax, pax_record, tar  # noqa: E402
 
 from gobox.errors import GoboxError, IntegrityError  # noqa: E402
-from gobox.oci.layer import (  # noqa: E402
-    DEFAULT_LIMITS,
-    MAX_META,
-    Limits,
-    UnsafeArchive,
-    _Decompressed,
-    extract_layer,
-    extract_tar,
-    iter_tar,
-)
+from gobox.oci.layer import DEFAULT_LIMITS, Limits, extract_layer, extract_tar  # noqa: E402
+from gobox.oci.tarstream import MAX_META, Decompressed, UnsafeArchive, iter_tar  # noqa: E402
 from gobox.oci.unpack import ensure_layer, layers_root  # noqa: E402
 from gobox.store import Store  # noqa: E402
 
@@ -57,7 +49,7 @@ def bounded(seconds: float = HANG) -> Iterator[None]:
 
 
 def read_all(data: bytes) -> list:
-    stream = _Decompressed(io.BytesIO(data))
+    stream = Decompressed(io.BytesIO(data))
     try:
         out = []
         for entry in iter_tar(stream):
@@ -150,7 +142,7 @@ class Endless(io.RawIOBase):
 
 def test_a_6_gib_gnu_long_name_is_refused_unread() -> None:
     raw = Endless(header("././@LongLink", b"L", 6 << 30), allowed=64 << 20)
-    stream = _Decompressed(io.BufferedReader(raw))
+    stream = Decompressed(io.BufferedReader(raw))
     try:
         with bounded(), pytest.raises(UnsafeArchive, match=r"GNU long name of 6.0 GiB; gobox allows at most 1.0 MiB"):
             next(iter_tar(stream))
@@ -338,3 +330,10 @@ def test_oserror_mapping_names_the_member(tmp_path: Path) -> None:
     finally:
         subprocess.run(["umount", str(dest)], capture_output=True)
 
+
+
+def test_a_megabyte_name_makes_a_short_message(tmp_path: Path) -> None:
+    name = b"../" + b"a" * (MAX_META - 100)
+    with pytest.raises(UnsafeArchive, match="climbs out") as e:
+        layer(tar(pax(pax_record(b"path", name)), member("f")), tmp_path)
+    assert len(e.value.message) < 400
