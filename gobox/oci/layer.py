@@ -238,7 +238,7 @@ class Extractor:
         where = self._target(name)
         if where is None:
             return
-        parent, base, rel = where
+        parent, base, _ = where
         try:
             pfd = self._dirs.get(parent, name)
             try:
