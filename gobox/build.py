@@ -262,6 +262,7 @@ def prepare(project: Project, store: Store, settings, options: Options,  # noqa:
     base = project.config.go.base
     image_env = base_env = None
     if image_ref:
+        from gobox.oci.layer import Limits
         from gobox.oci.registry import Options as RegistryOptions
         from gobox.toolchains.image import ensure_image, image_user
 
@@ -271,7 +272,7 @@ def prepare(project: Project, store: Store, settings, options: Options,  # noqa:
                               "is its own root",
                               hint="drop [go].base, or use a go.dev toolchain ([go].version) on that base")
         toolchain = ensure_image(project, store, RegistryOptions.from_settings(settings), image_ref, where,
-                                 host_platform(), progress, options.locked)
+                                 host_platform(), progress, options.locked, Limits.from_settings(settings))
         layers = tuple(str(p) for p in reversed(toolchain.layers))
         image_env = tuple(_env_pairs(toolchain.config.env))
         uid, gid = image_user(toolchain.config, toolchain.layers, (uid, gid))
@@ -282,11 +283,12 @@ def prepare(project: Project, store: Store, settings, options: Options,  # noqa:
                                    os.environ, options.locked).toolchain
         layers = (str(toolchain.layer),)
         if base not in ("none", "host"):
+            from gobox.oci.layer import Limits
             from gobox.oci.registry import Options as RegistryOptions
             from gobox.toolchains.image import ensure_image
 
             root = ensure_image(project, store, RegistryOptions.from_settings(settings), base, "gobox.toml: go.base",
-                                host_platform(), progress, options.locked)
+                                host_platform(), progress, options.locked, Limits.from_settings(settings))
             _hide_below(Path(toolchain.layer) / GOROOT.lstrip("/"))
             layers += tuple(str(p) for p in reversed(root.layers))
             base_env = tuple(_env_pairs(root.config.env))

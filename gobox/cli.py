@@ -292,6 +292,7 @@ def _install_image(app: App, text: str, platform: str | None, locked: bool, as_j
     gobox.lock when it is the [go].image of the project around."""
     from gobox.config import Project, find_root
     from gobox.errors import UsageError
+    from gobox.oci.layer import Limits
     from gobox.oci.manifest import Platform
     from gobox.oci.registry import Options
     from gobox.toolchains import host_platform
@@ -314,7 +315,7 @@ def _install_image(app: App, text: str, platform: str | None, locked: bool, as_j
                 progress.step(f"not pinned in gobox.lock: this project builds in {own}")
             project = Project.bare(Path.cwd())  # no lock is read or written
     t = ensure_image(project, app.store, Options.from_settings(app.settings), text, where, platform,
-                     progress, locked)
+                     progress, locked, Limits.from_settings(app.settings))
     image = find_image(app.store, ref, t.platform, t.digest)  # the record, for its size
     go = go_version_of(t.config, t.layers)
     if go is None:

@@ -639,6 +639,9 @@ class Settings:
     insecure_registries: tuple[str, ...] = ()
     # Bytes of a manifest, index, image config or toolchain index read at most (what registries commonly allow).
     max_metadata_size: int = 4 << 20
+    # A layer may unpack to layer_ratio times its compressed size (at least 256 MiB), and never past layer_size.
+    layer_ratio: float = 100.0
+    layer_size: int = 64 << 30
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -672,6 +675,9 @@ class Settings:
             except ValueError:
                 raise ConfigError(f"GOBOX_HTTP_TIMEOUT: expected seconds above 0, got "
                                   f"{env['GOBOX_HTTP_TIMEOUT']!r}") from None
+        for var, key in (("GOBOX_LAYER_RATIO", "layer_ratio"), ("GOBOX_LAYER_SIZE", "layer_size")):
+            if env.get(var):
+                values[key] = _check_limit(key, env[var], var)
         return cls(**values)
 
 
@@ -688,6 +694,8 @@ _SETTINGS_KEYS = {
     ("network", "timeout"): "timeout",
     ("registries", "insecure"): "insecure_registries",
     ("network", "max-metadata-size"): "max_metadata_size",
+    ("limits", "layer-ratio"): "layer_ratio",
+    ("limits", "layer-size"): "layer_size",
 }
 
 
@@ -718,9 +726,31 @@ def _settings_from_file(path: Path) -> dict[str, Any]:
                 if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
                     raise ConfigError(f"{label}: expected seconds above 0")
                 out[attr] = float(value)
+            elif attr in ("layer_ratio", "layer_size"):
+                out[attr] = _check_limit(attr, value, label)
             else:
                 out[attr] = _check_url(value, label)
     return out
+
+
+def _check_limit(attr: str, value: Any, where: str) -> float | int:
+    """limits.layer-ratio (a finite number, at least 1) or limits.layer-size (a size), from the file or a variable."""
+    if attr == "layer_ratio":
+        try:
+            ratio = float(value) if isinstance(value, (int, float, str)) and not isinstance(value, bool) else None
+        except (ValueError, OverflowError):
+            ratio = None
+        if ratio is None or not math.isfinite(ratio) or ratio < 1:
+            raise ConfigError(f"{where}: expected how many times its compressed size a layer may unpack to, "
+                              f"a number of at least 1 such as 100, got {value!r}")
+        return ratio
+    try:
+        size = schema.parse_size(value) if isinstance(value, (int, str)) else None
+    except (ValueError, OverflowError):
+        size = None
+    if size is None:
+        raise ConfigError(f'{where}: expected a size such as "64GiB", got {value!r}')
+    return size
 
 
 def _check_sources(names: list[Any], where: str) -> tuple[str, ...]:

@@ -564,6 +564,7 @@ USER_TABLES: dict[str, str] = {
     "toolchains": "Where `gobox toolchain install` downloads Go from.",
     "network": "How long gobox waits on the network.",
     "registries": "OCI registries gobox pulls from and pushes to.",
+    "limits": "How far an image layer may unpack, so that a gzip bomb stops early.",
 }
 
 USER_SCHEMA: dict[str, dict[str, Setting]] = {
@@ -587,6 +588,11 @@ USER_SCHEMA: dict[str, dict[str, Setting]] = {
         Setting("insecure", "list of strings", [], "Registries reached over plain HTTP, e.g. "
                 "[\"registry.lan:5000\"]; localhost and 127.0.0.1 always may be.",
                 "GOBOX_INSECURE_REGISTRIES"),
+    ]},
+    "limits": {s.name: s for s in [
+        Setting("layer-ratio", "number", 100, "A layer may unpack to this many times its compressed size "
+                "(and to 256 MiB, however small it is).", "GOBOX_LAYER_RATIO"),
+        Setting("layer-size", "size", "64GiB", "The most any one layer may unpack to.", "GOBOX_LAYER_SIZE"),
     ]},
 }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import errno
 import gzip
 import os
 import stat
@@ -12,6 +13,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
+
+from gobox.errors import GoboxError
 
 # Parent directories implied by nested member names get this mode in both formats.
 DIR_MODE = 0o755
@@ -25,6 +28,10 @@ _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 # so an mtime of 0 (a common SOURCE_DATE_EPOCH) still gives an archive.
 _ZIP_MIN = int((datetime.datetime(1980, 1, 1, tzinfo=datetime.UTC) - _EPOCH).total_seconds())
 _ZIP_MAX = int((datetime.datetime(2107, 12, 31, 23, 59, 58, tzinfo=datetime.UTC) - _EPOCH).total_seconds())
+
+
+class ArchiveError(GoboxError, ValueError):
+    """Members that cannot make a release archive: one gobox error line (and a ValueError, as it always was)."""
 
 
 @dataclass(frozen=True)
@@ -55,7 +62,7 @@ def write_archive(dest: Path, members: Sequence[Member], mtime: int) -> None:
     elif name.endswith(".tar.gz"):
         write_tar_gz(dest, members, mtime)
     else:
-        raise ValueError(f"no archive format for {name!r}: expected .zip or .tar.gz")
+        raise ArchiveError(f"no archive format for {name!r}: expected .zip or .tar.gz")
 
 
 def write_tar_gz(dest: Path, members: Sequence[Member], mtime: int) -> None:
@@ -79,36 +86,43 @@ def _entries(members: Sequence[Member]) -> list[_Entry]:
         # Names go into the archive verbatim, so anything an extractor would resolve differently, or refuse, is
         # refused here instead.
         if "\\" in m.name or any(p in ("", ".", "..") for p in parts):
-            raise ValueError(f"archive member name {m.name!r} is not a plain relative path")
+            raise ArchiveError(f"archive member name {m.name!r} is not a plain relative path")
         if m.name in files:
-            raise ValueError(f"archive member {m.name!r} given twice")
+            raise ArchiveError(f"archive member {m.name!r} given twice")
         if not 0 <= m.mode <= 0o777:
-            raise ValueError(f"archive member {m.name!r}: mode {m.mode:#o} is not just permission bits")
+            raise ArchiveError(f"archive member {m.name!r}: mode {m.mode:#o} is not just permission bits")
         files[m.name] = m
         dirs.update("/".join(parts[:i]) for i in range(1, len(parts)))
     clash = sorted(dirs & files.keys())
     if clash:
-        raise ValueError(f"archive member {clash[0]!r} is both a file and a directory")
+        raise ArchiveError(f"archive member {clash[0]!r} is both a file and a directory")
     entries = [_Entry(d + "/", None) for d in dirs] + [_Entry(n, m) for n, m in files.items()]
     # A directory's "d/" is a prefix of all its contents' names, so plain string order puts it before them.
     return sorted(entries, key=lambda e: e.name)
 
 
 def _open_regular(member: Member) -> tuple[BinaryIO, int]:
-    """The source opened for reading, and its size, taken from the open file so both describe the same file."""
-    not_regular = f"archive member {member.name!r}: {member.source} is not a regular file"
+    """The source opened for reading, and its size, taken from the open file so both describe the same file.
+
+    A symlink is refused, not followed: a release holds the files the build
+    made, and a link the build left (to /etc/shadow, say) must not carry a
+    host file into it.
+    """
     try:
-        f = open(member.source, "rb")  # noqa: SIM115 - handed to the caller, who closes it
-    except IsADirectoryError as e:
-        raise ValueError(not_regular) from e
-    try:
-        st = os.fstat(f.fileno())
-        if not stat.S_ISREG(st.st_mode):
-            raise ValueError(not_regular)
-    except BaseException:
-        f.close()
+        fd = os.open(member.source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | getattr(os, "O_BINARY", 0))
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise ArchiveError(f"archive member {member.name!r}: {member.source} is a symlink, and release "
+                               "archives hold only regular files") from None
         raise
-    return f, st.st_size
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ArchiveError(f"archive member {member.name!r}: {member.source} is not a regular file")
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "rb"), st.st_size
 
 
 def _tar_gz(out: BinaryIO, entries: list[_Entry], mtime: int) -> None:

@@ -227,13 +227,14 @@ def _zoneinfo(project: Project, store: Store, settings, options: Options, progre
 def _base(project: Project, store: Store, settings, text: str, platform: str, progress,  # noqa: ANN001
           locked: bool) -> Base:
     """The base image for one platform: pulled (or found) and pinned in gobox.lock as [go].image is."""
+    from gobox.oci.layer import Limits
     from gobox.oci.registry import Options as RegistryOptions
     from gobox.oci.rootview import read_lines
     from gobox.toolchains.image import ensure_image, find_image, parse_image_reference
 
     where = "gobox.toml: image.base"
     got = ensure_image(project, store, RegistryOptions.from_settings(settings), text, where, platform, progress,
-                       locked)
+                       locked, Limits.from_settings(settings))
     image = find_image(store, parse_image_reference(text, where), platform, got.digest)
     assert image is not None  # ensure_image has just found or pulled it
     manifest = parse_document(store.blob_for(image.digest).read_bytes(), None, image.digest)

@@ -52,6 +52,7 @@ def candidates(text: str) -> tuple[Reference, ...]:
 
 def find(store: Store, settings, text: str, platform: str, progress) -> Found:  # noqa: ANN001
     """The image `text` names for `platform`: built or pulled before, else pulled now."""
+    from gobox.oci.layer import Limits
     from gobox.oci.manifest import Platform, parse_config
     from gobox.oci.unpack import ensure_layers
     from gobox.toolchains.image import find_image
@@ -64,7 +65,7 @@ def find(store: Store, settings, text: str, platform: str, progress) -> Found:  
 
         image = pull(refs[-1], store, Options.from_settings(settings), Platform.parse(platform), progress).image
     config = parse_config(store.blob_for(image.config).read_bytes(), image.config)
-    return Found(image, config, ensure_layers(store, image.layers, config.diff_ids))
+    return Found(image, config, ensure_layers(store, image.layers, config.diff_ids, Limits.from_settings(settings)))
 
 
 def command(config: ImageConfig, args: Sequence[str], entrypoint: str | None = None) -> tuple[str, ...]:

@@ -1,41 +1,71 @@
-"""Layer archives read safely: a streaming tar reader and an extractor that nothing can escape."""
+"""Layer archives unpacked safely: extractors that write beneath their root only, and the limits on a layer.
+
+The tar stream is read by gobox.oci.tarstream (which says why gobox has its
+own reader). Extractors never follow a symlink while writing: each member's
+parent directory is reached from the destination one component at a time with
+O_NOFOLLOW (gobox.fsroot), holding directory descriptors, so a symlink the
+archive made (`l -> /host/dir`, then `l/x`) cannot carry a write outside,
+whatever it points to; the error still names the member and the link.
+"""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import posixpath
-import queue
 import stat
-import threading
-import zlib
-from collections.abc import Callable, Iterator
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from gobox.errors import IntegrityError
+from gobox import fsroot
+from gobox.errors import GoboxError
+from gobox.oci.tarstream import (  # noqa: F401 - TarEntry and the kinds are this module's API too
+    BLOCKDEV,
+    CHARDEV,
+    DIRECTORY,
+    FIFO,
+    HARDLINK,
+    REGULAR,
+    SYMLINK,
+    Decompressed,
+    TarEntry,
+    UnsafeArchive,
+    iter_tar,
+    shown,
+    size_text,
+)
 
-BLOCK = 512
-_CHUNK = 1 << 20
-
-REGULAR, HARDLINK, SYMLINK, CHARDEV, BLOCKDEV, DIRECTORY, FIFO = "0", "1", "2", "3", "4", "5", "6"
-_KINDS = {"\0": REGULAR, "0": REGULAR, "7": REGULAR, "1": HARDLINK, "2": SYMLINK,
-          "3": CHARDEV, "4": BLOCKDEV, "5": DIRECTORY, "6": FIFO}
-
-
-class UnsafeArchive(IntegrityError):
-    """An archive member that would escape its destination or is not allowed."""
+MAX_DEPTH = 256  # directories in one member's path; deeper trees are refused (nothing could use them)
+_DIR_CACHE = 64  # directory descriptors an extractor keeps open
 
 
 @dataclass(frozen=True)
-class TarEntry:
-    name: str
-    kind: str
-    size: int
-    mode: int
-    linkname: str
-    mtime: int
+class Limits:
+    """How far one layer may unpack: `ratio` times its compressed size, at least `floor`, at most `size` bytes."""
+
+    ratio: float = 100.0
+    size: int = 64 << 30
+    floor: int = 256 << 20  # so that a tiny layer of zeros is not taken for a bomb
+
+    @classmethod
+    def from_settings(cls, settings) -> Limits:  # noqa: ANN001 - gobox.config.Settings (oci does not import config)
+        return cls(ratio=settings.layer_ratio, size=settings.layer_size)
+
+    def budget(self, compressed: int | None) -> int:
+        """The most uncompressed bytes a layer of `compressed` bytes may give (None: size unknown)."""
+        if compressed is None:
+            return self.size
+        return min(self.size, max(self.floor, int(self.ratio * compressed)))
+
+
+DEFAULT_LIMITS = Limits()
+LIMITS_HINT = ("if the image is genuine, raise limits.layer-ratio or limits.layer-size in gobox's config.toml "
+               "(or GOBOX_LAYER_RATIO, GOBOX_LAYER_SIZE); nothing was kept")
 
 
 @dataclass(frozen=True)
@@ -44,298 +74,256 @@ class ExtractStats:
     bytes: int
 
 
-class _Decompressed:
-    """Buffered reads of the decompressed bytes of a gzip (or plain) stream.
-
-    Decompression runs in a thread: zlib releases the GIL, so it overlaps
-    with the file creation of the extracting thread, as `tar xzf` overlaps
-    with its gzip child.
-    """
-
-    def __init__(self, raw: BinaryIO, on_raw: Callable[[int], None] | None = None,
-                 digest: hashlib._Hash | None = None) -> None:
-        self._digest = digest  # fed every decompressed byte: an image layer's diff_id
-        self._buf = bytearray()
-        self._pos = 0
-        self._queue: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=8)
-        self._done = False
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._produce, args=(raw, on_raw), name="gobox-gunzip", daemon=True
-        )
-        self._thread.start()
-
-    def _produce(self, raw: BinaryIO, on_raw: Callable[[int], None] | None) -> None:
-        try:
-            for data in _decompress(raw, on_raw):
-                if self._stop.is_set():
-                    return
-                if self._digest is not None:
-                    self._digest.update(data)
-                self._queue.put(data)
-            self._queue.put(None)
-        except BaseException as e:  # handed to the reading thread, which raises it
-            self._queue.put(e)
-
-    def close(self) -> None:
-        self._stop.set()
-        while self._thread.is_alive():
-            try:
-                self._queue.get(timeout=0.05)
-            except queue.Empty:
-                pass
-        self._thread.join()
-
-    def _fill(self) -> bool:
-        if self._done:
-            return False
-        item = self._queue.get()
-        if item is None:
-            self._done = True
-            return False
-        if isinstance(item, BaseException):
-            self._done = True
-            raise item
-        if self._pos:
-            del self._buf[: self._pos]
-            self._pos = 0
-        self._buf += item
-        return True
-
-    def read(self, n: int) -> bytes:
-        while len(self._buf) - self._pos < n and self._fill():
-            pass
-        out = bytes(self._buf[self._pos : self._pos + n])
-        self._pos += len(out)
-        return out
-
-    def drain(self) -> None:
-        """Read to the end: the padding after a tar's end marker belongs to its digest too."""
-        while self._fill():
-            self._pos = len(self._buf)
-
-    def copy_to(self, fd: int | None, n: int) -> None:
-        """Move exactly n bytes to fd (or drop them when fd is None)."""
-        while n:
-            if self._pos >= len(self._buf) and not self._fill():
-                raise IntegrityError("archive is truncated (a member's data ends early)")
-            take = min(n, len(self._buf) - self._pos)
-            if fd is not None:
-                with memoryview(self._buf) as whole:
-                    done = 0
-                    while done < take:
-                        with whole[self._pos + done : self._pos + take] as part:
-                            done += os.write(fd, part)
-            self._pos += take
-            n -= take
-
-
-def _decompress(raw: BinaryIO, on_raw: Callable[[int], None] | None) -> Iterator[bytes]:
-    """Decompressed chunks of a gzip stream, or the raw chunks of an uncompressed one."""
-    head = raw.read(2)
-    z = zlib.decompressobj(wbits=31) if head == b"\x1f\x8b" else None
-    chunk = head
-    while chunk:
-        if on_raw:
-            on_raw(len(chunk))
-        if z is None:
-            yield chunk
-        else:
-            data = z.decompress(chunk)
-            # Concatenated gzip members are one stream (gzip(1) accepts them).
-            while z.eof and z.unused_data:
-                rest = z.unused_data
-                z = zlib.decompressobj(wbits=31)
-                data += z.decompress(rest)
-            if data:
-                yield data
-        chunk = raw.read(_CHUNK)
-    if z is not None and not z.eof:
-        raise IntegrityError("archive is truncated (gzip stream ends early)")
-
-
-def _number(field: bytes) -> int:
-    if field and field[0] & 0x80:  # GNU base-256 for values that do not fit in octal
-        return int.from_bytes(field, "big") & ~(0x80 << (8 * (len(field) - 1)))
-    text = field.split(b"\0", 1)[0].strip()
-    try:
-        return int(text, 8) if text else 0
-    except ValueError:
-        raise IntegrityError("archive is corrupt (a tar header number is not octal)") from None
-
-
-def _text(field: bytes) -> str:
-    return field.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
-
-
-def _pax(data: bytes) -> dict[str, str]:
-    out: dict[str, str] = {}
-    pos = 0
-    while pos < len(data):
-        space = data.index(b" ", pos)
-        length = int(data[pos:space])
-        record = data[space + 1 : pos + length - 1]
-        key, _, value = record.partition(b"=")
-        out[key.decode()] = value.decode("utf-8", "surrogateescape")
-        pos += length
-    return out
-
-
-def iter_tar(stream: _Decompressed) -> Iterator[TarEntry]:
-    """Entries of a tar stream. The caller must consume each entry's data with
-    `stream.copy_to(fd_or_None, entry.size)` before asking for the next."""
-    pax: dict[str, str] = {}
-    long_name = long_link = None
-    while True:
-        header = stream.read(BLOCK)
-        if len(header) < BLOCK:
-            if header:
-                raise IntegrityError("archive is truncated (partial tar header)")
-            return
-        if header == b"\0" * BLOCK:
-            return
-        stored = _number(header[148:156])
-        if stored != sum(header[:148]) + 8 * 32 + sum(header[156:]):
-            raise IntegrityError("archive is corrupt (tar header checksum mismatch)")
-        flag = chr(header[156])
-        size = _number(header[124:136])
-        padded = -size % BLOCK
-        if flag in "xgLK":
-            body = stream.read(size)
-            stream.copy_to(None, padded)
-            if flag == "x":
-                pax.update(_pax(body))
-            elif flag == "L":
-                long_name = _text(body)
-            elif flag == "K":
-                long_link = _text(body)
-            continue  # 'g' (global pax) carries nothing gobox uses
-        name = _text(header[0:100])
-        if header[257:263] == b"ustar\0" and header[345:500].strip(b"\0"):
-            name = _text(header[345:500]) + "/" + name
-        name = pax.get("path", long_name or name)
-        linkname = pax.get("linkpath", long_link or _text(header[157:257]))
-        if "size" in pax:
-            size = int(pax["size"])
-            padded = -size % BLOCK
-        kind = _KINDS.get(flag)
-        if kind is None:
-            raise UnsafeArchive(f"archive member {name!r} has unsupported tar type {flag!r}")
-        yield TarEntry(name, kind, size if kind == REGULAR else 0,
-                       _number(header[100:108]), linkname, _number(header[136:148]))
-        if kind != REGULAR:
-            stream.copy_to(None, size)
-        stream.copy_to(None, padded)
-        pax, long_name, long_link = {}, None, None
+# --- extraction -----------------------------------------------------------------------------------
 
 
 def clean_member_path(name: str) -> str:
     """The relative path a member names, or UnsafeArchive for absolute paths and `..`."""
     if name.startswith("/"):
-        raise UnsafeArchive(f"archive member {name!r} has an absolute path")
+        raise UnsafeArchive(f"archive member {shown(name)} has an absolute path")
+    if "\0" in name:
+        raise UnsafeArchive(f"archive member {shown(name)} has a NUL byte in its name")
     parts = [p for p in name.split("/") if p not in ("", ".")]
     if ".." in parts:
-        raise UnsafeArchive(f"archive member {name!r} climbs out with '..'")
+        raise UnsafeArchive(f"archive member {shown(name)} climbs out with '..'")
+    if len(parts) > MAX_DEPTH:
+        raise UnsafeArchive(f"archive member {shown(name[:80])}... is {len(parts)} directories deep; "
+                            f"gobox allows at most {MAX_DEPTH}")
     return "/".join(parts)
+
+
+_DIR = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC if hasattr(os, "O_PATH") else 0
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+class _Dirs:
+    """Directory descriptors beneath one root, made on demand, the last few kept open.
+
+    Each is opened from its parent's descriptor with no symlink followed (fsroot),
+    so it is the directory the tree holds, never one a symlink leads to.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = os.open(root, _DIR)
+        self._open: OrderedDict[str, int] = OrderedDict()
+
+    def get(self, rel: str, member: str) -> int:
+        """The directory `rel` (made if missing), borrowed until the next call."""
+        if not rel:
+            return self.root
+        fd = self._open.get(rel)
+        if fd is not None:
+            self._open.move_to_end(rel)
+            return fd
+        parts = rel.split("/")
+        have = len(parts) - 1
+        while have and "/".join(parts[:have]) not in self._open:
+            have -= 1
+        fd = self._open["/".join(parts[:have])] if have else self.root
+        for i in range(have, len(parts)):
+            here = "/".join(parts[: i + 1])
+            try:
+                fd = fsroot.makedirs_beneath(fd, parts[i])
+            except OSError as e:
+                if e.errno not in (errno.ENOTDIR, errno.ELOOP):
+                    raise
+                link = stat.S_ISLNK(os.stat(parts[i], dir_fd=fd, follow_symlinks=False).st_mode)
+                if link:
+                    raise UnsafeArchive(f"archive member {shown(member)} would be written through a symlink "
+                                        f"({shown(here)})") from None
+                raise UnsafeArchive(f"archive member {shown(member)} needs {shown(here)} to be a directory, but "
+                                    "an earlier member made it a file") from None
+            self._keep(here, fd)
+        return fd
+
+    def find(self, rel: str) -> int | None:
+        """An owned descriptor of the existing directory `rel`, reached with no symlink; None if there is none."""
+        fd = self._open.get(rel) if rel else self.root
+        if fd is not None:
+            return os.dup(fd)
+        try:
+            return fsroot.open_beneath(self.root, rel, _DIR)
+        except OSError as e:
+            if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.EXDEV):
+                return None
+            raise
+
+    def _keep(self, rel: str, fd: int) -> None:
+        self._open[rel] = fd
+        while len(self._open) > _DIR_CACHE:
+            os.close(self._open.popitem(last=False)[1])  # the oldest; never the one just made
+
+    def close(self) -> None:
+        for fd in self._open.values():
+            os.close(fd)
+        self._open.clear()
+        if self.root >= 0:
+            os.close(self.root)
+            self.root = -1
 
 
 class Extractor:
     """Writes archive members under `dest`, refusing anything that could land outside it.
 
     A member is refused when its path is absolute or has `..`; when it would be
-    written through a symlink the archive made; when it is a symlink whose
-    target leaves `dest`, a hardlink to anything but a regular file already
-    written, or a device node or fifo. setuid, setgid and sticky bits are
-    dropped; a file is 0755 when any execute bit was set, else 0644.
+    written through a symlink (the walk to its parent follows none, so this holds
+    for any symlink in `dest`, not only those the archive made); when it is a
+    symlink whose target leaves `dest`, a hardlink to anything but a regular file
+    already there, a device node or fifo; or when a file or link would replace a
+    directory. A later member replaces an earlier file or link of the same name.
+    setuid, setgid and sticky bits are dropped; a file is 0755 when any execute
+    bit was set, else 0644. An OSError becomes one line naming the member (disk
+    full says so). Use it as a context manager, or call close().
     """
 
     def __init__(self, dest: Path, relocate: Callable[[str], str | None]) -> None:
         self.dest = dest
-        self._root = os.fspath(dest) + "/"  # str joins: pathlib costs more than the syscalls here
         self._relocate = relocate
-        self._dirs: set[str] = {""}
-        self._symlinks: set[str] = set()
-        self._files: set[str] = set()
+        self._dirs = _Dirs(dest)
+        self._closer = weakref.finalize(self, self._dirs.close)
         self.files = 0
         self.bytes = 0
 
-    def _place(self, name: str) -> str | None:
+    def close(self) -> None:
+        self._closer()
+
+    def __enter__(self) -> Extractor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _os_error(self, name: str, e: OSError) -> GoboxError:
+        if e.errno in _DISK_FULL:
+            return GoboxError(f"no space left under {self.dest} while unpacking archive member {shown(name)} "
+                              f"({e.strerror})", hint="free some space (gobox gc removes what no image or "
+                              "toolchain uses), or set GOBOX_HOME to a disk with room; nothing half-made was kept")
+        if e.errno in (errno.ENAMETOOLONG, errno.EMLINK, errno.EINVAL, errno.EILSEQ):
+            return UnsafeArchive(f"archive member {shown(name)} cannot be made here: {e.strerror}")
+        return GoboxError(f"cannot write archive member {shown(name)} under {self.dest}: {e.strerror or e}")
+
+    def _target(self, name: str) -> tuple[str, str, str] | None:
+        """(parent, last name, relative path) of where a member goes, or None when it goes nowhere."""
         rel = clean_member_path(name)
         if not rel:
             return None
         target = self._relocate(rel)
         if target is None:
             return None
-        parts = target.split("/")
-        for i in range(1, len(parts)):
-            if "/".join(parts[:i]) in self._symlinks:
-                raise UnsafeArchive(f"archive member {name!r} would be written through a symlink")
-        self._mkdirs(posixpath.dirname(target))
-        if target in self._dirs:
-            return target
-        if target in self._symlinks or target in self._files:
-            os.unlink(self._root + target)
-            self._symlinks.discard(target)
-            self._files.discard(target)
-        return target
+        target = clean_member_path(target)
+        parent, _, base = target.rpartition("/")
+        return parent, base, target
 
-    def _mkdirs(self, rel: str) -> None:
-        if rel in self._dirs:
-            return
-        self._mkdirs(posixpath.dirname(rel))
-        if rel in self._symlinks or rel in self._files:
-            raise UnsafeArchive(f"archive member {rel!r} is a directory and also a file or link")
-        os.mkdir(self._root + rel, 0o755)
-        self._dirs.add(rel)
+    def _make(self, name: str, what: str, make: Callable[[int, str], object]) -> str | None:
+        """Run make(parent fd, last name) for a new non-directory; an earlier file or link is replaced."""
+        where = self._target(name)
+        if where is None:
+            return None
+        parent, base, rel = where
+        try:
+            pfd = self._dirs.get(parent, name)
+            try:
+                make(pfd, base)
+            except FileExistsError:
+                if stat.S_ISDIR(os.stat(base, dir_fd=pfd, follow_symlinks=False).st_mode):
+                    raise UnsafeArchive(f"archive member {shown(name)} is {what}, but an earlier member made it a "
+                                        "directory") from None
+                os.unlink(base, dir_fd=pfd)
+                make(pfd, base)
+        except OSError as e:
+            raise self._os_error(name, e) from None
+        return rel
 
     def directory(self, name: str) -> None:
-        rel = self._place(name)
-        if rel is not None:
-            self._mkdirs(rel)
+        where = self._target(name)
+        if where is None:
+            return
+        parent, base, _ = where
+        try:
+            pfd = self._dirs.get(parent, name)
+            try:
+                os.mkdir(base, 0o755, dir_fd=pfd)
+            except FileExistsError:
+                if not stat.S_ISDIR(os.stat(base, dir_fd=pfd, follow_symlinks=False).st_mode):
+                    os.unlink(base, dir_fd=pfd)  # a directory replaces an earlier file or link
+                    os.mkdir(base, 0o755, dir_fd=pfd)
+        except OSError as e:
+            raise self._os_error(name, e) from None
 
     def regular(self, name: str, mode: int, write: Callable[[int], int]) -> None:
-        """Create a file and let `write(fd)` fill it; `write` returns the byte count."""
-        rel = self._place(name)
+        """Create a file and let `write(fd)` fill it; `write` returns the byte count (write(-1) skips the data)."""
         perm = 0o755 if mode & 0o111 else 0o644
-        if rel is None:
+        opened: list[int] = []
+
+        def create(pfd: int, base: str) -> None:
+            opened.append(os.open(base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                                  perm, dir_fd=pfd))
+
+        if self._make(name, "a file", create) is None:
             write(-1)
             return
-        fd = os.open(self._root + rel, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, perm)
         try:
-            self.bytes += write(fd)
+            self.bytes += write(opened[0])
+        except OSError as e:
+            raise self._os_error(name, e) from None
         finally:
-            os.close(fd)
-        self._files.add(rel)
+            os.close(opened[0])
         self.files += 1
 
-    def symlink(self, name: str, target: str) -> None:
-        rel = self._place(name)
-        if rel is None:
-            return
+    def _check_symlink(self, name: str, rel: str, target: str) -> None:
         if target.startswith("/"):
-            raise UnsafeArchive(f"archive symlink {name!r} points to the absolute path {target!r}")
+            raise UnsafeArchive(f"archive symlink {shown(name)} points to the absolute path {shown(target)}")
         resolved = posixpath.normpath(posixpath.join(posixpath.dirname(rel), target))
         if resolved == ".." or resolved.startswith("../"):
-            raise UnsafeArchive(f"archive symlink {name!r} points outside the archive ({target!r})")
-        os.symlink(target, self._root + rel)
-        self._symlinks.add(rel)
+            raise UnsafeArchive(f"archive symlink {shown(name)} points outside the archive ({shown(target)})")
+
+    def symlink(self, name: str, target: str) -> None:
+        where = self._target(name)
+        if where is None:
+            return
+        if "\0" in target:
+            raise UnsafeArchive(f"archive symlink {shown(name)} has a NUL byte in its target")
+        self._check_symlink(name, where[2], target)
+        self._make(name, "a symlink", lambda pfd, base: os.symlink(target, base, dir_fd=pfd))
 
     def hardlink(self, name: str, target: str) -> None:
-        rel = self._place(name)
-        if rel is None:
+        if self._target(name) is None:
             return
-        src = self._relocate(clean_member_path(target))
-        if src is None or src not in self._files:
-            raise UnsafeArchive(
-                f"archive hardlink {name!r} points to {target!r}, which is not a file of the archive"
-            )
-        os.link(self._root + src, self._root + rel, follow_symlinks=False)
-        self._files.add(rel)
+        refused = UnsafeArchive(f"archive hardlink {shown(name)} points to {shown(target)}, which is not a file "
+                                "of the archive")
+        src = clean_member_path(target)
+        src = self._relocate(src) if src else None
+        src = clean_member_path(src) if src is not None else None
+        if not src:
+            raise refused
+        src_parent, _, src_base = src.rpartition("/")
+        try:
+            sfd = self._dirs.find(src_parent)
+        except OSError as e:
+            raise self._os_error(name, e) from None
+        if sfd is None:
+            raise refused
+        try:
+            try:
+                st = os.stat(src_base, dir_fd=sfd, follow_symlinks=False)
+            except FileNotFoundError:
+                raise refused from None
+            if not stat.S_ISREG(st.st_mode):
+                raise refused
+
+            def link(pfd: int, base: str) -> None:
+                os.link(src_base, base, src_dir_fd=sfd, dst_dir_fd=pfd, follow_symlinks=False)
+
+            self._make(name, "a hardlink", link)
+        except OSError as e:
+            raise self._os_error(name, e) from None
+        finally:
+            os.close(sfd)
         self.files += 1
 
     def refuse_special(self, name: str, kind: str) -> None:
         what = {CHARDEV: "a character device", BLOCKDEV: "a block device", FIFO: "a fifo"}[kind]
-        raise UnsafeArchive(f"archive member {name!r} is {what}")
+        raise UnsafeArchive(f"archive member {shown(name)} is {what}")
 
 
 WHITEOUT = ".wh."
@@ -357,13 +345,9 @@ class LayerExtractor(Extractor):
         super().__init__(dest, lambda rel: rel)
         self.skipped = 0
 
-    def symlink(self, name: str, target: str) -> None:
+    def _check_symlink(self, name: str, rel: str, target: str) -> None:
         if not target.startswith("/"):
-            return super().symlink(name, target)
-        rel = self._place(name)
-        if rel is not None:
-            os.symlink(target, self._root + rel)
-            self._symlinks.add(rel)
+            super()._check_symlink(name, rel, target)
 
     def refuse_special(self, name: str, kind: str) -> None:
         clean_member_path(name)
@@ -373,28 +357,64 @@ class LayerExtractor(Extractor):
         rel = clean_member_path(name)
         parent, base = posixpath.split(rel)
         if base == OPAQUE:
-            self._mkdirs(parent)
-            os.setxattr(self._root + parent if parent else self._root, "user.overlay.opaque", b"y")
+            try:
+                fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=self._dirs.get(parent, name))
+                try:
+                    os.setxattr(fd, "user.overlay.opaque", b"y")
+                finally:
+                    os.close(fd)
+            except OSError as e:
+                raise self._os_error(name, e) from None
             return
-        hidden = posixpath.join(parent, base[len(WHITEOUT):])
-        if not base[len(WHITEOUT):] or base[len(WHITEOUT):] in (".", ".."):
-            raise UnsafeArchive(f"archive whiteout {name!r} names nothing")
-        rel = self._place(hidden)
-        if rel is None:
-            return
-        if rel in self._dirs:
-            raise UnsafeArchive(f"archive whiteout {name!r} hides a directory the same layer made")
-        os.mknod(self._root + rel, 0o600 | stat.S_IFCHR, os.makedev(0, 0))
-        self._files.discard(rel)
+        hidden = base[len(WHITEOUT):]
+        if not hidden or hidden in (".", ".."):
+            raise UnsafeArchive(f"archive whiteout {shown(name)} names nothing")
+
+        def mknod(pfd: int, last: str) -> None:
+            os.mknod(last, 0o600 | stat.S_IFCHR, os.makedev(0, 0), dir_fd=pfd)
+
+        try:
+            self._make(posixpath.join(parent, hidden), "a whiteout", mknod)
+        except UnsafeArchive as e:
+            if "made it a directory" in e.message:
+                raise UnsafeArchive(f"archive whiteout {shown(name)} hides a directory the same layer made") from None
+            raise
 
 
-def extract_layer(raw: BinaryIO, dest: Path, on_raw: Callable[[int], None] | None = None
-                  ) -> tuple[ExtractStats, str]:
-    """An image layer under `dest`, and the sha256 of its uncompressed tar (to check against its diff_id)."""
-    digest = hashlib.sha256()
-    stream = _Decompressed(raw, on_raw, digest)
+def _compressed_size(raw: BinaryIO) -> int | None:
     try:
-        stats = _extract_entries(stream, LayerExtractor(dest))
+        st = os.fstat(raw.fileno())
+    except (AttributeError, OSError, ValueError):
+        st = None
+    if st is not None and stat.S_ISREG(st.st_mode):
+        return st.st_size
+    getbuffer = getattr(raw, "getbuffer", None)  # io.BytesIO, in tests
+    return getbuffer().nbytes if getbuffer is not None else None
+
+
+def extract_layer(raw: BinaryIO, dest: Path, on_raw: Callable[[int], None] | None = None,
+                  limits: Limits = DEFAULT_LIMITS) -> tuple[ExtractStats, str]:
+    """An image layer under `dest`, and the sha256 of its uncompressed tar (to check against its diff_id).
+
+    It may unpack to no more than `limits` allow for its compressed size: past
+    that, reading stops with UnsafeArchive, whatever is left of the stream.
+    """
+    compressed = _compressed_size(raw)
+    budget = limits.budget(compressed)
+
+    def too_big(n: int) -> UnsafeArchive:
+        if compressed is None or n >= limits.size:
+            why = f"more than {size_text(limits.size)} (limits.layer-size)"
+        else:
+            why = (f"more than {size_text(n)} from {size_text(compressed)} compressed (limits.layer-ratio allows "
+                   f"{limits.ratio:g} times the compressed size, and at least {size_text(limits.floor)}): a gzip bomb?")
+        return UnsafeArchive(f"archive unpacks to {why}", hint=LIMITS_HINT)
+
+    digest = hashlib.sha256()
+    stream = Decompressed(raw, on_raw, digest, budget, too_big)
+    try:
+        with LayerExtractor(dest) as ex:
+            stats = _extract_entries(stream, ex)
         stream.drain()
     finally:
         stream.close()
@@ -406,26 +426,27 @@ def extract_tar(
     dest: Path,
     relocate: Callable[[str], str | None] = lambda rel: rel,
     on_raw: Callable[[int], None] | None = None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> ExtractStats:
     """Extract a tar or tar.gz stream under `dest` through an Extractor.
 
     `relocate` maps each member's clean relative path to where it goes under
     dest (None skips it); `on_raw` is told how many compressed bytes were read.
     """
-    stream = _Decompressed(raw, on_raw)
+    stream = Decompressed(raw, on_raw, budget=limits.budget(_compressed_size(raw)))
     try:
-        return _extract_entries(stream, Extractor(dest, relocate))
+        with Extractor(dest, relocate) as ex:
+            return _extract_entries(stream, ex)
     finally:
         stream.close()
 
 
-def _extract_entries(stream: _Decompressed, ex: Extractor) -> ExtractStats:
+def _extract_entries(stream: Decompressed, ex: Extractor) -> ExtractStats:
     layer = isinstance(ex, LayerExtractor)
     for entry in iter_tar(stream):
         if layer and posixpath.basename(entry.name.rstrip("/")).startswith(WHITEOUT):
             ex.whiteout(entry.name)
-            if entry.kind == REGULAR:
-                stream.copy_to(None, entry.size)
+            stream.copy_to(None, entry.size)
         elif entry.kind == REGULAR:
             def write(fd: int, size: int = entry.size) -> int:
                 stream.copy_to(fd if fd >= 0 else None, size)

@@ -13,6 +13,7 @@ from pathlib import Path
 from gobox.config import Lock, LockedImage, Project, read_lock, render_lock
 from gobox.errors import ConfigError, GoboxError, LockError, UsageError
 from gobox.oci.gc import pin, using
+from gobox.oci.layer import DEFAULT_LIMITS, Limits
 from gobox.oci.manifest import ImageConfig, Platform, parse_config
 from gobox.oci.pull import Image, images, pull, read_record, record_path
 from gobox.oci.reference import Reference
@@ -50,7 +51,7 @@ def find_image(store: Store, ref: Reference, platform: str, digest: str | None =
 
 
 def ensure_image(project: Project, store: Store, options: Options, text: str, where: str, platform: str,
-                 progress, locked: bool) -> ImageToolchain:  # noqa: ANN001 - gobox.progress.Progress
+                 progress, locked: bool, limits: Limits = DEFAULT_LIMITS) -> ImageToolchain:  # noqa: ANN001
     """The project's image toolchain, following and updating gobox.lock as for any toolchain."""
     ref = parse_image_reference(text, where)
     lock = None if project.ephemeral else read_lock(project.lock_path)
@@ -67,7 +68,7 @@ def ensure_image(project: Project, store: Store, options: Options, text: str, wh
             want = Platform.parse(platform)
             image = pull(ref.with_digest(digest) if digest else ref, store, options, want, progress).image
         config = parse_config(store.blob_for(image.config).read_bytes(), image.config)
-        layers = ensure_layers(store, image.layers, config.diff_ids)
+        layers = ensure_layers(store, image.layers, config.diff_ids, limits)
         pin(store, (image.digest, image.config, *image.layers), config.diff_ids)
     if not project.ephemeral and (pinned is None or pinned.digest != image.digest) and not ref.digest:
         _record(project, lock, LockedImage(str(ref), platform, image.digest))

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from gobox.cross.archive import Member, archive_name, write_archive, write_tar_gz, write_zip
+from gobox.errors import GoboxError
 
 MTIME = 1700000001  # 2023-11-14 22:13:21 UTC; odd on purpose, zip keeps only even seconds
 FILES = {"hello": b"\x7fELF" + bytes(range(256)) * 64, "README.md": b"# hello\n", "docs/guide/use.md": b"use it\n",
@@ -208,6 +209,17 @@ def test_failure_keeps_the_old_archive(tmp_path: Path, fmt: str) -> None:
         WRITERS[fmt](dest, [Member("dir", tmp_path, 0o755)], MTIME)
     assert dest.read_bytes() == b"previous release"
     assert listing(tmp_path) == [f"r.{fmt}"]
+
+
+@pytest.mark.parametrize("fmt", WRITERS)
+def test_a_symlink_is_refused_not_followed(tmp_path: Path, fmt: str) -> None:
+    secret = tmp_path / "host-secret"
+    secret.write_bytes(b"not for the release\n")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "hello").symlink_to(secret)
+    with pytest.raises(GoboxError, match=r"archive member 'hello': .*/out/hello is a symlink"):
+        WRITERS[fmt](tmp_path / f"r.{fmt}", [Member("hello", tmp_path / "out" / "hello", 0o755)], MTIME)
+    assert not (tmp_path / f"r.{fmt}").exists()
 
 
 @pytest.mark.parametrize("fmt", WRITERS)

@@ -43,5 +43,6 @@ def test_user_schema_is_what_settings_reads() -> None:
     for (table, name), attr in config._SETTINGS_KEYS.items():
         setting = schema.USER_SCHEMA[table][name]
         value = getattr(defaults, attr)
-        assert (list(value) if isinstance(value, tuple) else value) == setting.default, f"{table}.{name}"
+        default = schema.parse_size(setting.default) if setting.kind == "size" else setting.default
+        assert (list(value) if isinstance(value, tuple) else value) == default, f"{table}.{name}"
         assert f'"{setting.env}"' in load, f"{table}.{name}: {setting.env} is not read by Settings.load"
