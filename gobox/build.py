@@ -100,7 +100,11 @@ def environment(project: Project, options: Options, uid: int, term: str | None,
         "GOCACHE": GOCACHE, "GOMODCACHE": GOMODCACHE,
         # The pinned toolchain is the one that runs: never a download of another.
         "GOTOOLCHAIN": "local",
-        "GOFLAGS": f"-buildvcs={'true' if cfg.build.buildvcs else 'false'}",
+        # -mod=vendor in GOFLAGS, not on gobox's own go command only: `go build` in `gobox run`, the go
+        # commands tests start and a shell all take vendor/ as the build does (Go's own default needs
+        # go.mod at 1.14 or later; gobox takes a vendored tree whatever the go line says).
+        "GOFLAGS": f"-buildvcs={'true' if cfg.build.buildvcs else 'false'}"
+                   + (" -mod=vendor" if mod_vendor(project) else ""),
         "CGO_ENABLED": "1" if cfg.go.cgo else "0",
     })
     if image_env is None:
@@ -198,7 +202,7 @@ def go_build_argv(project: Project, packages: tuple[str, ...], extra: tuple[str,
     """`go build` of the packages into `output` (default [build].output); a trailing slash makes go
     write every main package's binary there, named as go names it."""
     b = project.config.build
-    argv = ["go", "build", "-trimpath", *_mod_vendor(project), *b.flags]
+    argv = ["go", "build", "-trimpath", *b.flags]
     if b.ldflags:
         argv.append(f"-ldflags={b.ldflags}")
     if b.tags:
@@ -209,7 +213,7 @@ def go_build_argv(project: Project, packages: tuple[str, ...], extra: tuple[str,
 
 def go_test_argv(project: Project, packages: tuple[str, ...], extra: tuple[str, ...]) -> tuple[str, ...]:
     b = project.config.build
-    argv = ["go", "test", "-trimpath", *_mod_vendor(project), *b.flags]
+    argv = ["go", "test", "-trimpath", *b.flags]
     if b.tags:
         argv.append(f"-tags={','.join(b.tags)}")
     return (*argv, *extra, *(packages or b.packages))
@@ -225,9 +229,26 @@ def check_vendored(project: Project) -> None:
                       hint="run gobox vendor (it fetches the pinned revisions; the build needs no network)")
 
 
-def _mod_vendor(project: Project) -> tuple[str, ...]:
-    """-mod=vendor for a module project with [vendor.deps]: the build takes vendor/ and never the network."""
-    return ("-mod=vendor",) if vendor_mode(project) == "modules" else ()
+def mod_vendor(project: Project) -> str | None:
+    """Why the project builds with -mod=vendor (vendor/ and never the network), or None when it does not.
+
+    As Go decides it, but whatever go.mod's go line says: Go takes vendor/ by itself only from go 1.14 on,
+    and a project that ships its own vendor/ under an older line would otherwise need the network."""
+    mode = vendor_mode(project)
+    if mode == "modules":
+        return "gobox vendor writes vendor/ from [vendor.deps]"
+    if mode is not None or project.gomod is None or not (project.root / "vendor" / "modules.txt").is_file():
+        return None
+    go = project.gomod.go
+    old = go is not None and _below_1_14(go)
+    return "the project's own vendor/modules.txt" + (f" (go.mod says go {go}, below 1.14, where go would not "
+                                                      "take vendor/ by itself)" if old else "")
+
+
+def _below_1_14(go: str) -> bool:
+    from gobox.toolchains.versions import GoVersion, is_version
+
+    return is_version(go) and GoVersion.parse(go) < GoVersion.parse("1.14")
 
 
 def output_dir(project: Project) -> Path:
@@ -237,10 +258,13 @@ def output_dir(project: Project) -> Path:
 
 @dataclass(frozen=True)
 class Prepared:
-    """The world a project's plans need, made ready: its toolchain, installed, and the host paths."""
+    """The world a project's plans need, made ready: its toolchain, installed, and the host paths.
+
+    A dry run's is made ready in name only: `notes` say what a real run would fetch or write first."""
 
     paths: Paths
     toolchain: Any  # gobox.toolchains.install.Toolchain, imported lazily
+    notes: tuple[str, ...] = ()
 
     @property
     def go_version(self) -> str:
@@ -251,16 +275,17 @@ class Prepared:
 
 
 def prepare(project: Project, store: Store, settings, options: Options,  # noqa: ANN001
-            progress) -> Prepared:  # noqa: ANN001 - Settings and Progress, imported lazily by callers
+            progress, dry_run: bool = False) -> Prepared:  # noqa: ANN001 - Settings and Progress, imported lazily
     """Everything in the world a plan needs: the toolchain (installed or pulled on demand), the
-    generated layer and the shared caches."""
-    from gobox.sandbox.rootfs import ensure_minimal_layer
+    generated layer and the shared caches. A dry run downloads and writes nothing: it names what would be."""
+    from gobox.sandbox.rootfs import ensure_minimal_layer, minimal_layer_path
     from gobox.toolchains import host_platform
 
     uid, gid = options.user or (os.getuid(), os.getgid())
     image_ref = options.image or project.config.go.image
     base = project.config.go.base
     image_env = base_env = None
+    notes: list[str] = []
     if image_ref:
         from gobox.oci.layer import Limits
         from gobox.oci.registry import Options as RegistryOptions
@@ -271,37 +296,86 @@ def prepare(project: Project, store: Store, settings, options: Options,  # noqa:
             raise ConfigError(f"gobox.toml: go.base = {base!r} with {where} {image_ref}: an image toolchain "
                               "is its own root",
                               hint="drop [go].base, or use a go.dev toolchain ([go].version) on that base")
-        toolchain = ensure_image(project, store, RegistryOptions.from_settings(settings), image_ref, where,
-                                 host_platform(), progress, options.locked, Limits.from_settings(settings))
+        if dry_run:
+            toolchain = _image_in_store(project, store, image_ref, where, host_platform(), options.locked, notes)
+        else:
+            toolchain = ensure_image(project, store, RegistryOptions.from_settings(settings), image_ref, where,
+                                     host_platform(), progress, options.locked, Limits.from_settings(settings))
         layers = tuple(str(p) for p in reversed(toolchain.layers))
         image_env = tuple(_env_pairs(toolchain.config.env))
         uid, gid = image_user(toolchain.config, toolchain.layers, (uid, gid))
     else:
         from gobox.toolchains.resolve import ensure_project
 
-        toolchain = ensure_project(project, store, settings, host_platform(), progress, options.go,
-                                   os.environ, options.locked).toolchain
+        resolution = ensure_project(project, store, settings, host_platform(), progress, options.go,
+                                    os.environ, options.locked, dry_run=dry_run)
+        toolchain = resolution.toolchain
+        if resolution.pending is not None:
+            a = resolution.pending
+            notes.append(f"would install {a.version.tag} from {a.source} ({a.size / 1e6:.1f} MB)")
+        if resolution.lock_pending:
+            notes.append(f"would write {project.relative(project.lock_path)} (go {toolchain.version})")
         layers = (str(toolchain.layer),)
         if base not in ("none", "host"):
             from gobox.oci.layer import Limits
             from gobox.oci.registry import Options as RegistryOptions
             from gobox.toolchains.image import ensure_image
 
-            root = ensure_image(project, store, RegistryOptions.from_settings(settings), base, "gobox.toml: go.base",
-                                host_platform(), progress, options.locked, Limits.from_settings(settings))
-            _hide_below(Path(toolchain.layer) / GOROOT.lstrip("/"))
+            if dry_run:
+                root = _image_in_store(project, store, base, "gobox.toml: go.base", host_platform(),
+                                       options.locked, notes)
+            else:
+                root = ensure_image(project, store, RegistryOptions.from_settings(settings), base,
+                                    "gobox.toml: go.base", host_platform(), progress, options.locked,
+                                    Limits.from_settings(settings))
+                _hide_below(Path(toolchain.layer) / GOROOT.lstrip("/"))
             layers += tuple(str(p) for p in reversed(root.layers))
             base_env = tuple(_env_pairs(root.config.env))
     cache = store.root / "cache"
     run_dir = store.root / "run"
-    for d in (cache / "go-build", cache / "mod", run_dir, store.root / "layers"):
-        d.mkdir(parents=True, exist_ok=True)
-    minimal = ensure_minimal_layer(store.root / "layers", store.tmp, uid, gid)
+    if dry_run:
+        minimal, _ = minimal_layer_path(store.root / "layers", uid, gid)
+    else:
+        for d in (cache / "go-build", cache / "mod", run_dir, store.root / "layers"):
+            d.mkdir(parents=True, exist_ok=True)
+        minimal = ensure_minimal_layer(store.root / "layers", store.tmp, uid, gid)
     cwd = Path.cwd()
     inside = cwd == project.root or project.root in cwd.parents
     paths = Paths(layers, str(minimal), str(cache / "go-build"), str(cache / "mod"), str(run_dir),
                   str(cwd if inside else project.root), uid, gid, image_env, base_env)
-    return Prepared(paths, toolchain)
+    return Prepared(paths, toolchain, tuple(notes))
+
+
+def _image_in_store(project: Project, store: Store, text: str, where: str, platform: str, locked: bool,
+                    notes: list[str]) -> Any:
+    """A dry run's image ([go].image, --image, [go].base): as the store holds it, pulling and unpacking
+    nothing; what a real run would fetch is added to `notes`."""
+    from gobox.config import read_lock
+    from gobox.errors import LockError
+    from gobox.oci.manifest import ImageConfig, parse_config
+    from gobox.oci.unpack import layer_dir
+    from gobox.toolchains.image import ImageToolchain, find_image, parse_image_reference
+
+    ref = parse_image_reference(text, where)
+    lock = None if project.ephemeral else read_lock(project.lock_path)
+    pinned = lock.image_for(str(ref), platform) if lock else None
+    digest = ref.digest or (pinned.digest if pinned else None)
+    if locked and digest is None:
+        raise LockError(f"--locked: {project.relative(project.lock_path)} pins no digest for {ref.familiar} "
+                        f"on {platform}", hint="run gobox without --locked once to record it, and commit the lock")
+    image = find_image(store, ref, platform, digest)
+    if image is None:
+        notes.append(f"would pull {ref.familiar}" + (f" at {digest}" if digest else "") + f" for {platform}")
+        nothing = ImageConfig((), None, None, "", "", (), "", "", "", ())
+        return ImageToolchain(str(ref), digest or "(not pulled)", platform, (), nothing)
+    config = parse_config(store.blob_for(image.config).read_bytes(), image.config)
+    layers = tuple(layer_dir(store, d) for d in config.diff_ids)
+    missing = sum(1 for p in layers if not p.is_dir())
+    if missing:
+        notes.append(f"would unpack {missing} layer{'s' if missing != 1 else ''} of {ref.familiar}")
+    if not project.ephemeral and not ref.digest and (pinned is None or pinned.digest != image.digest):
+        notes.append(f"would write {project.relative(project.lock_path)} ({ref.familiar} at {image.digest[:19]})")
+    return ImageToolchain(str(ref), image.digest, platform, layers, config)
 
 
 def _hide_below(goroot: Path) -> None:

@@ -424,7 +424,9 @@ def toolchain_which(app: App, version: str | None, verbose: bool, locked: bool,
     Without VERSION the project decides, first found wins:
       GOBOX_GO, gobox.toml [go].version, .go-version,
       go.mod's toolchain line, go.mod's go line;
-    and gobox.lock keeps a resolved version for as long as it satisfies that.
+    each pins what it names, but the go line is a minimum (the newest stable
+    Go installed at or above it, else the sources' newest); gobox.lock keeps
+    a resolved version for as long as it satisfies that.
     Examples:
       "$(gobox toolchain which 1.21.13)/bin/go" version
       gobox toolchain which -v
@@ -459,25 +461,36 @@ def toolchain_which(app: App, version: str | None, verbose: bool, locked: bool,
                              "gobox run -- go env GOROOT shows it inside")
         r = ensure_project(project, app.store, app.settings, platform, progress, None, os.environ, locked)
     t = r.toolchain
+    vendored = None
+    if not version:
+        from gobox.build import mod_vendor
+
+        vendored = mod_vendor(project)
     if as_json:
         out = _toolchain_json(t)
         out.update({"requested": str(r.request), "resolved_by": r.how,
-                    "origin": r.choice.origin if r.choice else "command line"})
+                    "origin": r.choice.origin if r.choice else "command line", "minimum": r.request.minimum,
+                    "reason": r.reason or None, "mod_vendor": vendored})
         _emit_json(out)
         return
     click.echo(str(t.goroot))
     if verbose:
         origin = r.choice.origin if r.choice else "the command line"
         lines = [f"go {t.version} for {t.platform}",
-                 f"  asked for {r.request} by {origin}"]
+                 f"  {r.reason}" if r.reason else f"  asked for {r.request} by {origin}"]
         for text, where in (r.choice.shadowed if r.choice else ()):
             lines.append(f"  ignored {text} from {where} (lower precedence)")
-        if r.request.is_family:
+        if r.request.minimum:
+            lines.append(f"  a go line is the oldest Go the module needs: any stable release at or above it "
+                         f"will do; via {r.how}")
+        elif r.request.is_family:
             lines.append(f"  {r.request} means the newest stable {r.request}.x release; "
                          f"{t.version} via {r.how}")
         else:
             lines.append(f"  exact version, via {r.how}")
         lines.append(f"  archive {t.filename} from {t.source}, sha256 {t.sha256}")
+        if vendored:
+            lines.append(f"  builds take vendor/ (-mod=vendor in GOFLAGS): {vendored}")
         click.echo("\n".join(lines), err=True)
 
 
@@ -598,10 +611,10 @@ def _run_in_sandbox(app: App, argv: tuple[str, ...], flags: RunFlags, project: A
     project = project or app.project()
     options = dataclasses.replace(flags.options(), tty=tty)
     target = _commit_target(commit, options) if commit else None
-    prepared = prepare(project, app.store, app.settings, options, app.progress())
+    prepared = prepare(project, app.store, app.settings, options, app.progress(), dry_run=flags.dry_run)
     spec = plan(project, prepared.paths, argv, options, os.environ.get("TERM"))
     if flags.dry_run:
-        click.echo(f"go:       {prepared.go_version}")
+        _plan_header(project, prepared)
         click.echo(spec.describe())
         return
     if target is not None:
@@ -624,6 +637,18 @@ def _run_in_sandbox(app: App, argv: tuple[str, ...], flags: RunFlags, project: A
             click.echo(f"gobox: hint: {problem.hint}", err=True)
     if result.exit_code:
         raise click.exceptions.Exit(result.exit_code)
+
+
+def _plan_header(project: Any, prepared: Any) -> None:
+    """--dry-run's first lines: the Go, what a real run would fetch or write first, and vendor mode."""
+    from gobox.build import mod_vendor
+
+    click.echo(f"go:       {prepared.go_version}")
+    for note in prepared.notes:
+        click.echo(f"first:    {note}")
+    why = mod_vendor(project)
+    if why:
+        click.echo(f"vendor:   -mod=vendor in GOFLAGS: {why}")
 
 
 def _commit_target(text: str, options: Any) -> Any:
@@ -843,8 +868,14 @@ def _cross_plan(app: App, project: Any, options: Any, request: Any, list_only: b
     from gobox.build import output_dir, prepare
     from gobox.cross import release
 
-    prepared = prepare(project, app.store, app.settings, options, app.progress())
+    prepared = prepare(project, app.store, app.settings, options, app.progress(), dry_run=not list_only)
     patterns = request.patterns or (() if project.config.cross.targets else ("all",))
+    if not list_only and not Path(getattr(prepared.toolchain, "path", "/")).is_dir():
+        # The targets are expanded against the toolchain's own port list, which only an installed go prints.
+        _plan_header(project, prepared)
+        named = " ".join(patterns or project.config.cross.targets)
+        click.echo(f"targets:  {named} (checked against go {prepared.go_version}'s ports once it is installed)")
+        return
     targets = release.choose_targets(project, prepared, patterns)
     if list_only:
         ports = {(p.goos, p.goarch): p for p in release.toolchain_ports(prepared.toolchain)}
@@ -860,7 +891,7 @@ def _cross_plan(app: App, project: Any, options: Any, request: Any, list_only: b
     out = output_dir(project)
     specs = release.plan_request(project, app.store, prepared, dataclasses.replace(request, patterns=patterns),
                                  options, out)
-    click.echo(f"go:       {prepared.go_version}")
+    _plan_header(project, prepared)
     for t, spec in specs.items():
         click.echo(f"\n# {t} -> {project.relative(out / names[t])}")
         click.echo(spec.describe())
@@ -945,6 +976,14 @@ def vendor_cmd(app: App, check: bool, update: tuple[str, ...], locked: bool) -> 
     if check:
         if update or locked:
             raise UsageError("--check compares only; it takes no --update or --locked")
+        if not project.config.vendor.deps:
+            # Nothing gobox vendors, so nothing can differ from what it would write.
+            from gobox.build import mod_vendor
+
+            own = mod_vendor(project)
+            click.echo("nothing to vendor: gobox.toml has no [vendor.deps]"
+                       + (f" (builds take {own.split(' (')[0]}, with -mod=vendor)" if own else ""))
+            return
         diffs = tree.check(project, app.store)
         if diffs:
             for line in diffs[:50]:

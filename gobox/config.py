@@ -354,20 +354,28 @@ def _display(path: Path) -> str:
 # --- which Go version, and why -------------------------------------------------
 
 
+GO_LINE = "go.mod go line"
+
+
 @dataclass(frozen=True)
 class VersionChoice:
-    """The Go version wanted and where that came from; `shadowed` are lower-ranked sources."""
+    """The Go version wanted and where that came from; `shadowed` are lower-ranked sources.
+
+    `minimum`: the version is go.mod's `go` line, which Go reads as the oldest language version the
+    module needs, not as a toolchain to fetch; any stable Go at or above it will do."""
 
     text: str
     origin: str
     shadowed: tuple[tuple[str, str], ...] = ()
+    minimum: bool = False
 
 
 def choose_version(
     project: Project | None, flag: str | None, environ: Mapping[str, str]
 ) -> VersionChoice:
     """Pick the wanted version by the documented order: --go, GOBOX_GO, [go].version,
-    .go-version, go.mod's toolchain line, go.mod's go line. The first present wins."""
+    .go-version, go.mod's toolchain line, go.mod's go line. The first present wins; each pins
+    what it names (a family or an exact version) but the go line, which is a minimum."""
     from gobox.toolchains.versions import is_version
 
     candidates: list[tuple[str, str]] = []
@@ -383,7 +391,7 @@ def choose_version(
         if project.gomod and project.gomod.toolchain:
             candidates.append((project.gomod.toolchain, "go.mod toolchain line"))
         if project.gomod and project.gomod.go:
-            candidates.append((project.gomod.go, "go.mod go line"))
+            candidates.append((project.gomod.go, GO_LINE))
     if not candidates:
         raise ConfigError(
             "no Go version asked for",
@@ -396,7 +404,7 @@ def choose_version(
             f"{origin}: not a Go version: {text!r}",
             hint="use 1.22 (newest 1.22.x), 1.22.10, go1.22.10 or 1.23rc1",
         )
-    return VersionChoice(text, origin, tuple(candidates[1:]))
+    return VersionChoice(text, origin, tuple(candidates[1:]), minimum=origin == GO_LINE)
 
 
 # --- gobox.lock ---------------------------------------------------------------

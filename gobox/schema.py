@@ -374,7 +374,11 @@ TABLES: dict[str, str] = {
     "build": "What `gobox build` builds and how.",
     "sandbox": "The isolation and limits every command runs under.",
     "cross": "Targets of `gobox cross`.",
-    "vendor": "Dependencies pinned at exact revisions, for `gobox vendor`.",
+    "vendor": "Dependencies pinned at exact revisions, for `gobox vendor`. A module project vendored by"
+              " gobox ([vendor.deps]) or by its own committed vendor/modules.txt builds with -mod=vendor in"
+              " GOFLAGS, for every go command in the sandbox (tests' own `go run` too), whatever go.mod's go"
+              " line says (go itself takes vendor/ only from go 1.14 on); `-mod=mod` in [build].flags or"
+              " --env GOFLAGS overrides it.",
     "image": "The OCI image `gobox image` writes.",
     "ci": "What `gobox ci` does besides building.",
 }
@@ -383,7 +387,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "go": {k.name: k for k in [
         Key("version", "Go version", None,
             "Go version: \"1.22\" (newest 1.22.x), \"1.22.10\" or \"1.23rc1\"; "
-            "default: .go-version, then go.mod's toolchain and go lines.", _go_version),
+            "default: .go-version, then go.mod's toolchain line (exact), then its go line, which Go reads as "
+            "a minimum: the newest stable Go installed at or above it, else the newest the sources offer; "
+            "gobox.lock keeps what was chosen.", _go_version),
         Key("image", "image reference", None,
             "Run in an OCI image's toolchain instead, e.g. \"golang:1.22-bookworm\".", _is_str),
         Key("base", "string", "none",
@@ -435,7 +441,10 @@ SCHEMA: dict[str, dict[str, Key]] = {
                 "\"modules\", \"gopath\" (GO111MODULE=off) or \"auto\" (gopath when there is no go.mod).",
                 "auto", "modules", "gopath"),
         Key("deps", "table", {}, "Import path = { git = URL, rev = REV } or { hg = URL, rev = REV }, "
-            "with optional subdir and version.", _deps, each=dep_problem),
+            "with optional subdir and version (default: go.mod's require, else the version the module graph "
+            "selects). Modules: every module the build imports from, as minimal version selection over go.mod "
+            "and the pinned modules' own go.mod files finds it, so a dependency's dependency is pinned here "
+            "with no edit to go.mod.", _deps, each=dep_problem),
         Key("import-path", "string", None, "gopath mode: the project's own import path, e.g. "
             "\"github.com/you/tool\" (default: its directory's name); builds see it at $GOPATH/src/<import-path>.",
             _import_path),

@@ -62,8 +62,8 @@ LAYER_FORMAT = 1  # bump when minimal_files or _DIRS change, so old layers are n
 _DIRS = ("tmp", "proc", "dev", "root", "home/gobox", "go", "usr/local/go", "etc/ssl/certs")
 
 
-def ensure_minimal_layer(layers_dir: Path, scratch: Path, uid: int, gid: int) -> Path:
-    """The generated layer for this uid/gid, made once and named by what it is made from.
+def minimal_layer_path(layers_dir: Path, uid: int, gid: int) -> tuple[Path, Path | None]:
+    """Where the generated layer for this uid/gid is (made or not), and the CA bundle it takes.
 
     The name hashes the ids and the CA bundle's identity (path, size, mtime),
     not its 200 kB of content, so finding the layer costs a stat per run.
@@ -77,7 +77,12 @@ def ensure_minimal_layer(layers_dir: Path, scratch: Path, uid: int, gid: int) ->
     except (ImportError, OSError):
         ca_path, ca_id = None, "none"
     key = hashlib.sha256(f"{LAYER_FORMAT}:{uid}:{gid}:{ca_id}".encode()).hexdigest()[:16]
-    path = layers_dir / f"minimal-{key}"
+    return layers_dir / f"minimal-{key}", ca_path
+
+
+def ensure_minimal_layer(layers_dir: Path, scratch: Path, uid: int, gid: int) -> Path:
+    """The generated layer for this uid/gid, made once and named by what it is made from."""
+    path, ca_path = minimal_layer_path(layers_dir, uid, gid)
     if path.is_dir():
         return path
     files = minimal_files(uid, gid, ca_path.read_bytes() if ca_path else b"")

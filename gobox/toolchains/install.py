@@ -76,7 +76,7 @@ def find_installed(store: Store, version: GoVersion, platform: str) -> Toolchain
 
 def find_match(store: Store, request: VersionRequest, platform: str) -> Toolchain | None:
     """The newest installed toolchain that satisfies `request`, with no network."""
-    if not request.is_family:
+    if request.is_exact:
         return find_installed(store, request.version, platform)
     return next((t for t in installed(store, platform) if request.matches(t.version)), None)
 

@@ -19,20 +19,36 @@ from gobox.errors import LockError, NetworkError
 from gobox.progress import Progress
 from gobox.store import Store, write_atomic
 from gobox.toolchains import versions
-from gobox.toolchains.install import Toolchain, find_installed, find_match, install
+from gobox.toolchains.install import Toolchain, entry_name, find_installed, find_match, install
 from gobox.toolchains.sources import Artifact, Source, configured_sources, source_named
 from gobox.toolchains.versions import GoVersion, VersionRequest
 
 
 @dataclass(frozen=True)
 class Resolution:
-    """A toolchain ready to use, and the reasons it is the one."""
+    """A toolchain ready to use, and the reasons it is the one.
+
+    In a dry run `toolchain` may not be installed yet: it names where it would be, and `pending` is the
+    artifact that would be downloaded for it; `lock_pending` says gobox.lock would be written."""
 
     toolchain: Toolchain
     request: VersionRequest
     choice: VersionChoice | None
     how: str  # "gobox.lock", "the store", or the source it was resolved from
     lock_written: bool = False
+    reason: str = ""  # for a minimum (go.mod's go line): one line on why this version, for `which -v`
+    pending: Artifact | None = None
+    lock_pending: bool = False
+
+
+@dataclass(frozen=True)
+class _Pick:
+    """What satisfies a request: an installed toolchain, or an artifact of a source to install."""
+
+    toolchain: Toolchain | None
+    artifact: Artifact | None
+    source: Source | None
+    how: str
 
 
 def find_artifact(
@@ -83,45 +99,82 @@ def available(
     raise NetworkError("no toolchain source could be reached: " + "; ".join(problems))
 
 
+def _pick(store: Store, settings: Settings, request: VersionRequest, platform: str, progress: Progress,
+          prefer_installed: bool, fallback: bool) -> _Pick:
+    """The toolchain `request` means. An exact version or a minimum is looked for in the store first (an
+    installed Go at or above a minimum needs no network), as is any request with `prefer_installed`; a family
+    asks the sources for its newest patch, and with `fallback` settles for the newest installed one when no
+    source can be reached, saying so."""
+    if prefer_installed or not request.is_family:
+        have = find_match(store, request, platform)
+        if have is not None:
+            return _Pick(have, None, None, "the store")
+    try:
+        artifact, source = find_artifact(request, configured_sources(settings), platform, progress)
+    except NetworkError:
+        have = find_match(store, request, platform) if fallback else None
+        if have is None:
+            raise
+        progress.step(f"no toolchain source reachable; using the installed go {have.version}")
+        return _Pick(have, None, None, "the store (sources unreachable)")
+    return _Pick(None, artifact, source, source.name)
+
+
+def _realize(store: Store, pick: _Pick, progress: Progress, dry_run: bool) -> tuple[Toolchain, Artifact | None]:
+    """The picked toolchain, installed; in a dry run, where it would be installed and what would be fetched."""
+    if pick.toolchain is not None:
+        return pick.toolchain, None
+    if dry_run:
+        return planned(store, pick.artifact), pick.artifact
+    return install(store, pick.artifact, pick.source, progress), None
+
+
+def planned(store: Store, a: Artifact) -> Toolchain:
+    """The toolchain `a` would install, at the path it would have in the store; nothing is written."""
+    return Toolchain(a.version, a.platform, store.toolchains / entry_name(a.version, a.platform), a.source,
+                     a.filename, a.url, a.sha256, a.size)
+
+
 def ensure_version(
     store: Store, settings: Settings, request: VersionRequest, platform: str, progress: Progress,
-    prefer_installed: bool,
+    prefer_installed: bool, dry_run: bool = False,
 ) -> Resolution:
     """A toolchain for an explicit request (`gobox toolchain install/which VERSION`).
 
     With `prefer_installed`, the newest installed match is used without asking
     any source; an exact version that is installed never needs the network.
     """
-    if prefer_installed or not request.is_family:
-        have = find_match(store, request, platform)
-        if have is not None:
-            return Resolution(have, request, None, "the store")
-    artifact, source = find_artifact(request, configured_sources(settings), platform, progress)
-    return Resolution(install(store, artifact, source, progress), request, None, source.name)
+    pick = _pick(store, settings, request, platform, progress, prefer_installed, fallback=False)
+    toolchain, pending = _realize(store, pick, progress, dry_run)
+    return Resolution(toolchain, request, None, pick.how, pending=pending)
 
 
 def ensure_project(
     project: Project, store: Store, settings: Settings, platform: str, progress: Progress,
-    flag: str | None, environ: Mapping[str, str], locked: bool,
+    flag: str | None, environ: Mapping[str, str], locked: bool, dry_run: bool = False,
 ) -> Resolution:
     """The project's toolchain, following gobox.lock; the lock is (re)written when resolution
     changes it, or LockError when `locked` forbids that. Never upgrades a locked version that
-    still satisfies the request."""
+    still satisfies the request. A dry run installs and writes nothing, and says what it would."""
     choice = choose_version(project, flag, environ)
-    request = VersionRequest.parse(choice.text)
+    request = VersionRequest.parse(choice.text, minimum=choice.minimum)
     if project.ephemeral:
-        r = ensure_version(store, settings, request, platform, progress, prefer_installed=True)
-        return Resolution(r.toolchain, request, choice, r.how)
+        r = ensure_version(store, settings, request, platform, progress, prefer_installed=True, dry_run=dry_run)
+        return replace(r, choice=choice)
     lock = read_lock(project.lock_path)
     lock_name = project.relative(project.lock_path)
+    said = f"go.mod says go {choice.text} (a minimum)"
     if lock is not None and lock.go_version and request.matches(GoVersion.parse(lock.go_version)):
         pinned = lock.artifact_for(platform)
         if pinned is not None:
             t = find_installed(store, GoVersion.parse(lock.go_version), platform)
+            pending = None
             if t is None or t.sha256 != pinned.sha256:
+                artifact = _artifact(pinned, lock.go_version, settings)
                 source = source_named(pinned.source, settings)
-                t = install(store, _artifact(pinned, lock.go_version, settings), source, progress)
-            return Resolution(t, request, choice, lock_name)
+                t, pending = _realize(store, _Pick(None, artifact, source, source.name), progress, dry_run)
+            reason = f"{said}; {lock_name} pins go{lock.go_version}, which meets it" if request.minimum else ""
+            return Resolution(t, request, choice, lock_name, reason=reason, pending=pending)
         if locked:
             raise LockError(
                 f"{lock_name} pins go {lock.go_version} but has no toolchain for {platform}",
@@ -133,43 +186,35 @@ def ensure_project(
             why = (f"{lock_name} pins go {lock.go_version}" if lock and lock.go_version
                    else f"{lock_name} does not exist" if lock is None else f"{lock_name} pins no Go")
             raise LockError(
-                f"--locked: {why}, but {choice.origin} asks for {choice.text}",
+                f"--locked: {why}, but {choice.origin} asks for {choice.text}"
+                + (" or newer" if request.minimum else ""),
                 hint="run gobox without --locked (or `gobox toolchain pin`) to update the lock",
             )
         request_for_lock = request
-    toolchain, how = _resolve_and_install(store, settings, request_for_lock, platform, progress)
+    pick = _pick(store, settings, request_for_lock, platform, progress, prefer_installed=False, fallback=True)
+    toolchain, pending = _realize(store, pick, progress, dry_run)
+    reason = ""
+    if request.minimum and request_for_lock is request:
+        reason = (f"{said}; newest stable installed at or above it: {toolchain.version.tag}" if pick.toolchain
+                  else f"{said}; none installed at or above it; newest stable from {pick.how}: "
+                  f"{toolchain.version.tag}")
     keep = lock.artifacts if lock and lock.go_version == str(toolchain.version) else ()
     # replace, not Lock(...): whatever else the lock pins (images, bundles, vendored deps) stays.
     new_lock = replace(lock or Lock(), go_version=str(toolchain.version),
                        artifacts=tuple(a for a in keep if a.platform != platform) + (_from_toolchain(toolchain),))
+    if dry_run:
+        return Resolution(toolchain, request, choice, pick.how, reason=reason, pending=pending, lock_pending=True)
     write_atomic(project.lock_path, render_lock(new_lock).encode())
     progress.step(f"wrote {lock_name}: go {toolchain.version} ({toolchain.source})")
-    return Resolution(toolchain, request, choice, how, lock_written=True)
+    return Resolution(toolchain, request, choice, pick.how, lock_written=True, reason=reason)
 
 
 def _resolve_and_install(
     store: Store, settings: Settings, request: VersionRequest, platform: str, progress: Progress
 ) -> tuple[Toolchain, str]:
-    """The toolchain a lock should record for `request`, and how it was found.
-
-    An exact version already in the store needs no source: its toolchain.json
-    holds everything the lock records. A family ("1.22") asks the sources for
-    the newest patch, and only when none can be reached settles for the
-    newest installed one, saying so.
-    """
-    if not request.is_family:
-        have = find_match(store, request, platform)
-        if have is not None:
-            return have, "the store"
-    try:
-        artifact, source = find_artifact(request, configured_sources(settings), platform, progress)
-    except NetworkError:
-        have = find_match(store, request, platform)
-        if have is None:
-            raise
-        progress.step(f"no toolchain source reachable; using the installed go {have.version}")
-        return have, "the store (sources unreachable)"
-    return install(store, artifact, source, progress), source.name
+    """The toolchain a lock should record for `request`, installed, and how it was found."""
+    pick = _pick(store, settings, request, platform, progress, prefer_installed=False, fallback=True)
+    return _realize(store, pick, progress, dry_run=False)[0], pick.how
 
 
 def pin(

@@ -90,30 +90,40 @@ class GoVersion:
 
 @dataclass(frozen=True)
 class VersionRequest:
-    """What a user asked for: an exact version, or a family meaning its newest stable patch.
+    """What a user asked for: an exact version, a family meaning its newest stable patch, or a minimum.
 
     `1.22` is a family; `1.22.10`, `1.23rc1` and `go1.22.10` are exact. Before
     Go 1.21 a family's first release was named like the family (go1.20), so a
-    family request also accepts that release.
+    family request also accepts that release. A minimum (go.mod's `go` line, which
+    Go reads as the oldest language version the module needs) is met by every
+    stable release at or above it: `go 1.13` by 1.13.0, 1.22.10 or 1.27.3 alike.
     """
 
     version: GoVersion
+    minimum: bool = False
 
     @classmethod
-    def parse(cls, text: str) -> VersionRequest:
-        return cls(GoVersion.parse(text))
+    def parse(cls, text: str, minimum: bool = False) -> VersionRequest:
+        return cls(GoVersion.parse(text), minimum)
 
     @property
     def is_family(self) -> bool:
-        return self.version.patch is None and not self.version.pre
+        return not self.minimum and self.version.patch is None and not self.version.pre
+
+    @property
+    def is_exact(self) -> bool:
+        """Whether exactly one version meets the request (so the store alone can answer it)."""
+        return not self.minimum and not self.is_family
 
     def matches(self, candidate: GoVersion) -> bool:
+        if self.minimum:
+            return not candidate.is_prerelease and candidate >= self.version
         if self.is_family:
             return candidate.family == self.version.family and not candidate.is_prerelease
         return candidate == self.version
 
     def __str__(self) -> str:
-        return str(self.version)
+        return f"{self.version} or newer" if self.minimum else str(self.version)
 
 
 def newest(versions: Iterable[GoVersion]) -> GoVersion | None:

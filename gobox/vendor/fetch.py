@@ -29,6 +29,7 @@ from typing import IO
 from gobox import fsroot
 from gobox.errors import GoboxError, IntegrityError, NetworkError, NotFoundError
 from gobox.store import Store, replace_dir
+from gobox.vendor import modules
 
 # Directories a dependency's own tree may carry that must not shadow the project's vendoring.
 DROPPED_DIRS = ("vendor", "Godeps")
@@ -224,7 +225,8 @@ class Entry:
 
     Two entries are equal when a user would see no difference: content, kind and target. `source` is the
     archive member a vendored file is written from; `data` is kept only for what gobox reads itself (a
-    dependency's go.mod) or makes (vendor/modules.txt)."""
+    dependency's go.mod) or makes (vendor/modules.txt); `imports` only for a .go file that is no test, read
+    from its head (None: a file no build takes, or not Go)."""
 
     sha256: str = ""
     executable: bool = False
@@ -232,6 +234,7 @@ class Entry:
     size: int = field(default=0, compare=False)
     source: str | None = field(default=None, compare=False)
     data: bytes | None = field(default=None, compare=False, repr=False)
+    imports: tuple[str, ...] | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def of(cls, data: bytes, executable: bool = False) -> Entry:
@@ -315,6 +318,19 @@ def digest(stream: IO[bytes], sink: IO[bytes] | int | None = None, keep: int = 0
     return h.hexdigest(), size, bytes(kept) if kept is not None else None
 
 
+class _Replayed:
+    """A stream whose first bytes were already read: they come again first."""
+
+    def __init__(self, head: bytes, rest: IO[bytes]) -> None:
+        self.head, self.rest = head, rest
+
+    def read(self, n: int = -1) -> bytes:
+        if self.head:
+            out, self.head = (self.head, b"") if n < 0 or n >= len(self.head) else (self.head[:n], self.head[n:])
+            return out
+        return self.rest.read(n)
+
+
 def read_tree(store: Store, remote: Remote, commit: str, subdir: str | None = None) -> dict[str, Entry]:
     """The tree of `commit` (or of its `subdir`, with the root's LICENSE when the subdir has none, as a
     module proxy serves it): relative path -> Entry, files hashed as they stream by."""
@@ -343,10 +359,18 @@ def read_tree(store: Store, remote: Remote, commit: str, subdir: str | None = No
             if member.issym():
                 tree[name] = Entry(link=member.linkname, source=full)
                 continue
-            sha, size, data = digest(tar.extractfile(member), keep=MAX_GOMOD if name == "go.mod" else 0)
+            stream: IO[bytes] = tar.extractfile(member)
+            imports = None
+            if name.endswith(".go") and not name.endswith("_test.go"):
+                # The imports, for what `gobox vendor` must find pinned: from the file's head, which is then
+                # hashed with the rest as it streams by.
+                head = stream.read(modules.GO_HEAD)
+                imports = modules.go_imports(head)
+                stream = _Replayed(head, stream)
+            sha, size, data = digest(stream, keep=MAX_GOMOD if name == "go.mod" else 0)
             if name == "go.mod" and data is None:
                 raise IntegrityError(f"{label}: {full} is larger than Go reads ({MAX_GOMOD >> 20} MiB)")
-            tree[name] = Entry(sha, bool(member.mode & 0o111), None, size, full, data)
+            tree[name] = Entry(sha, bool(member.mode & 0o111), None, size, full, data, imports)
     if prefix and not tree:
         raise NotFoundError(f"{label}: no directory {subdir!r} in the tree", hint="check subdir in [vendor.deps]")
     if prefix and root_license is not None and "LICENSE" not in tree:

@@ -160,13 +160,243 @@ class VendoredModule:
     version: str
     go: str | None  # the module's own go line, if any
     packages: tuple[str, ...]
+    explicit: bool = True  # required by the main module's go.mod
 
 
-def modules_txt(entries: Iterable[VendoredModule]) -> str:
-    """vendor/modules.txt as `go mod vendor` writes it for a go.mod at 1.17 or later."""
+def modules_txt(entries: Iterable[VendoredModule], main_go: str | None) -> str:
+    """vendor/modules.txt as `go mod vendor` writes it for a main module whose go line is `main_go`: from
+    go 1.14, `## explicit` on what go.mod requires (which `go build -mod=vendor` checks); from go 1.17,
+    each module's own go line too (`## explicit; go 1.x`, or `## go 1.x` for the others); before 1.14
+    neither, and no module that gives the build no package."""
+    markers = main_go is not None and version_at_least(main_go, "1.14")
+    go_lines = main_go is not None and version_at_least(main_go, "1.17")
     lines = []
     for e in sorted(entries, key=lambda e: e.module):
+        if not e.packages and not (markers and e.explicit):
+            continue
         lines.append(f"# {e.module} {e.version}")
-        lines.append(f"## explicit; go {e.go}" if e.go else "## explicit")
+        meta = [x for x, on in (("explicit", markers and e.explicit), (f"go {e.go}", go_lines and e.go)) if on]
+        if meta:
+            lines.append("## " + "; ".join(meta))
         lines.extend(e.packages)
     return "".join(line + "\n" for line in lines)
+
+
+def version_at_least(go: str, floor: str) -> bool:
+    """Whether a go line (1.13, 1.21.0, 1.22rc1) is at `floor` or later, in Go's order; an unreadable one
+    is not."""
+    from gobox.toolchains.versions import GoVersion, is_version
+
+    return is_version(go) and GoVersion.parse(go) >= GoVersion.parse(floor)
+
+
+# --- module versions and minimal version selection ---------------------------------------------------------
+
+_SEMVER = re.compile(r"^v(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z.-]+))?(?:\+([0-9A-Za-z.-]+))?$")
+
+
+def is_semver(version: str) -> bool:
+    """A module version as go.mod writes it: v1.2.3, with an optional prerelease and +build suffix."""
+    m = _SEMVER.match(version)
+    return bool(m) and (m.group(4) is None or all(p and not (p.isdigit() and len(p) > 1 and p[0] == "0")
+                                                  for p in m.group(4).split(".")))
+
+
+def semver_key(version: str) -> tuple:
+    """A sort key in semver's order (golang.org/x/mod/semver.Compare): build metadata (+incompatible) is not
+    compared, a prerelease sorts before its release, its dot-separated parts numerically when they are digits
+    and below any that are not. A string that is no version sorts below every version, as semver does."""
+    m = _SEMVER.match(version)
+    if not m or not is_semver(version):
+        return (0,)
+    major, minor, patch, pre = int(m.group(1)), int(m.group(2)), int(m.group(3)), m.group(4)
+    if pre is None:
+        return (1, major, minor, patch, 1, ())
+    parts = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in pre.split("."))
+    return (1, major, minor, patch, 0, parts)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What MVS reads of one module version's go.mod: its requirements and its go line."""
+
+    requires: tuple[tuple[str, str], ...]
+    go: str | None = None
+
+
+@dataclass(frozen=True)
+class Graph:
+    """The module graph from the main module: the version MVS selects for each module path, and for each
+    module version reached, who required it (for messages)."""
+
+    selected: dict[str, str]
+    required_by: dict[tuple[str, str], tuple[tuple[str, str], ...]]
+    unread: frozenset[tuple[str, str]]  # reached, but no go.mod to read: its requirements are not known
+
+
+def select(main: str, roots: Iterable[tuple[str, str]], summary, prune: bool) -> Graph:  # noqa: ANN001
+    """Minimal version selection (go.dev/ref/mod#minimal-version-selection): every module version reachable
+    from the main module's requirements through the go.mod files `summary(path, version)` gives (None when
+    there is none to read), and for each module path the highest version any of them requires.
+
+    With `prune` (a main module at go 1.17 or later), Go's graph pruning: a module whose own go line is 1.17
+    or later contributes its requirements, but theirs are read only when reached some other way; below 1.17
+    a module's requirements are followed all the way down, as they were before pruning existed."""
+    required_by: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    read: dict[tuple[str, str], Summary | None] = {}
+    done: set[tuple[tuple[str, str], bool]] = set()
+    todo: list[tuple[tuple[str, str], bool]] = []
+
+    def reach(m: tuple[str, str], by: tuple[str, str], pruned: bool) -> None:
+        if m[0] == main or m[1] == "none":
+            return
+        required_by.setdefault(m, [])
+        if by not in required_by[m]:
+            required_by[m].append(by)
+        if (m, pruned) not in done and (m, False) not in done:
+            done.add((m, pruned))
+            todo.append((m, pruned))
+
+    for r in roots:
+        reach(r, (main, ""), prune)
+    while todo:
+        m, pruned = todo.pop()
+        if m not in read:
+            read[m] = summary(*m)
+        s = read[m]
+        if s is None:
+            continue
+        own_pruned = s.go is not None and version_at_least(s.go, "1.17")
+        if pruned and own_pruned:
+            for r in s.requires:  # counted, not followed
+                if r[0] != main and r[1] != "none":
+                    required_by.setdefault(r, [])
+                    if m not in required_by[r]:
+                        required_by[r].append(m)
+            continue
+        for r in s.requires:
+            reach(r, m, pruned and own_pruned)
+    selected: dict[str, str] = {}
+    for path, version in required_by:
+        if path not in selected or semver_key(version) > semver_key(selected[path]):
+            selected[path] = version
+    return Graph(selected, {k: tuple(v) for k, v in required_by.items()},
+                 frozenset(k for k, v in read.items() if v is None))
+
+
+# --- the imports a build may need ------------------------------------------------------------------------
+
+GO_HEAD = 1 << 18  # bytes of a .go file read for its build constraints and imports; Go's own stop at the first decl
+_TOKEN = re.compile(r'\s+|//[^\n]*|/\*.*?\*/|"(?:[^"\\\n]|\\.)*"|`[^`]*`|[A-Za-z_][A-Za-z0-9_]*|[().;]|.', re.S)
+
+
+def _constraint(expr: str) -> bool | None:
+    """A //go:build expression as `go mod vendor` reads it (every tag both set and not, but ignore never set),
+    None when it does not parse."""
+    tokens = re.findall(r"&&|\|\||[!()]|[^\s!()&|]+|\S", expr)
+    pos = 0
+
+    def peek() -> str | None:
+        return tokens[pos] if pos < len(tokens) else None
+
+    def take() -> str:
+        nonlocal pos
+        pos += 1
+        return tokens[pos - 1]
+
+    def unary(prefer: bool) -> bool:
+        t = peek()
+        if t == "!":
+            take()
+            return not unary(not prefer)
+        if t == "(":
+            take()
+            value = either(prefer)
+            if take() != ")":
+                raise ValueError
+            return value
+        if t is None or not re.fullmatch(r"[\w.]+", t):
+            raise ValueError
+        take()
+        return prefer and t != "ignore"
+
+    def both(prefer: bool) -> bool:
+        value = unary(prefer)
+        while peek() == "&&":
+            take()
+            value = unary(prefer) and value
+        return value
+
+    def either(prefer: bool) -> bool:
+        value = both(prefer)
+        while peek() == "||":
+            take()
+            value = both(prefer) or value
+        return value
+
+    try:
+        value = either(True)
+    except (ValueError, IndexError, RecursionError):
+        return None
+    return value if pos == len(tokens) else None
+
+
+def _plus_build(line: str) -> bool:
+    """A `// +build` line: words ORed, comma-separated terms ANDed, `!` negating one term."""
+    return any(all(_constraint(term) for term in word.split(",")) for word in line.split())
+
+
+def go_imports(source: bytes) -> tuple[str, ...] | None:
+    """The import paths of a .go file (from its head: see GO_HEAD), or None when its build constraints leave it
+    out of every build (//go:build ignore) or it cannot be read as Go."""
+    text = source.decode("utf-8", errors="replace")
+    clause = re.search(r"^package\s", text, re.M)
+    header = text[:clause.start()] if clause else ""
+    go_build = re.findall(r"^//go:build (.*)$", header, re.M)
+    if go_build:
+        if _constraint(go_build[0]) is not True:
+            return None
+    elif not all(_plus_build(line) for line in re.findall(r"^// \+build (.*)$", header, re.M)):
+        return None
+    tokens = [t for t in _TOKEN.findall(text) if t.strip() and not t.startswith(("//", "/*"))]
+    if tokens[:1] != ["package"] or len(tokens) < 2:
+        return None
+    out: list[str] = []
+    i = 2
+    while i < len(tokens):
+        t = tokens[i]
+        if t == ";":
+            i += 1
+            continue
+        if t != "import":
+            break
+        i += 1
+        grouped = i < len(tokens) and tokens[i] == "("
+        i += grouped
+        while i < len(tokens):
+            t = tokens[i]
+            if grouped and t == ")":
+                i += 1
+                break
+            if t in (";", ".", "_") or re.fullmatch(r"[A-Za-z_]\w*", t):
+                i += 1
+                continue
+            if t[:1] in "\"`":
+                out.append(t[1:-1])  # an import path holds no backslash (Go refuses one), so no escape
+                i += 1
+                if not grouped:
+                    break
+                continue
+            return tuple(out)  # not Go: what was read so far
+    return tuple(out)
+
+
+def is_std(path: str) -> bool:
+    """Whether an import path is the standard library's (or cgo's "C"): its first element has no dot."""
+    return "." not in path.split("/", 1)[0]
+
+
+def provider(path: str, modules: Iterable[str]) -> str | None:
+    """The module of `modules` whose path is the longest prefix of the import path `path`."""
+    found = [m for m in modules if path == m or path.startswith(m + "/")]
+    return max(found, key=len, default=None)

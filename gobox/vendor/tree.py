@@ -24,7 +24,7 @@ from pathlib import Path
 from gobox.config import Dependency, Lock, LockedDep, Project, read_lock, render_lock, vendor_mode
 from gobox.errors import ConfigError, GoboxError, IntegrityError, LockError, NetworkError, NotFoundError
 from gobox.store import Store, remove_tree, swap_dir, write_atomic
-from gobox.vendor import fetch, modules
+from gobox.vendor import fetch, graph, modules
 from gobox.vendor.fetch import Entry, Remote
 
 VENDOR = "vendor"
@@ -134,40 +134,32 @@ def _label(p: Pin) -> str:
 
 
 def expected(project: Project, store: Store, pins: list[Pin]) -> Planned:
-    """The whole vendor/ tree the pins make, checked against go.sum, and refused when a part of it could not
-    be written beneath vendor/ as it is (fetch.check)."""
+    """The whole vendor/ tree the pins make, checked against the module graph and go.sum, and refused when a
+    part of it could not be written beneath vendor/ as it is (fetch.check)."""
     mode = vendor_mode(project)
     top = "src/" if mode == "gopath" else ""
     out: dict[str, Entry] = {}
     owner: dict[str, int] = {}  # path in vendor/ -> index of the pin it is written from (the last one wins)
     digests: dict[str, str] = {}
     made: dict[str, bytes] = {}
-    requires: dict[str, modules.Require] = {}
-    gosum: dict[tuple[str, str], str] = {}
+    trees = [fetch.read_tree(store, p.remote, p.commit, p.dep.subdir) for p in pins]
+    kept_trees = [fetch.vendored(t) if mode == "gopath" else _kept(t) for t in trees]
     if mode != "gopath":
         requires = _gomod_requires(project)
-        missing = sorted(m for m in requires if m not in {p.dep.path for p in pins})
-        if missing:
-            raise ConfigError(f"go.mod requires {', '.join(missing)}, which [vendor.deps] does not pin",
-                              hint="pin every required module in gobox.toml [vendor.deps] (vendoring takes all "
-                              "or none)")
+        found = _plan(project, requires, {p.dep.path: k for p, k in zip(pins, kept_trees, strict=True)},
+                      graph.main_imports(project.root))
+        _refuse(project, found)
         gosum_path = project.root / "go.sum"
-        if gosum_path.is_file():
-            gosum = modules.parse_gosum(gosum_path.read_text(encoding="utf-8"))
-    entries = []
-    for i, p in enumerate(pins):
-        tree = fetch.read_tree(store, p.remote, p.commit, p.dep.subdir)
-        if mode == "gopath":
-            kept = fetch.vendored(tree)
-        else:
-            kept = _module_tree(p, tree, requires, gosum)
-            entries.append(_module_entry(p.dep.path, p.dep.version or requires[p.dep.path].version, kept))
+        gosum = modules.parse_gosum(gosum_path.read_text(encoding="utf-8")) if gosum_path.is_file() else {}
+        for p, tree in zip(pins, trees, strict=True):
+            _check_sums(p, tree, found.versions[p.dep.path], gosum)
+        made["modules.txt"] = _modules_txt(project, found, {p.dep.path: k for p, k in zip(pins, kept_trees,
+                                                                                             strict=True)}).encode()
+    for i, (p, kept) in enumerate(zip(pins, kept_trees, strict=True)):
         digests[p.dep.path] = fetch.tree_digest(kept)
         for name, e in kept.items():
             out[f"{top}{p.dep.path}/{name}"] = e
             owner[f"{top}{p.dep.path}/{name}"] = i
-    if mode != "gopath":
-        made["modules.txt"] = modules.modules_txt(entries).encode()
     fetch.check(out, {f"{top}{p.dep.path}": _label(p) for p in pins})
     parts = tuple((p, f"{top}{p.dep.path}/", {name[len(top) + len(p.dep.path) + 1:]: e for name, e in out.items()
                                                if owner[name] == i}) for i, p in enumerate(pins))
@@ -175,17 +167,37 @@ def expected(project: Project, store: Store, pins: list[Pin]) -> Planned:
     return Planned(out, digests, parts, made)
 
 
-def _module_tree(p: Pin, tree: dict[str, Entry], requires: dict[str, modules.Require],
-                 gosum: dict[tuple[str, str], str]) -> dict[str, Entry]:
-    """What of a module's tree is vendored, after checking it against go.mod and go.sum."""
-    req = requires.get(p.dep.path)
-    version = p.dep.version or (req.version if req else None)
-    if req is None:
-        raise ConfigError(f"gobox.toml [vendor.deps] {p.dep.path}: go.mod does not require it",
-                          hint=f"add `require {p.dep.path} {p.dep.version or 'vX.Y.Z'}` to go.mod")
-    if version != req.version:
-        raise ConfigError(f"gobox.toml [vendor.deps] {p.dep.path}: version {version} but go.mod requires "
-                          f"{req.version}", hint="make them agree")
+def _kept(tree: dict[str, Entry]) -> dict[str, Entry]:
+    """What of a module's tree is vendored: not its own vendor/ or Godeps/, and no nested module, which is
+    another module, vendored (if at all) from its own pin, as `go mod vendor` does."""
+    others = modules.in_nested_module(tree)
+    return {n: e for n, e in fetch.vendored(tree).items() if n not in others}
+
+
+def _plan(project: Project, requires: dict[str, modules.Require], kept: dict[str, dict[str, Entry]],
+          imports: dict[str, str] | None) -> graph.Plan:
+    deps = {d.path: d for d in project.config.vendor.deps}
+    pinned = {path: graph.Pinned(path, deps[path].version or (requires[path].version if path in requires else None),
+                                 tree) for path, tree in kept.items()}
+    main = project.gomod.module if project.gomod and project.gomod.module else ""
+    return graph.plan(main, project.gomod.go if project.gomod else None, requires.values(), pinned, imports)
+
+
+def _refuse(project: Project, found: graph.Plan) -> None:
+    """One error for every module the graph needs that [vendor.deps] lacks or pins at another version."""
+    if not found.problems:
+        return
+    n = len(found.problems)
+    where = project.relative(project.config_path) if project.config_path else "gobox.toml"
+    lines = "".join(f"\n  {x}" for x in found.problems)
+    hint = ("add to [vendor.deps] (check each URL):" + "".join(f"\n  {x}" for x in found.additions)
+            if found.additions else "pin each module at the version the module graph selects")
+    raise ConfigError(f"{where} [vendor.deps] does not match the module graph of go.mod and the pinned modules' "
+                      f"go.mod files ({n} problem{'s' if n != 1 else ''}):{lines}", hint=hint)
+
+
+def _check_sums(p: Pin, tree: dict[str, Entry], version: str, gosum: dict[tuple[str, str], str]) -> None:
+    """A module's tree against the h1: hashes go.sum keeps for it (its files, its go.mod), if any."""
     files = {n: e.sha256 for n, e in tree.items() if e.link is None}
     held = tree.get("go.mod")
     gomod = held.data if held is not None and held.link is None and held.data else \
@@ -198,15 +210,19 @@ def _module_tree(p: Pin, tree: dict[str, Entry], requires: dict[str, modules.Req
                                  f"{p.remote} at {p.commit} ({p.dep.rev}) gives {got}",
                                  hint="pin the revision go.sum was made from, or fix go.sum if the "
                                  "pinned tree is the one you trust")
-    # A nested module is another module, vendored (if at all) from its own pin, as `go mod vendor` does.
-    others = modules.in_nested_module(tree)
-    return {n: e for n, e in fetch.vendored(tree).items() if n not in others}
 
 
-def _module_entry(path: str, version: str, kept: dict[str, Entry]) -> modules.VendoredModule:
+def _modules_txt(project: Project, found: graph.Plan, kept: dict[str, dict[str, Entry]]) -> str:
+    entries = [_module_entry(path, found.versions[path], tree, path in found.explicit)
+               for path, tree in kept.items() if path in found.versions]
+    entries += [modules.VendoredModule(m, v, None, ()) for m, v in found.unpinned_explicit]
+    return modules.modules_txt(entries, project.gomod.go if project.gomod else None)
+
+
+def _module_entry(path: str, version: str, kept: dict[str, Entry], explicit: bool) -> modules.VendoredModule:
     gomod = kept.get("go.mod")
     go = modules.go_line(gomod.data) if gomod is not None and gomod.link is None else None
-    return modules.VendoredModule(path, version, go, tuple(modules.packages(path, kept)))
+    return modules.VendoredModule(path, version, go, tuple(modules.packages(path, kept)), explicit)
 
 
 @dataclass(frozen=True)
@@ -305,11 +321,9 @@ def _check_digests(project: Project, held: list[LockedDep], have: dict[str, Entr
             diffs.append(f"changed: vendor/{top}{h.path}/ (its files digest to {got}, "
                          f"gobox.lock pins {h.tree} at {h.commit})")
     if not gopath:
-        requires = _gomod_requires(project)
-        deps = {d.path: d for d in project.config.vendor.deps}
-        entries = [_module_entry(h.path, deps[h.path].version or requires[h.path].version, parts[h.path])
-                   for h in held if h.path in requires]
-        want = Entry.of(modules.modules_txt(entries).encode())
+        # vendor/modules.txt as the vendored go.mod files make it: the graph is selected again from them.
+        found = _plan(project, _gomod_requires(project), parts, None)
+        want = Entry.of(_modules_txt(project, found, parts).encode())
         if have.get("modules.txt") != want:
             diffs.append("changed: vendor/modules.txt" if "modules.txt" in have else "missing: vendor/modules.txt")
     return diffs

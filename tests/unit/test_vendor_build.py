@@ -1,4 +1,4 @@
-"""How a vendored project builds: -mod=vendor for modules, GO111MODULE=off and GOPATH for gopath mode."""
+"""How a vendored project builds: -mod=vendor in GOFLAGS for modules, GO111MODULE=off and GOPATH for gopath mode."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gobox.build import Options, Paths, check_vendored, environment, go_build_argv, go_test_argv, plan
+from gobox.build import Options, Paths, check_vendored, environment, go_build_argv, go_test_argv, mod_vendor, plan
 from gobox.config import GoMod, Project, parse_config, vendor_mode
 from gobox.errors import ConfigError
 
@@ -26,20 +26,37 @@ def test_mode_follows_go_mod_unless_set() -> None:
     assert vendor_mode(project('[vendor]\nmode = "gopath"\n' + DEPS, True)) == "gopath"
 
 
-def test_module_project_builds_and_tests_with_mod_vendor() -> None:
+def test_module_project_builds_tests_and_runs_with_mod_vendor_in_goflags() -> None:
+    # In GOFLAGS, not on gobox's own go command: `gobox run -- go build`, a shell and the go commands tests
+    # start take vendor/ too.
     p = project(DEPS, True)
-    assert go_build_argv(p, (), ())[:4] == ("go", "build", "-trimpath", "-mod=vendor")
-    assert "-mod=vendor" in go_test_argv(p, (), ())
-    assert "-mod=vendor" not in go_build_argv(project("", True), (), ())
     env = dict(environment(p, Options(), 1000, None))
+    assert env["GOFLAGS"].split() == ["-buildvcs=false", "-mod=vendor"]
     assert "GO111MODULE" not in env and env["GOPATH"] == "/go"
+    assert "-mod=vendor" not in go_build_argv(p, (), ()) + go_test_argv(p, (), ())
+    assert "-mod=vendor" not in dict(environment(project("", True), Options(), 1000, None))["GOFLAGS"]
+
+
+@pytest.mark.parametrize(("go", "says"), [("1.12", "below 1.14"), ("1.21", None), (None, None)])
+def test_a_project_that_ships_its_own_vendor_dir_builds_with_mod_vendor(tmp_path: Path, go: str | None,
+                                                                         says: str | None) -> None:
+    # Go itself takes vendor/ only from go 1.14 on; with the network off, gobox takes it whatever the go line.
+    p = Project(tmp_path, None, parse_config("", "gobox.toml"), GoMod(tmp_path / "go.mod", "example.com/p", go, None),
+                None)
+    assert mod_vendor(p) is None
+    (tmp_path / "vendor").mkdir()
+    assert mod_vendor(p) is None  # a vendor/ with no modules.txt is no module vendor tree
+    (tmp_path / "vendor" / "modules.txt").write_text("# example.org/a v1.0.0\nexample.org/a\n")
+    assert "-mod=vendor" in dict(environment(p, Options(), 1000, None))["GOFLAGS"].split()
+    assert "own vendor/modules.txt" in mod_vendor(p)
+    assert (says in mod_vendor(p)) if says else "1.14" not in mod_vendor(p)
 
 
 def test_gopath_project_has_vendor_first_in_gopath_and_modules_off() -> None:
     p = project(DEPS, False)
     env = dict(environment(p, Options(), 1000, None))
     assert env["GO111MODULE"] == "off" and env["GOPATH"] == "/src/p/vendor:/go"
-    assert "-mod=vendor" not in go_build_argv(p, (), ())
+    assert "-mod=vendor" not in dict(env)["GOFLAGS"]
 
 
 @pytest.mark.parametrize(("toml", "home"), [

@@ -45,13 +45,31 @@ def test_packages_keep_every_platform_but_not_testdata_or_nested_modules() -> No
     assert modules.packages("example.org/m", paths) == ["example.org/m", "example.org/m/win"]
 
 
-def test_modules_txt_is_sorted_and_explicit() -> None:
-    text = modules.modules_txt([
-        modules.VendoredModule("example.org/z", "v1.0.0", None, ("example.org/z",)),
-        modules.VendoredModule("example.org/a/v2", "v2.0.0", "1.21", ("example.org/a/v2", "example.org/a/v2/b")),
-    ])
-    assert text == ("# example.org/a/v2 v2.0.0\n## explicit; go 1.21\nexample.org/a/v2\nexample.org/a/v2/b\n"
-                    "# example.org/z v1.0.0\n## explicit\nexample.org/z\n")
+MODS = [
+    modules.VendoredModule("example.org/z", "v1.0.0", None, ("example.org/z",)),
+    modules.VendoredModule("example.org/a/v2", "v2.0.0", "1.21", ("example.org/a/v2", "example.org/a/v2/b")),
+    modules.VendoredModule("example.org/t", "v0.1.0", "1.13", ("example.org/t",), explicit=False),
+    modules.VendoredModule("example.org/unused", "v0.2.0", None, ()),
+]
+
+
+def test_modules_txt_is_sorted_and_marked_as_go_marks_it_by_the_main_go_line() -> None:
+    # go 1.17 on: explicit and each module's go line; a required module that gives no package still listed.
+    assert modules.modules_txt(MODS, "1.21") == (
+        "# example.org/a/v2 v2.0.0\n## explicit; go 1.21\nexample.org/a/v2\nexample.org/a/v2/b\n"
+        "# example.org/t v0.1.0\n## go 1.13\nexample.org/t\n"
+        "# example.org/unused v0.2.0\n## explicit\n"
+        "# example.org/z v1.0.0\n## explicit\nexample.org/z\n")
+    # 1.14 to 1.16: explicit only.
+    assert modules.modules_txt(MODS, "1.16") == (
+        "# example.org/a/v2 v2.0.0\n## explicit\nexample.org/a/v2\nexample.org/a/v2/b\n"
+        "# example.org/t v0.1.0\nexample.org/t\n# example.org/unused v0.2.0\n## explicit\n"
+        "# example.org/z v1.0.0\n## explicit\nexample.org/z\n")
+    # Before 1.14 (or no go line): no markers, and only modules that give packages.
+    for old in ("1.13", None):
+        assert modules.modules_txt(MODS, old) == (
+            "# example.org/a/v2 v2.0.0\nexample.org/a/v2\nexample.org/a/v2/b\n"
+            "# example.org/t v0.1.0\nexample.org/t\n# example.org/z v1.0.0\nexample.org/z\n")
 
 
 def test_gosum_and_go_line() -> None:
