@@ -121,6 +121,7 @@ class ImageConfig:
     workdir: str = "/"
     ports: tuple[str, ...] = ()
     labels: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    source: str | None = None  # the source label when the origin gives none
 
 
 @dataclass(frozen=True)

@@ -471,6 +471,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
         Key("env", "table of strings", {}, "Environment of the image.", _env_table),
         Key("workdir", "string", "/", "Working directory.", _image_path),
         Key("ports", "list of strings", [], "Exposed ports, e.g. [\"8080/tcp\"].", _ports),
+        Key("source", "string", None, "The org.opencontainers.image.source label when git's origin gives none that "
+            "is public (a local path or file:// clone, or no origin); an ssh or https origin gives its https URL.",
+            _is_str),
         Key("labels", "table of strings", {}, "Extra labels.", _str_table),
     ]},
     "ci": {k.name: k for k in [
