@@ -207,11 +207,6 @@ def _build_in(project: Project, checkout: source.Checkout, store: Store, setting
     error: GoboxError | None = None
     images: list[Resource] = []
     shard = bool(request.targets)
-    repo = project_dir
-    for _ in Path(checkout.subdir).parts:
-        repo = repo.parent
-    # What the module zip is made of: the commit, or with --dirty the copy's tree before go generate writes to it.
-    treeish = source.tree_of_changes(repo, src.parent) if request.dirty else checkout.commit
     released: module.Release | None = None
     try:
         if cfg.ci.generate and not shard:
@@ -238,7 +233,7 @@ def _build_in(project: Project, checkout: source.Checkout, store: Store, setting
             images.append(_image(snap, store, settings, options, prepared, out, steps, results, paths, progress,
                                  events))
         if listing.libraries and not shard and snap.gomod is not None:
-            released = _module(snap, checkout, repo, treeish, out, src.parent, progress)
+            released = _module(snap, checkout, request.dirty, project_dir, out, src.parent, progress)
     except (BuildFailed, TestsFailed) as e:
         error = _explained(e, snap)
     if error is not None:
@@ -318,15 +313,21 @@ def _list(snap: Project, prepared: Prepared, options: Options, steps: list[Step]
     return parse_listing(text.decode("utf-8", "replace"))
 
 
-def _module(snap: Project, checkout: source.Checkout, repo: Path, treeish: str, out: Path, scratch: Path,
+def _module(snap: Project, checkout: source.Checkout, dirty: bool, project_dir: Path, out: Path, scratch: Path,
             progress) -> module.Release | None:  # noqa: ANN001
-    """The library's module zip and its h1: into out/, or None (and why) when Go could not fetch the module."""
+    """The library's module zip of the commit and its h1: into out/, or None (and why) when there is none to
+    release: a module path Go cannot fetch, or a --dirty build, whose files no commit (and so no version) has."""
     why = module.skip_reason(snap.gomod.module)
+    if dirty:
+        why = "--dirty builds files that no commit has, and so no version of the module"
     if why:
         progress.step(f"no module zip: {why}")
         return None
+    repo = project_dir
+    for _ in Path(checkout.subdir).parts:
+        repo = repo.parent
     try:
-        released = module.release(checkout, repo, treeish, snap.gomod.module, out, scratch)
+        released = module.release(checkout, repo, checkout.commit, snap.gomod.module, out, scratch)
     except modzip.ModuleZipError as e:
         raise BuildFailed(f"the module zip Go's proxies would serve cannot be made: {e.message}",
                           hint="Go refuses such a module too; rename or remove the file it names") from None

@@ -36,8 +36,8 @@ def skip_reason(module: str | None) -> str | None:
 
 
 def release(checkout: source.Checkout, repo: Path, treeish: str, module: str, out: Path, scratch: Path) -> Release:
-    """Write out/<module>@<version>.zip and its .ziphash from the tree (the commit, or --dirty's tree) of the
-    room's copy `repo`; the version from the checkout's tags. A zip Go would refuse is a ModuleZipError."""
+    """Write out/<module>@<version>.zip and its .ziphash from the commit `treeish` in the room's copy `repo`; the
+    version from the checkout's tags. A zip Go would refuse is a ModuleZipError."""
     at, merged = source.tags(checkout)
     prefix = modzip.tag_prefix(module, checkout.subdir)
     version = modzip.commit_version(module, prefix, at, merged, checkout.epoch, checkout.commit)

@@ -131,15 +131,6 @@ def tags(checkout: Checkout) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return refs("--points-at", checkout.commit), refs("--merged", checkout.commit)
 
 
-def tree_of_changes(repo: Path, scratch: Path) -> str:
-    """The tree of a --dirty copy as it is (its changes and untracked files added), written through an index of
-    its own so the copy's index, which -buildvcs reads, is not touched."""
-    env = {"GIT_INDEX_FILE": str(scratch / "module.index")}
-    _git(repo, "read-tree", "HEAD", env=env)
-    _git(repo, "add", "-A", env=env)
-    return _git(repo, "write-tree", env=env).stdout.decode().strip()
-
-
 def archive(repo: Path, treeish: str, subdir: str, dest: Path, limit: int) -> None:
     """`git archive --format=zip` of the tree (of subdir) into dest, as Go's git runs it to make a module zip:
     eol attributes apply, export-ignore and export-subst do not (Go's clones turn them off in info/attributes,
