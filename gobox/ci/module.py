@@ -1,5 +1,8 @@
-"""The module zip gobox ci releases for a library: the version Go gives the commit, the files git archive gives
-Go, and the zip and h1: hash a Go proxy would serve for them, the line every consumer's go.sum holds."""
+"""The module zip gobox ci releases for a library, as a Go proxy would serve it for the commit, and its h1: hash.
+
+The version is the one Go gives the commit, the files those git archive gives Go's own clones; the hash is the
+line every consumer's go.sum holds.
+"""
 
 from __future__ import annotations
 
