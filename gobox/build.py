@@ -197,23 +197,100 @@ def plan(project: Project, paths: Paths, argv: tuple[str, ...], options: Options
     )
 
 
+def _build_flags(project: Project) -> list[str]:
+    b = project.config.build
+    flags = ["-trimpath", *b.flags]
+    if b.ldflags:
+        flags.append(f"-ldflags={b.ldflags}")
+    if b.tags:
+        flags.append(f"-tags={','.join(b.tags)}")
+    return flags
+
+
 def go_build_argv(project: Project, packages: tuple[str, ...], extra: tuple[str, ...],
                   output: Path | None = None) -> tuple[str, ...]:
     """`go build` of the packages into `output` (default [build].output); a trailing slash makes go
-    write every main package's binary there, named as go names it."""
+    write every main package's binary there, named as go names it (and skip the other packages)."""
+    out = str(output or output_dir(project)) + "/"
+    return ("go", "build", *_build_flags(project), *extra, "-o", out, *(packages or project.config.build.packages))
+
+
+def go_compile_argv(project: Project, packages: tuple[str, ...], extra: tuple[str, ...]) -> tuple[str, ...]:
+    """`go build` with no -o: compiles the packages and keeps nothing, as `go build ./...` in a library does.
+    The flags are go_build_argv's (-trimpath too), so the two share GOCACHE's entries."""
+    return ("go", "build", *_build_flags(project), *extra, *(packages or project.config.build.packages))
+
+
+# What `go list` prints of each package: its name, import path, whether it has Go source of its own (not a
+# directory of tests only), and for a command the packages building it compiles.
+LIST_FORMAT = ('{{.Name}}\t{{.ImportPath}}\t{{if or .GoFiles .CgoFiles}}src{{end}}'
+               '{{if eq .Name "main"}}\t{{join .Deps "\\t"}}{{end}}')
+LIST_LIMIT = 64 << 20  # bytes of go list's output read; a module whose listing is larger is no module
+
+
+def go_list_argv(project: Project, packages: tuple[str, ...], extra: tuple[str, ...]) -> tuple[str, ...]:
+    """`go list` of the packages a build selects, with the flags (tags, -mod) that decide which files count."""
     b = project.config.build
-    argv = ["go", "build", "-trimpath", *b.flags]
-    if b.ldflags:
-        argv.append(f"-ldflags={b.ldflags}")
+    argv = ["go", "list", "-e", "-f", LIST_FORMAT, *b.flags]
     if b.tags:
         argv.append(f"-tags={','.join(b.tags)}")
-    argv += [*extra, "-o", str(output or output_dir(project)) + "/", *(packages or b.packages)]
-    return tuple(argv)
+    return (*argv, *extra, *(packages or b.packages))
+
+
+@dataclass(frozen=True)
+class Listing:
+    """The selected packages as go list sees them: commands (main packages) and the rest."""
+
+    commands: tuple[str, ...]  # import paths
+    libraries: tuple[str, ...]  # non-main packages with Go source of their own
+    uncovered: tuple[str, ...]  # libraries no command imports, which building the commands leaves uncompiled
+
+    @property
+    def packages(self) -> int:
+        return len(self.commands) + len(self.libraries)
+
+
+# A build that wants binaries and nothing else (gobox image): planned as commands without asking go list.
+COMMANDS_ONLY = Listing(("",), (), ())
+
+
+def parse_listing(text: str) -> Listing:
+    """The Listing from go list's output in LIST_FORMAT (pure)."""
+    commands: list[str] = []
+    libraries: list[str] = []
+    imported: set[str] = set()
+    for line in text.splitlines():
+        fields = line.split("\t")
+        if len(fields) < 3 or not fields[1]:
+            continue
+        name, path, source = fields[0], fields[1], fields[2] == "src"
+        if name == "main":
+            commands.append(path)
+            imported.update(fields[3:])
+        elif source:
+            libraries.append(path)
+    return Listing(tuple(commands), tuple(libraries), tuple(p for p in libraries if p not in imported))
+
+
+def go_build_steps(project: Project, packages: tuple[str, ...], extra: tuple[str, ...], listing: Listing,
+                   output: Path | None = None, exact: bool = True) -> tuple[tuple[str, ...], ...]:
+    """The go commands that build what `listing` found: the commands into `output`, and every other package
+    compiled (with no command, `go build` as in a library). `exact`: the listing was made for the very
+    GOOS/GOARCH built, so the uncovered packages can be named; else (a cross target) the patterns are
+    compiled whole, as go skips a package that target's build constraints exclude only then."""
+    if not listing.commands:
+        return (go_compile_argv(project, packages, extra),)
+    steps = [go_build_argv(project, packages, extra, output)]
+    if listing.uncovered:
+        steps.append(go_compile_argv(project, listing.uncovered if exact else packages, extra))
+    return tuple(steps)
 
 
 def go_test_argv(project: Project, packages: tuple[str, ...], extra: tuple[str, ...]) -> tuple[str, ...]:
+    """`go test` as go runs it: no -trimpath (a test may read its own source through runtime.Caller) unless
+    [test].flags asks for it; [build].flags and tags too."""
     b = project.config.build
-    argv = ["go", "test", "-trimpath", *b.flags]
+    argv = ["go", "test", *b.flags, *project.config.test.flags]
     if b.tags:
         argv.append(f"-tags={','.join(b.tags)}")
     return (*argv, *extra, *(packages or b.packages))
@@ -402,6 +479,64 @@ def execute(spec: SandboxSpec, options: Options) -> Result:
     from gobox.sandbox.run import run
 
     return run(spec, no_limits=options.no_limits)
+
+
+def execute_captured(spec: SandboxSpec, options: Options, limit: int) -> tuple[Result, bytes]:
+    """Run the spec with its stdout in a file (its stderr still the user's), and read back at most `limit`
+    bytes of it; more is an error. The sandbox inherits gobox's fd 1, so that is what is pointed at the file."""
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryFile() as f:
+        sys.stdout.flush()
+        saved = os.dup(1)
+        try:
+            os.dup2(f.fileno(), 1)
+            result = execute(spec, options)
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+        f.seek(0)
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise GoboxError(f"{spec.argv[0]} {spec.argv[1]} printed more than {limit >> 20} MiB")
+    return result, data
+
+
+@dataclass(frozen=True)
+class Built:
+    """How `gobox build` went: what go list found, and the last go command run with its result."""
+
+    listing: Listing | None  # None when go list itself failed
+    spec: SandboxSpec
+    result: Result
+    output: Path
+
+
+def list_packages(project: Project, paths: Paths, options: Options, packages: tuple[str, ...],
+                  extra: tuple[str, ...]) -> tuple[Listing | None, SandboxSpec, Result]:
+    """Ask go list, in the sandbox, which of the selected packages are commands: one go command, whose
+    output is gobox's to read."""
+    spec = plan(project, paths, go_list_argv(project, packages, extra), options)
+    result, out = execute_captured(spec, options, LIST_LIMIT)
+    listing = parse_listing(out.decode("utf-8", "replace")) if result.exit_code == 0 else None
+    return listing, spec, result
+
+
+def build_packages(project: Project, paths: Paths, options: Options, packages: tuple[str, ...],
+                   extra: tuple[str, ...]) -> Built:
+    """`gobox build`: the commands among the packages into [build].output, every other package compiled; with
+    no command at all, every package compiled, as `go build ./...` does. Stops at the first failing step."""
+    out = output_dir(project)
+    listing, spec, result = list_packages(project, paths, options, packages, extra)
+    if listing is None:
+        return Built(None, spec, result, out)
+    for argv in go_build_steps(project, packages, extra, listing):
+        spec = plan(project, paths, argv, options)
+        result = execute(spec, options)
+        if result.exit_code != 0:
+            break
+    return Built(listing, spec, result, out)
 
 
 def explain(result: Result, spec: SandboxSpec) -> GoboxError | None:

@@ -606,7 +606,7 @@ def _run_in_sandbox(app: App, argv: tuple[str, ...], flags: RunFlags, project: A
                     commit: str | None = None, tty: bool = False) -> None:
     import dataclasses
 
-    from gobox.build import execute, explain, plan, prepare
+    from gobox.build import execute, plan, prepare
 
     project = project or app.project()
     options = dataclasses.replace(flags.options(), tty=tty)
@@ -621,11 +621,18 @@ def _run_in_sandbox(app: App, argv: tuple[str, ...], flags: RunFlags, project: A
         result = _run_and_commit(app, prepared, spec, options, target)
     else:
         result = execute(spec, options)
+    _render_result(flags, prepared, spec, result)
+
+
+def _render_result(flags: RunFlags, prepared: Any, spec: Any, result: Any, more: dict | None = None) -> None:
+    """The end of a sandboxed command: --json or -v's summary, why a limit killed it, and its exit code."""
+    from gobox.build import explain
+
     if flags.as_json:
         _emit_json({"exit_code": result.exit_code, "peak_memory": result.peak_memory,
                     "cpu_time": result.cpu_time, "oom_killed": result.oom_killed,
                     "pids_limited": result.pids_limited, "go": prepared.go_version,
-                    "setup_seconds": result.setup_seconds})
+                    "setup_seconds": result.setup_seconds, **(more or {})})
     elif flags.verbose:
         peak = f"{result.peak_memory / (1 << 20):.1f} MiB" if result.peak_memory else "unknown"
         cpu = f"{result.cpu_time:.2f} s" if result.cpu_time is not None else "unknown"
@@ -768,7 +775,10 @@ def build_cmd(app: App, args: tuple[str, ...], flags: RunFlags) -> None:
     """Build [build].packages (or PKG...) into [build].output (default dist/).
 
     Runs `go build -trimpath` with the configured flags, ldflags and tags in
-    the sandbox; arguments after `--` go to go build. Exit code is go's.
+    the sandbox; arguments after `--` go to go build. `go list` says first
+    which packages are commands: those land in dist/, and every other
+    package is compiled (a library, with no command, is compiled whole, as
+    `go build ./...` does). Exit code is go's.
 
     \b
     Examples:
@@ -780,13 +790,35 @@ def build_cmd(app: App, args: tuple[str, ...], flags: RunFlags) -> None:
     packages, extra = _split_dashdash(args)
     project = app.project()
     check_vendored(project)
-    if not flags.dry_run:
-        out = output_dir(project)
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise GoboxError(f"cannot create the output directory {out}: {e.strerror}") from None
-    _run_in_sandbox(app, go_build_argv(project, packages, extra), flags, project)
+    if flags.dry_run:
+        _run_in_sandbox(app, go_build_argv(project, packages, extra), flags, project)
+        click.echo("packages: go list runs first; with no main package the build is go build with no -o "
+                   "(every package compiled), and packages no command imports are compiled too")
+        return
+    out = output_dir(project)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise GoboxError(f"cannot create the output directory {out}: {e.strerror}") from None
+    _build_in_sandbox(app, project, packages, extra, flags)
+
+
+def _build_in_sandbox(app: App, project: Any, packages: tuple[str, ...], extra: tuple[str, ...],
+                      flags: RunFlags) -> None:
+    from gobox.build import build_packages, prepare
+
+    options = flags.options()
+    prepared = prepare(project, app.store, app.settings, options, app.progress())
+    built = build_packages(project, prepared.paths, options, packages, extra)
+    listing = built.listing
+    if listing is not None and built.result.exit_code == 0 and not app.quiet and not flags.as_json:
+        made = (f"{len(listing.commands)} command{'s' if len(listing.commands) != 1 else ''} in "
+                f"{project.relative(built.output)}/" if listing.commands else "no commands")
+        click.echo(f"gobox: {listing.packages} package{'s' if listing.packages != 1 else ''} compiled; {made}",
+                   err=True)
+    extra_json = None if listing is None else {"commands": list(listing.commands),
+                                               "libraries": list(listing.libraries)}
+    _render_result(flags, prepared, built.spec, built.result, extra_json)
 
 
 @cli.command("test", epilog=EPILOG, short_help="Run go test in the sandbox.",
@@ -796,6 +828,9 @@ def build_cmd(app: App, args: tuple[str, ...], flags: RunFlags) -> None:
 @pass_app
 def test_cmd(app: App, args: tuple[str, ...], flags: RunFlags) -> None:
     """Run `go test` on [build].packages (or PKG...) in the sandbox; args after `--` go to go test.
+
+    Tests run as `go test` runs them: [build].flags and tags, [test].flags,
+    and no -trimpath unless [test].flags asks for it.
 
     \b
     Examples:
@@ -892,9 +927,11 @@ def _cross_plan(app: App, project: Any, options: Any, request: Any, list_only: b
     specs = release.plan_request(project, app.store, prepared, dataclasses.replace(request, patterns=patterns),
                                  options, out)
     _plan_header(project, prepared)
-    for t, spec in specs.items():
+    for t, steps in specs.items():
         click.echo(f"\n# {t} -> {project.relative(out / names[t])}")
-        click.echo(spec.describe())
+        click.echo(steps[0].describe())
+    click.echo("\npackages: go list runs first; with no main package each target's build is go build with no -o "
+               "(every package compiled), and packages no command imports are compiled too")
 
 
 class _CrossEvents:
@@ -929,7 +966,7 @@ def _cross_summary(project: Any, report: Any) -> None:
     rows = [("TARGET", "STATUS", "TIME", "PEAK MEM", "OUTPUT")]
     for o in report.outcomes:
         peak = f"{o.peak_memory / (1 << 20):.0f} MiB" if o.peak_memory else "-"
-        where = project.relative(o.directory) if o.directory else (o.error or "")
+        where = project.relative(o.directory) if o.directory else (o.error or ("compiled" if o.ok else ""))
         rows.append((str(o.target), "ok" if o.ok else "FAILED", f"{o.seconds:.1f} s", peak, where))
     _table(rows)
     if report.sums:
@@ -1082,6 +1119,9 @@ def ci_cmd(ctx: click.Context, targets: tuple[str, ...], out: Path | None, dirty
             click.echo(f"{o.sha256}  {project.relative(final / o.path)}")
         click.echo(f"gobox: commit {report.checkout.commit[:12]}{' (dirty)' if report.dirty else ''}, "
                    f"{report.go}: {len(report.outputs)} files in {project.relative(final)}", err=True)
+        if report.module_zip is not None:
+            for line in report.module_zip.go_sum:
+                click.echo(f"gobox: go.sum: {line}", err=True)
     if report.error is not None:
         raise report.error
 
@@ -1127,6 +1167,10 @@ def _ci_json(report: Any, final: Path) -> dict[str, Any]:
         "steps": [{"name": s.name, "exit_code": s.exit_code, "seconds": s.seconds} for s in report.steps],
         "out": str(final) if report.error is None else None,
         "outputs": [{"path": o.path, "size": o.size, "sha256": o.sha256} for o in report.outputs],
+        "module": None if report.module_zip is None else {
+            "path": report.module_zip.module, "version": report.module_zip.version, "zip": report.module_zip.zip,
+            "h1": report.module_zip.h1, "go_mod_h1": report.module_zip.go_mod_h1,
+            "go_sum": list(report.module_zip.go_sum)},
     }
 
 

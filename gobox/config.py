@@ -48,6 +48,11 @@ class BuildConfig:
 
 
 @dataclass(frozen=True)
+class TestConfig:
+    flags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Mount:
     source: str
     target: str
@@ -116,6 +121,7 @@ class ImageConfig:
     workdir: str = "/"
     ports: tuple[str, ...] = ()
     labels: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    source: str | None = None  # the source label when the origin gives none
 
 
 @dataclass(frozen=True)
@@ -130,6 +136,7 @@ class CIConfig:
 class Config:
     go: GoConfig = GoConfig()
     build: BuildConfig = BuildConfig()
+    test: TestConfig = TestConfig()
     sandbox: SandboxConfig = SandboxConfig()
     cross: CrossConfig = CrossConfig()
     vendor: VendorConfig = VendorConfig()
@@ -161,6 +168,7 @@ def config_from_dict(doc: dict[str, Any]) -> Config:
     return Config(
         go=GoConfig(**v["go"]),
         build=BuildConfig(**{k: _frozen(x) for k, x in v["build"].items()}),
+        test=TestConfig(**{k: _frozen(x) for k, x in v["test"].items()}),
         sandbox=SandboxConfig(**{k: _frozen(x) for k, x in sandbox.items()}),
         cross=CrossConfig(**{k: _frozen(x) for k, x in v["cross"].items()}),
         vendor=VendorConfig(**vendor),

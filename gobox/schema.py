@@ -372,6 +372,7 @@ describe = _show  # what config.py's messages about gobox.lock say a value is
 TABLES: dict[str, str] = {
     "go": "Which Go to build with, and in what root.",
     "build": "What `gobox build` builds and how.",
+    "test": "How `gobox test` (and `gobox ci`'s tests) run `go test`.",
     "sandbox": "The isolation and limits every command runs under.",
     "cross": "Targets of `gobox cross`.",
     "vendor": "Dependencies pinned at exact revisions, for `gobox vendor`. A module project vendored by"
@@ -401,13 +402,19 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "build": {k.name: k for k in [
         Key("packages", "list of strings", ["./..."], "Packages `gobox build` builds.", _str_list),
         Key("output", "string", "dist", "Directory for binaries, relative to the project.", _is_str),
-        Key("flags", "list of strings", [], "Extra `go build` flags, e.g. [\"-v\"].", _str_list),
+        Key("flags", "list of strings", [], "Extra `go build` flags, e.g. [\"-v\"]; `go test` gets them too.",
+            _str_list),
         Key("ldflags", "string", "", "Value of -ldflags, e.g. \"-s -w\".", _is_str),
         Key("tags", "list of strings", [], "Build tags, e.g. [\"netgo\", \"osusergo\"].", _str_list),
         Key("env", "table of strings", {}, "Extra environment for go, e.g. { GOEXPERIMENT = \"...\" }.",
             _env_table),
         Key("buildvcs", "boolean", False, "Stamp VCS information into binaries (-buildvcs).",
             _is_bool),
+    ]},
+    "test": {k.name: k for k in [
+        Key("flags", "list of strings", [], "Extra `go test` flags, e.g. [\"-race\"] or [\"-trimpath\"]; tests run "
+            "as `go test` runs them, without -trimpath, so a test may find its own source through runtime.Caller.",
+            _str_list),
     ]},
     "sandbox": {k.name: k for k in [
         _choice("network", "none", "\"none\" (no network in builds) or \"host\".", "none", "host"),
@@ -473,6 +480,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
         Key("env", "table of strings", {}, "Environment of the image.", _env_table),
         Key("workdir", "string", "/", "Working directory.", _image_path),
         Key("ports", "list of strings", [], "Exposed ports, e.g. [\"8080/tcp\"].", _ports),
+        Key("source", "string", None, "The org.opencontainers.image.source label when git's origin gives none that "
+            "is public (a local path or file:// clone, or no origin); an ssh or https origin gives its https URL.",
+            _is_str),
         Key("labels", "table of strings", {}, "Extra labels.", _str_table),
     ]},
     "ci": {k.name: k for k in [

@@ -16,20 +16,25 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from gobox import __version__
+from gobox import __version__, modzip
 from gobox.build import (
     CLEAN_ROOM_UMASK,
+    LIST_LIMIT,
+    Listing,
     Options,
     Prepared,
     execute,
+    execute_captured,
     explain,
-    go_build_argv,
+    go_build_steps,
+    go_list_argv,
     go_test_argv,
     output_dir,
+    parse_listing,
     plan,
     prepare,
 )
-from gobox.ci import provenance, source
+from gobox.ci import module, provenance, source
 from gobox.ci.provenance import Resource, Step
 from gobox.config import LOCK_NAME, Lock, Project, load_project, read_lock, vendor_mode
 from gobox.errors import (
@@ -93,6 +98,7 @@ class Report:
     outputs: tuple[Output, ...]  # every file under out, SHA256SUMS and provenance.json last
     out: Path
     error: GoboxError | None = None  # the build or its tests failed: nothing is published
+    module_zip: module.Release | None = None  # a library's module zip, when ci wrote one
 
     @property
     def exit_code(self) -> int:
@@ -201,6 +207,7 @@ def _build_in(project: Project, checkout: source.Checkout, store: Store, setting
     error: GoboxError | None = None
     images: list[Resource] = []
     shard = bool(request.targets)
+    released: module.Release | None = None
     try:
         if cfg.ci.generate and not shard:
             argv = ("go", "generate", *(("-mod=vendor",) if vendor_mode(snap) == "modules" else ()), "./...")
@@ -209,24 +216,31 @@ def _build_in(project: Project, checkout: source.Checkout, store: Store, setting
             spec = dataclasses.replace(spec, binds=tuple(
                 Bind(b.source, b.target, False) if b.target == str(snap.root) else b for b in spec.binds))
             _run_step("generate", spec, options, steps, results, paths, BuildFailed)
+        listing = _list(snap, prepared, options, steps, results, paths)
         if not shard:
-            spec = plan(snap, prepared.paths, go_build_argv(snap, (), ()), options)
-            _run_step("build", spec, options, steps, results, paths, BuildFailed)
+            # The commands into out/, every other package compiled; a library only compiled, as go build ./...
+            for i, argv in enumerate(go_build_steps(snap, (), (), listing)):
+                spec = plan(snap, prepared.paths, argv, options)
+                _run_step("build" if i == 0 else "build compile", spec, options, steps, results, paths,
+                          BuildFailed)
             if cfg.ci.test:
                 spec = plan(snap, prepared.paths, go_test_argv(snap, (), ()), options)
                 _run_step("test", spec, options, steps, results, paths, TestsFailed)
         if shard or cfg.ci.cross:
             _cross(snap, store, settings, request, room, options, prepared, out, steps, results, paths,
-                   progress, events)
+                   progress, events, listing)
         if cfg.ci.image and not shard:
             images.append(_image(snap, store, settings, options, prepared, out, steps, results, paths, progress,
                                  events))
+        if listing.libraries and not shard and snap.gomod is not None:
+            released = _module(snap, checkout, request.dirty, project_dir, out, src.parent, progress)
     except (BuildFailed, TestsFailed) as e:
         error = _explained(e, snap)
     if error is not None:
         return Report(checkout, request.dirty, prepared.go_version, tuple(results), (), out, error)
 
     outputs = _outputs(out)
+    zipped = {released.zip: (("dirHash", modzip.h1_hex(released.h1)),)} if released else {}
     doc = provenance.statement(provenance.Build(
         repository=checkout.repository, commit=checkout.commit, subdir=checkout.subdir, dirty=request.dirty,
         changed=tuple((c.path, c.sha256) for c in changed), source_date_epoch=checkout.epoch,
@@ -236,7 +250,8 @@ def _build_in(project: Project, checkout: source.Checkout, store: Store, setting
                  ("generate", cfg.ci.generate and not shard)),
         steps=tuple(sorted(steps, key=_step_order)),
         dependencies=_dependencies(snap, prepared),
-        subjects=tuple(Resource(o.path, (("sha256", o.sha256),)) for o in outputs) + tuple(images),
+        subjects=tuple(Resource(o.path, (("sha256", o.sha256), *zipped.get(o.path, ()))) for o in outputs)
+        + tuple(images),
         config=tuple((p.name, file_sha256(p)) for p in (snap.root / "gobox.toml", snap.root / LOCK_NAME)
                      if p.is_file()),
     ))
@@ -246,7 +261,7 @@ def _build_in(project: Project, checkout: source.Checkout, store: Store, setting
     write_atomic(out / SUMS, "".join(lines).encode())
     outputs += (_output(out, out / SUMS),)
     _fix_modes(out)
-    return Report(checkout, request.dirty, prepared.go_version, tuple(results), outputs, out)
+    return Report(checkout, request.dirty, prepared.go_version, tuple(results), outputs, out, None, released)
 
 
 def _load(project: Project, project_dir: Path) -> Project:
@@ -286,19 +301,58 @@ def _vendor(snap: Project, store: Store, progress) -> None:  # noqa: ANN001
     tree.vendor(snap, store, progress, locked=True)
 
 
+def _list(snap: Project, prepared: Prepared, options: Options, steps: list[Step], results: list[StepResult],
+          paths: tuple[str, str]) -> Listing:
+    """go list of the packages, in the clean room: which are commands, and which are only to be compiled."""
+    spec = plan(snap, prepared.paths, go_list_argv(snap, (), ()), options)
+    steps.append(provenance.step("packages", spec.argv, spec.env, spec.cwd, *paths))
+    started = time.monotonic()
+    result, text = execute_captured(spec, options, LIST_LIMIT)
+    results.append(StepResult("packages", result.exit_code, round(time.monotonic() - started, 3)))
+    _check_step("packages", result, spec, BuildFailed)
+    return parse_listing(text.decode("utf-8", "replace"))
+
+
+def _module(snap: Project, checkout: source.Checkout, dirty: bool, project_dir: Path, out: Path, scratch: Path,
+            progress) -> module.Release | None:  # noqa: ANN001
+    """The library's module zip of the commit and its h1: into out/, or None (and why) when there is none to
+    release: a module path Go cannot fetch, or a --dirty build, whose files no commit (and so no version) has."""
+    why = module.skip_reason(snap.gomod.module)
+    if dirty:
+        why = "--dirty builds files that no commit has, and so no version of the module"
+    if why:
+        progress.step(f"no module zip: {why}")
+        return None
+    repo = project_dir
+    for _ in Path(checkout.subdir).parts:
+        repo = repo.parent
+    try:
+        released = module.release(checkout, repo, checkout.commit, snap.gomod.module, out, scratch)
+    except modzip.ModuleZipError as e:
+        raise BuildFailed(f"the module zip Go's proxies would serve cannot be made: {e.message}",
+                          hint="Go refuses such a module too; rename or remove the file it names") from None
+    progress.step(f"module {released.module} {released.version}: {released.zip}, {released.h1}")
+    return released
+
+
 def _run_step(name: str, spec: SandboxSpec, options: Options, steps: list[Step], results: list[StepResult],
               paths: tuple[str, str], failure: type[GoboxError]) -> None:
     steps.append(provenance.step(name, spec.argv, spec.env, spec.cwd, *paths))
     started = time.monotonic()
     result = execute(spec, options)
     results.append(StepResult(name, result.exit_code, round(time.monotonic() - started, 3)))
+    _check_step(name, result, spec, failure)
+
+
+def _check_step(name: str, result, spec: SandboxSpec, failure: type[GoboxError]) -> None:  # noqa: ANN001
     if result.exit_code in (EXIT_INTERRUPTED, EXIT_TERMINATED):
         # gobox was interrupted, and passed the signal on: not a failure of the build.
         raise SandboxError(f"gobox ci was {'interrupted' if result.exit_code == EXIT_INTERRUPTED else 'terminated'} "
                            f"during {name}", exit_code=result.exit_code)
     if result.exit_code != 0:
         limit = explain(result, spec)
-        what = "go test" if name == "test" else f"go {name}"
+        what = {"test": "go test", "packages": "go list"}.get(name, "go build" if name.startswith("build")
+                                                               else f"go {name}")
         raise failure(f"{what} failed (exit {result.exit_code}) in gobox ci's clean room"
                       + (f": {limit.message}" if limit else ""))
 
@@ -325,7 +379,7 @@ def _unvendored(snap: Project) -> list[str]:
 
 def _cross(snap: Project, store: Store, settings, request: Request, room: Room, options: Options,  # noqa: ANN001
            prepared: Prepared, out: Path, steps: list[Step], results: list[StepResult], paths: tuple[str, str],
-           progress, events) -> None:  # noqa: ANN001
+           progress, events, listing: Listing) -> None:  # noqa: ANN001
     from gobox.cross import release
 
     patterns = request.targets
@@ -336,9 +390,9 @@ def _cross(snap: Project, store: Store, settings, request: Request, room: Room, 
     if room.reverse:
         targets = tuple(reversed(targets))
     req = release.Request(patterns=tuple(map(str, targets)))
-    steps += _cross_steps(snap, store, prepared, req, options, out, "cross", paths)
+    steps += _cross_steps(snap, store, prepared, req, options, out, "cross", paths, listing)
     started = time.monotonic()
-    report = release.cross(snap, store, settings, req, options, progress, events)
+    report = release.cross(snap, store, settings, req, options, progress, events, listing)
     results.append(StepResult("cross", 1 if report.failed else 0, round(time.monotonic() - started, 3)))
     if report.failed:
         first = report.failed[0]
@@ -348,12 +402,14 @@ def _cross(snap: Project, store: Store, settings, request: Request, room: Room, 
 
 
 def _cross_steps(snap: Project, store: Store, prepared: Prepared, req, options: Options,  # noqa: ANN001
-                 into: Path, label: str, paths: tuple[str, str]) -> list[Step]:
+                 into: Path, label: str, paths: tuple[str, str], listing: Listing | None = None) -> list[Step]:
     """The commands gobox cross runs for `req`, as if straight into `into` (it stages, then renames)."""
+    from gobox.build import COMMANDS_ONLY
     from gobox.cross import release
 
-    specs = release.plan_request(snap, store, prepared, req, options, into)
-    return [provenance.step(f"{label} {t}", s.argv, s.env, s.cwd, *paths) for t, s in specs.items()]
+    specs = release.plan_request(snap, store, prepared, req, options, into, listing or COMMANDS_ONLY)
+    return [provenance.step(f"{label} {t}" + (" compile" if i else ""), s.argv, s.env, s.cwd, *paths)
+            for t, steps in specs.items() for i, s in enumerate(steps)]
 
 
 def _image(snap: Project, store: Store, settings, options: Options, prepared: Prepared, out: Path,  # noqa: ANN001
@@ -407,7 +463,7 @@ def _dependencies(snap: Project, prepared: Prepared) -> tuple[Resource, ...]:
 def _step_order(s: Step) -> tuple[int, str]:
     """Steps in a fixed order, whatever order the targets were built in."""
     kind = s.name.split(" ", 1)[0]
-    return (["generate", "build", "test", "cross", "image"].index(kind), s.name)
+    return (["generate", "packages", "build", "test", "cross", "image"].index(kind), s.name)
 
 
 def _outputs(out: Path) -> tuple[Output, ...]:

@@ -605,7 +605,32 @@ def _file_detail(a: Path, b: Path) -> str | None:
         return f"archive: {_tar_members(a, b)}"
     if ka or kb:
         return f"only the {'first' if ka else 'second'} is a tar archive"
+    if a.name.endswith(".zip") and b.name.endswith(".zip"):
+        return f"zip: {_zip_members(a, b)}"
     return None
+
+
+def _zip_members(a: Path, b: Path) -> str:
+    """The first entry of two zips (module zips, windows release archives) that differs, and how."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(a) as za, zipfile.ZipFile(b) as zb:
+            xs, ys = za.infolist(), zb.infolist()
+            for x, y in zip(xs, ys, strict=False):
+                if x.filename != y.filename:
+                    return f"entry {x.filename!r} in the first where the second has {y.filename!r}"
+                if (x.CRC, x.file_size) != (y.CRC, y.file_size):
+                    return f"{x.filename}: content differs ({x.file_size} and {y.file_size} bytes)"
+                what = [name for name in ("date_time", "external_attr", "compress_type", "create_system", "extra")
+                        if getattr(x, name) != getattr(y, name)]
+                if what:
+                    return f"{x.filename}: {', '.join(what)} differ"
+            if len(xs) != len(ys):
+                return f"{len(xs)} entries and {len(ys)}"
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+        return f"could not be read ({_reason(e)})"
+    return "the same entries, in different zip bytes"
 
 
 def _tar_members(a: Path, b: Path) -> str:

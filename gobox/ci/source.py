@@ -41,10 +41,11 @@ def _env() -> dict[str, str]:
             "GIT_CONFIG_GLOBAL": os.devnull, "HOME": os.devnull, "LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0"}
 
 
-def _git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
+def _git(cwd: Path, *args: str, check: bool = True, env: dict[str, str] | None = None
+         ) -> subprocess.CompletedProcess[bytes]:
     try:
         done = subprocess.run(["git", "-c", "safe.directory=*", "-C", str(cwd), *args], capture_output=True,
-                              env=_env(), timeout=600)
+                              env={**_env(), **(env or {})}, timeout=600)
     except FileNotFoundError:
         raise ConfigError("gobox ci needs git to read the checkout, and there is no git on PATH",
                           hint="install git (apt-get install git)") from None
@@ -114,3 +115,55 @@ def snapshot(checkout: Checkout, dest: Path, dirty: bool) -> tuple[Path, tuple[C
                 digest = file_sha256(dst)
             changed.append(Changed(rel, digest))
     return dest / checkout.subdir if checkout.subdir else dest, tuple(changed)
+
+
+# --- what a module zip is made of: tags, and the files as git archive gives them to Go ------------------
+
+
+def tags(checkout: Checkout) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The tags on the commit, and every tag in its history (those on it included), as Go's git reads them."""
+
+    def refs(*how: str) -> tuple[str, ...]:
+        out = _git(checkout.toplevel, "for-each-ref", "--format=%(refname)", *how, "refs/tags").stdout
+        names = (line.decode("utf-8", "surrogateescape").strip() for line in out.splitlines())
+        return tuple(sorted(n[len("refs/tags/"):] for n in names if n.startswith("refs/tags/")))
+
+    return refs("--points-at", checkout.commit), refs("--merged", checkout.commit)
+
+
+def archive(repo: Path, treeish: str, subdir: str, dest: Path, limit: int) -> None:
+    """`git archive --format=zip` of the tree (of subdir) into dest, as Go's git runs it to make a module zip:
+    eol attributes apply, export-ignore and export-subst do not (Go's clones turn them off in info/attributes,
+    which ranks above the tree's .gitattributes, so this copy does too); more than `limit` bytes is an error."""
+    info = repo / ".git" / "info"
+    info.mkdir(parents=True, exist_ok=True)
+    (info / "attributes").write_text("* -export-subst -export-ignore\n")
+    argv = ["git", "-c", "safe.directory=*", "-C", str(repo), "-c", "core.autocrlf=input", "-c", "core.eol=lf",
+            "archive", "--format=zip", treeish, *(("--", subdir) if subdir else ())]
+    with dest.open("wb") as out:
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env())
+        written = 0
+        try:
+            while chunk := proc.stdout.read(1 << 16):
+                written += len(chunk)
+                if written > limit:
+                    proc.kill()
+                    raise GoboxError(f"git archive of {subdir or 'the commit'} is larger than {limit >> 20} MiB, "
+                                     "the most a module zip may be")
+                out.write(chunk)
+        finally:
+            err = proc.stderr.read()
+            proc.wait()
+    if proc.returncode != 0:
+        raise GoboxError(f"git archive in {repo} failed: {err.decode(errors='replace').strip()}")
+
+
+def blob(repo: Path, treeish: str, path: str, limit: int) -> bytes | None:
+    """A file of the tree, when it is one and no larger than `limit` (Go's ReadFile of the repository)."""
+    kind = _git(repo, "cat-file", "-t", f"{treeish}:{path}", check=False)
+    if kind.returncode != 0 or kind.stdout.strip() != b"blob":
+        return None
+    size = _git(repo, "cat-file", "-s", f"{treeish}:{path}").stdout.strip()
+    if not size.isdigit() or int(size) > limit:
+        return None
+    return _git(repo, "cat-file", "blob", f"{treeish}:{path}").stdout

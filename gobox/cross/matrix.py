@@ -34,6 +34,7 @@ class Task:
     name: str
     spec: SandboxSpec
     log: Path  # the run's stdout and stderr
+    then: tuple[SandboxSpec, ...] = ()  # run in the same worker after spec, each only when the last succeeded
 
 
 @dataclass(frozen=True)
@@ -159,7 +160,12 @@ def _worker(task: Task, measure: bool, parent: int, w: int) -> NoReturn:
         os.close(log)
         os.close(null)
         try:
-            payload = {"result": asdict(run(task.spec, measure=measure))}
+            results = [run(task.spec, measure=measure)]
+            for spec in task.then:
+                if results[-1].exit_code != 0:
+                    break
+                results.append(run(spec, measure=measure))
+            payload = {"result": asdict(_together(results))}
         except GoboxError as e:
             payload = {"error": e.message + (f" ({e.hint})" if e.hint else "")}
     except BaseException as e:  # noqa: BLE001 - a worker reports, it never raises into gobox's stack
@@ -167,6 +173,15 @@ def _worker(task: Task, measure: bool, parent: int, w: int) -> NoReturn:
     with suppress(OSError):
         os.write(w, json.dumps(payload).encode())
     os._exit(0)
+
+
+def _together(results: Sequence[Result]) -> Result:
+    """One Result for runs made one after another: the last one's exit, the highest peak, the CPU added up."""
+    peaks = [r.peak_memory for r in results if r.peak_memory is not None]
+    cpus = [r.cpu_time for r in results if r.cpu_time is not None]
+    last = results[-1]
+    return Result(last.exit_code, max(peaks) if peaks else None, sum(cpus) if cpus else None,
+                  any(r.oom_killed for r in results), any(r.pids_limited for r in results), results[0].setup_seconds)
 
 
 def _collect(task: Task, pid: int, fd: int, seconds: float) -> Done:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -11,11 +12,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from gobox.build import (
+    COMMANDS_ONLY,
+    Listing,
     Options,
     Prepared,
     environment,
-    go_build_argv,
+    go_build_steps,
     limits,
+    list_packages,
     output_dir,
     plan,
     prepare,
@@ -67,7 +71,8 @@ class Outcome:
     exit_code: int | None
     output: str  # what go printed
     error: str | None  # why it failed, in one line
-    directory: Path | None  # where its binaries are, when it succeeded
+    directory: Path | None  # where its binaries are, when it succeeded and the packages hold commands
+    compiled: int = 0  # packages compiled besides the commands (all of them in a library)
 
 
 @dataclass(frozen=True)
@@ -156,20 +161,31 @@ def targets_options(project: Project, store: Store, request: Request, options: O
 
 
 def plan_targets(project: Project, prepared: Prepared, request: Request, per_target: Mapping[Target, Options],
-                 names: Mapping[Target, str], into: Path) -> dict[Target, SandboxSpec]:
-    """Each target's sandbox plan: `go build` into `into`/<its directory name>, with its options."""
-    return {t: plan(project, prepared.paths, go_build_argv(project, request.packages, request.go_args, into / name),
-                    per_target[t]) for t, name in names.items()}
+                 names: Mapping[Target, str], into: Path, listing: Listing = COMMANDS_ONLY
+                 ) -> dict[Target, tuple[SandboxSpec, ...]]:
+    """Each target's sandbox plans, run in order: `go build` of the commands into `into`/<its directory name>,
+    and the other packages compiled (everything, for a library), with its options."""
+    return {t: tuple(plan(project, prepared.paths, argv, per_target[t]) for argv in
+                     go_build_steps(project, request.packages, request.go_args, listing, into / name, exact=False))
+            for t, name in names.items()}
 
 
 def plan_request(project: Project, store: Store, prepared: Prepared, request: Request, options: Options,
-                 into: Path) -> dict[Target, SandboxSpec]:
-    """Every target's sandbox plan for `request`, building into `into` (`gobox cross --dry-run`, and the
-    commands gobox ci records)."""
+                 into: Path, listing: Listing = COMMANDS_ONLY) -> dict[Target, tuple[SandboxSpec, ...]]:
+    """Every target's sandbox plans for `request`, building into `into` (`gobox cross --dry-run`, and the
+    commands gobox ci records); without a listing, as if the packages were commands only."""
     targets = choose_targets(project, prepared, request.patterns)
     names = directory_names(project, targets)
     return plan_targets(project, prepared, request, targets_options(project, store, request, options, targets),
-                        names, into)
+                        names, into, listing)
+
+
+def listing_for(project: Project, prepared: Prepared, request: Request, options: Options) -> Listing:
+    """What go list says of the packages, asked once for the host: a command is one on every target."""
+    listing, _, result = list_packages(project, prepared.paths, options, request.packages, request.go_args)
+    if listing is None:
+        raise GoboxError(f"go list of the packages exited with {result.exit_code}: see its error above")
+    return listing
 
 
 def _zig_cache(store: Store) -> Path:
@@ -196,22 +212,28 @@ def directory_names(project: Project, targets: Sequence[Target]) -> dict[Target,
 
 
 def cross(project: Project, store: Store, settings, request: Request, options: Options,  # noqa: ANN001
-          progress, events: matrix.Events | None = None) -> Report:  # noqa: ANN001
-    """Build every target in its own sandbox, in parallel, and collect the outputs into dist/."""
+          progress, events: matrix.Events | None = None,  # noqa: ANN001
+          listing: Listing | None = None) -> Report:
+    """Build every target in its own sandbox, in parallel, and collect the outputs into dist/: the commands'
+    binaries, every other package compiled. `listing` is go list's answer when the caller has it (or
+    COMMANDS_ONLY, for a build of binaries alone); else go list is asked first."""
     prepared = prepare(project, store, settings, options, progress)
     targets = choose_targets(project, prepared, request.patterns)
+    if listing is None:
+        listing = listing_for(project, prepared, request, options)
     names = directory_names(project, targets)
     per_target = targets_options(project, store, request, options, targets)
     out = output_dir(project)
     staging = _staging(out)
     try:
-        specs = plan_targets(project, prepared, request, per_target, names, staging)
-        if any(b.target == ZIG_CACHE for spec in specs.values() for b in spec.binds):
+        specs = plan_targets(project, prepared, request, per_target, names, staging, listing)
+        if any(b.target == ZIG_CACHE for steps in specs.values() for spec in steps for b in spec.binds):
             _zig_cache(store).mkdir(parents=True, exist_ok=True)
         tasks = []
         for t in targets:
             (staging / names[t]).mkdir()
-            tasks.append(matrix.Task(str(t), specs[t], staging / f"{names[t]}.log"))
+            first, *then = specs[t]
+            tasks.append(matrix.Task(str(t), first, staging / f"{names[t]}.log", tuple(then)))
         peaks = store.root / "cache" / PEAKS
         estimate = matrix.peak_estimate(peaks, str(project.root)) or matrix.DEFAULT_ESTIMATE
         memory_limit = limits(project, options).memory
@@ -219,7 +241,7 @@ def cross(project: Project, store: Store, settings, request: Request, options: O
             estimate = min(estimate, memory_limit)
         done = matrix.run_all(tasks, matrix.machine(request.jobs or project.config.cross.jobs), estimate,
                               events)
-        outcomes = [_settle(t, d, staging / names[t], out / names[t], staging) for t, d in
+        outcomes = [_settle(t, d, staging / names[t], out / names[t], staging, listing) for t, d in
                     zip(targets, done, strict=True)]
         measured = [o.peak_memory for o in outcomes if o.ok and o.peak_memory]
         if measured:
@@ -244,15 +266,19 @@ def _staging(out: Path) -> Path:
                          hint="set [build].output in gobox.toml to a directory you can write") from None
 
 
-def _settle(target: Target, done: matrix.Done, built: Path, final: Path, staging: Path) -> Outcome:
+def _settle(target: Target, done: matrix.Done, built: Path, final: Path, staging: Path,
+            listing: Listing) -> Outcome:
     """Move a target's binaries into place when its build succeeded; say why it failed otherwise."""
     text = done.output
     peak = done.result.peak_memory if done.result else None
     code = done.result.exit_code if done.result else None
     error = done.error
     if error is None and code != 0:
-        last = [line for line in text.splitlines() if line.strip()]
-        error = f"go build exited with {code}" + (f": {last[-1].strip()}" if last else "")
+        first = first_error(text)
+        error = f"go build exited with {code}" + (f": {first}" if first else "")
+    compiled = len(listing.libraries)
+    if error is None and not listing.commands:
+        return Outcome(target, True, done.seconds, peak, code, text, None, None, compiled)
     if error is None and not any(built.iterdir()):
         error = "go build wrote no binary: [build].packages has no main package"
     if error is None:
@@ -263,7 +289,18 @@ def _settle(target: Target, done: matrix.Done, built: Path, final: Path, staging
         # go leaves an executable's mode to the umask; releases are the same for everyone.
         os.chmod(f, 0o755)
     replace_dir(built, final, staging)
-    return Outcome(target, True, done.seconds, peak, code, text, None, final)
+    return Outcome(target, True, done.seconds, peak, code, text, None, final, compiled)
+
+
+# Lines go prints that are not errors: a package's header above its errors, progress, -v's package names.
+_NOT_ERROR = re.compile(r"#|go: (downloading|finding|extracting) ")
+_ERROR = re.compile(r"\S+\.(go|s|c|h|mod):\d+(:\d+)?: |go: |package |cannot |build constraints |pattern ")
+
+
+def first_error(text: str) -> str | None:
+    """The line of go's output that says first what went wrong (later lines are often its consequences)."""
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not _NOT_ERROR.match(line.strip())]
+    return next((line for line in lines if _ERROR.match(line)), lines[0] if lines else None)
 
 
 def _not_regular(built: Path) -> str | None:
@@ -313,7 +350,7 @@ def to_json(report: Report) -> dict:
                       for a in report.artifacts],
         "targets": [{"target": str(o.target), "ok": o.ok, "seconds": round(o.seconds, 3),
                      "peak_memory": o.peak_memory, "exit_code": o.exit_code, "error": o.error,
-                     "output": o.output} for o in report.outcomes],
+                     "compiled": o.compiled, "output": o.output} for o in report.outcomes],
         "sha256sums": str(report.sums) if report.sums else None,
     }
 

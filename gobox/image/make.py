@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gobox.build import environment, output_dir, source_date_epoch
+from gobox.build import COMMANDS_ONLY, environment, output_dir, source_date_epoch
 from gobox.config import Project
 from gobox.cross.targets import Target
 from gobox.errors import ConfigError, GoboxError, UsageError
@@ -175,7 +175,8 @@ def _build(project: Project, store: Store, settings, targets: tuple[Target, ...]
     from gobox.cross import release
 
     static, req = static_build(project, targets, cgo)
-    report = release.cross(static, store, settings, req, options, progress, events)
+    # An image holds one command's binary: nothing else is compiled, and go list need not be asked.
+    report = release.cross(static, store, settings, req, options, progress, events, COMMANDS_ONLY)
     if report.failed:
         names = ", ".join(str(o.target) for o in report.failed)
         first = report.failed[0]

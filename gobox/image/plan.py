@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import datetime
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -232,10 +233,50 @@ def public_url(url: str) -> str:
     return f"{scheme}://{authority.rpartition('@')[2]}{slash}{path}"
 
 
+# scp-like syntax, as git reads it: [user@]host:path, a colon before any slash (a bare "c:" is a drive).
+_SCP = re.compile(r"(?:[^@/]+@)?([^/:]{2,}|\[[^\]/]+\]):(.*)", re.DOTALL)
+_SSH_SCHEMES = ("ssh", "git+ssh", "ssh+git", "git")
+
+
+def public_source(url: str) -> str:
+    """The public URL a clone's remote stands for, the same however it was cloned: an ssh remote of a host
+    (git@github.com:o/r.git, ssh://git@host:22/o/r) is https://host/o/r, an http(s) one loses its credentials,
+    and both a trailing .git and slash; "" for a local path, a file:// URL or anything else that names no host."""
+    url = url.strip()
+    scheme, sep, rest = url.partition("://")
+    if sep:
+        scheme = scheme.lower()
+        authority, _, path = rest.partition("/")
+        host = authority.rpartition("@")[2]
+        if scheme in _SSH_SCHEMES:
+            # An ssh port says nothing about the https one.
+            host = host.rpartition("]")[0] + "]" if host.startswith("[") else host.partition(":")[0]
+            scheme = "https"
+        elif scheme not in ("https", "http"):
+            return ""
+    else:
+        m = _SCP.fullmatch(url)
+        if m is None:
+            return ""
+        scheme, host, path = "https", m.group(1), m.group(2)
+    path = path.strip("/")
+    path = path[:-len(".git")] if path.endswith(".git") else path
+    path = path.rstrip("/")
+    if not host or not path:
+        return ""
+    return f"{scheme}://{host.lower()}/{path}"
+
+
+def source_label(origin: str, configured: str | None) -> str:
+    """The image's source label: the origin's public URL, else [image].source (normalised the same way when it
+    can be), else none."""
+    return public_source(origin) or public_source(configured or "") or (configured or "")
+
+
 def labels(cfg: ImageConfig, git: Git, epoch: int) -> dict[str, str]:
     """The OCI annotations as labels, from git and SOURCE_DATE_EPOCH; [image].labels last, so they win."""
     out = {LABEL_CREATED: rfc3339(epoch)}
-    for key, value in ((LABEL_SOURCE, public_url(git.source)), (LABEL_REVISION, git.revision),
+    for key, value in ((LABEL_SOURCE, source_label(git.source, cfg.source)), (LABEL_REVISION, git.revision),
                        (LABEL_VERSION, git.version)):
         if value:
             out[key] = value

@@ -244,7 +244,7 @@ def test_ci_matrix_and_one_shard(stocked: Gobox, tmp_path: Path) -> None:
                        "freebsd/amd64"]
     r = stocked("-C", str(root), "ci", "--target", "linux/arm64", "--json", timeout=600)
     assert r.code == 0, r.err
-    assert [s["name"] for s in json.loads(r.out)["steps"]] == ["cross"]
+    assert [s["name"] for s in json.loads(r.out)["steps"]] == ["packages", "cross"]  # go list, then the target
     dist = root / "dist"
     sha256sum_check(dist)
     assert sorted(p.name for p in dist.iterdir() if p.is_dir()) == ["matrix_linux_arm64"]

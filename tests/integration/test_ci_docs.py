@@ -140,7 +140,7 @@ def test_github_actions_example(origin: Path, runner_env: dict[str, str], tmp_pa
     commit = subprocess.run(["git", "-C", str(build), "rev-parse", "HEAD"], capture_output=True, text=True,
                             check=True).stdout.strip()
     assert summary["ok"] and summary["commit"] == commit and summary["dirty"] is False
-    assert [s["name"] for s in summary["steps"]] == ["build", "test", "image"]
+    assert [s["name"] for s in summary["steps"]] == ["packages", "build", "test", "image"]
     dist = build / "dist"
     assert subprocess.run([dist / "hello"], capture_output=True, text=True).stdout == "Hello, Go examples!\n"
     assert_hello_provenance(dist, commit, tmp_path)

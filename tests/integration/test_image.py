@@ -211,25 +211,38 @@ def test_a_docker_archive_that_skopeo_reads(builder: Gobox, hello: tuple[Path, d
     assert json.loads(listing)[0]["RepoTags"] == ["hello:v1"]
 
 
-def test_two_checkouts_in_different_directories_give_the_same_digest(builder: Gobox, tmp_path: Path) -> None:
-    first = shutil.copytree(REPO / "recipes" / "hello", tmp_path / "one" / "hello")
+def test_clones_by_path_ssh_and_https_in_different_directories_give_one_digest(builder: Gobox,
+                                                                               tmp_path: Path) -> None:
+    upstream = shutil.copytree(REPO / "recipes" / "hello", tmp_path / "upstream" / "hello")
+    toml = upstream / "gobox.toml"
+    toml.write_text(toml.read_text().replace("[image]\n", '[image]\nsource = "https://git.example/team/hello"\n'))
     env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
            "GIT_COMMITTER_EMAIL": "t@example.com", "GIT_AUTHOR_DATE": "@1700000000 +0000",
            "GIT_COMMITTER_DATE": "@1700000000 +0000", "GIT_CONFIG_GLOBAL": "/dev/null"}
-    for argv in (["init", "-q", "-b", "main"], ["remote", "add", "origin", "https://ci:token@git.example/hello.git"],
-                 ["add", "-A"], ["commit", "-q", "-m", "hello"], ["tag", "v1.0.0"]):
-        subprocess.run(["git", *argv], cwd=first, env=env, check=True, capture_output=True)
-    second = tmp_path / "elsewhere" / "deeper" / "hello"
-    shutil.copytree(first, second, symlinks=True)
-    a = image_json(builder, first, "--locked", "--output", "oci-archive:image.tar")
-    b = image_json(builder, second, "--locked", "--output", "oci-archive:image.tar")
-    assert a["digest"] == b["digest"]
-    assert (first / "image.tar").read_bytes() == (second / "image.tar").read_bytes()
-    labels = skopeo_inspect(f"oci-archive:{first / 'image.tar'}:latest")["Labels"]
-    revision = subprocess.run(["git", "rev-parse", "HEAD"], cwd=first, capture_output=True, text=True).stdout.strip()
+
+    def git(cwd: Path, *argv: str) -> str:
+        return subprocess.run(["git", *argv], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout
+
+    for argv in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "hello"], ["tag", "v1.0.0"]):
+        git(upstream, *argv)
+    # The same commit cloned three ways: by path (a local origin, which names no source), and by ssh and https
+    # (with a token and .git), each in a directory of its own.
+    clones = {}
+    for name, origin, where in [("path", None, "one/hello"), ("ssh", "git@git.example:team/hello.git", "a/b/hello"),
+                                ("https", "https://ci:token@git.example/team/hello.git", "elsewhere/deeper/hello")]:
+        clone = tmp_path / where
+        git(tmp_path, "clone", "-q", str(upstream), str(clone))
+        if origin:
+            git(clone, "remote", "set-url", "origin", origin)
+        clones[name] = clone
+    made = {name: image_json(builder, clone, "--locked", "--output", "oci-archive:image.tar")
+            for name, clone in clones.items()}
+    assert len({m["digest"] for m in made.values()}) == 1, made
+    assert len({(c / "image.tar").read_bytes() for c in clones.values()}) == 1
+    labels = skopeo_inspect(f"oci-archive:{clones['ssh'] / 'image.tar'}:latest")["Labels"]
     assert labels == {"org.opencontainers.image.created": "2023-11-14T22:13:20Z",
-                      "org.opencontainers.image.source": "https://git.example/hello.git",
-                      "org.opencontainers.image.revision": revision,
+                      "org.opencontainers.image.source": "https://git.example/team/hello",
+                      "org.opencontainers.image.revision": git(upstream, "rev-parse", "HEAD").strip(),
                       "org.opencontainers.image.version": "v1.0.0"}
 
 

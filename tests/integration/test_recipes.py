@@ -20,3 +20,13 @@ def test_hello_recipe_builds_from_its_lock(stocked: Gobox, tmp_path: Path) -> No
     ran = subprocess.run([recipe / "dist" / "hello"], capture_output=True, text=True)
     assert ran.stdout == "Hello, Go examples!\n"
     assert (recipe / "gobox.lock").read_text() == lock_before
+
+
+def test_library_recipe_compiles_and_tests_as_its_readme_says(stocked: Gobox, tmp_path: Path) -> None:
+    recipe = shutil.copytree(REPO / "recipes" / "library", tmp_path / "library")
+    built = stocked("-C", str(recipe), "build", "--locked")
+    assert built.code == 0, built.err
+    assert "gobox: 1 package compiled; no commands" in built.err
+    assert not any((recipe / "dist").iterdir())
+    tested = stocked("-C", str(recipe), "test", "--locked", "--", "-count=1")
+    assert tested.code == 0 and tested.out.startswith("ok  \texample.com/greet\t"), tested.out + tested.err

@@ -296,3 +296,23 @@ def test_a_release_tarball_names_the_member_that_differs(tmp_path: Path) -> None
         (tmp_path / side / "hello.tar.gz").write_bytes(gzip.compress(buf.getvalue(), mtime=0))
     assert one(compare_trees(tmp_path / "a", tmp_path / "b")).detail == (
         "archive: file hello_linux_amd64/hello differs at byte 99 (sizes 2048 and 2048)")
+
+
+def test_a_module_zip_names_the_entry_that_differs(tmp_path: Path) -> None:
+    import zipfile
+
+    def module_zip(path: Path, files: dict[str, bytes], when: tuple = (1980, 1, 1, 0, 0, 0)) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with zipfile.ZipFile(path, "w") as z:
+            for name, data in files.items():
+                z.writestr(zipfile.ZipInfo(f"example.com/m@v1.0.0/{name}", when), data)
+
+    name = "example.com/m@v1.0.0.zip"
+    module_zip(tmp_path / "a" / name, {"go.mod": b"module example.com/m\n", "m.go": b"package m\n"})
+    module_zip(tmp_path / "b" / name, {"go.mod": b"module example.com/m\n", "m.go": b"package n\n"})
+    module_zip(tmp_path / "c" / name, {"go.mod": b"module example.com/m\n", "m.go": b"package m\n"},
+               (2024, 5, 1, 12, 0, 0))
+    (got,) = compare_trees(tmp_path / "a", tmp_path / "b")
+    assert describe(got).endswith("; zip: example.com/m@v1.0.0/m.go: content differs (10 and 10 bytes)")
+    (got,) = compare_trees(tmp_path / "a", tmp_path / "c")
+    assert describe(got).endswith("; zip: example.com/m@v1.0.0/go.mod: date_time differ")

@@ -105,12 +105,40 @@ def test_labels_come_from_git_and_the_epoch_and_hide_credentials() -> None:
                          git, 1700000000)
     assert labels == {
         "org.opencontainers.image.created": "2023-11-14T22:13:20Z",
-        "org.opencontainers.image.source": "https://git.example/team/app.git",
+        "org.opencontainers.image.source": "https://git.example/team/app",
         "org.opencontainers.image.revision": "0123abc",
         "org.opencontainers.image.version": "2",
     }
     assert plan.labels(project().config.image, plan.Git(), 0) == {"org.opencontainers.image.created":
                                                                   "1970-01-01T00:00:00Z"}
+
+
+# One repository as its clones name their origin: the label, and so the digest, must not tell them apart.
+SAME_REPOSITORY = ["git@github.com:o/r.git", "ssh://git@github.com/o/r", "ssh://git@github.com:22/o/r.git/",
+                   "git+ssh://github.com/o/r", "https://github.com/o/r", "https://x-token:s3cret@GitHub.com/o/r.git",
+                   "https://github.com/o/r/", "git://github.com/o/r.git", "github.com:o/r.git"]
+
+
+@pytest.mark.parametrize("origin", SAME_REPOSITORY)
+def test_every_clone_url_of_a_public_host_is_its_https_url(origin: str) -> None:
+    assert plan.public_source(origin) == "https://github.com/o/r"
+    assert plan.source_label(origin, "https://elsewhere.example/x") == "https://github.com/o/r"
+
+
+@pytest.mark.parametrize("origin", ["/srv/git/r", "../r", "r", "file:///srv/git/r.git", "C:\\git\\r", "c:/git/r",
+                                    "", "ssh://github.com", "git@github.com:", "svn+ssh://host/r", "http://h:8080/"])
+def test_a_local_origin_names_no_source_unless_the_project_does(origin: str) -> None:
+    assert plan.public_source(origin) == ""
+    assert plan.source_label(origin, None) == ""
+    assert plan.source_label(origin, "git@github.com:o/r.git") == "https://github.com/o/r"
+    cfg = project('[image]\nsource = "https://github.com/o/r"\n').config.image
+    assert plan.labels(cfg, plan.Git(origin, "0123abc", ""), 0)["org.opencontainers.image.source"] == \
+        "https://github.com/o/r"
+
+
+def test_http_keeps_its_scheme_and_port() -> None:
+    assert plan.public_source("http://u:p@git.lan:8080/team/r.git") == "http://git.lan:8080/team/r"
+    assert plan.public_source("ssh://git@[2001:db8::1]:2222/o/r") == "https://[2001:db8::1]/o/r"
 
 
 # --- config and documents -------------------------------------------------------------------------

@@ -1,0 +1,8 @@
+package greet
+
+import "fmt"
+
+func ExampleHello() {
+	fmt.Println(Hello("Go examples"))
+	// Output: Hello, Go examples!
+}
