@@ -23,7 +23,7 @@ SECTIONS = (
     ("Build", ("build", "test", "cross", "run", "shell", "vendor")),
     ("Go toolchains", ("toolchain",)),
     ("CI", ("ci", "verify")),
-    ("Images", ("image", "pull", "push", "images", "rmi")),
+    ("Images", ("image", "pull", "push", "images", "rmi", "login", "logout")),
     ("The host and the store", ("doctor", "gc", "completion")),
 )
 
@@ -1283,7 +1283,7 @@ def pull_cmd(app: App, reference: str, platform: str | None, as_json: bool) -> N
     \b
     REFERENCE is as Docker writes it: golang:1.22 is docker.io/library/golang:1.22;
     a registry with a port, a @sha256: digest, or both a tag and a digest.
-    Credentials come from ~/.docker/config.json (auths, credHelpers, credsStore).
+    Credentials come from `gobox login`, podman's and docker's logins (see gobox login).
     Plain HTTP only for localhost and the registries in [registries].insecure of
     the user config (or GOBOX_INSECURE_REGISTRIES).
 
@@ -1370,6 +1370,121 @@ def push_cmd(app: App, source: str, destination: str | None, platform: str | Non
         return
     click.echo(f"pushed {Reference.parse(pushed.reference).familiar} {pushed.digest} "
                f"({summary(pushed, mount_from)})")
+
+
+def _login_environ(authfile: Path | None) -> dict[str, str]:
+    # --authfile is podman's; it is REGISTRY_AUTH_FILE for this one run, which auth_files then reads alone.
+    return {**os.environ, **({"REGISTRY_AUTH_FILE": str(authfile)} if authfile else {})}
+
+
+_AUTHFILE_HELP = ("The auth file to use (default: $REGISTRY_AUTH_FILE, else $XDG_RUNTIME_DIR/containers/auth.json, "
+                  "as podman).")
+
+
+@cli.command("login", epilog=EPILOG, short_help="Log in to a registry, kept where podman and skopeo read it.")
+@click.argument("registry")
+@click.option("-u", "--username", metavar="USER", help="The user name (asked for on a terminal when left out).")
+@click.option("-p", "--password", metavar="PASSWORD", help="The password; visible to ps and kept in shell history, "
+              "so prefer --password-stdin.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from stdin.")
+@click.option("--authfile", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE", help=_AUTHFILE_HELP)
+@pass_app
+def login_cmd(app: App, registry: str, username: str | None, password: str | None, password_stdin: bool,
+              authfile: Path | None) -> None:
+    """Check a user name and password with REGISTRY, then keep them for gobox pull and push.
+
+    \b
+    REGISTRY is host[:port], or a namespace of one (quay.io/team) for a login
+    used only below it. The registry is asked first (GET /v2/, answering its
+    Basic or Bearer challenge); only a login it takes is stored, in the file
+    podman login writes: $REGISTRY_AUTH_FILE, else
+    $XDG_RUNTIME_DIR/containers/auth.json (mode 0600, other entries kept), which
+    podman, skopeo and buildah read. gobox also reads logins from
+    ~/.config/containers/auth.json and docker's config.json.
+
+    \b
+    Examples:
+      gobox login registry.example
+      printf '%s' "$TOKEN" | gobox login -u ci --password-stdin registry.example
+      gobox login --authfile ./auth.json 127.0.0.1:5000
+    """
+    from dataclasses import replace
+
+    from gobox.errors import UsageError
+    from gobox.oci import authfile as files
+    from gobox.oci.auth import Credentials
+    from gobox.oci.reference import DOCKER_HUB, DOCKER_HUB_API
+    from gobox.oci.registry import Client, Options
+
+    key, host = files.login_key(registry)
+    if password is not None and password_stdin:
+        raise UsageError("--password and --password-stdin are two ways to give the password; use one")
+    if password is not None:
+        click.echo("gobox: warning: a --password is visible to other users' ps; prefer --password-stdin", err=True)
+    if password_stdin:
+        if not username:
+            raise UsageError("--password-stdin needs --username", hint=f"gobox login -u USER --password-stdin {key}")
+        password = sys.stdin.read().removesuffix("\n").removesuffix("\r")  # what docker strips
+    terminal = sys.stdin.isatty()
+    if not username:
+        if not terminal:
+            raise UsageError("no user name given, and stdin is not a terminal to ask on",
+                             hint=f"gobox login -u USER --password-stdin {key}")
+        username = click.prompt("Username").strip()
+    if password is None:
+        if not terminal:
+            raise UsageError("no password given, and stdin is not a terminal to ask on",
+                             hint=f"pipe it in: gobox login -u {username} --password-stdin {key}")
+        password = click.prompt("Password", hide_input=True, default="", show_default=False)
+    if not username or not password:
+        raise UsageError("a login needs a user name and a password; one of them is empty")
+    environ = _login_environ(authfile)
+    options = replace(Options.from_settings(app.settings), environ=environ)
+    client = Client(host, options, api_host=DOCKER_HUB_API if host == DOCKER_HUB else host)
+    checked = client.check_login(Credentials(username=username, password=password))
+    path = files.store_login(environ, key, username, password)
+    click.echo("Login Succeeded!")
+    if not app.quiet:
+        click.echo(f"gobox: kept in {path}" + ("" if checked else f" ({host} asks for no login at all)"), err=True)
+
+
+@cli.command("logout", epilog=EPILOG, short_help="Remove a registry login that gobox login or podman kept.")
+@click.argument("registry", required=False)
+@click.option("-a", "--all", "every", is_flag=True, help="Remove every login of the primary auth file, as podman.")
+@click.option("--authfile", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE", help=_AUTHFILE_HELP)
+@pass_app
+def logout_cmd(app: App, registry: str | None, every: bool, authfile: Path | None) -> None:
+    """Remove the login for REGISTRY from every auth file gobox reads it from.
+
+    \b
+    Those are podman's ($REGISTRY_AUTH_FILE alone when set; else
+    $XDG_RUNTIME_DIR/containers/auth.json, ~/.config/containers/auth.json) and
+    docker's config.json; other entries stay. A registry with no login is an
+    error, as for podman logout. Credential helpers are not asked to forget.
+
+    \b
+    Examples:
+      gobox logout registry.example
+      gobox logout --all
+    """
+    from gobox.errors import UsageError
+    from gobox.oci import authfile as files
+
+    if every == bool(registry):
+        raise UsageError("name one registry, or give --all", hint="gobox logout REGISTRY")
+    environ = _login_environ(authfile)
+    if every:
+        changed = files.remove_login(environ, None)
+        click.echo("Removed login credentials for all registries")
+    else:
+        key, _ = files.login_key(registry)
+        changed = files.remove_login(environ, key)
+        if not changed:
+            looked = ", ".join(str(f.path) for f in files.auth_files(environ))
+            raise files.NotLoggedIn(f"not logged in to {key}", hint=f"gobox found no login for it in {looked}")
+        click.echo(f"Removed login credentials for {key}")
+    if changed and not app.quiet:
+        click.echo(f"gobox: changed {', '.join(map(str, changed))}", err=True)
 
 
 @cli.command("images", epilog=EPILOG, short_help="List the images in the store.")

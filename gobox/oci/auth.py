@@ -288,7 +288,8 @@ def _string(value: object, path: Path, *keys: str) -> str:
 def _decode_auth(value: str, path: Path, key: str) -> tuple[str, str]:
     def bad() -> ConfigError:
         return ConfigError(f'{path}: {_where("auths", key, "auth")}: not base64 of "user:password"',
-                           hint=f"run `docker login {_bare(key)}` again, or remove that entry")
+                           hint=f"log in again (`gobox login {_bare(key)}`, or docker login {_bare(key)}), "
+                           "or remove that entry")
 
     compact = "".join(value.split())
     # Some tools drop the padding; docker's own decoder would not, but the intent is plain.
@@ -304,9 +305,19 @@ def _decode_auth(value: str, path: Path, key: str) -> tuple[str, str]:
     return user, password
 
 
-def _from_auths(registry: str, config: Mapping, path: Path) -> Credentials | None:
+def auth_keys(registry: str, repository: str = "") -> tuple[str, ...]:
+    """The auths keys that may name a repository's login, most specific first (containers-auth.json(5)):
+    registry/team/app, registry/team, then registry."""
+    parts = [p for p in repository.split("/") if p]
+    return (*(f"{registry}/{'/'.join(parts[:n])}" for n in range(len(parts), 0, -1)), registry)
+
+
+def _from_auths(registry: str, config: Mapping, path: Path, repository: str = "",
+                legacy: bool = False) -> Credentials | None:
     auths = _section(config, "auths", path)
-    key = _find_key(registry, auths)
+    # Namespace keys (quay.io/team) are podman's; docker's legacy .dockercfg only ever had hosts.
+    exact = () if legacy else auth_keys(registry, repository)[:-1]
+    key = next((k for k in exact if k in auths), None) or _find_key(registry, auths)
     if key is None:
         return None
     entry = auths[key]
@@ -334,18 +345,20 @@ def _run_helper_from_os(helper: str, server: str) -> Credentials | None:
 
 
 def credentials_for(registry: str, config: Mapping, path: Path,
-                    run_helper: HelperRunner = _run_helper_from_os) -> Credentials:
+                    run_helper: HelperRunner = _run_helper_from_os, repository: str = "",
+                    creds_store: bool = True, legacy: bool = False) -> Credentials:
     """The credentials docker would use for registry (host[:port]), or ANONYMOUS.
 
     Tried in order, the first that answers wins: the registry's credHelpers entry, the credsStore
-    default helper, then the auths entry. path only names the file in error messages.
+    default helper (docker's; podman reads none, so creds_store=False for its files), then the auths
+    entry, the most specific key for repository first. path only names the file in error messages.
     """
     helpers = _section(config, "credHelpers", path)
     key = _find_key(registry, helpers)
     chain: list[str] = []
     if key is not None:
         chain.append(_string(helpers[key], path, "credHelpers", key))
-    store = _string(config.get("credsStore"), path, "credsStore")
+    store = _string(config.get("credsStore"), path, "credsStore") if creds_store else ""
     if store and store not in chain:
         chain.append(store)
     server = helper_server_url(registry)
@@ -354,7 +367,7 @@ def credentials_for(registry: str, config: Mapping, path: Path,
             creds = run_helper(helper, server)
             if creds is not None and not creds.anonymous:
                 return creds
-    return _from_auths(registry, config, path) or ANONYMOUS
+    return _from_auths(registry, config, path, repository, legacy) or ANONYMOUS
 
 
 # --- docker-credential-helpers -----------------------------------------------------------------------------------

@@ -3,8 +3,9 @@
 One Client per registry host, after go-containerregistry's transport: the
 first request goes out anonymously (or with a token already held); a 401
 names the auth scheme in its challenge, and the client answers it with
-credentials from ~/.docker/config.json or a credential helper, fetching a
-token for the repository's scope when the scheme is Bearer. Only temporary
+credentials from the auth files podman and docker keep (gobox.oci.authfile)
+or a credential helper, fetching a token for the repository's scope when the
+scheme is Bearer. Only temporary
 failures are retried: 408, 429 (after its Retry-After), 5xx and broken
 connections. No secret is ever part of a message.
 
@@ -106,7 +107,9 @@ class Client:
         self._lock = threading.Lock()
         self._challenge: auth.Challenge | None = None
         self._tokens: dict[str, str] = {}  # scope -> bearer token
-        self._creds: auth.Credentials | None = None
+        self._creds: auth.Credentials | None = None  # the last ones used, for messages
+        self._by_repository: dict[str, auth.Credentials] = {}  # logins may be per namespace (quay.io/team)
+        self._basic: dict[str, auth.Credentials] = {}  # scope -> the credentials Basic sends for it
 
     # --- the public operations ---------------------------------------------------------
 
@@ -288,7 +291,7 @@ class Client:
             raise RegistryError(f"push to {self.registry}/{repository} refused for {creds.username!r} ({detail})",
                                 status=r.status_code, code=code,
                                 hint=f"check that {creds.username!r} may push to {repository}, or log in as "
-                                f"someone who may: `docker login {self.registry}`")
+                                f"someone who may: `gobox login {self.registry}`")
         raise RegistryError(f"{what}: {detail}", status=r.status_code, code=code)
 
     # --- requests, auth and retries ------------------------------------------------------
@@ -334,7 +337,7 @@ class Client:
             if r.status_code == 401 and not answered_challenge and self._ours(r.url):
                 challenges = auth.parse_challenges(r.headers.get("WWW-Authenticate", ""))
                 r.close()
-                self._answer(challenges, scope)
+                self._answer(challenges, scope, repository)
                 answered_challenge = True
                 continue
             if r.status_code in RETRYABLE and attempt + 1 < self.options.attempts:
@@ -441,24 +444,29 @@ class Client:
         with self._lock:
             if scope in self._tokens:
                 return f"Bearer {self._tokens[scope]}"
-            if self._challenge is not None and self._challenge.scheme == "basic" and self._creds:
-                return auth.basic_header(self._creds)
+            if self._challenge is not None and self._challenge.scheme == "basic" and scope in self._basic:
+                return auth.basic_header(self._basic[scope])
         return None
 
-    def _credentials(self) -> auth.Credentials:
-        if self._creds is None:
-            path = auth.docker_config_path(self.options.environ)
-            config = auth.load_docker_config(path)
-            self._creds = auth.credentials_for(
-                self.registry, config, path,
-                run_helper=lambda helper, server: auth.run_credential_helper(helper, server, self.options.environ))
-        return self._creds
+    def _credentials(self, repository: str) -> auth.Credentials:
+        from gobox.oci import authfile
 
-    def _answer(self, challenges: tuple[auth.Challenge, ...], scope: str) -> None:
+        with self._lock:
+            if repository in self._by_repository:
+                self._creds = self._by_repository[repository]
+                return self._creds
+        found = authfile.lookup(
+            self.registry, repository, authfile.auth_files(self.options.environ),
+            run_helper=lambda helper, server: auth.run_credential_helper(helper, server, self.options.environ))
+        with self._lock:
+            self._by_repository[repository] = self._creds = found.creds
+        return found.creds
+
+    def _answer(self, challenges: tuple[auth.Challenge, ...], scope: str, repository: str) -> None:
         """Meet a 401's challenge: Basic with the user's credentials, or a Bearer token for `scope`."""
         bearer = next((c for c in challenges if c.scheme == "bearer"), None)
         basic = next((c for c in challenges if c.scheme == "basic"), None)
-        creds = self._credentials()
+        creds = self._credentials(repository)
         if bearer is not None:
             token = creds.registry_token or self._fetch_token(bearer, scope, creds)
             with self._lock:
@@ -470,6 +478,7 @@ class Client:
                 raise self._needs_credentials()
             with self._lock:
                 self._challenge = basic
+                self._basic[scope] = creds
             return
         raise RegistryError(f"{self.registry} asks for authentication gobox does not speak "
                             f"({', '.join(c.scheme for c in challenges) or 'no challenge given'})", status=401)
@@ -501,7 +510,7 @@ class Client:
                     raise self._needs_credentials()
                 raise RegistryError(f"{self.registry} refused the credentials for {creds.username!r} "
                                     f"(HTTP {r.status_code} from its token service)", status=r.status_code,
-                                    hint=f"check them: docker login {self.registry}")
+                                    hint=f"check them, and log in again: gobox login {self.registry}")
             if r.status_code != 200:
                 raise RegistryError(f"the token service of {self.registry} answered HTTP {r.status_code}",
                                     status=r.status_code)
@@ -513,8 +522,46 @@ class Client:
                              status=401, hint=self._login_hint())
 
     def _login_hint(self) -> str:
-        return (f"log in with `docker login {self.registry}`, or add it to the \"auths\" of "
-                f"{auth.docker_config_path(self.options.environ)}")
+        from gobox.oci import authfile
+
+        return (f"log in with `gobox login {self.registry}` (or docker login {self.registry}, or podman login), "
+                f"or add it to the \"auths\" of {authfile.primary_path(self.options.environ)}")
+
+    def check_login(self, creds: auth.Credentials) -> bool:
+        """Whether the registry takes creds, as `podman login` checks: GET /v2/ and answer its challenge with
+        them (Basic, or a Bearer token asked for with no scope). False when /v2/ asks for no login at all;
+        a RegistryError (status 401) when the registry or its token service refuses them."""
+        import requests
+
+        url = f"{self._scheme_base()}/v2/"
+        try:
+            with self._send("GET", url, {}, None, lambda hop: None) as r:
+                if r.status_code == 200:
+                    return False
+                if r.status_code != 401:
+                    raise RegistryError(f"GET {url}: HTTP {r.status_code}; is {self.registry} a registry?",
+                                        status=r.status_code)
+                challenges = auth.parse_challenges(r.headers.get("WWW-Authenticate", ""))
+            bearer = next((c for c in challenges if c.scheme == "bearer"), None)
+            basic = next((c for c in challenges if c.scheme == "basic"), None)
+            if bearer is not None:
+                answer = f"Bearer {self._fetch_token(bearer, '', creds)}"
+            elif basic is not None:
+                answer = auth.basic_header(creds)
+            else:
+                raise RegistryError(f"{self.registry} asks for authentication gobox does not speak "
+                                    f"({', '.join(c.scheme for c in challenges) or 'no challenge given'})",
+                                    status=401)
+            with self._send("GET", url, {}, None, lambda hop: answer if self._ours(hop) else None) as r:
+                status = r.status_code
+        except requests.exceptions.RequestException as e:
+            raise RegistryError(f"GET {url}: {describe(e)}", hint=f"is {self.registry} up and reachable?") from None
+        if status in (401, 403):
+            raise RegistryError(f"{self.registry} refused the credentials for {creds.username!r} (HTTP {status})",
+                                status=status, hint="check the user name and password")
+        if status != 200:
+            raise RegistryError(f"GET {url} with credentials: HTTP {status}", status=status)
+        return True
 
     def _check(self, r: requests.Response, what: str, kind: str) -> None:
         if r.status_code == 200:
@@ -533,7 +580,8 @@ class Client:
             raise RegistryError(f"{what}: access denied {who} (HTTP {r.status_code}"
                                 f"{', ' + code if code else ''}{': ' + message if message else ''})",
                                 status=r.status_code, code=code,
-                                hint=f"log in with `docker login {self.registry}` or check the repository name")
+                                hint=f"log in with `gobox login {self.registry}` (or docker login {self.registry}) "
+                                "or check the repository name")
         raise RegistryError(f"{what}: HTTP {r.status_code}{' ' + code if code else ''}"
                             f"{': ' + message if message else ''}", status=r.status_code, code=code)
 
