@@ -210,6 +210,9 @@ def load_docker_config(path: Path) -> dict:
     except json.JSONDecodeError as e:
         raise ConfigError(f"{path}: line {e.lineno} column {e.colno}: not valid JSON: {e.msg}",
                           hint="fix the file, or set DOCKER_CONFIG to a directory with a valid config.json") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: JSON nested too deeply to be a docker config",
+                          hint="fix the file, or set DOCKER_CONFIG to another directory") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: not a JSON object", hint="a docker config.json is an object like {\"auths\": {}}")
     return data

@@ -163,6 +163,7 @@ _LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
 _HOST = re.compile(rf"(?:{_LABEL}(?:\.{_LABEL})*|\[[0-9a-f:.]+\])(?::[0-9]{{1,5}})?")
 _PATH = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*")
 
+
 def login_key(text: str) -> tuple[str, str]:
     """(auths key, registry host) for what a user logs in to: a registry, or a namespace of one as podman
     takes it (quay.io/team). A scheme and docker's /v1/ or /v2/ are dropped; Docker Hub's names are docker.io."""
@@ -228,7 +229,7 @@ def write_auth_file(path: Path, config: Mapping) -> None:
         raise
 
 
-def _writable(path: Path, environ: Mapping[str, str]) -> None:
+def _check_runtime_dir(path: Path, environ: Mapping[str, str]) -> None:
     """podman's check: an XDG_RUNTIME_DIR that does not exist is a mistake to name, not a directory to make."""
     runtime = environ.get("XDG_RUNTIME_DIR")
     if not environ.get("REGISTRY_AUTH_FILE") and runtime and not Path(runtime).is_dir():
@@ -236,12 +237,10 @@ def _writable(path: Path, environ: Mapping[str, str]) -> None:
                           hint="create that directory, unset XDG_RUNTIME_DIR, or set REGISTRY_AUTH_FILE")
 
 
-def store_login(environ: Mapping[str, str], key: str, username: str, password: str,
-                path: Path | None = None) -> Path:
-    """Record the login in the primary auth file (or path); returns the file written."""
-    path = path or primary_path(environ)
-    if path == primary_path(environ):
-        _writable(path, environ)
+def store_login(environ: Mapping[str, str], key: str, username: str, password: str) -> Path:
+    """Record the login in the primary auth file; returns the file written."""
+    path = primary_path(environ)
+    _check_runtime_dir(path, environ)
     config = load_auth_file(AuthFile(path, CONTAINERS))
     host = key.partition("/")[0]
     helper = auth._find_key(host, config.get("credHelpers") or {})
@@ -258,11 +257,11 @@ def store_login(environ: Mapping[str, str], key: str, username: str, password: s
     return path
 
 
-def remove_login(environ: Mapping[str, str], key: str | None, path: Path | None = None) -> list[Path]:
+def remove_login(environ: Mapping[str, str], key: str | None) -> list[Path]:
     """Drop key's entries from every auth file that holds them, so no login for it is left to find; with
     key None (logout --all, as podman's), every entry of the primary file. Returns the files changed."""
-    primary = path or primary_path(environ)
-    files = (AuthFile(path, CONTAINERS),) if path else auth_files(environ)
+    primary = primary_path(environ)
+    files = auth_files(environ)
     changed: list[Path] = []
     for file in files:
         config = load_auth_file(file)

@@ -109,7 +109,7 @@ class Client:
         self._tokens: dict[str, str] = {}  # scope -> bearer token
         self._creds: auth.Credentials | None = None  # the last ones used, for messages
         self._by_repository: dict[str, auth.Credentials] = {}  # logins may be per namespace (quay.io/team)
-        self._basic: dict[str, auth.Credentials] = {}  # scope -> the credentials Basic sends for it
+        self._basic: dict[str, auth.Credentials] = {}  # repository -> the credentials Basic sends for it
 
     # --- the public operations ---------------------------------------------------------
 
@@ -320,7 +320,7 @@ class Client:
                 # Credentials go to the registry's own origin only: not to storage a redirect or an
                 # upload URL points at, whatever requests would keep (go-containerregistry does the same).
                 r = self._send(method, url, headers or {}, body,
-                               lambda hop: self._authorization(scope) if self._ours(hop) else None)
+                               lambda hop: self._authorization(scope, repository) if self._ours(hop) else None)
             except requests.exceptions.RequestException as e:
                 if once and _temporary(e):
                     raise Interrupted(_redact_in(describe(e), url)) from None
@@ -440,12 +440,12 @@ class Client:
             self._session = s
         return self._session
 
-    def _authorization(self, scope: str) -> str | None:
+    def _authorization(self, scope: str, repository: str) -> str | None:
         with self._lock:
             if scope in self._tokens:
                 return f"Bearer {self._tokens[scope]}"
-            if self._challenge is not None and self._challenge.scheme == "basic" and scope in self._basic:
-                return auth.basic_header(self._basic[scope])
+            if self._challenge is not None and self._challenge.scheme == "basic" and repository in self._basic:
+                return auth.basic_header(self._basic[repository])
         return None
 
     def _credentials(self, repository: str) -> auth.Credentials:
@@ -478,7 +478,7 @@ class Client:
                 raise self._needs_credentials()
             with self._lock:
                 self._challenge = basic
-                self._basic[scope] = creds
+                self._basic[repository] = creds
             return
         raise RegistryError(f"{self.registry} asks for authentication gobox does not speak "
                             f"({', '.join(c.scheme for c in challenges) or 'no challenge given'})", status=401)
