@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import stat
 import subprocess
 import sys
@@ -208,3 +209,20 @@ def test_login_without_a_password_or_terminal_is_a_usage_error(
     assert r.returncode == 2 and "no password given, and stdin is not a terminal" in r.stderr
     assert f"--password-stdin {basic.host}" in r.stderr and "Traceback" not in r.stderr
     assert not runtime_file(user_env).exists()
+
+
+def test_a_credential_helper_named_in_podmans_file_is_run(
+        gobox: Gobox, token: Registry, user_env: dict[str, str], tmp_path: Path) -> None:
+    # A real docker-credential-* program on PATH, as podman runs one for credHelpers in auth.json.
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    helper = bindir / "docker-credential-gobox-login-test"
+    answer = json.dumps({"Username": token.user, "Secret": token.password})
+    helper.write_text(f"#!/bin/sh\nread server\necho \"$server\" >> \"$0.asked\"\necho '{answer}'\n")
+    helper.chmod(0o755)
+    path = runtime_file(user_env)
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"credHelpers": {token.host: "gobox-login-test"}}))
+    env = {**user_env, "PATH": f"{bindir}:{os.environ['PATH']}"}
+    assert pull(gobox, f"{token.host}/private/app:v1", env)["digest"]
+    assert Path(f"{helper}.asked").read_text() == f"{token.host}\n"
