@@ -14,7 +14,7 @@ from gobox.errors import ConfigError
 
 ZIG_MOUNT = "/gobox/zig"  # where zig's directory (the binary and its lib/) appears in the sandbox
 ZIG_CACHE = "/gobox/cache/zig"
-INSTALL_ZIG = "pip install ziglang (or gobox[zig]), or put zig on PATH"
+INSTALL_ZIG = "pip install ziglang (into gobox's own environment), or put zig on PATH"
 # Where a compiler named in [cross.cc] must be found for base = "host": the host's /usr, lent read-only.
 HOST_PATH = "/usr/bin:/bin:/usr/sbin:/sbin"
 
