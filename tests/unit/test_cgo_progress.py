@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import io
+import shutil
+import sys
+import tempfile
 from pathlib import Path
 
+import pytest
+
 from gobox.cross.cgo import Compiler, libc_built, zig_libc
-from gobox.cross.matrix import Done, Events
+from gobox.cross.matrix import Done, Events, Task, machine, run_all
 from gobox.cross.release import FirstLibc
 from gobox.progress import Progress
-from gobox.sandbox.spec import Result
+from gobox.sandbox.spec import Bind, Result, SandboxSpec
 
 
 class Seen(Events):
@@ -60,3 +65,30 @@ def test_a_failed_first_build_is_announced_again_next_time(tmp_path: Path) -> No
     events.finished(Done("windows/amd64", Result(exit_code=1, peak_memory=None, cpu_time=None), None, 90.0, ""))
     events.finished(Done("windows/amd64", None, "sandbox setup failed", 0.1, ""))
     assert not libc_built(tmp_path, "x86_64-windows-gnu")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the sandbox needs Linux")
+def test_the_matrix_tells_of_a_run_that_is_still_going() -> None:
+    # A real sandboxed run of one second, heartbeats every 0.2: at least one comes before it can end.
+    class Heard(Events):
+        heartbeat = 0.2
+
+        def __init__(self) -> None:
+            self.still_running: list[tuple[str, float]] = []
+
+        def still(self, name: str, seconds: float) -> None:
+            self.still_running.append((name, seconds))
+
+    work = Path(tempfile.mkdtemp(dir="/var/tmp"))  # not under /tmp, which the sandbox mounts its own over
+    try:
+        (work / "layer").mkdir()
+        spec = SandboxSpec(argv=("/usr/bin/sleep", "1"), layers=(str(work / "layer"),), env=(("PATH", "/usr/bin"),),
+                           binds=(Bind("/usr", "/usr", True),), symlinks=(("/lib64", "usr/lib64"), ("/lib", "usr/lib")))
+        heard = Heard()
+        (done,) = run_all([Task("linux/arm64", spec, work / "log")], machine(1), events=heard)
+        assert done.error is None and done.result is not None and done.result.exit_code == 0, done.output
+        assert heard.still_running and {name for name, _ in heard.still_running} == {"linux/arm64"}
+        seconds = [s for _, s in heard.still_running]
+        assert seconds == sorted(seconds)
+    finally:
+        shutil.rmtree(work)
