@@ -1781,8 +1781,10 @@ def doctor_cmd(app: App, offline: bool, as_json: bool) -> None:
     """Check what this host supports, and say how to fix what it lacks.
 
     Tries for real: user namespaces, overlayfs inside one, cgroup limits,
-    a writable store, and each toolchain source. Exit 1 when a required
-    check fails (the sandbox cannot run here).
+    a writable store, and each toolchain source; looks for the host tools
+    optional features need (git, hg, gcc, zig, qemu-user, pasta,
+    libseccomp), a warning with the package when one is missing. Exit 1
+    when a required check fails (the sandbox cannot run here).
 
     \b
     Example:

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gobox import __version__
 from gobox.errors import IntegrityError, NetworkError
 from gobox.progress import Progress
 
@@ -26,7 +27,8 @@ LIMIT_SETTING = "max-metadata-size"
 LIMIT_ENV = "GOBOX_MAX_METADATA_SIZE"
 # A file whose index gives no size (PEP 691 makes it optional) still has an end: no Go toolchain is near it.
 UNSIZED_LIMIT = 2 << 30
-USER_AGENT = "gobox (+https://pypi.org/project/gobox/)"
+# gobox's own name and version, and no link: PyPI's page named gobox is another project's.
+USER_AGENT = f"gobox/{__version__}"
 
 
 def _session() -> requests.Session:

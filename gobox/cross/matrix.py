@@ -95,9 +95,14 @@ def _mem_available() -> int | None:
 class Events:
     """What a matrix tells its caller as it goes; the default says nothing."""
 
+    # Seconds without any run finishing after which `still` is told of each running one; None: never.
+    heartbeat: float | None = None
+
     def queued(self, names: list[str]) -> None: ...
 
     def started(self, name: str, running: int) -> None: ...
+
+    def still(self, name: str, seconds: float) -> None: ...
 
     def finished(self, done: Done) -> None: ...
 
@@ -121,7 +126,11 @@ def run_all(tasks: Sequence[Task], admission: Admission, estimate: int = DEFAULT
                 pid, fd = _spawn(task, measure)
                 running[fd] = (task, pid, time.monotonic())
                 events.started(task.name, len(running))
-            ready, _, _ = select.select(list(running), [], [])
+            ready, _, _ = select.select(list(running), [], [], getattr(events, "heartbeat", None))
+            if not ready:
+                now = time.monotonic()
+                for task, _, start in running.values():
+                    events.still(task.name, now - start)
             for fd in ready:
                 task, pid, start = running.pop(fd)
                 d = _collect(task, pid, fd, time.monotonic() - start)

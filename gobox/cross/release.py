@@ -28,7 +28,15 @@ from gobox.build import (
 )
 from gobox.config import Mount, Project
 from gobox.cross import matrix
-from gobox.cross.cgo import ZIG_CACHE, ZIG_MOUNT, compiler_for, find_zig
+from gobox.cross.cgo import (
+    ZIG_CACHE,
+    ZIG_MOUNT,
+    compiler_for,
+    find_zig,
+    libc_built,
+    mark_libc_built,
+    zig_libc,
+)
 from gobox.cross.targets import Port, Target, expand, parse_dist_list, render_output, template_problem
 from gobox.errors import ConfigError, GoboxError, UsageError
 from gobox.sandbox.spec import SandboxSpec
@@ -38,6 +46,7 @@ SUMS = "SHA256SUMS"
 DIST_LIST = "dist-list.json"  # `go tool dist list -json`, kept next to the toolchain it came from
 PEAKS = "cross-peaks.json"
 STAGING = ".gobox-cross-"  # the last measured peak memory of a target, per project
+HEARTBEAT = 30.0  # seconds between the lines that say a first C library build still runs
 
 
 @dataclass(frozen=True)
@@ -229,6 +238,10 @@ def cross(project: Project, store: Store, settings, request: Request, options: O
         specs = plan_targets(project, prepared, request, per_target, names, staging, listing)
         if any(b.target == ZIG_CACHE for steps in specs.values() for spec in steps for b in spec.binds):
             _zig_cache(store).mkdir(parents=True, exist_ok=True)
+        firsts = {str(t): triple for t, o in per_target.items()
+                  if (triple := zig_libc(o.env)) and not libc_built(_zig_cache(store), triple)}
+        if firsts:
+            events = FirstLibc(events, firsts, _zig_cache(store), progress)
         tasks = []
         for t in targets:
             (staging / names[t]).mkdir()
@@ -252,6 +265,44 @@ def cross(project: Project, store: Store, settings, request: Request, options: O
     finally:
         remove_tree(staging)
     return Report(prepared.go_version, tuple(outcomes), tuple(artifacts), sums)
+
+
+class FirstLibc(matrix.Events):
+    """The caller's events, and for each target whose C library zig has not built here yet: a line when it
+    starts saying that this first build takes minutes, one every HEARTBEAT seconds while it runs, and a mark
+    in zig's cache when it succeeds, so the next build says nothing."""
+
+    heartbeat = HEARTBEAT
+
+    def __init__(self, events: matrix.Events | None, firsts: Mapping[str, str], cache: Path,
+                 progress) -> None:  # noqa: ANN001 - gobox.progress.Progress
+        self.events = events or matrix.Events()
+        self.firsts = dict(firsts)  # target -> zig target
+        self.cache = cache
+        self.progress = progress
+
+    def queued(self, names: list[str]) -> None:
+        self.events.queued(names)
+
+    def started(self, name: str, running: int) -> None:
+        self.events.started(name, running)
+        if name in self.firsts:
+            self.progress.step(f"{name}: zig builds the C library for {self.firsts[name]} first; the first cgo "
+                               f"build of a target takes minutes (then it is kept in {self.cache})")
+
+    def still(self, name: str, seconds: float) -> None:
+        if hasattr(self.events, "still"):  # the CLI's events are duck-typed, and may not listen for this
+            self.events.still(name, seconds)
+        if name in self.firsts:
+            minutes, secs = divmod(int(seconds), 60)
+            self.progress.step(f"{name}: still building, {minutes}:{secs:02d} so far "
+                               f"(zig's C library for {self.firsts[name]})")
+
+    def finished(self, done: matrix.Done) -> None:
+        triple = self.firsts.get(done.name)
+        if triple and done.error is None and done.result is not None and done.result.exit_code == 0:
+            mark_libc_built(self.cache, triple)
+        self.events.finished(done)
 
 
 def _staging(out: Path) -> Path:

