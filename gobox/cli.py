@@ -1812,7 +1812,7 @@ def image_run_cmd(app: App, reference: str, args: tuple[str, ...], network: str 
     try:
         result = run_sandbox(spec, no_limits=no_limits)
     except SandboxError as e:
-        raise run.explain_missing(e, found, spec) from None
+        raise run.explain_missing(e, reference, spec) from None
     problem = explain(result, spec)
     if problem is not None:
         click.echo(f"gobox: error: {problem.message}", err=True)

@@ -132,16 +132,16 @@ def spec(found: Found, runtime_layer: Path, argv: tuple[str, ...], uid: int, gid
     )
 
 
-def explain_missing(error: SandboxError, found: Found, spec: SandboxSpec) -> SandboxError:
-    """A command the image lacks, said of the image (the sandbox's own hint is about gobox run's [go].base)."""
+def explain_missing(error: SandboxError, reference: str, spec: SandboxSpec) -> SandboxError:
+    """A command the image lacks, said of the image as the user named it (the sandbox's own hint is about
+    gobox run's [go].base)."""
     if error.exit_code != 127:
         return error
     name = spec.argv[0]
-    path = dict(spec.env).get("PATH", "")
-    where = "at that path" if "/" in name else f"in its PATH ({path})"
-    return SandboxError(f"{name}: the image {found.image.reference} has no such file {where}", exit_code=127,
-                        hint=f"name a command the image holds: gobox image run {found.image.reference} -- CMD "
-                        "[ARGS...], or --entrypoint CMD")
+    where = "at that path" if "/" in name else f"in its PATH ({dict(spec.env).get('PATH', '')})"
+    return SandboxError(f"{name}: the image {reference} has no such file {where}", exit_code=127,
+                        hint=f"name a command the image holds: gobox image run {reference} -- CMD [ARGS...], "
+                        "or --entrypoint CMD")
 
 
 def ensure_runtime_layer(store: Store) -> Path:

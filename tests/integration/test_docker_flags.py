@@ -332,9 +332,9 @@ def test_image_run_makes_a_missing_workingdir_in_the_container(image: tuple[Gobo
 
 def test_image_run_of_a_command_the_image_lacks_names_the_image(image: tuple[Gobox, Path]) -> None:
     g, app = image
-    r = g("image", "run", "flags:test", "--", "bash", cwd=app)
+    r = g("image", "run", "--entrypoint", "bash", "flags:test", cwd=app)
     assert r.code == 127
-    assert r.err.splitlines()[0].startswith("gobox: error: bash: the image localhost/flags:test has no such file "
+    assert r.err.splitlines()[0].startswith("gobox: error: bash: the image flags:test has no such file "
                                             "in its PATH"), r.err
     assert "[go].base" not in r.err
 
