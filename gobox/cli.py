@@ -857,8 +857,9 @@ def run_cmd(app: App, command: tuple[str, ...], flags: RunFlags, commit: str | N
     The root holds only the pinned Go at /usr/local/go and a minimal /etc
     (with [go].base = "host", also the host's /usr); the project is mounted at
     its own path, GOCACHE and GOMODCACHE come from the store, the network is
-    off unless --network host, and the environment is scrubbed. The exit code
-    is the command's.
+    off unless --network host (or private, its own through pasta, which -p
+    publishes ports of), and the environment is scrubbed. docker run's -e, -v,
+    -w, -p, -i, -t and --rm work as there. The exit code is the command's.
 
     \b
     Examples:
@@ -866,6 +867,7 @@ def run_cmd(app: App, command: tuple[str, ...], flags: RunFlags, commit: str | N
       gobox run --go 1.21.13 -- go test ./...
       gobox run --network host --env GOPROXY=https://proxy.golang.org -- go mod download
       gobox run --go 1.22 -- go version     # anywhere, even outside a project
+      gobox run -p 8080:8080 -- go run ./cmd/server   # answers on the host's port 8080
       gobox run --image golang:1.22 --commit awesomeness -- go install ./cmd/hello
       gobox run --image awesomeness -- hello
     """
