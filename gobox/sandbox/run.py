@@ -7,6 +7,8 @@ which assembles the root, pivots into it, starts a session of its own and
 forks the command. A close-on-exec pipe carries setup failures back as JSON
 records (end-of-file means the command was exec'd); a socket pair between
 gobox and PID 1 carries the sandbox's pty master and the command's stops.
+With a private network, the setup child waits after unshare until gobox has
+attached pasta to its namespaces (pasta.py), so the command starts online.
 gobox meanwhile passes signals on (and kills everything GRACE seconds after
 an interrupt) and relays the pty (terminal.py).
 """
