@@ -123,7 +123,7 @@ def started(p: subprocess.Popen) -> Iterator[subprocess.Popen]:
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def project() -> Path:
     """A project whose sandbox has the host's /usr (python3, sh) over go 1.21.13, readable by nobody."""
     root = Path(tempfile.mkdtemp(prefix="gobox-docker-flags-"))
     os.chmod(root, 0o755)
