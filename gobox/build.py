@@ -11,7 +11,7 @@ from typing import Any
 from gobox.config import Mount, Project, vendor_mode
 from gobox.errors import ConfigError, GoboxError
 from gobox.sandbox.cgroups import Limits
-from gobox.sandbox.spec import Bind, Result, SandboxSpec
+from gobox.sandbox.spec import Bind, Publish, Result, SandboxSpec
 from gobox.store import Store
 
 GOROOT = "/usr/local/go"
@@ -51,6 +51,8 @@ class Options:
     user: tuple[int, int] | None = None  # uid and gid inside (gobox verify varies them); default the caller's
     seccomp: str | None = None  # "default" or "off", overriding [sandbox].seccomp
     tty: bool = False  # the command gets a pty of its own when stdin is a terminal (gobox run, gobox shell)
+    workdir: str | None = None  # the command's directory inside (gobox run -w), made when missing
+    publish: tuple[Publish, ...] = ()  # host ports forwarded into a private network (gobox run -p)
 
 
 @dataclass(frozen=True)
@@ -176,19 +178,21 @@ def plan(project: Project, paths: Paths, argv: tuple[str, ...], options: Options
                 binds.append(Bind(d, d, readonly=True))
         binds += [Bind(f, f, readonly=True) for f in HOST_FILES if os.path.isfile(f)]
     net = network(project, options)
-    if net == "host" and os.path.isfile("/etc/resolv.conf"):
+    if net in ("host", "private") and os.path.isfile("/etc/resolv.conf"):
         binds.append(Bind("/etc/resolv.conf", "/etc/resolv.conf", readonly=True))
     return SandboxSpec(
         argv=argv,
         layers=(paths.minimal_layer, *paths.toolchain_layers),
         env=env,
-        cwd=cwd,
+        cwd=options.workdir or cwd,
+        make_cwd=options.workdir is not None,
         binds=tuple(binds),
         tmpfs=("/tmp", values["HOME"], *((GOCACHE, GOMODCACHE) if clean else ())),
         symlinks=tuple(symlinks),
         uid=paths.uid,
         gid=paths.gid,
         network=net,
+        publish=options.publish,
         limits=limits(project, options),
         scratch=paths.scratch,
         umask=CLEAN_ROOM_UMASK if clean else None,

@@ -28,8 +28,49 @@ SECTIONS = (
 )
 
 
+def _takes_value(command: click.Command, word: str) -> bool:
+    """Whether `word`, an option of `command`, takes the next word as its value."""
+    name = word.split("=", 1)[0]
+    for p in command.params:
+        if isinstance(p, click.Option) and name in (*p.opts, *p.secondary_opts):
+            return not (p.is_flag or p.count) and "=" not in word
+    return False
+
+
+def hoist_directory(group: click.Group, args: list[str]) -> list[str]:
+    """`gobox build -C DIR` as `gobox -C DIR build`: go's habit (`go build -C dir`), for every subcommand.
+
+    Only a -C among the subcommand's own options moves, before its first argument or `--`: what follows
+    those is the command's or go's (`gobox run -- go build -C dir` keeps its -C)."""
+    i = 0
+    while i < len(args) and args[i].startswith("-") and args[i] != "--":  # gobox's own options first
+        i += 2 if args[i] == "-C" else 1
+    command: click.Command | None = group
+    hoisted: list[str] = []
+    rest = args[i:]
+    out = args[:i]
+    while isinstance(command, click.Group) and rest and rest[0] in command.commands:
+        out.append(rest.pop(0))
+        command = command.commands[out[-1]]
+        j = 0
+        while j < len(rest) and rest[j].startswith("-") and rest[j] != "--":
+            if rest[j] == "-C" and j + 1 < len(rest):
+                hoisted += rest[j:j + 2]
+                del rest[j:j + 2]
+            elif rest[j].startswith("-C") and not rest[j].startswith("--") and len(rest[j]) > 2:
+                hoisted.append(rest.pop(j))
+            else:
+                j += 2 if _takes_value(command, rest[j]) else 1
+        out += rest[:j]
+        rest = rest[j:]
+    return hoisted + out + rest
+
+
 class _SectionedGroup(click.Group):
     """A group whose help lists its commands under SECTIONS rather than in one alphabetical list."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_directory(self, args))
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         ordered = [name for _, names in SECTIONS for name in names if name in self.commands]
@@ -146,11 +187,63 @@ def _env_pair(text: str) -> tuple[str, str]:
     return name, value
 
 
+class _EnvItem(click.ParamType):
+    """-e/--env: NAME=value, or a bare NAME that takes the caller's value (dropped when the caller has none),
+    as docker run -e does."""
+
+    name = "K=V"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from gobox import schema
+
+        if not isinstance(value, str):
+            return value
+        if "=" not in value:
+            problem = schema.env_name_problem(value)
+            if problem:
+                self.fail(problem, param, ctx)
+            return f"{value}={os.environ[value]}" if value in os.environ else None
+        problem = schema.env_problem(value)
+        if problem:
+            self.fail(f"{value!r}: {problem}" if not problem.startswith(repr(value)) else problem, param, ctx)
+        return value
+
+
+class _PublishType(click.ParamType):
+    """-p/--publish: [IP:]HOST:CONTAINER[/tcp|udp], as docker run -p."""
+
+    name = "[IP:]HOST:CONTAINER[/PROTO]"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from gobox.sandbox.spec import Publish
+
+        if not isinstance(value, str):
+            return value
+        try:
+            return Publish.parse(value)
+        except ValueError as e:
+            self.fail(f"{value!r}: {e}", param, ctx)
+
+
+class _AbsolutePath(click.ParamType):
+    """-w/--workdir: a directory inside the sandbox, so an absolute path (docker refuses others too)."""
+
+    name = "DIR"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and (not value.startswith("/") or "\0" in value):
+            self.fail(f"expected an absolute path inside the sandbox, got {value!r}", param, ctx)
+        return value
+
+
 CPUS = Checked("cores", float, "cpus_problem")
 PIDS = Checked("a whole number", int, "pids_problem")
 MEMORY = Checked("a size", str, "memory_problem")
 MOUNT = Checked("SRC:DST[:ro]", str, "mount_problem")
-ENV = Checked("K=V", str, "env_problem")
+ENV = _EnvItem()
+PUBLISH = _PublishType()
+WORKDIR = _AbsolutePath()
+NETWORKS = ("none", "host", "private")
 
 
 def _complete_patterns(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
@@ -548,18 +641,37 @@ class RunFlags:
     dry_run: bool
     verbose: bool
     as_json: bool
+    # Docker's own (@_docker_options, gobox run only): -w, -p; -i, -t and --rm are accepted and change nothing.
+    workdir: str | None = None
+    publish: tuple[Any, ...] = ()  # gobox.sandbox.spec.Publish
+    interactive: bool = False
+    allocate_tty: bool = False
+    remove: bool = False
 
     def options(self) -> Any:  # gobox.build.Options, imported lazily
         from gobox.build import Options
         from gobox.config import Mount
         from gobox.schema import parse_size
 
-        # Each value was checked as click parsed it (the Checked types).
-        pairs = tuple(_env_pair(item) for item in self.env)
+        # Each value was checked as click parsed it (the Checked types); a bare -e NAME the caller lacks is None.
+        pairs = tuple(_env_pair(item) for item in self.env if item is not None)
         size = parse_size(self.memory) if self.memory is not None else None
         return Options(go=self.go, env=pairs, mounts=tuple(Mount.parse(m) for m in self.mounts),
-                       network=self.network, memory=size, pids=self.pids, cpus=self.cpus,
-                       locked=self.locked, no_limits=self.no_limits, image=self.image, seccomp=self.seccomp)
+                       network=network_for(self.network, self.publish), memory=size, pids=self.pids,
+                       cpus=self.cpus, locked=self.locked, no_limits=self.no_limits, image=self.image,
+                       seccomp=self.seccomp, workdir=self.workdir, publish=tuple(self.publish))
+
+
+def network_for(network: str | None, publish: tuple[Any, ...]) -> str | None:
+    """The network a run asks for: -p means a private one, as docker's bridge, and is refused with another."""
+    from gobox.errors import UsageError
+
+    if not publish:
+        return network
+    if network not in (None, "private"):
+        raise UsageError(f"-p {publish[0]}: published ports need --network private, not --network {network}",
+                         hint="drop --network (-p implies private), or drop -p")
+    return "private"
 
 
 _SECCOMP_OPTION = click.option("--seccomp", type=click.Choice(["default", "off"]),
@@ -567,13 +679,33 @@ _SECCOMP_OPTION = click.option("--seccomp", type=click.Choice(["default", "off"]
                                "off is warned on every run.")
 
 
-def _sandbox_options(f):  # noqa: ANN001, ANN201 - a click decorator
-    """Add the sandbox options to a command, passed to it as one `flags: RunFlags`."""
+def _docker_options() -> list[Any]:
+    """docker run's flags that gobox run and gobox image run take as docker does (-e and -v are with --env
+    and --mount)."""
+    return [
+        click.option("-w", "--workdir", "workdir", metavar="DIR", type=WORKDIR,
+                     help="Working directory inside, made when missing (docker run -w)."),
+        click.option("-p", "--publish", "publish", multiple=True, metavar="[IP:]HOST:CONTAINER[/tcp|udp]",
+                     type=PUBLISH, help="Publish a port on the host; implies --network private (needs pasta)."),
+        click.option("-i", "--interactive", "interactive", is_flag=True,
+                     help="Accepted as docker's; gobox passes stdin on anyway."),
+        click.option("-t", "--tty", "allocate_tty", is_flag=True,
+                     help="Accepted as docker's; a terminal stdin gets a pty of its own anyway."),
+        click.option("--rm", "remove", is_flag=True, help="Accepted as docker's: every run's root is thrown away."),
+    ]
+
+
+def _sandbox_options(f=None, *, docker: bool = False):  # noqa: ANN001, ANN201 - a click decorator
+    """Add the sandbox options to a command, passed to it as one `flags: RunFlags`; with `docker`, docker
+    run's flags too, and -v is --volume (docker's) rather than --verbose."""
     import functools
+
+    if f is None:
+        return functools.partial(_sandbox_options, docker=docker)
 
     @functools.wraps(f)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        flags = RunFlags(**{name: kwargs.pop(name) for name in RunFlags.__dataclass_fields__})
+        flags = RunFlags(**{name: kwargs.pop(name) for name in RunFlags.__dataclass_fields__ if name in kwargs})
         return f(*args, flags=flags, **kwargs)
 
     opts = [
@@ -582,11 +714,13 @@ def _sandbox_options(f):  # noqa: ANN001, ANN201 - a click decorator
         click.option("--image", "image", metavar="REF", shell_complete=_COMPLETE_IMAGES,
                      help="Run in an OCI image's root and toolchain "
                      "(e.g. golang:1.22-bookworm), overriding [go].image; pulled when missing."),
-        click.option("--env", "env", multiple=True, metavar="K=V", type=ENV, help="Set a variable in the sandbox."),
-        click.option("--mount", "mounts", multiple=True, metavar="SRC:DST[:ro]", type=MOUNT,
-                     help="Bind a host path into the sandbox."),
-        click.option("--network", type=click.Choice(["none", "host"]),
-                     help="Network of the sandbox (default [sandbox].network, none)."),
+        click.option("-e", "--env", "env", multiple=True, metavar="K=V", type=ENV,
+                     help="Set a variable in the sandbox; a bare K takes yours."),
+        click.option("--mount", *(("-v", "--volume") if docker else ()), "mounts", multiple=True,
+                     metavar="SRC:DST[:ro]", type=MOUNT, help="Bind a host path into the sandbox."),
+        click.option("--network", type=click.Choice(NETWORKS),
+                     help="Network of the sandbox (default [sandbox].network, none); private: its own, "
+                     "with outbound access, through pasta."),
         click.option("--memory", metavar="SIZE", type=MEMORY, help='Memory limit, e.g. "512MiB".'),
         click.option("--pids", metavar="N", type=PIDS, help="Most processes at once."),
         click.option("--cpus", metavar="CORES", type=CPUS, help="CPU limit in cores, e.g. 1.5."),
@@ -594,8 +728,10 @@ def _sandbox_options(f):  # noqa: ANN001, ANN201 - a click decorator
         _SECCOMP_OPTION,
         click.option("--locked", is_flag=True, help="Fail if gobox.lock would change."),
         click.option("--dry-run", is_flag=True, help="Print the sandbox plan; run nothing."),
-        click.option("-v", "--verbose", is_flag=True, help="Report peak memory and CPU time at the end."),
+        click.option(*(() if docker else ("-v",)), "--verbose", "verbose", is_flag=True,
+                     help="Report peak memory and CPU time at the end."),
         click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout."),
+        *(_docker_options() if docker else ()),
     ]
     for opt in reversed(opts):
         wrapper = opt(wrapper)
@@ -710,7 +846,7 @@ def _run_and_commit(app: App, prepared: Any, spec: Any, options: Any, ref: Any) 
 
 @cli.command("run", epilog=EPILOG, short_help="Run a command in the project's build environment.",
              context_settings={"ignore_unknown_options": True})
-@_sandbox_options
+@_sandbox_options(docker=True)
 @click.option("--commit", "commit", metavar="NAME[:TAG]", help="Then record what the command wrote as a new "
               "layer on its image, as local image NAME:TAG (docker commit); needs --image or [go].image.")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
@@ -721,8 +857,9 @@ def run_cmd(app: App, command: tuple[str, ...], flags: RunFlags, commit: str | N
     The root holds only the pinned Go at /usr/local/go and a minimal /etc
     (with [go].base = "host", also the host's /usr); the project is mounted at
     its own path, GOCACHE and GOMODCACHE come from the store, the network is
-    off unless --network host, and the environment is scrubbed. The exit code
-    is the command's.
+    off unless --network host (or private, its own through pasta, which -p
+    publishes ports of), and the environment is scrubbed. docker run's -e, -v,
+    -w, -p, -i, -t and --rm work as there. The exit code is the command's.
 
     \b
     Examples:
@@ -730,6 +867,7 @@ def run_cmd(app: App, command: tuple[str, ...], flags: RunFlags, commit: str | N
       gobox run --go 1.21.13 -- go test ./...
       gobox run --network host --env GOPROXY=https://proxy.golang.org -- go mod download
       gobox run --go 1.22 -- go version     # anywhere, even outside a project
+      gobox run -p 8080:8080 -- go run ./cmd/server   # answers on the host's port 8080
       gobox run --image golang:1.22 --commit awesomeness -- go install ./cmd/hello
       gobox run --image awesomeness -- hello
     """
@@ -1705,12 +1843,24 @@ def _image_plan(app: App, project: Any, options: Any, request: Any) -> None:
     _cross_plan(app, static, options, req, False, False)
 
 
+def _with_options(options: list[Any]):  # noqa: ANN202 - a click decorator
+    def decorate(f):  # noqa: ANN001, ANN202
+        for opt in reversed(options):
+            f = opt(f)
+        return f
+
+    return decorate
+
+
 @image_cmd.command("run", epilog=EPILOG, context_settings={"ignore_unknown_options": True})
 @click.argument("reference", shell_complete=_COMPLETE_IMAGES)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-@click.option("--network", type=click.Choice(["none", "host"]), default="none", show_default=True,
-              help="Network of the container.")
-@click.option("--env", "env", multiple=True, metavar="K=V", type=ENV, help="Set a variable, over the image's Env.")
+@click.option("--network", type=click.Choice(NETWORKS), help="Network of the container (default none; -p: "
+              "private, its own with outbound access, through pasta).")
+@click.option("-e", "--env", "env", multiple=True, metavar="K=V", type=ENV,
+              help="Set a variable, over the image's Env; a bare K takes yours.")
+@click.option("-v", "--volume", "--mount", "mounts", multiple=True, metavar="SRC:DST[:ro]", type=MOUNT,
+              help="Bind a host path into the container.")
 @click.option("--entrypoint", metavar="CMD", help="Run CMD instead of the image's Entrypoint (and Cmd).")
 @click.option("--platform", metavar="OS/ARCH[/VARIANT]", shell_complete=_COMPLETE_PLATFORMS,
               help="Which image of a multi-platform one "
@@ -1721,28 +1871,35 @@ def _image_plan(app: App, project: Any, options: Any, request: Any) -> None:
 @click.option("--no-limits", is_flag=True, help="Run without cgroup limits where the host has none.")
 @_SECCOMP_OPTION
 @click.option("--dry-run", is_flag=True, help="Print the sandbox plan; run nothing.")
+@_with_options(_docker_options())
 @pass_app
-def image_run_cmd(app: App, reference: str, args: tuple[str, ...], network: str, env: tuple[str, ...],
-                  entrypoint: str | None, platform: str | None, memory: str | None, pids: int | None,
-                  cpus: float | None, no_limits: bool, seccomp: str | None, dry_run: bool) -> None:
+def image_run_cmd(app: App, reference: str, args: tuple[str, ...], network: str | None, env: tuple[str | None, ...],
+                  mounts: tuple[str, ...], entrypoint: str | None, platform: str | None, memory: str | None,
+                  pids: int | None, cpus: float | None, no_limits: bool, seccomp: str | None, dry_run: bool,
+                  workdir: str | None, publish: tuple[Any, ...], interactive: bool, allocate_tty: bool,
+                  remove: bool) -> None:
     """Run an image on gobox's own sandbox: `docker run`, with no daemon.
 
     \b
     REFERENCE is an image in the store (built by gobox image or pulled), else
     pulled now; a bare name also finds localhost/NAME, as gobox image tags it.
     The command is the image's Entrypoint and Cmd (ARGS after `--` replace
-    Cmd), with its Env, WorkingDir and User; no network unless --network host.
+    Cmd), with its Env, WorkingDir (made when missing) and User; no network
+    unless --network host, or private (-p publishes a port on it).
     The exit code is the command's.
 
     \b
     Examples:
       gobox image run localhost/hello
       gobox image run hello -- --verbose
+      gobox image run -p 8080:8080 rng          # answers on the host's port 8080
       gobox image run --network host registry.example/app:1.0
     """
     import dataclasses
 
     from gobox.build import explain
+    from gobox.config import Mount
+    from gobox.errors import SandboxError
     from gobox.image import run
     from gobox.sandbox.cgroups import Limits
     from gobox.sandbox.run import run as run_sandbox
@@ -1750,22 +1907,29 @@ def image_run_cmd(app: App, reference: str, args: tuple[str, ...], network: str,
     from gobox.toolchains import host_platform
     from gobox.toolchains.image import image_user
 
-    pairs = [_env_pair(item) for item in env]  # checked by ENV as click parsed them, as memory by MEMORY
+    # Checked as click parsed them (ENV, MEMORY, MOUNT, PUBLISH); a bare -e NAME the caller lacks is None.
+    pairs = [_env_pair(item) for item in env if item is not None]
     size = parse_size(memory) if memory is not None else None
+    net = network_for(network, publish) or "none"
+    binds = tuple(run.bind(Mount.parse(m), Path.cwd()) for m in mounts)
     found = run.find(app.store, app.settings, reference, platform or host_platform(), app.progress())
     uid, gid = image_user(found.config, found.layers, (0, 0))
     argv = run.command(found.config, args, entrypoint)
     environment = run.environment(found.config, run.home_of(uid, found.layers), pairs)
     scratch = app.store.root / "run"
     scratch.mkdir(parents=True, exist_ok=True)
-    spec = run.spec(found, run.ensure_runtime_layer(app.store), argv, uid, gid, environment, network,
-                    Limits(memory=size, pids=pids, cpus=cpus), scratch)
+    spec = run.spec(found, run.ensure_runtime_layer(app.store), argv, uid, gid, environment, net,
+                    Limits(memory=size, pids=pids, cpus=cpus), scratch, binds=binds, workdir=workdir,
+                    publish=tuple(publish))
     spec = dataclasses.replace(spec, seccomp=seccomp or "default", tty=True)
     if dry_run:
         click.echo(f"image:    {found.image.reference} {found.image.digest}")
         click.echo(spec.describe())
         return
-    result = run_sandbox(spec, no_limits=no_limits)
+    try:
+        result = run_sandbox(spec, no_limits=no_limits)
+    except SandboxError as e:
+        raise run.explain_missing(e, reference, spec) from None
     problem = explain(result, spec)
     if problem is not None:
         click.echo(f"gobox: error: {problem.message}", err=True)

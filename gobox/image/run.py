@@ -4,7 +4,7 @@ The root is an overlay of the image's layers over a small runtime layer that
 gives what a runtime provides and a scratch image lacks (/etc/hosts, an empty
 /etc/resolv.conf, mount points for /proc, /dev and /tmp); the image's own files
 win over it. The command is Entrypoint + Cmd (ARGS replace Cmd), with the
-image's Env, WorkingDir and User.
+image's Env, WorkingDir (made in the container's root when missing) and User.
 """
 
 from __future__ import annotations
@@ -14,14 +14,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from gobox.errors import UsageError
+from gobox.config import Mount
+from gobox.errors import SandboxError, UsageError
 from gobox.image.plan import DEFAULT_PATH
 from gobox.oci.manifest import ImageConfig
 from gobox.oci.records import Image
 from gobox.oci.reference import DOCKER_HUB, Reference
 from gobox.oci.rootview import read_lines
 from gobox.sandbox.cgroups import Limits
-from gobox.sandbox.spec import Bind, SandboxSpec
+from gobox.sandbox.spec import Bind, Publish, SandboxSpec
 from gobox.store import Store, remove_tree
 
 RUNTIME_FORMAT = 1  # bump when runtime_files changes, so an old layer is not reused
@@ -101,25 +102,46 @@ def home_of(uid: int, layers: Sequence[Path]) -> str:
     return "/root" if uid == 0 else "/"
 
 
+def bind(mount: Mount, cwd: Path) -> Bind:
+    """A -v/--mount of `gobox image run`: a relative source is the caller's directory's, as docker -v ./x."""
+    return Bind(str(cwd / mount.source), mount.target, mount.readonly)
+
+
 def spec(found: Found, runtime_layer: Path, argv: tuple[str, ...], uid: int, gid: int,
-         env: tuple[tuple[str, str], ...], network: str, limits: Limits, scratch: Path) -> SandboxSpec:
-    """The sandbox plan of one run of the image (pure)."""
-    binds = []
-    if network == "host" and os.path.isfile("/etc/resolv.conf"):
-        binds.append(Bind("/etc/resolv.conf", "/etc/resolv.conf", readonly=True))
+         env: tuple[tuple[str, str], ...], network: str, limits: Limits, scratch: Path,
+         binds: tuple[Bind, ...] = (), workdir: str | None = None, publish: tuple[Publish, ...] = ()) -> SandboxSpec:
+    """The sandbox plan of one run of the image (pure). The working directory (-w, else the image's
+    WorkingDir) is made in the container's root when missing, as podman and docker make it."""
+    extra = []
+    if network in ("host", "private") and os.path.isfile("/etc/resolv.conf"):
+        extra.append(Bind("/etc/resolv.conf", "/etc/resolv.conf", readonly=True))
     return SandboxSpec(
         argv=argv,
         layers=(*(str(p) for p in reversed(found.layers)), str(runtime_layer)),
         env=env,
-        cwd=found.config.working_dir or "/",
-        binds=tuple(binds),
+        cwd=workdir or found.config.working_dir or "/",
+        make_cwd=True,
+        binds=(*extra, *binds),
         tmpfs=("/tmp",),
         uid=uid,
         gid=gid,
         network=network,
+        publish=publish,
         limits=limits,
         scratch=str(scratch),
     )
+
+
+def explain_missing(error: SandboxError, reference: str, spec: SandboxSpec) -> SandboxError:
+    """A command the image lacks, said of the image as the user named it (the sandbox's own hint is about
+    gobox run's [go].base)."""
+    if error.exit_code != 127:
+        return error
+    name = spec.argv[0]
+    where = "at that path" if "/" in name else f"in its PATH ({dict(spec.env).get('PATH', '')})"
+    return SandboxError(f"{name}: the image {reference} has no such file {where}", exit_code=127,
+                        hint=f"name a command the image holds: gobox image run {reference} -- CMD [ARGS...], "
+                        "or --entrypoint CMD")
 
 
 def ensure_runtime_layer(store: Store) -> Path:

@@ -252,6 +252,9 @@ def assemble(spec: SandboxSpec) -> str:
     options = f"lowerdir={lower},upperdir={upper},workdir={work},userxattr"
     _do("mount overlay root", root, libc.mount, "gobox-root", root, "overlay", libc.MS_NOSUID, options)
 
+    if spec.make_cwd:
+        # In the overlay, before any bind: a missing working directory is made in the root, never on the host.
+        _do("make the working directory", spec.cwd, lambda: os.close(fsroot.makedirs_in_root(root, spec.cwd)))
     proc = _mount_at("mount /proc", root, "/proc", True, "proc", "proc",
                      libc.MS_NOSUID | libc.MS_NODEV | libc.MS_NOEXEC)
     _harden_proc(proc)
@@ -272,7 +275,7 @@ def assemble(spec: SandboxSpec) -> str:
         if b.target == "/sys":
             _mask(f"{where}/firmware", "/sys/firmware")
     _do("sethostname", spec.hostname, libc.sethostname, spec.hostname)
-    if spec.network == "none":
+    if spec.network != "host":
         _do("bring up lo", "lo", loopback_up)
     return root
 

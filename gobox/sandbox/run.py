@@ -7,6 +7,8 @@ which assembles the root, pivots into it, starts a session of its own and
 forks the command. A close-on-exec pipe carries setup failures back as JSON
 records (end-of-file means the command was exec'd); a socket pair between
 gobox and PID 1 carries the sandbox's pty master and the command's stops.
+With a private network, the setup child waits after unshare until gobox has
+attached pasta to its namespaces (pasta.py), so the command starts online.
 gobox meanwhile passes signals on (and kills everything GRACE seconds after
 an interrupt) and relays the pty (terminal.py).
 """
@@ -22,6 +24,7 @@ import socket
 import sys
 import time
 from contextlib import suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -83,8 +86,51 @@ def _write(path: str, data: str) -> None:
         os.close(fd)
 
 
+@dataclass
+class _NetSync:
+    """Two pipes for a private network: the setup child says its namespaces exist, gobox says pasta is up."""
+
+    ready_r: int
+    ready_w: int
+    go_r: int
+    go_w: int
+
+    @classmethod
+    def make(cls) -> _NetSync:
+        ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
+        go_r, go_w = os.pipe2(os.O_CLOEXEC)
+        return cls(ready_r, ready_w, go_r, go_w)
+
+    def in_child(self) -> None:
+        """After unshare: tell gobox, and wait for its word before anything runs on the network."""
+        os.close(self.ready_r)
+        os.close(self.go_w)
+        os.write(self.ready_w, b"N")
+        os.close(self.ready_w)
+        ok = os.read(self.go_r, 1)
+        os.close(self.go_r)
+        if ok != b"1":  # gobox could not start pasta, and says why itself
+            os._exit(125)
+
+    def in_parent(self) -> None:
+        os.close(self.ready_w)
+        os.close(self.go_r)
+
+    def wait_ready(self, timeout: float) -> bool:
+        """Whether the namespaces exist; False when the child failed (or gave up) before."""
+        ready, _, _ = select.select([self.ready_r], [], [], timeout)
+        ok = bool(ready) and os.read(self.ready_r, 1) == b"N"
+        os.close(self.ready_r)
+        return ok
+
+    def go(self) -> None:
+        with suppress(OSError):
+            os.write(self.go_w, b"1")
+        os.close(self.go_w)
+
+
 def _setup_child(spec: SandboxSpec, parent: int, cgroup: Cgroup | None, err_fd: int,
-                 launch: init.Launch) -> NoReturn:
+                 launch: init.Launch, net: _NetSync | None = None) -> NoReturn:
     """The forked setup child; never returns."""
     step = "start"
     # Held back until there is a PID 1 to forward them to; PID 1 inherits the mask
@@ -102,7 +148,7 @@ def _setup_child(spec: SandboxSpec, parent: int, cgroup: Cgroup | None, err_fd: 
             cgroup.add(os.getpid())
         flags = (libc.CLONE_NEWUSER | libc.CLONE_NEWNS | libc.CLONE_NEWPID | libc.CLONE_NEWUTS
                  | libc.CLONE_NEWIPC)
-        if spec.network == "none":
+        if spec.network != "host":
             flags |= libc.CLONE_NEWNET
         # Read before unshare: until the maps are written, getuid() says 65534.
         host_uid, host_gid = os.getuid(), os.getgid()
@@ -111,6 +157,9 @@ def _setup_child(spec: SandboxSpec, parent: int, cgroup: Cgroup | None, err_fd: 
         # The caller's ids map to themselves: files written to bind mounts stay the
         # caller's, and root inside is still only root of this namespace.
         map_ids(spec.uid, spec.gid, host_uid, host_gid)
+        if net is not None:
+            step = "wait for the private network"
+            net.in_child()
         step = "fork pid 1"
         pid1 = os.fork()
         if pid1 == 0:
@@ -272,6 +321,12 @@ def _measuring_cgroup(cgroups: Cgroups | None) -> Cgroup | None:
 
 
 def _run(spec: SandboxSpec, cgroup: Cgroup | None, program: bytes | None) -> Result:
+    net = None
+    if spec.network == "private":
+        from gobox.sandbox import pasta
+
+        pasta_path = pasta.find()  # first: a missing pasta is one line, and nothing started
+        net = _NetSync.make()
     term = terminal.Outer.of(spec.tty)
     r, w = os.pipe2(os.O_CLOEXEC)
     ctl, ctl_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)  # both close-on-exec
@@ -282,14 +337,35 @@ def _run(spec: SandboxSpec, cgroup: Cgroup | None, program: bytes | None) -> Res
     if pid == 0:
         os.close(r)
         ctl.close()
-        _setup_child(spec, parent, cgroup, w, launch)
+        _setup_child(spec, parent, cgroup, w, launch, net)
     os.close(w)
     ctl_child.close()
-    watch = _Watch(pid, r, ctl, term, started)
+    network = None
+    try:
+        if net is not None:
+            net.in_parent()
+            if net.wait_ready(SETUP_TIMEOUT):
+                network = pasta.start(pasta_path, pid, spec.publish)
+            net.go()
+        watch = _Watch(pid, r, ctl, term, started)
+    except BaseException:  # pasta failed, or an interrupt before the run: nothing may stay behind
+        _forward(pid, signal.SIGKILL)
+        with suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+        os.close(r)
+        ctl.close()
+        if net is not None:
+            with suppress(OSError):
+                os.close(net.go_w)
+        if network is not None:
+            network.stop()
+        raise
     try:
         watch.loop()
     finally:
         watch.close()
+        if network is not None:
+            network.stop()
     if watch.timed_out:
         raise SandboxError(f"sandbox setup did not finish within {SETUP_TIMEOUT:.0f} s")
     records = _parse(watch.records)

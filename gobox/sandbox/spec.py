@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import shlex
 from dataclasses import dataclass, field
 
@@ -15,6 +16,59 @@ class Bind:
     source: str
     target: str
     readonly: bool = False
+
+
+NETWORKS = ("none", "host", "private")
+
+
+@dataclass(frozen=True)
+class Publish:
+    """A host port forwarded to a port inside a private network (`-p [IP:]HOST:CONTAINER[/tcp|udp]`)."""
+
+    host_port: int
+    container_port: int
+    protocol: str = "tcp"
+    host_ip: str | None = None  # None: every address of the host, as docker binds 0.0.0.0
+
+    @classmethod
+    def parse(cls, text: str) -> Publish:
+        """Docker's -p syntax; ValueError names what is wrong. A bracketed IPv6 address is `[::1]:80:80`."""
+        spec, slash, protocol = text.partition("/")
+        if slash and protocol not in ("tcp", "udp"):
+            raise ValueError(f"protocol must be tcp or udp, got {protocol!r}")
+        ip: str | None = None
+        if spec.startswith("["):
+            ip, close, spec = spec[1:].partition("]")
+            if not close or not spec.startswith(":"):
+                raise ValueError("expected [IPv6]:HOST:CONTAINER")
+            spec = spec[1:]
+            parts = spec.split(":")
+            if len(parts) != 2:
+                raise ValueError("expected [IPv6]:HOST:CONTAINER")
+        else:
+            parts = spec.split(":")
+            if len(parts) == 3:
+                ip, parts = parts[0], parts[1:]
+            elif len(parts) != 2:
+                raise ValueError("expected [IP:]HOST:CONTAINER[/tcp|udp]")
+        if ip is not None:
+            try:
+                ip = str(ipaddress.ip_address(ip))
+            except ValueError:
+                raise ValueError(f"{ip!r} is not an IP address") from None
+        host, container = (_port(p) for p in parts)
+        return cls(host, container, protocol or "tcp", ip)
+
+    def __str__(self) -> str:
+        ip = "" if self.host_ip is None else (f"[{self.host_ip}]:" if ":" in self.host_ip else f"{self.host_ip}:")
+        return f"{ip}{self.host_port}:{self.container_port}/{self.protocol}"
+
+
+def _port(text: str) -> int:
+    # Digits only: int() would take " 80", "+80" and "8_0", which no other tool reads as a port.
+    if not (text.isascii() and text.isdigit()) or len(text) > 5 or not 1 <= int(text) <= 65535:
+        raise ValueError(f"port must be a number from 1 to 65535, got {text!r}")
+    return int(text)
 
 
 @dataclass(frozen=True)
@@ -37,7 +91,11 @@ class SandboxSpec:
     uid: int = 0
     gid: int = 0
     hostname: str = "gobox"
-    network: str = "none"  # "none": an empty network namespace with lo up; "host": the host's
+    # "none": an empty network namespace with lo up; "host": the host's; "private": a namespace of its own
+    # with outbound access and `publish`ed ports through pasta (gobox.sandbox.pasta)
+    network: str = "none"
+    publish: tuple[Publish, ...] = ()
+    make_cwd: bool = False  # create `cwd` in the root (not under a bind) when missing, as docker does -w
     limits: Limits = field(default_factory=Limits)
     scratch: str = "/tmp"  # a host directory the sandbox may mount its private tmpfs on
     # A host directory for the overlay's upper/ and work/, kept after the run (gobox run --commit reads
@@ -55,9 +113,11 @@ class SandboxSpec:
 
     def describe(self) -> str:
         """The plan as a person reads it (`gobox run --dry-run`)."""
-        lines = [f"command:  {shlex.join(self.argv)}", f"cwd:      {self.cwd}",
+        lines = [f"command:  {shlex.join(self.argv)}",
+                 f"cwd:      {self.cwd}" + (" (made when missing)" if self.make_cwd else ""),
                  f"user:     uid {self.uid}, gid {self.gid} (mapped to themselves)",
-                 f"hostname: {self.hostname}", f"network:  {self.network}"]
+                 f"hostname: {self.hostname}", f"network:  {self.network}"
+                 + "".join(f", -p {p}" for p in self.publish)]
         limits = [f"memory {self.limits.memory} bytes" if self.limits.memory else "",
                   f"pids {self.limits.pids}" if self.limits.pids else "",
                   f"cpus {self.limits.cpus}" if self.limits.cpus else ""]

@@ -7,13 +7,14 @@ import json
 import queue
 import re
 import shutil
+import socket
 import subprocess
 import tarfile
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pytest
@@ -132,3 +133,30 @@ def test_with_a_delay_requests_still_run_at_once(rng: tuple[Gobox, Path, dict]) 
     # Bounds, not a speed: each answer waits its 1 s, and one after another the 20
     # could not take less than 20 s; served at once they take about one.
     assert 1.0 <= took < 20.0
+
+
+@pytest.mark.skipif(shutil.which("pasta") is None, reason="needs pasta: apt-get install passt")
+def test_published_on_the_hosts_port_without_the_host_network(rng: tuple[Gobox, Path, dict]) -> None:
+    """The README's `gobox image run -p 8080:8080 rng`: its own network, port 8080 answered on the host's
+    127.0.0.1 through pasta, and no pasta left after the run."""
+    g, recipe, _ = rng
+    with socket.socket() as s:
+        free = s.connect_ex(("127.0.0.1", 8080)) != 0
+    if not free:
+        pytest.skip("something on this host already listens on 127.0.0.1:8080")
+    p = g.popen("image", "run", "-p", "8080:8080", "rng", cwd=recipe)
+    try:
+        for _ in range(600):  # rng listens a moment after pasta binds the host's port: retry a refusal
+            with suppress(ConnectionError, http.client.HTTPException):
+                if get(8080, "/") == (200, "text/plain; charset=utf-8", b"RNG running on gobox\n"):
+                    break
+            assert p.poll() is None, p.stderr.read()
+            time.sleep(0.1)
+        status, _, body = get(8080, "/16")
+        assert (status, len(body)) == (200, 16)
+    finally:
+        p.terminate()
+        code = p.wait(timeout=120)
+    assert code == 0, p.stderr.read()
+    left = subprocess.run(["pgrep", "-f", "pasta .*8080:8080"], capture_output=True, text=True).stdout
+    assert left == "", f"pasta left: {left}"

@@ -223,7 +223,7 @@ def test_fork_bomb_is_contained(stocked: Gobox, app: Path) -> None:
 
 @needs_cgroups
 def test_memory_hog_is_killed_and_named(stocked: Gobox, app: Path) -> None:
-    r = stocked("run", "-v", "--memory", "256MiB", "--", "./probe", "hog", "2048", cwd=app)
+    r = stocked("run", "--verbose", "--memory", "256MiB", "--", "./probe", "hog", "2048", cwd=app)
     assert r.code == 137, r.err
     assert "ran out of memory and was killed (memory limit 256 MiB)" in r.err
     assert "allocated" not in r.out
