@@ -517,7 +517,7 @@ def toolchain_pin(app: App, version: str) -> None:
     project = app.project()
     path = project.config_path or project.root / CONFIG_NAME
     text = path.read_text(encoding="utf-8") if path.exists() else ""
-    new_text = set_go_version(text, version)
+    new_text = set_go_version(text, version, str(path))
     if parse_config(new_text, str(path)).go.version != version:
         raise GoboxError(f"{path}: could not set [go].version; set it by hand to {version!r}")
     r = pin(project, app.store, app.settings, host_platform(), app.progress(), version)
