@@ -253,8 +253,52 @@ def _complete_patterns(ctx: click.Context, param: click.Parameter, incomplete: s
     return _COMPLETE_TARGET_PATTERNS(ctx, param, incomplete)
 
 
+class _Json:
+    """--json's promise: stdout is one JSON document. A command's result, or, when gobox itself fails (bad
+    config, network, integrity), {"ok": false, "exit_code", "error", "hint"} written by main() besides the
+    usual one line on stderr; the exit code is kept either way. What a sandboxed command prints goes to
+    stderr (_stdout_to_stderr). Only a command line click cannot parse leaves stdout empty."""
+
+    requested = False  # set by every --json option's callback (_watch_json)
+    emitted = False
+
+
 def _emit_json(value: Any) -> None:
+    _Json.emitted = True
     click.echo(json.dumps(value, indent=2, sort_keys=True))
+
+
+def _watch_json(command: click.Command) -> None:
+    """Make every --json option of the tree record that it was given, so main() knows a failure's output is
+    owed as JSON; found by walking the tree, so a new command's --json is covered too."""
+    def record(ctx: click.Context, param: click.Parameter, value: Any, then: Any = None) -> Any:
+        if value:
+            _Json.requested = True
+        return then(ctx, param, value) if then else value
+
+    for param in command.params:
+        if isinstance(param, click.Option) and "--json" in param.opts and not getattr(param, "_gobox_watched", 0):
+            import functools
+
+            param.callback = functools.partial(record, then=param.callback)
+            param._gobox_watched = True  # type: ignore[attr-defined]
+    for sub in getattr(command, "commands", {}).values():
+        _watch_json(sub)
+
+
+def _spec_json(spec: Any) -> dict[str, Any]:
+    """A SandboxSpec as --dry-run --json prints it: every field, the environment as an object."""
+    import dataclasses
+
+    return {**dataclasses.asdict(spec), "env": dict(spec.env)}
+
+
+def _plan_json(project: Any, prepared: Any) -> dict[str, Any]:
+    """--dry-run --json's first keys: _plan_header's lines as data."""
+    from gobox.build import mod_vendor
+
+    return {"dry_run": True, "go": prepared.go_version, "first": list(prepared.notes),
+            "vendor": mod_vendor(project) or None}
 
 
 @click.group(cls=_SectionedGroup, epilog=ROOT_EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
@@ -610,7 +654,7 @@ def toolchain_pin(app: App, version: str) -> None:
     project = app.project()
     path = project.config_path or project.root / CONFIG_NAME
     text = path.read_text(encoding="utf-8") if path.exists() else ""
-    new_text = set_go_version(text, version)
+    new_text = set_go_version(text, version, str(path))
     if parse_config(new_text, str(path)).go.version != version:
         raise GoboxError(f"{path}: could not set [go].version; set it by hand to {version!r}")
     r = pin(project, app.store, app.settings, host_platform(), app.progress(), version)
@@ -739,7 +783,7 @@ def _sandbox_options(f=None, *, docker: bool = False):  # noqa: ANN001, ANN201 -
 
 
 def _run_in_sandbox(app: App, argv: tuple[str, ...], flags: RunFlags, project: Any = None,
-                    commit: str | None = None, tty: bool = False) -> None:
+                    commit: str | None = None, tty: bool = False, plan_note: str | None = None) -> None:
     import dataclasses
 
     from gobox.build import execute, plan, prepare
@@ -750,13 +794,20 @@ def _run_in_sandbox(app: App, argv: tuple[str, ...], flags: RunFlags, project: A
     prepared = prepare(project, app.store, app.settings, options, app.progress(), dry_run=flags.dry_run)
     spec = plan(project, prepared.paths, argv, options, os.environ.get("TERM"))
     if flags.dry_run:
+        if flags.as_json:
+            _emit_json({**_plan_json(project, prepared), "sandbox": _spec_json(spec),
+                        **({"packages": plan_note} if plan_note else {})})
+            return
         _plan_header(project, prepared)
         click.echo(spec.describe())
+        if plan_note:
+            click.echo(f"packages: {plan_note}")
         return
-    if target is not None:
-        result = _run_and_commit(app, prepared, spec, options, target)
-    else:
-        result = execute(spec, options)
+    with _stdout_to_stderr(flags.as_json):
+        if target is not None:
+            result = _run_and_commit(app, prepared, spec, options, target)
+        else:
+            result = execute(spec, options)
     _render_result(flags, prepared, spec, result)
 
 
@@ -929,9 +980,9 @@ def build_cmd(app: App, args: tuple[str, ...], flags: RunFlags) -> None:
     project = app.project()
     check_vendored(project)
     if flags.dry_run:
-        _run_in_sandbox(app, go_build_argv(project, packages, extra), flags, project)
-        click.echo("packages: go list runs first; with no main package the build is go build with no -o "
-                   "(every package compiled), and packages no command imports are compiled too")
+        _run_in_sandbox(app, go_build_argv(project, packages, extra), flags, project,
+                        plan_note="go list runs first; with no main package the build is go build with no -o "
+                        "(every package compiled), and packages no command imports are compiled too")
         return
     out = output_dir(project)
     try:
@@ -947,7 +998,8 @@ def _build_in_sandbox(app: App, project: Any, packages: tuple[str, ...], extra: 
 
     options = flags.options()
     prepared = prepare(project, app.store, app.settings, options, app.progress())
-    built = build_packages(project, prepared.paths, options, packages, extra)
+    with _stdout_to_stderr(flags.as_json):
+        built = build_packages(project, prepared.paths, options, packages, extra)
     listing = built.listing
     if listing is not None and built.result.exit_code == 0 and not app.quiet and not flags.as_json:
         made = (f"{len(listing.commands)} command{'s' if len(listing.commands) != 1 else ''} in "
@@ -1025,7 +1077,8 @@ def cross_cmd(app: App, args: tuple[str, ...], flags: RunFlags, jobs: int | None
         _cross_plan(app, project, options, request, list_only, flags.as_json)
         return
     events = None if app.quiet else _CrossEvents()
-    report = release.cross(project, app.store, app.settings, request, options, app.progress(), events)
+    with _stdout_to_stderr(flags.as_json):
+        report = release.cross(project, app.store, app.settings, request, options, app.progress(), events)
     if flags.as_json:
         _emit_json(release.to_json(report))
     elif not app.quiet:
@@ -1036,6 +1089,18 @@ def cross_cmd(app: App, args: tuple[str, ...], flags: RunFlags, jobs: int | None
 
 
 def _cross_plan(app: App, project: Any, options: Any, request: Any, list_only: bool, as_json: bool) -> None:
+    doc = _cross_plan_doc(app, project, options, request, list_only, as_json)
+    if doc is not None:
+        _emit_json(doc)
+
+
+_PACKAGES_NOTE = ("go list runs first; with no main package each target's build is go build with no -o "
+                  "(every package compiled), and packages no command imports are compiled too")
+
+
+def _cross_plan_doc(app: App, project: Any, options: Any, request: Any, list_only: bool,
+                    as_json: bool) -> Any:
+    """--list or --dry-run of a cross: printed, or with `as_json` returned as one document."""
     import dataclasses
 
     from gobox.build import output_dir, prepare
@@ -1045,31 +1110,37 @@ def _cross_plan(app: App, project: Any, options: Any, request: Any, list_only: b
     patterns = request.patterns or (() if project.config.cross.targets else ("all",))
     if not list_only and not Path(getattr(prepared.toolchain, "path", "/")).is_dir():
         # The targets are expanded against the toolchain's own port list, which only an installed go prints.
-        _plan_header(project, prepared)
         named = " ".join(patterns or project.config.cross.targets)
+        if as_json:
+            return {**_plan_json(project, prepared), "patterns": named.split(),
+                    "targets": None, "note": f"checked against go {prepared.go_version}'s ports once it is installed"}
+        _plan_header(project, prepared)
         click.echo(f"targets:  {named} (checked against go {prepared.go_version}'s ports once it is installed)")
-        return
+        return None
     targets = release.choose_targets(project, prepared, patterns)
     if list_only:
         ports = {(p.goos, p.goarch): p for p in release.toolchain_ports(prepared.toolchain)}
         rows = [(str(t), ports[(t.goos, t.goarch)]) for t in targets]
         if as_json:
-            _emit_json([{"target": t, "cgo": p.cgo, "first_class": p.first_class} for t, p in rows])
-        else:
-            for t, p in rows:
-                notes = [n for n, on in (("first-class", p.first_class), ("cgo", p.cgo)) if on]
-                click.echo(f"{t:<20} {' '.join(notes)}".rstrip())
-        return
+            return [{"target": t, "cgo": p.cgo, "first_class": p.first_class} for t, p in rows]
+        for t, p in rows:
+            notes = [n for n, on in (("first-class", p.first_class), ("cgo", p.cgo)) if on]
+            click.echo(f"{t:<20} {' '.join(notes)}".rstrip())
+        return None
     names = release.directory_names(project, targets)
     out = output_dir(project)
     specs = release.plan_request(project, app.store, prepared, dataclasses.replace(request, patterns=patterns),
                                  options, out)
+    if as_json:
+        return {**_plan_json(project, prepared), "packages": _PACKAGES_NOTE,
+                "targets": [{"target": str(t), "output": str(out / names[t]),
+                             "sandbox": [_spec_json(step) for step in steps]} for t, steps in specs.items()]}
     _plan_header(project, prepared)
     for t, steps in specs.items():
         click.echo(f"\n# {t} -> {project.relative(out / names[t])}")
         click.echo(steps[0].describe())
-    click.echo("\npackages: go list runs first; with no main package each target's build is go build with no -o "
-               "(every package compiled), and packages no command imports are compiled too")
+    click.echo(f"\npackages: {_PACKAGES_NOTE}")
+    return None
 
 
 class _CrossEvents:
@@ -1789,10 +1860,11 @@ def image_cmd(ctx: click.Context, platforms: tuple[str, ...], tag: str | None, o
     options = flags.options()
     request = make.Request(platforms=_platforms(platforms), tag=tag, output=output, binary=binary)
     if flags.dry_run:
-        _image_plan(app, project, options, request)
+        _image_plan(app, project, options, request, flags.as_json)
         return
     events = None if app.quiet or flags.as_json else _CrossEvents()
-    made = make.make(project, app.store, app.settings, request, options, app.progress(), events)
+    with _stdout_to_stderr(flags.as_json):
+        made = make.make(project, app.store, app.settings, request, options, app.progress(), events)
     if flags.as_json:
         _emit_json(_made_json(made))
         return
@@ -1820,7 +1892,7 @@ def _made_json(made: Any) -> dict[str, Any]:
     }
 
 
-def _image_plan(app: App, project: Any, options: Any, request: Any) -> None:
+def _image_plan(app: App, project: Any, options: Any, request: Any, as_json: bool = False) -> None:
     """--dry-run: the image's settings and each platform's build plan; nothing is built or written."""
     from gobox.build import output_dir
     from gobox.cross import release
@@ -1830,6 +1902,16 @@ def _image_plan(app: App, project: Any, options: Any, request: Any) -> None:
     cfg = project.config.image
     targets = plan.targets(request.platforms or cfg.platforms, host_platform(), "--platform")
     output = plan.parse_output(request.output, Path.cwd())
+    if as_json:
+        doc = {"dry_run": True, "image": request.tag or cfg.name or "localhost/<binary>:latest",
+               "platforms": list(map(str, targets)), "base": cfg.base, "user": cfg.user, "output": str(output),
+               "binary": str(request.binary) if request.binary is not None else None, "build": None}
+        if request.binary is None:
+            static = plan.static_project(project, output_dir(project) / make.OUTPUT_DIR)
+            req = release.Request(patterns=tuple(map(str, targets)), packages=(cfg.package,) if cfg.package else ())
+            doc["build"] = _cross_plan_doc(app, static, options, req, False, True)
+        _emit_json(doc)
+        return
     click.echo(f"image:    {request.tag or cfg.name or 'localhost/<binary>:latest'}")
     click.echo(f"platform: {', '.join(map(str, targets))}")
     click.echo(f"base:     {cfg.base}")
@@ -2026,6 +2108,8 @@ def main(argv: list[str] | None = None) -> NoReturn:
         from gobox.completion import register_bash
 
         register_bash()
+    _watch_json(cli)
+    _Json.requested = _Json.emitted = False  # main() may run more than once in a process (tests)
     try:
         # Without standalone mode click returns an Exit's code instead of raising it.
         returned = cli.main(args=argv, prog_name="gobox", standalone_mode=False)
@@ -2035,6 +2119,8 @@ def main(argv: list[str] | None = None) -> NoReturn:
             import traceback
 
             traceback.print_exc()
+        if _Json.requested and not _Json.emitted:
+            _emit_json({"ok": False, "exit_code": e.exit_code, "error": e.message, "hint": e.hint})
         click.echo(f"gobox: error: {e.message}", err=True)
         if e.hint:
             click.echo(f"gobox: hint: {e.hint}", err=True)

@@ -609,33 +609,30 @@ def render_lock(lock: Lock) -> str:
 # --- editing gobox.toml in place ---------------------------------------------
 
 
-def set_go_version(text: str, version: str) -> str:
-    """`text` with [go].version set to `version`, every other byte as the user wrote it."""
-    lines = text.splitlines(keepends=True)
-    newline = "\r\n" if lines and lines[0].endswith("\r\n") else "\n"
-    value = _q(version)
-    table: tuple[str, ...] = ()
-    go_header = None
-    for i, line in enumerate(lines):
-        header = _HEADER.match(line)
-        if header:
-            table = _split_key(header.group(1))
-            if table == ("go",):
-                go_header = i
-            continue
-        key = _KEY.match(line)
-        if key and table == ("go",) and _split_key(key.group(1)) == ("version",):
-            m = re.match(r"^(\s*version\s*=\s*)(\"[^\"]*\"|'[^']*'|[^\s#]+)(.*)$", line, re.S)
-            if m:
-                lines[i] = m.group(1) + value + m.group(3)
-                return "".join(lines)
-    if go_header is not None:
-        lines.insert(go_header + 1, f"version = {value}{newline}")
-        return "".join(lines)
-    if lines and not lines[-1].endswith("\n"):
-        lines[-1] += newline
-    sep = newline if lines and lines[-1].strip() else ""
-    return "".join(lines) + f"{sep}[go]{newline}version = {value}{newline}"
+def set_go_version(text: str, version: str, filename: str = CONFIG_NAME) -> str:
+    """`text` with [go].version set to `version`, every other byte as the user wrote it.
+
+    tomlkit edits the document it parsed, keeping comments, order, quoting and the form the user chose
+    for [go] (a table, dotted keys `go.version = ...`, an inline table): anything TOML allows, where a
+    writer of our own knew only `[go]` headers and appended a second [go] to a file of dotted keys.
+    """
+    import tomlkit  # only `toolchain pin` edits gobox.toml: `gobox run` does not pay for the import
+    from tomlkit.exceptions import TOMLKitError
+
+    try:
+        doc = tomlkit.parse(text)
+        go = doc.get("go")
+        if go is None:
+            doc["go"] = {"version": version}
+        elif isinstance(go, Mapping):
+            go["version"] = version
+        else:
+            raise ConfigError(f"{filename}: go: expected a table ([go] or go.version = ...), "
+                              f"got {type(go).__name__}")
+        return tomlkit.dumps(doc)
+    except TOMLKitError as e:
+        raise ConfigError(f"{filename}: cannot set [go].version: {e}",
+                          hint=f'set it by hand: version = "{version}" in [go]') from None
 
 
 # --- user settings ------------------------------------------------------------

@@ -47,6 +47,7 @@ from gobox.errors import (
     SandboxError,
     TestsFailed,
 )
+from gobox.image.plan import origin_uri
 from gobox.sandbox.spec import Bind, SandboxSpec
 from gobox.store import Store, file_sha256, private_dir, remove_tree, write_atomic
 
@@ -452,7 +453,7 @@ def _dependencies(snap: Project, prepared: Prepared) -> tuple[Resource, ...]:
                              (("platform", image.platform),)))
     for d in lock.deps:
         digest = (("gitCommit" if d.vcs == "git" else "hgChangeset", d.commit),)
-        deps.append(Resource(d.path, digest, f"{d.vcs}+{d.url}", (("rev", d.rev),)))
+        deps.append(Resource(d.path, digest, origin_uri(d.url, d.vcs), (("rev", d.rev),)))
     if lock.ca_certificates is not None:
         b = lock.ca_certificates
         deps.append(Resource("ca-certificates", (("sha256", b.sha256),), "",

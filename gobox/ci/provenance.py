@@ -12,6 +12,8 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from gobox.image.plan import origin_uri
+
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://slsa.dev/provenance/v1"
 # What the fields of externalParameters and internalParameters mean; versioned with their shape.
@@ -70,8 +72,10 @@ class Build:
 
 
 def source_uri(repository: str, commit: str) -> str:
-    """The SLSA way to name a git source: git+<url>@<commit>; "" without a remote (the digest names it)."""
-    return f"git+{repository}@{commit}" if repository else ""
+    """The SLSA way to name a git source: git+<uri>@<commit>, the origin as a URI (git+https://host/o/r for
+    an ssh or https remote, git+file:///abs/path for a local one); "" without one (the digest names it)."""
+    uri = origin_uri(repository)
+    return f"{uri}@{commit}" if uri else ""
 
 
 def statement(build: Build) -> dict:

@@ -261,7 +261,7 @@ def cross(project: Project, store: Store, settings, request: Request, options: O
             matrix.remember_peak(peaks, str(project.root), max(measured), write_atomic)
         use_archive = request.archive if request.archive is not None else project.config.cross.archive
         artifacts = _artifacts(outcomes, names, out, use_archive, source_date_epoch(project.root, os.environ))
-        sums = _write_sums(out, artifacts) if artifacts else None
+        sums = _write_sums(out, artifacts)
     finally:
         remove_tree(staging)
     return Report(prepared.go_version, tuple(outcomes), tuple(artifacts), sums)
@@ -386,12 +386,52 @@ def _artifact(target: str, path: Path) -> Artifact:
     return Artifact(target, path, path.stat().st_size, file_sha256(path))
 
 
-def _write_sums(out: Path, artifacts: Sequence[Artifact]) -> Path:
-    """SHA256SUMS in the format `sha256sum -c` reads, paths relative to the output directory."""
-    lines = sorted(f"{a.sha256}  {a.path.relative_to(out).as_posix()}\n" for a in artifacts)
+def _write_sums(out: Path, artifacts: Sequence[Artifact]) -> Path | None:
+    """SHA256SUMS in the format `sha256sum -c` reads, paths relative to the output directory: this run's
+    outputs and every one an earlier run listed that is still there (hashed again, as it is now), so
+    `gobox cross linux/arm64` then `gobox cross darwin/amd64` lists both; a file gone is dropped. None,
+    and no file, when nothing is left to list."""
     path = out / SUMS
-    write_atomic(path, "".join(lines).encode())
+    listed = {a.path.relative_to(out).as_posix(): a.sha256 for a in artifacts}
+    for name in _listed(path):
+        if name not in listed and _regular_beneath(out, name):
+            listed[name] = file_sha256(out / name)
+    if not listed:
+        with suppress(FileNotFoundError):
+            path.unlink()
+        return None
+    write_atomic(path, "".join(f"{h}  {n}\n" for n, h in sorted(listed.items())).encode())
     return path
+
+
+def _listed(path: Path) -> list[str]:
+    """The names an existing SHA256SUMS lists; lines gobox did not write are ignored."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="surrogateescape")
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return []
+    return [m.group(1) for m in map(_SUM_LINE.fullmatch, text.splitlines()) if m]
+
+
+_SUM_LINE = re.compile(r"[0-9a-f]{64}  ([^\\\n]+)")
+
+
+def _regular_beneath(out: Path, name: str) -> bool:
+    """`name` is a regular file inside `out` reached through no symlink: a SHA256SUMS line never makes gobox
+    hash (and so reveal) a file elsewhere."""
+    parts = name.split("/")
+    if name.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        return False
+    here = out
+    for i, part in enumerate(parts):
+        here = here / part
+        try:
+            mode = here.lstat().st_mode
+        except OSError:
+            return False
+        if not (stat.S_ISREG(mode) if i == len(parts) - 1 else stat.S_ISDIR(mode)):
+            return False
+    return True
 
 
 def to_json(report: Report) -> dict:

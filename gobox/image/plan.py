@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import datetime
+import posixpath
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -236,6 +237,8 @@ def public_url(url: str) -> str:
 # scp-like syntax, as git reads it: [user@]host:path, a colon before any slash (a bare "c:" is a drive).
 _SCP = re.compile(r"(?:[^@/]+@)?([^/:]{2,}|\[[^\]/]+\]):(.*)", re.DOTALL)
 _SSH_SCHEMES = ("ssh", "git+ssh", "ssh+git", "git")
+# <transport>::<address> hands the address to git-remote-<transport> (ext::, fd::): no host git reads.
+_HELPER = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*::")
 
 
 def public_source(url: str) -> str:
@@ -255,16 +258,48 @@ def public_source(url: str) -> str:
         elif scheme not in ("https", "http"):
             return ""
     else:
-        m = _SCP.fullmatch(url)
+        m = None if _HELPER.match(url) else _SCP.fullmatch(url)
         if m is None:
             return ""
         scheme, host, path = "https", m.group(1), m.group(2)
     path = path.strip("/")
     path = path[:-len(".git")] if path.endswith(".git") else path
     path = path.rstrip("/")
-    if not host or not path:
+    if not path or not _HOST.fullmatch(host):
         return ""
-    return f"{scheme}://{host.lower()}/{path}"
+    return f"{scheme}://{host.lower()}/{_escape(path)}"
+
+
+# A host as a URI writes it (a name or an [IPv6] literal, then any port): anything else is no public host.
+_HOST = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
+# What a URI's path may hold as it is (RFC 3986 pchar and "/"); a "%" only as the start of an escape.
+_NOT_PCHAR = re.compile(r"%(?![0-9A-Fa-f]{2})|[^A-Za-z0-9\-._~!$&'()*+,;=:@/%]")
+
+
+def _escape(path: str) -> str:
+    return _NOT_PCHAR.sub(lambda m: "".join(f"%{b:02X}" for b in m.group().encode("utf-8", "surrogatepass")), path)
+
+
+def origin_uri(url: str, vcs: str = "git") -> str:
+    """An origin (a clone's remote, a vendored dependency's url) as the URI provenance names it: the public
+    form of a remote with the VCS in front (git@github.com:o/r.git is git+https://github.com/o/r), a local
+    repository as <vcs>+file:///abs/path; "" for what names neither (a relative path, an unknown scheme).
+    The one normaliser of origins, shared with the image's source label (public_source)."""
+    public = public_source(url)
+    if public:
+        return f"{vcs}+{public}"
+    url = url.strip()
+    if url.lower().startswith("file://"):
+        host, slash, rest = url[len("file://"):].partition("/")
+        if host.lower() not in ("", "localhost") or not slash:
+            return ""
+        path = "/" + rest
+    elif url.startswith("/"):
+        path = url
+    else:
+        return ""
+    path = "/" + posixpath.normpath(path).lstrip("/")
+    return f"{vcs}+file://{_escape(path)}"
 
 
 def source_label(origin: str, configured: str | None) -> str:

@@ -85,8 +85,8 @@ def index_json(entries: Sequence[dict]) -> bytes:
                            "manifests": list(entries)})
 
 
-def _existing_entries(directory: Path, ref_name: str) -> list[dict]:
-    """The entries of a layout already at `directory`, but the one named `ref_name`, which is replaced."""
+def _existing_entries(directory: Path) -> list[dict]:
+    """The entries of the layout already at `directory` ([] for a new or empty directory)."""
     if not directory.exists():
         return []
     if not directory.is_dir():
@@ -99,25 +99,82 @@ def _existing_entries(directory: Path, ref_name: str) -> list[dict]:
     try:
         index = json.loads((directory / "index.json").read_text())
         entries = index["manifests"]
-        if not isinstance(entries, list):
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
             raise TypeError
     except (OSError, ValueError, KeyError, TypeError):
         raise GoboxError(f"{directory}/index.json is not an image index",
                          hint="repair the layout, or write to another directory") from None
-    return [e for e in entries if not (isinstance(e, dict) and (e.get("annotations") or {}).get(REF_NAME)
-                                       == ref_name)]
+    return entries
+
+
+def _annotations(entry: dict) -> dict:
+    found = entry.get("annotations")
+    return found if isinstance(found, dict) else {}
+
+
+def _tag_of(image_name: str) -> str:
+    name, colon, tag = image_name.rpartition(":")
+    return tag if colon and "/" not in tag else "latest"
+
+
+def merged_entries(entries: Sequence[dict], new: dict) -> list[dict]:
+    """index.json's entries once the image `new` (a descriptor(), named by its tag) is added (pure).
+
+    Only the same reference is replaced: an entry of the same full name, or a foreign one (no image name)
+    of the same ref.name. Every image is named by its tag, as `skopeo oci:DIR:TAG` looks it up, unless
+    images of two names share the tag: then by their whole references (oci:DIR:localhost/a:latest), since a
+    reader takes the first entry of a ref.name and the others could not be read at all.
+    """
+    image_name = _annotations(new)[IMAGE_NAME]
+    tag = _annotations(new)[REF_NAME]
+
+    def same(e: dict) -> bool:
+        a = _annotations(e)
+        if IMAGE_NAME in a:
+            return a[IMAGE_NAME] == image_name
+        return a.get(REF_NAME) in (tag, image_name)
+
+    out = [dict(e) for e in entries if not same(e)] + [dict(new)]
+    names: dict[str, set[str]] = {}
+    for e in out:
+        a = _annotations(e)
+        if isinstance(a.get(IMAGE_NAME), str):
+            names.setdefault(_tag_of(a[IMAGE_NAME]), set()).add(a[IMAGE_NAME])
+    for e in out:
+        a = _annotations(e)
+        if isinstance(a.get(IMAGE_NAME), str):
+            short = _tag_of(a[IMAGE_NAME])
+            e["annotations"] = {**a, REF_NAME: short if len(names[short]) == 1 else a[IMAGE_NAME]}
+    return out
 
 
 def write_layout(store: Store, top: Top, directory: Path, ref_name: str, image_name: str) -> None:
     """Put the image into the layout at `directory` (made if missing; other images there are kept)."""
-    entries = _existing_entries(directory, ref_name)
-    blobs = directory / "blobs" / "sha256"
-    blobs.mkdir(parents=True, exist_ok=True)
-    for digest in closure(store, top):
-        _copy_blob(store.blob_for(digest), blobs / digest.split(":", 1)[1])
-    write_atomic(directory / "oci-layout", canonical_json({"imageLayoutVersion": LAYOUT_VERSION}))
-    # index.json last: until it names the image, a reader sees the layout as it was.
-    write_atomic(directory / "index.json", index_json([*entries, descriptor(top, ref_name, image_name)]))
+    directory.mkdir(parents=True, exist_ok=True)
+    with _locked(directory):  # two gobox writing one layout: each adds its image, neither loses the other's
+        entries = _existing_entries(directory)
+        blobs = directory / "blobs" / "sha256"
+        blobs.mkdir(parents=True, exist_ok=True)
+        for digest in closure(store, top):
+            _copy_blob(store.blob_for(digest), blobs / digest.split(":", 1)[1])
+        write_atomic(directory / "oci-layout", canonical_json({"imageLayoutVersion": LAYOUT_VERSION}))
+        # index.json last, by rename: until it names the image, a reader sees the layout as it was, and a
+        # crash leaves the old index or the new, never part of one.
+        write_atomic(directory / "index.json",
+                     index_json(merged_entries(entries, descriptor(top, ref_name, image_name))))
+
+
+@contextlib.contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    """An exclusive flock on the layout's directory itself: no lock file is left in the layout."""
+    import fcntl
+
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _copy_blob(src: Path, dest: Path) -> None:

@@ -282,7 +282,7 @@ def test_ci_fetches_vendored_deps_by_the_locked_commit(stocked: Gobox, tmp_path:
     assert subprocess.run([root / "dist" / "proj"], capture_output=True, text=True).stdout == "pinned\n"
     resolved = statement_checked(root / "dist" / "provenance.json")["predicate"]["buildDefinition"][
         "resolvedDependencies"]
-    assert {"name": "example.org/dep", "digest": {"gitCommit": pinned}, "uri": f"git+{dep}",
+    assert {"name": "example.org/dep", "digest": {"gitCommit": pinned}, "uri": f"git+file://{dep}",
             "annotations": {"rev": pinned[:9]}} in resolved
 
     # A committed vendor/ that differs from the lock is an integrity error.

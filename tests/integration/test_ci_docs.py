@@ -112,7 +112,7 @@ def assert_hello_provenance(dist: Path, commit: str, tmp_path: Path) -> None:
     assert "localhost/hello:latest" in subjects  # the image, by its digest
     build = doc["predicate"]["buildDefinition"]
     assert build["externalParameters"]["source"] == {
-        "uri": f"git+https://example.com/hello.git@{commit}", "digest": {"gitCommit": commit}, "path": "."}
+        "uri": f"git+https://example.com/hello@{commit}", "digest": {"gitCommit": commit}, "path": "."}
     lock = (REPO / "recipes" / "hello" / "gobox.lock").read_text()
     wheel = [d for d in build["resolvedDependencies"] if d.get("annotations", {}).get("go") == "1.22.10"]
     assert wheel and wheel[0]["digest"]["sha256"] in lock

@@ -31,7 +31,7 @@ def test_statement_is_in_toto_v1_with_slsa_v1_and_the_required_fields() -> None:
     assert doc["subject"] == [{"name": "hello", "digest": {"sha256": "c" * 64}}]
     definition = doc["predicate"]["buildDefinition"]
     assert definition["buildType"] and definition["externalParameters"]["source"] == {
-        "uri": f"git+https://example.com/hello.git@{'a' * 40}", "digest": {"gitCommit": "a" * 40}, "path": "."}
+        "uri": f"git+https://example.com/hello@{'a' * 40}", "digest": {"gitCommit": "a" * 40}, "path": "."}
     assert definition["resolvedDependencies"][0]["name"] == "source"
     assert doc["predicate"]["runDetails"]["builder"]["id"]
     assert "metadata" not in doc["predicate"]["runDetails"]  # no start or finish time: nothing per run

@@ -161,7 +161,7 @@ def test_set_go_version_keeps_everything_else() -> None:
     new = set_go_version(text, "1.22.10")
     assert new == text.replace('"1.21"', '"1.22.10"')
     assert set_go_version("[build]\ntags = []\n", "1.22") == '[build]\ntags = []\n\n[go]\nversion = "1.22"\n'
-    assert set_go_version("[go]\ncgo = true\n", "1.22") == '[go]\nversion = "1.22"\ncgo = true\n'
+    assert set_go_version("[go]\ncgo = true\n", "1.22") == '[go]\ncgo = true\nversion = "1.22"\n'
     assert set_go_version("", "1.22") == '[go]\nversion = "1.22"\n'
 
 

@@ -111,3 +111,23 @@ def test_a_docker_archive_lists_config_tags_and_layers(store: Store, tmp_path: P
     with pytest.raises(UsageError, match="one platform"):
         write_docker_archive(store, index, tmp_path / "e.tar", ["x:y"], 0)
     assert not (tmp_path / "e.tar").exists()
+
+
+def test_merged_entries_replace_only_the_same_reference() -> None:
+    from gobox.oci.layout import descriptor, merged_entries
+
+    def top(n: str) -> Top:
+        return Top("application/vnd.oci.image.manifest.v1+json", "sha256:" + n * 64, 100)
+
+    foreign = [{"mediaType": "x", "digest": "sha256:" + "f" * 64, "size": 1, "annotations": {REF_NAME: "other"}},
+               {"mediaType": "x", "digest": "sha256:" + "e" * 64, "size": 1, "annotations": {REF_NAME: "1"}},
+               {"mediaType": "x", "digest": "sha256:" + "d" * 64, "size": 1}]
+    entries = merged_entries(foreign, descriptor(top("a"), "1", "localhost/a:1"))
+    entries = merged_entries(entries, descriptor(top("b"), "1", "localhost/b:1"))
+    entries = merged_entries(entries, descriptor(top("c"), "2", "localhost/a:2"))
+    entries = merged_entries(entries, descriptor(top("9"), "1", "localhost/a:1"))  # the same reference again
+    names = {(e.get("annotations") or {}).get(REF_NAME): e["digest"][7] for e in entries}
+    # A foreign image of another name, or none, is kept; a tag two names share names them by whole reference.
+    assert names == {"other": "f", None: "d", "localhost/a:1": "9", "localhost/b:1": "b", "2": "c"}
+    assert [e["annotations"][IMAGE_NAME] for e in entries if IMAGE_NAME in e.get("annotations", {})] == \
+        ["localhost/b:1", "localhost/a:2", "localhost/a:1"]
