@@ -236,14 +236,15 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write a file so a reader sees the old content or the new, never a part."""
+def write_atomic(path: Path, data: bytes, mode: int | None = None) -> None:
+    """Write a file so a reader sees the old content or the new, never a part; with `mode` (a secret's
+    0600) the file has that mode from its first byte, else an existing file's mode is kept."""
     import tempfile
 
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        os.fchmod(fd, _mode_for(path))
+        os.fchmod(fd, _mode_for(path) if mode is None else mode)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

@@ -14,7 +14,6 @@ import json
 import os
 import re
 import sys
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -212,21 +211,10 @@ def without_login(config: Mapping, key: str) -> dict:
 
 def write_auth_file(path: Path, config: Mapping) -> None:
     """Write config to path atomically (a temp file renamed over it), mode 0600, its directory made 0700."""
+    from gobox.store import write_atomic
+
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    data = json.dumps(config, indent="\t").encode() + b"\n"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")  # mkstemp: mode 0600
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    write_atomic(path, json.dumps(config, indent="\t").encode() + b"\n", mode=0o600)
 
 
 def _check_runtime_dir(path: Path, environ: Mapping[str, str]) -> None:
