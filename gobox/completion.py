@@ -9,6 +9,10 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import click
 
 # What most people cross-compile for; `gobox cross --list all` asks the pinned Go for the full list.
 COMMON_TARGETS = (
@@ -75,11 +79,9 @@ def register_bash() -> None:
     add_completion_class(GoboxBash, "bash")
 
 
-def script(shell: str) -> str:
-    """What `eval` or a completion file needs so that SHELL completes gobox."""
+def script(shell: str, cli: click.Command) -> str:
+    """What `eval` or a completion file needs so that SHELL completes gobox, whose root command is `cli`."""
     from click.shell_completion import get_completion_class
-
-    from gobox.cli import cli
 
     register_bash()
     cls = get_completion_class(shell)

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from gobox import schema
-from gobox.cli import CPUS, ENV, MEMORY, MOUNT, PIDS, Checked
+from gobox.cli.options import CPUS, ENV, MEMORY, MOUNT, PIDS, Checked
 from gobox.config import Config, Lock, Project, load_project, parse_config, parse_lock
 from gobox.errors import ConfigError
 

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from gobox.cli import cli, hoist_directory
+from gobox.cli import cli
+from gobox.cli.options import hoist_directory
 from gobox.sandbox.pasta import argv
 from gobox.sandbox.spec import Publish
 
