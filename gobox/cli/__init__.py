@@ -12,7 +12,7 @@ import click
 
 from gobox import __version__
 from gobox.cli import ci, cross, doctor, image, registry, run, toolchain, vendor
-from gobox.cli.options import App, hoist_directory
+from gobox.cli.options import Session, hoist_directory
 from gobox.cli.render import Json, emit_json, watch_json
 from gobox.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE, GoboxError
 
@@ -78,7 +78,7 @@ def cli(ctx: click.Context, directory: Path | None, debug: bool, quiet: bool) ->
             os.chdir(directory)
         except OSError as e:
             raise click.BadParameter(f"{directory}: {e.strerror}", param_hint="-C") from None
-    ctx.obj = App(debug=debug, quiet=quiet)
+    ctx.obj = Session(debug=debug, quiet=quiet)
 
 
 for _command in (run.build_cmd, run.test_cmd, cross.cross_cmd, run.run_cmd, run.shell_cmd, vendor.vendor_cmd,

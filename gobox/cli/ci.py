@@ -10,14 +10,14 @@ import click
 from gobox.cli.options import (
     COMPLETE_TARGETS,
     EPILOG,
-    App,
+    Session,
     pass_app,
 )
 from gobox.cli.render import (
     CrossEvents,
     emit_json,
-    stdout_to_stderr,
 )
+from gobox.commands import ci as commands
 from gobox.errors import GoboxError
 
 
@@ -62,32 +62,16 @@ def ci_cmd(ctx: click.Context, targets: tuple[str, ...], out: Path | None, dirty
     """
     if ctx.invoked_subcommand is not None:
         return
-    from gobox.build import output_dir
-    from gobox.ci import clean
-
-    app = ctx.find_object(App)
-    report = None
+    app = ctx.find_object(Session)
     try:
         project = app.project()
-        final = (out or output_dir(project)).absolute()
-        staging = _ci_staging(final)
-        try:
-            with stdout_to_stderr(as_json):
-                report = clean.build(project, app.store, app.settings, clean.Request(targets, dirty),
-                                     clean.Room(clean.rooms(app.store)), staging, app.progress(),
-                                     None if app.quiet or as_json else CrossEvents())
-            if report.error is None:
-                from gobox.store import swap_dir
-
-                swap_dir(staging, final)
-        finally:
-            from gobox.store import remove_tree
-
-            remove_tree(staging)
+        done = commands.ci(app, project, targets, dirty, out, None if app.quiet or as_json else CrossEvents(),
+                           as_json)
     except GoboxError as e:
         if as_json:
             emit_json({"ok": False, "exit_code": e.exit_code, "error": e.message, "hint": e.hint})
         raise
+    report, final = done.report, done.out
     if as_json:
         emit_json(_ci_json(report, final))
     elif not app.quiet and report.error is None:
@@ -100,19 +84,6 @@ def ci_cmd(ctx: click.Context, targets: tuple[str, ...], out: Path | None, dirty
                 click.echo(f"gobox: go.sum: {line}", err=True)
     if report.error is not None:
         raise report.error
-
-
-def _ci_staging(final: Path) -> Path:
-    """A new directory beside --out (one rename publishes it); any left by a killed gobox ci is removed."""
-    from gobox.store import private_dir
-
-    try:
-        staging = private_dir(final.parent, ".gobox-ci-")
-        staging.chmod(0o755)  # mkdtemp's 0700 would otherwise become dist/'s mode
-        return staging
-    except OSError as e:
-        raise GoboxError(f"cannot write beside the output directory {final}: {e.strerror}",
-                         hint="pass --out DIR in a directory you can write") from None
 
 
 def _ci_json(report: Any, final: Path) -> dict[str, Any]:
@@ -136,7 +107,7 @@ def _ci_json(report: Any, final: Path) -> dict[str, Any]:
 @click.option("--format", "fmt", type=click.Choice(["github", "gitlab"]), default="github", show_default=True,
               help="github: one line of JSON for strategy.matrix; gitlab: a child pipeline with parallel:matrix.")
 @pass_app
-def ci_matrix_cmd(app: App, fmt: str) -> None:
+def ci_matrix_cmd(app: Session, fmt: str) -> None:
     """Print [cross].targets, expanded for the pinned Go, as a CI job matrix.
 
     \b
@@ -149,19 +120,7 @@ def ci_matrix_cmd(app: App, fmt: str) -> None:
       echo "matrix=$(gobox ci matrix --format github)" >> "$GITHUB_OUTPUT"
       gobox ci matrix --format gitlab > cross.yml
     """
-    from gobox.build import Options, prepare
-    from gobox.ci import jobs
-    from gobox.cross import release
-    from gobox.errors import ConfigError
-
-    project = app.project()
-    prepared = prepare(project, app.store, app.settings, Options(locked=True), app.progress())
-    where = project.relative(project.config_path) if project.config_path else "gobox.toml"
-    if not project.config.cross.targets:
-        raise ConfigError(f"{where}: cross.targets: empty, so there is nothing to fan out",
-                          hint='list them, e.g. [cross] targets = ["linux/arm64", "darwin/amd64"]')
-    targets = release.choose_targets(project, prepared, ())
-    click.echo(jobs.render([str(t) for t in targets], fmt, where))
+    click.echo(commands.matrix(app, fmt))
 
 
 @click.command("verify", epilog=EPILOG, short_help="Build twice in differing clean rooms; compare bytes.")
@@ -175,7 +134,7 @@ def ci_matrix_cmd(app: App, fmt: str) -> None:
               help="Keep each run's outputs in DIR/run-N/out to inspect them.")
 @click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON on stdout.")
 @pass_app
-def verify_cmd(app: App, runs: int, targets: tuple[str, ...], dirty: bool, keep: Path | None,
+def verify_cmd(app: Session, runs: int, targets: tuple[str, ...], dirty: bool, keep: Path | None,
                as_json: bool) -> None:
     """Build the commit in clean rooms that differ, and compare every output byte for byte.
 
@@ -193,29 +152,20 @@ def verify_cmd(app: App, runs: int, targets: tuple[str, ...], dirty: bool, keep:
       gobox verify
       gobox verify --runs 3 --keep /tmp/runs
     """
-    from gobox.ci import clean
-    from gobox.ci.compare import describe
-    from gobox.ci.verify import verify
-    from gobox.errors import Mismatch
-
-    project = app.project()
-    if keep is not None and keep.exists() and any(keep.iterdir()):
-        from gobox.errors import UsageError
-
-        raise UsageError(f"--keep {keep}: not empty", hint="give a new or empty directory")
-    with stdout_to_stderr(as_json):
-        verdict = verify(project, app.store, app.settings, clean.Request(targets, dirty), runs, app.progress(),
-                         None, keep.absolute() if keep else None)
+    verdict = commands.verify(app, targets, dirty, runs, keep, as_json)
     first = verdict.reports[0]
     if as_json:
         emit_json({"ok": verdict.ok, "commit": first.checkout.commit, "runs": runs,
                     "outputs": [{"path": o.path, "sha256": o.sha256} for o in first.outputs],
-                    "differences": [{"run": i, "path": d.path, "kind": d.kind, "offset": d.offset,
-                                     "detail": d.detail, "text": describe(d)} for i, d in verdict.differences]})
+                   "differences": [{"run": i, "path": d.path, "kind": d.kind, "offset": d.offset,
+                                    "detail": d.detail, "text": commands.describe(d)}
+                                   for i, d in verdict.differences]})
     else:
         for i, d in verdict.differences:
-            click.echo(f"run {i}: {describe(d)}")
+            click.echo(f"run {i}: {commands.describe(d)}")
     if not verdict.ok:
+        from gobox.errors import Mismatch
+
         files = {d.path for _, d in verdict.differences}
         raise Mismatch(f"the builds differ: {len(files)} path{'s' if len(files) != 1 else ''} not the same "
                        f"({', '.join(sorted(files)[:3])}{', ...' if len(files) > 3 else ''})",

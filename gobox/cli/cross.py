@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import click
 
 from gobox.cli.options import (
     EPILOG,
-    App,
     RunFlags,
+    Session,
     complete_patterns,
     pass_app,
     sandbox_options,
@@ -22,9 +21,9 @@ from gobox.cli.render import (
     plan_header,
     plan_json,
     spec_json,
-    stdout_to_stderr,
     table,
 )
+from gobox.commands import cross as commands
 from gobox.errors import GoboxError
 
 
@@ -41,7 +40,7 @@ from gobox.errors import GoboxError
               "pinned Go, and build nothing.")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED, shell_complete=complete_patterns)
 @pass_app
-def cross_cmd(app: App, args: tuple[str, ...], flags: RunFlags, jobs: int | None, archive: bool | None,
+def cross_cmd(app: Session, args: tuple[str, ...], flags: RunFlags, jobs: int | None, archive: bool | None,
               cgo: bool | None, list_only: bool) -> None:
     """Build [build].packages for other GOOS/GOARCH targets, in parallel, into dist/.
 
@@ -60,20 +59,17 @@ def cross_cmd(app: App, args: tuple[str, ...], flags: RunFlags, jobs: int | None
       gobox cross 'first-class' '!windows/386' -j 2 -- -ldflags=-s
       gobox cross linux/arm64 --cgo        # with [cross.cc] "linux/arm64" = "zig"
     """
-    from gobox.cross import release
-
     patterns, go_args = split_dashdash(args)
     project = app.project()
     options = flags.options()
-    request = release.Request(patterns=patterns, go_args=go_args, jobs=jobs, archive=archive, cgo=cgo)
+    request = commands.request(patterns, go_args, jobs, archive, cgo)
     if list_only or flags.dry_run:
         cross_plan(app, project, options, request, list_only, flags.as_json)
         return
     events = None if app.quiet else CrossEvents()
-    with stdout_to_stderr(flags.as_json):
-        report = release.cross(project, app.store, app.settings, request, options, app.progress(), events)
+    report = commands.cross(app, project, request, options, events, flags.as_json)
     if flags.as_json:
-        emit_json(release.to_json(report))
+        emit_json(commands.to_json(report))
     elif not app.quiet:
         _cross_summary(project, report)
     if report.failed:
@@ -81,58 +77,42 @@ def cross_cmd(app: App, args: tuple[str, ...], flags: RunFlags, jobs: int | None
         raise GoboxError(f"{len(report.failed)} of {len(report.outcomes)} targets failed: {names}")
 
 
-def cross_plan(app: App, project: Any, options: Any, request: Any, list_only: bool, as_json: bool) -> None:
+def cross_plan(app: Session, project: Any, options: Any, request: Any, list_only: bool, as_json: bool) -> None:
     doc = cross_plan_doc(app, project, options, request, list_only, as_json)
     if doc is not None:
         emit_json(doc)
 
 
-_PACKAGES_NOTE = ("go list runs first; with no main package each target's build is go build with no -o "
-                  "(every package compiled), and packages no command imports are compiled too")
-
-
-def cross_plan_doc(app: App, project: Any, options: Any, request: Any, list_only: bool,
-                    as_json: bool) -> Any:
+def cross_plan_doc(app: Session, project: Any, options: Any, request: Any, list_only: bool,
+                   as_json: bool) -> Any:
     """--list or --dry-run of a cross: printed, or with `as_json` returned as one document."""
-    import dataclasses
-
-    from gobox.build import output_dir, prepare
-    from gobox.cross import release
-
-    prepared = prepare(project, app.store, app.settings, options, app.progress(), dry_run=not list_only)
-    patterns = request.patterns or (() if project.config.cross.targets else ("all",))
-    if not list_only and not Path(getattr(prepared.toolchain, "path", "/")).is_dir():
-        # The targets are expanded against the toolchain's own port list, which only an installed go prints.
-        named = " ".join(patterns or project.config.cross.targets)
+    plan = commands.plan(app, project, options, request, list_only)
+    go = plan.header.go
+    if plan.ports is None and plan.targets is None:
+        named = " ".join(plan.patterns)
         if as_json:
-            return {**plan_json(project, prepared), "patterns": named.split(),
-                    "targets": None, "note": f"checked against go {prepared.go_version}'s ports once it is installed"}
-        plan_header(project, prepared)
-        click.echo(f"targets:  {named} (checked against go {prepared.go_version}'s ports once it is installed)")
+            return {**plan_json(plan.header), "patterns": list(plan.patterns),
+                    "targets": None, "note": f"checked against go {go}'s ports once it is installed"}
+        plan_header(plan.header)
+        click.echo(f"targets:  {named} (checked against go {go}'s ports once it is installed)")
         return None
-    targets = release.choose_targets(project, prepared, patterns)
-    if list_only:
-        ports = {(p.goos, p.goarch): p for p in release.toolchain_ports(prepared.toolchain)}
-        rows = [(str(t), ports[(t.goos, t.goarch)]) for t in targets]
+    if plan.ports is not None:
         if as_json:
-            return [{"target": t, "cgo": p.cgo, "first_class": p.first_class} for t, p in rows]
-        for t, p in rows:
+            return [{"target": p.target, "cgo": p.cgo, "first_class": p.first_class} for p in plan.ports]
+        for p in plan.ports:
             notes = [n for n, on in (("first-class", p.first_class), ("cgo", p.cgo)) if on]
-            click.echo(f"{t:<20} {' '.join(notes)}".rstrip())
+            click.echo(f"{p.target:<20} {' '.join(notes)}".rstrip())
         return None
-    names = release.directory_names(project, targets)
-    out = output_dir(project)
-    specs = release.plan_request(project, app.store, prepared, dataclasses.replace(request, patterns=patterns),
-                                 options, out)
+    targets = plan.targets or ()
     if as_json:
-        return {**plan_json(project, prepared), "packages": _PACKAGES_NOTE,
-                "targets": [{"target": str(t), "output": str(out / names[t]),
-                             "sandbox": [spec_json(step) for step in steps]} for t, steps in specs.items()]}
-    plan_header(project, prepared)
-    for t, steps in specs.items():
-        click.echo(f"\n# {t} -> {project.relative(out / names[t])}")
-        click.echo(steps[0].describe())
-    click.echo(f"\npackages: {_PACKAGES_NOTE}")
+        return {**plan_json(plan.header), "packages": commands.PACKAGES_NOTE,
+                "targets": [{"target": t.target, "output": str(t.output),
+                             "sandbox": [spec_json(step) for step in t.steps]} for t in targets]}
+    plan_header(plan.header)
+    for t in targets:
+        click.echo(f"\n# {t.target} -> {project.relative(t.output)}")
+        click.echo(t.steps[0].describe())
+    click.echo(f"\npackages: {commands.PACKAGES_NOTE}")
     return None
 
 

@@ -9,12 +9,13 @@ import click
 
 from gobox.cli.options import (
     EPILOG,
-    App,
+    Session,
     pass_app,
 )
 from gobox.cli.render import (
     emit_json,
 )
+from gobox.commands import doctor as commands
 
 SHELLS = ("bash", "zsh", "fish")  # those click can complete in
 
@@ -23,7 +24,7 @@ SHELLS = ("bash", "zsh", "fish")  # those click can complete in
 @click.option("--offline", is_flag=True, help="Skip the checks that use the network.")
 @click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
 @pass_app
-def doctor_cmd(app: App, offline: bool, as_json: bool) -> None:
+def doctor_cmd(app: Session, offline: bool, as_json: bool) -> None:
     """Check what this host supports, and say how to fix what it lacks.
 
     Tries for real: user namespaces, overlayfs inside one, cgroup limits,
@@ -36,10 +37,7 @@ def doctor_cmd(app: App, offline: bool, as_json: bool) -> None:
     Example:
       gobox doctor
     """
-    from gobox.doctor import run_checks
-    from gobox.toolchains import host_platform
-
-    checks = run_checks(app.store, app.settings, host_platform(), network=not offline)
+    checks = commands.checks(app, network=not offline)
     if as_json:
         emit_json([{"check": c.name, "ok": c.ok, "detail": c.detail, "fix": c.fix,
                      "required": c.required} for c in checks])

@@ -19,11 +19,9 @@ from gobox.cli.options import (
     NETWORKS,
     PIDS,
     SECCOMP_OPTION,
-    App,
     RunFlags,
+    Session,
     docker_options,
-    env_pair,
-    network_for,
     pass_app,
     sandbox_options,
     split_platforms,
@@ -32,8 +30,8 @@ from gobox.cli.options import (
 from gobox.cli.render import (
     CrossEvents,
     emit_json,
-    stdout_to_stderr,
 )
+from gobox.commands import image as commands
 
 
 @click.group("image", epilog=EPILOG, short_help="Build a static binary into an OCI image.", invoke_without_command=True)
@@ -72,18 +70,15 @@ def image_cmd(ctx: click.Context, platforms: tuple[str, ...], tag: str | None, o
     """
     if ctx.invoked_subcommand is not None:
         return
-    from gobox.image import make
-
-    app = ctx.find_object(App)
+    app = ctx.find_object(Session)
     project = app.project()
     options = flags.options()
-    request = make.Request(platforms=split_platforms(platforms), tag=tag, output=output, binary=binary)
+    request = commands.request(split_platforms(platforms), tag, output, binary)
     if flags.dry_run:
         _image_plan(app, project, options, request, flags.as_json)
         return
     events = None if app.quiet or flags.as_json else CrossEvents()
-    with stdout_to_stderr(flags.as_json):
-        made = make.make(project, app.store, app.settings, request, options, app.progress(), events)
+    made = commands.make(app, project, request, options, events, flags.as_json)
     if flags.as_json:
         emit_json(_made_json(made))
         return
@@ -111,37 +106,26 @@ def _made_json(made: Any) -> dict[str, Any]:
     }
 
 
-def _image_plan(app: App, project: Any, options: Any, request: Any, as_json: bool = False) -> None:
+def _image_plan(app: Session, project: Any, options: Any, request: Any, as_json: bool = False) -> None:
     """--dry-run: the image's settings and each platform's build plan; nothing is built or written."""
-    from gobox.build import output_dir
-    from gobox.cross import release
-    from gobox.image import make, plan
-    from gobox.toolchains import host_platform
-
-    cfg = project.config.image
-    targets = plan.targets(request.platforms or cfg.platforms, host_platform(), "--platform")
-    output = plan.parse_output(request.output, Path.cwd())
+    plan = commands.plan(project, request)
     if as_json:
-        doc = {"dry_run": True, "image": request.tag or cfg.name or "localhost/<binary>:latest",
-               "platforms": list(map(str, targets)), "base": cfg.base, "user": cfg.user, "output": str(output),
-               "binary": str(request.binary) if request.binary is not None else None, "build": None}
-        if request.binary is None:
-            static = plan.static_project(project, output_dir(project) / make.OUTPUT_DIR)
-            req = release.Request(patterns=tuple(map(str, targets)), packages=(cfg.package,) if cfg.package else ())
-            doc["build"] = cross_plan_doc(app, static, options, req, False, True)
+        doc = {"dry_run": True, "image": plan.image, "platforms": list(plan.platforms), "base": plan.base,
+               "user": plan.user, "output": plan.output,
+               "binary": str(plan.binary) if plan.binary is not None else None, "build": None}
+        if plan.build_request is not None:
+            doc["build"] = cross_plan_doc(app, plan.build_project, options, plan.build_request, False, True)
         emit_json(doc)
         return
-    click.echo(f"image:    {request.tag or cfg.name or 'localhost/<binary>:latest'}")
-    click.echo(f"platform: {', '.join(map(str, targets))}")
-    click.echo(f"base:     {cfg.base}")
-    click.echo(f"user:     {cfg.user}")
-    click.echo(f"output:   {output}")
-    if request.binary is not None:
-        click.echo(f"binary:   {request.binary} (not built)")
+    click.echo(f"image:    {plan.image}")
+    click.echo(f"platform: {', '.join(plan.platforms)}")
+    click.echo(f"base:     {plan.base}")
+    click.echo(f"user:     {plan.user}")
+    click.echo(f"output:   {plan.output}")
+    if plan.binary is not None:
+        click.echo(f"binary:   {plan.binary} (not built)")
         return
-    static = plan.static_project(project, output_dir(project) / make.OUTPUT_DIR)
-    req = release.Request(patterns=tuple(map(str, targets)), packages=(cfg.package,) if cfg.package else ())
-    cross_plan(app, static, options, req, False, False)
+    cross_plan(app, plan.build_project, options, plan.build_request, False, False)
 
 
 @image_cmd.command("run", epilog=EPILOG, context_settings={"ignore_unknown_options": True})
@@ -165,7 +149,7 @@ def _image_plan(app: App, project: Any, options: Any, request: Any, as_json: boo
 @click.option("--dry-run", is_flag=True, help="Print the sandbox plan; run nothing.")
 @with_options(docker_options())
 @pass_app
-def image_run_cmd(app: App, reference: str, args: tuple[str, ...], network: str | None, env: tuple[str | None, ...],
+def image_run_cmd(app: Session, reference: str, args: tuple[str, ...], network: str | None, env: tuple[str | None, ...],
                   mounts: tuple[str, ...], entrypoint: str | None, platform: str | None, memory: str | None,
                   pids: int | None, cpus: float | None, no_limits: bool, seccomp: str | None, dry_run: bool,
                   workdir: str | None, publish: tuple[Any, ...], interactive: bool, allocate_tty: bool,
@@ -187,43 +171,15 @@ def image_run_cmd(app: App, reference: str, args: tuple[str, ...], network: str 
       gobox image run -p 8080:8080 rng          # answers on the host's port 8080
       gobox image run --network host registry.example/app:1.0
     """
-    import dataclasses
-
-    from gobox.build import explain
-    from gobox.config import Mount
-    from gobox.errors import SandboxError
-    from gobox.image import run
-    from gobox.sandbox.cgroups import Limits
-    from gobox.sandbox.run import run as run_sandbox
-    from gobox.schema import parse_size
-    from gobox.toolchains import host_platform
-    from gobox.toolchains.image import image_user
-
-    # Checked as click parsed them (ENV, MEMORY, MOUNT, PUBLISH); a bare -e NAME the caller lacks is None.
-    pairs = [env_pair(item) for item in env if item is not None]
-    size = parse_size(memory) if memory is not None else None
-    net = network_for(network, publish) or "none"
-    binds = tuple(run.bind(Mount.parse(m), Path.cwd()) for m in mounts)
-    found = run.find(app.store, app.settings, reference, platform or host_platform(), app.progress())
-    uid, gid = image_user(found.config, found.layers, (0, 0))
-    argv = run.command(found.config, args, entrypoint)
-    environment = run.environment(found.config, run.home_of(uid, found.layers), pairs)
-    scratch = app.store.root / "run"
-    scratch.mkdir(parents=True, exist_ok=True)
-    spec = run.spec(found, run.ensure_runtime_layer(app.store), argv, uid, gid, environment, net,
-                    Limits(memory=size, pids=pids, cpus=cpus), scratch, binds=binds, workdir=workdir,
-                    publish=tuple(publish))
-    spec = dataclasses.replace(spec, seccomp=seccomp or "default", tty=True)
+    planned = commands.run_plan(app, reference, args, network=network, env=env, mounts=mounts,
+                                entrypoint=entrypoint, platform=platform, memory=memory, pids=pids, cpus=cpus,
+                                seccomp=seccomp, workdir=workdir, publish=publish)
     if dry_run:
-        click.echo(f"image:    {found.image.reference} {found.image.digest}")
-        click.echo(spec.describe())
+        click.echo(f"image:    {planned.reference} {planned.digest}")
+        click.echo(planned.spec.describe())
         return
-    try:
-        result = run_sandbox(spec, no_limits=no_limits)
-    except SandboxError as e:
-        raise run.explain_missing(e, reference, spec) from None
-    problem = explain(result, spec)
-    if problem is not None:
-        click.echo(f"gobox: error: {problem.message}", err=True)
-    if result.exit_code:
-        raise click.exceptions.Exit(result.exit_code)
+    ran = commands.run(planned, no_limits)
+    if ran.problem is not None:
+        click.echo(f"gobox: error: {ran.problem.message}", err=True)
+    if ran.result.exit_code:
+        raise click.exceptions.Exit(ran.result.exit_code)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import click
+
+from gobox.commands.session import Session
 
 EPILOG = "Every gobox.toml key: docs/config.md in the source tree. A host problem: gobox doctor."
 
@@ -51,43 +52,7 @@ def hoist_directory(group: click.Group, args: list[str]) -> list[str]:
     return hoisted + out + rest
 
 
-@dataclass
-class App:
-    """What every command shares: global options and lazily made services."""
-
-    debug: bool = False
-    quiet: bool = False
-    _store: Any = field(default=None, repr=False)
-    _settings: Any = field(default=None, repr=False)
-
-    @property
-    def store(self):  # noqa: ANN201 - gobox.store.Store, imported lazily
-        if self._store is None:
-            from gobox.store import Store
-
-            self._store = Store.from_env()
-        return self._store
-
-    @property
-    def settings(self):  # noqa: ANN201 - gobox.config.Settings
-        if self._settings is None:
-            from gobox.config import Settings
-
-            self._settings = Settings.load()
-        return self._settings
-
-    def progress(self):  # noqa: ANN201 - gobox.progress.Progress
-        from gobox.progress import Progress
-
-        return Progress(quiet=self.quiet)
-
-    def project(self):  # noqa: ANN201 - gobox.config.Project
-        from gobox.config import load_project
-
-        return load_project(Path.cwd())
-
-
-pass_app = click.make_pass_decorator(App)
+pass_app = click.make_pass_decorator(Session)
 
 
 def _completer(values: Callable[[Any, str], list[str]]) -> Callable[..., list[str]]:
@@ -144,13 +109,6 @@ class Checked(click.ParamType):
         return parsed
 
 
-def env_pair(text: str) -> tuple[str, str]:
-    name, sep, value = text.partition("=")
-    if not sep:
-        raise ValueError(text)
-    return name, value
-
-
 class _EnvItem(click.ParamType):
     """-e/--env: NAME=value, or a bare NAME that takes the caller's value (dropped when the caller has none),
     as docker run -e does."""
@@ -179,12 +137,12 @@ class _PublishType(click.ParamType):
     name = "[IP:]HOST:CONTAINER[/PROTO]"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        from gobox.sandbox.spec import Publish
+        from gobox.commands.run import parse_publish
 
         if not isinstance(value, str):
             return value
         try:
-            return Publish.parse(value)
+            return parse_publish(value)
         except ValueError as e:
             self.fail(f"{value!r}: {e}", param, ctx)
 
@@ -256,30 +214,13 @@ class RunFlags:
     allocate_tty: bool = False
     remove: bool = False
 
-    def options(self) -> Any:  # gobox.build.Options, imported lazily
-        from gobox.build import Options
-        from gobox.config import Mount
-        from gobox.schema import parse_size
+    def options(self) -> Any:  # gobox.build.Options
+        # Each value was checked as click parsed it (the Checked types).
+        from gobox.commands.run import options
 
-        # Each value was checked as click parsed it (the Checked types); a bare -e NAME the caller lacks is None.
-        pairs = tuple(env_pair(item) for item in self.env if item is not None)
-        size = parse_size(self.memory) if self.memory is not None else None
-        return Options(go=self.go, env=pairs, mounts=tuple(Mount.parse(m) for m in self.mounts),
-                       network=network_for(self.network, self.publish), memory=size, pids=self.pids,
-                       cpus=self.cpus, locked=self.locked, no_limits=self.no_limits, image=self.image,
-                       seccomp=self.seccomp, workdir=self.workdir, publish=tuple(self.publish))
-
-
-def network_for(network: str | None, publish: tuple[Any, ...]) -> str | None:
-    """The network a run asks for: -p means a private one, as docker's bridge, and is refused with another."""
-    from gobox.errors import UsageError
-
-    if not publish:
-        return network
-    if network not in (None, "private"):
-        raise UsageError(f"-p {publish[0]}: published ports need --network private, not --network {network}",
-                         hint="drop --network (-p implies private), or drop -p")
-    return "private"
+        return options(go=self.go, image=self.image, env=self.env, mounts=self.mounts, network=self.network,
+                       memory=self.memory, pids=self.pids, cpus=self.cpus, no_limits=self.no_limits,
+                       seccomp=self.seccomp, locked=self.locked, workdir=self.workdir, publish=self.publish)
 
 
 SECCOMP_OPTION = click.option("--seccomp", type=click.Choice(["default", "off"]),

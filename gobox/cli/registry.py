@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -12,7 +11,7 @@ from gobox.cli.options import (
     COMPLETE_IMAGES,
     COMPLETE_PLATFORMS,
     EPILOG,
-    App,
+    Session,
     pass_app,
 )
 from gobox.cli.render import (
@@ -21,6 +20,7 @@ from gobox.cli.render import (
     megabytes,
     table,
 )
+from gobox.commands import images as commands
 
 
 @click.command("pull", epilog=EPILOG, short_help="Pull an image from a registry into the store.")
@@ -30,7 +30,7 @@ from gobox.cli.render import (
               "(default: this machine's).")
 @click.option("--json", "as_json", is_flag=True, help="Print the pulled image as JSON.")
 @pass_app
-def pull_cmd(app: App, reference: str, platform: str | None, as_json: bool) -> None:
+def pull_cmd(app: Session, reference: str, platform: str | None, as_json: bool) -> None:
     """Pull an image from a registry into the store, verified blob by blob (no Docker daemon).
 
     \b
@@ -46,24 +46,14 @@ def pull_cmd(app: App, reference: str, platform: str | None, as_json: bool) -> N
       gobox pull 127.0.0.1:5000/golang:1.22 --platform linux/arm64
       gobox pull registry.example/team/builder@sha256:4f5c...
     """
-    from gobox.oci.gc import using
-    from gobox.oci.manifest import Platform
-    from gobox.oci.pull import pull
-    from gobox.oci.reference import Reference
-    from gobox.oci.registry import Options
-    from gobox.toolchains import host_platform
-
-    ref = Reference.parse(reference.strip())
-    want = Platform.parse(platform or host_platform())
-    with using(app.store):  # a gc would take the blobs of a pull not yet recorded for garbage
-        pulled = pull(ref, app.store, Options.from_settings(app.settings), want, app.progress())
+    pulled = commands.pull(app, reference, platform)
     image = pulled.image
     if as_json:
         out = image.to_json()
         out.update({"fetched": pulled.fetched, "reused": pulled.reused, "fetched_bytes": pulled.fetched_bytes})
         emit_json(out)
         return
-    click.echo(f"{ref.familiar} ({image.platform}) {image.digest}")
+    click.echo(f"{pulled.familiar} ({image.platform}) {image.digest}")
     if not app.quiet:
         click.echo(f"gobox: {len(image.layers)} layers, {megabytes(image.size)}; fetched {pulled.fetched}, "
                    f"already had {pulled.reused}", err=True)
@@ -77,7 +67,7 @@ def pull_cmd(app: App, reference: str, platform: str | None, as_json: bool) -> N
               "(default: the whole index when the store has every platform of it).")
 @click.option("--json", "as_json", is_flag=True, help="Print what was pushed as JSON.")
 @pass_app
-def push_cmd(app: App, source: str, destination: str | None, platform: str | None, as_json: bool) -> None:
+def push_cmd(app: Session, source: str, destination: str | None, platform: str | None, as_json: bool) -> None:
     """Push an image from the store to a registry (no Docker daemon).
 
     \b
@@ -94,40 +84,17 @@ def push_cmd(app: App, source: str, destination: str | None, platform: str | Non
       gobox push golang:1.22 registry.example/team/golang:1.22
       gobox push registry.example/team/app:1 registry.example/team/app:stable --json
     """
-    from dataclasses import replace
-
-    from gobox.oci.manifest import Platform
-    from gobox.oci.push import choose_source, push, record, summary
-    from gobox.oci.reference import Reference
-    from gobox.oci.registry import Options
-    from gobox.toolchains import host_platform
-
-    # Both names and the platform are checked, and SRC found in the store, before any request.
-    src = Reference.parse(source.strip())
-    dest = Reference.parse(destination.strip()) if destination else src
-    want = Platform.parse(platform) if platform else None
-    chosen = choose_source(app.store, src, want, Platform.parse(host_platform()))
-    if destination is None and dest.digest and dest.digest != chosen.digest:
-        # SRC was pulled by the digest of an index that is not pushed whole: its tag, if any, is the target.
-        dest = replace(dest, digest=None)
-    mount_from = src.repository if src.registry == dest.registry and src.repository != dest.repository else None
+    plan = commands.push_plan(app, source, destination, platform)
     if not app.quiet:
-        click.echo(f"gobox: {chosen.note}", err=True)
-    pushed = push(app.store, dest, chosen.digest, Options.from_settings(app.settings), app.progress(), mount_from)
-    record(app.store, dest, chosen)
+        click.echo(f"gobox: {plan.note}", err=True)
+    done = commands.push(app, plan)
+    pushed = done.pushed
     if as_json:
         emit_json({"reference": pushed.reference, "digest": pushed.digest, "uploaded": pushed.uploaded,
-                    "skipped": pushed.skipped, "mounted": pushed.mounted, "uploaded_bytes": pushed.uploaded_bytes,
-                    "source": str(src), "index": chosen.index_digest is not None,
-                    "platforms": [i.platform for i in chosen.images]})
+                   "skipped": pushed.skipped, "mounted": pushed.mounted, "uploaded_bytes": pushed.uploaded_bytes,
+                   "source": done.source, "index": done.index, "platforms": list(done.platforms)})
         return
-    click.echo(f"pushed {Reference.parse(pushed.reference).familiar} {pushed.digest} "
-               f"({summary(pushed, mount_from)})")
-
-
-def _login_environ(authfile: Path | None) -> dict[str, str]:
-    # --authfile is podman's; it is REGISTRY_AUTH_FILE for this one run, which auth_files then reads alone.
-    return {**os.environ, **({"REGISTRY_AUTH_FILE": str(authfile)} if authfile else {})}
+    click.echo(f"pushed {done.familiar} {pushed.digest} ({done.summary})")
 
 
 _AUTHFILE_HELP = ("The auth file to use (default: $REGISTRY_AUTH_FILE, else $XDG_RUNTIME_DIR/containers/auth.json, "
@@ -142,7 +109,7 @@ _AUTHFILE_HELP = ("The auth file to use (default: $REGISTRY_AUTH_FILE, else $XDG
 @click.option("--password-stdin", is_flag=True, help="Read the password from stdin.")
 @click.option("--authfile", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE", help=_AUTHFILE_HELP)
 @pass_app
-def login_cmd(app: App, registry: str, username: str | None, password: str | None, password_stdin: bool,
+def login_cmd(app: Session, registry: str, username: str | None, password: str | None, password_stdin: bool,
               authfile: Path | None) -> None:
     """Check a user name and password with REGISTRY, then keep them for gobox pull and push.
 
@@ -161,15 +128,9 @@ def login_cmd(app: App, registry: str, username: str | None, password: str | Non
       printf '%s' "$TOKEN" | gobox login -u ci --password-stdin registry.example
       gobox login --authfile ./auth.json 127.0.0.1:5000
     """
-    from dataclasses import replace
-
     from gobox.errors import UsageError
-    from gobox.oci import authfile as files
-    from gobox.oci.auth import Credentials
-    from gobox.oci.reference import DOCKER_HUB, DOCKER_HUB_API
-    from gobox.oci.registry import Client, Options
 
-    key, host = files.login_key(registry)
+    key, host = commands.login_key(registry)
     if password is not None and password_stdin:
         raise UsageError("--password and --password-stdin are two ways to give the password; use one")
     if password is not None:
@@ -191,14 +152,11 @@ def login_cmd(app: App, registry: str, username: str | None, password: str | Non
         password = click.prompt("Password", hide_input=True, default="", show_default=False)
     if not username or not password:
         raise UsageError("a login needs a user name and a password; one of them is empty")
-    environ = _login_environ(authfile)
-    options = replace(Options.from_settings(app.settings), environ=environ)
-    client = Client(host, options, api_host=DOCKER_HUB_API if host == DOCKER_HUB else host)
-    checked = client.check_login(Credentials(username=username, password=password))
-    path = files.store_login(environ, key, username, password)
+    done = commands.login(app, key, host, username, password, authfile)
     click.echo("Login Succeeded!")
     if not app.quiet:
-        click.echo(f"gobox: kept in {path}" + ("" if checked else f" ({host} asks for no login at all)"), err=True)
+        click.echo(f"gobox: kept in {done.path}" + ("" if done.checked else f" ({host} asks for no login at all)"),
+                   err=True)
 
 
 @click.command("logout", epilog=EPILOG, short_help="Remove a registry login that gobox login or podman kept.")
@@ -206,7 +164,7 @@ def login_cmd(app: App, registry: str, username: str | None, password: str | Non
 @click.option("-a", "--all", "every", is_flag=True, help="Remove every login of the primary auth file, as podman.")
 @click.option("--authfile", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE", help=_AUTHFILE_HELP)
 @pass_app
-def logout_cmd(app: App, registry: str | None, every: bool, authfile: Path | None) -> None:
+def logout_cmd(app: Session, registry: str | None, every: bool, authfile: Path | None) -> None:
     """Remove the login for REGISTRY from every auth file gobox reads it from.
 
     \b
@@ -221,20 +179,13 @@ def logout_cmd(app: App, registry: str | None, every: bool, authfile: Path | Non
       gobox logout --all
     """
     from gobox.errors import UsageError
-    from gobox.oci import authfile as files
 
     if every == bool(registry):
         raise UsageError("name one registry, or give --all", hint="gobox logout REGISTRY")
-    environ = _login_environ(authfile)
-    if every:
-        changed = files.remove_login(environ, None)
+    key, changed = commands.logout(None if every else registry, authfile)
+    if key is None:
         click.echo("Removed login credentials for all registries")
     else:
-        key, _ = files.login_key(registry)
-        changed = files.remove_login(environ, key)
-        if not changed:
-            looked = ", ".join(str(f.path) for f in files.auth_files(environ))
-            raise files.NotLoggedIn(f"not logged in to {key}", hint=f"gobox found no login for it in {looked}")
         click.echo(f"Removed login credentials for {key}")
     if changed and not app.quiet:
         click.echo(f"gobox: changed {', '.join(map(str, changed))}", err=True)
@@ -243,26 +194,22 @@ def logout_cmd(app: App, registry: str | None, every: bool, authfile: Path | Non
 @click.command("images", epilog=EPILOG, short_help="List the images in the store.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_app
-def images_cmd(app: App, as_json: bool) -> None:
+def images_cmd(app: Session, as_json: bool) -> None:
     """List the images in the store.
 
     \b
     Example:
       gobox images
     """
-    from gobox.oci.records import images
-    from gobox.oci.reference import Reference
-
-    found = list(images(app.store))
+    found = commands.images(app)
     if as_json:
-        emit_json([i.to_json() for i in found])
+        emit_json([i.image.to_json() for i in found])
         return
     if not found:
         click.echo("no images; try: gobox pull golang:1.22", err=True)
         return
     rows = [("REFERENCE", "PLATFORM", "DIGEST", "SIZE")]
-    rows += [(Reference.parse(i.reference).familiar, i.platform, i.digest[:19], megabytes(i.size))
-             for i in found]
+    rows += [(i.familiar, i.image.platform, i.image.digest[:19], megabytes(i.image.size)) for i in found]
     table(rows)
 
 
@@ -274,7 +221,7 @@ def images_cmd(app: App, as_json: bool) -> None:
 @click.option("--no-prune", is_flag=True, help="Only forget the names; leave the content for a later gobox gc.")
 @click.option("--json", "as_json", is_flag=True, help="Print what was removed as JSON.")
 @pass_app
-def rmi_cmd(app: App, references: tuple[str, ...], platform: str | None, no_prune: bool, as_json: bool) -> None:
+def rmi_cmd(app: Session, references: tuple[str, ...], platform: str | None, no_prune: bool, as_json: bool) -> None:
     """Remove images from the store, then free their content that nothing else uses.
 
     \b
@@ -290,17 +237,13 @@ def rmi_cmd(app: App, references: tuple[str, ...], platform: str | None, no_prun
       gobox rmi 127.0.0.1:5000/team/app:v1 --platform linux/arm64
       gobox rmi registry.example/team/builder@sha256:4f5c... --no-prune
     """
-    from gobox.oci.gc import untag
-    from gobox.oci.reference import Reference
-
-    refs = [Reference.parse(r.strip()) for r in references]  # all checked before anything is removed
-    removed, report = untag(app.store, refs, platform, app.progress(), prune=not no_prune)
+    removed, report = commands.rmi(app, references, platform, prune=not no_prune)
     if as_json:
-        emit_json({"untagged": [i.to_json() for i in removed],
-                    "gc": report.to_json() if report is not None else None})
+        emit_json({"untagged": [i.image.to_json() for i in removed],
+                   "gc": report.to_json() if report is not None else None})
         return
     for i in removed:
-        click.echo(f"untagged {Reference.parse(i.reference).familiar} ({i.platform})")
+        click.echo(f"untagged {i.familiar} ({i.image.platform})")
     if report is not None:
         click.echo(gc_summary(report))
 
@@ -309,7 +252,7 @@ def rmi_cmd(app: App, references: tuple[str, ...], platform: str | None, no_prun
 @click.option("--dry-run", is_flag=True, help="Report what would be removed; remove nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the digests removed and the bytes freed as JSON.")
 @pass_app
-def gc_cmd(app: App, dry_run: bool, as_json: bool) -> None:
+def gc_cmd(app: Session, dry_run: bool, as_json: bool) -> None:
     """Free the blobs and unpacked layers that no image in the store refers to.
 
     Safe while other gobox commands run: what a running build uses is kept
@@ -322,9 +265,7 @@ def gc_cmd(app: App, dry_run: bool, as_json: bool) -> None:
       gobox gc --dry-run
       gobox gc
     """
-    from gobox.oci.gc import gc
-
-    report = gc(app.store, app.progress(), dry_run=dry_run)
+    report = commands.gc(app, dry_run)
     if as_json:
         emit_json(report.to_json())
         return

@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
-import sys
 from typing import Any
 
 import click
-
-from gobox.cli.options import (
-    RunFlags,
-)
 
 
 class Json:
     """--json's promise: stdout is one JSON document. A command's result, or, when gobox itself fails (bad
     config, network, integrity), {"ok": false, "exit_code", "error", "hint"} written by main() besides the
     usual one line on stderr; the exit code is kept either way. What a sandboxed command prints goes to
-    stderr (stdout_to_stderr). Only a command line click cannot parse leaves stdout empty."""
+    stderr (gobox.commands.session.stdout_to_stderr). Only a command line click cannot parse leaves stdout empty."""
 
     requested = False  # set by every --json option's callback (watch_json)
     emitted = False
@@ -54,12 +48,9 @@ def spec_json(spec: Any) -> dict[str, Any]:
     return {**dataclasses.asdict(spec), "env": dict(spec.env)}
 
 
-def plan_json(project: Any, prepared: Any) -> dict[str, Any]:
-    """--dry-run --json's first keys: plan_header's lines as data."""
-    from gobox.build import mod_vendor
-
-    return {"dry_run": True, "go": prepared.go_version, "first": list(prepared.notes),
-            "vendor": mod_vendor(project) or None}
+def plan_json(header: Any) -> dict[str, Any]:
+    """--dry-run --json's first keys: plan_header's lines as data (a gobox.commands.run.Header)."""
+    return {"dry_run": True, "go": header.go, "first": list(header.first), "vendor": header.vendor}
 
 
 def toolchain_json(t: Any) -> dict[str, Any]:
@@ -79,20 +70,20 @@ def mib(n: int) -> str:
     return f"{n / (1 << 20):.1f} MiB"
 
 
-def render_result(flags: RunFlags, prepared: Any, spec: Any, result: Any, more: dict | None = None) -> None:
-    """The end of a sandboxed command: --json or -v's summary, why a limit killed it, and its exit code."""
-    from gobox.build import explain
-
+def render_result(flags: Any, ran: Any, more: dict | None = None) -> None:
+    """The end of a sandboxed command (a gobox.commands.run.Ran): --json or -v's summary, why a limit killed
+    it, and its exit code."""
+    result = ran.result
     if flags.as_json:
         emit_json({"exit_code": result.exit_code, "peak_memory": result.peak_memory,
-                    "cpu_time": result.cpu_time, "oom_killed": result.oom_killed,
-                    "pids_limited": result.pids_limited, "go": prepared.go_version,
-                    "setup_seconds": result.setup_seconds, **(more or {})})
+                   "cpu_time": result.cpu_time, "oom_killed": result.oom_killed,
+                   "pids_limited": result.pids_limited, "go": ran.go,
+                   "setup_seconds": result.setup_seconds, **(more or {})})
     elif flags.verbose:
         peak = f"{result.peak_memory / (1 << 20):.1f} MiB" if result.peak_memory else "unknown"
         cpu = f"{result.cpu_time:.2f} s" if result.cpu_time is not None else "unknown"
         click.echo(f"gobox: exit {result.exit_code}, peak memory {peak}, cpu {cpu}", err=True)
-    problem = explain(result, spec)
+    problem = ran.problem
     if problem is not None:
         click.echo(f"gobox: error: {problem.message}", err=True)
         if problem.hint:
@@ -101,16 +92,14 @@ def render_result(flags: RunFlags, prepared: Any, spec: Any, result: Any, more: 
         raise click.exceptions.Exit(result.exit_code)
 
 
-def plan_header(project: Any, prepared: Any) -> None:
-    """--dry-run's first lines: the Go, what a real run would fetch or write first, and vendor mode."""
-    from gobox.build import mod_vendor
-
-    click.echo(f"go:       {prepared.go_version}")
-    for note in prepared.notes:
+def plan_header(header: Any) -> None:
+    """--dry-run's first lines (a gobox.commands.run.Header): the Go, what a real run would fetch or write
+    first, and vendor mode."""
+    click.echo(f"go:       {header.go}")
+    for note in header.first:
         click.echo(f"first:    {note}")
-    why = mod_vendor(project)
-    if why:
-        click.echo(f"vendor:   -mod=vendor in GOFLAGS: {why}")
+    if header.vendor:
+        click.echo(f"vendor:   -mod=vendor in GOFLAGS: {header.vendor}")
 
 
 class CrossEvents:
@@ -139,24 +128,6 @@ class CrossEvents:
         # What go printed (its errors, or -v and -x output), labelled: targets finish interleaved.
         for line in done.output.rstrip().splitlines():
             click.echo(f"  {done.name}| {line}", err=True)
-
-
-class stdout_to_stderr:
-    """With --json, stdout carries only the summary: what go prints (go test writes to stdout) goes to stderr."""
-
-    def __init__(self, on: bool) -> None:
-        self.on, self.saved = on, -1
-
-    def __enter__(self) -> None:
-        if self.on:
-            sys.stdout.flush()
-            self.saved = os.dup(1)
-            os.dup2(2, 1)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.saved >= 0:
-            os.dup2(self.saved, 1)
-            os.close(self.saved)
 
 
 def gc_summary(report: Any) -> str:

@@ -2,108 +2,53 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
 import click
 
-from gobox.cli.options import (
-    EPILOG,
-    App,
-    RunFlags,
-    pass_app,
-    sandbox_options,
-    split_dashdash,
-)
-from gobox.cli.render import (
-    emit_json,
-    plan_header,
-    plan_json,
-    render_result,
-    spec_json,
-    stdout_to_stderr,
-)
-from gobox.errors import GoboxError
+from gobox.cli.options import EPILOG, RunFlags, Session, pass_app, sandbox_options, split_dashdash
+from gobox.cli.render import emit_json, plan_header, plan_json, render_result, spec_json
+from gobox.commands import build as building
+from gobox.commands import run as commands
 
 
-def _run_in_sandbox(app: App, argv: tuple[str, ...], flags: RunFlags, project: Any = None,
-                    commit: str | None = None, tty: bool = False, plan_note: str | None = None) -> None:
-    import dataclasses
+def _run_in_sandbox(app: Session, argv: tuple[str, ...], flags: RunFlags, project: Any,
+                    commit: str | None = None, tty: bool = False) -> None:
+    planned = commands.plan(app, project, argv, flags.options(), commit, tty, dry_run=flags.dry_run)
+    _finish(app, flags, planned)
 
-    from gobox.build import execute, plan, prepare
 
-    project = project or app.project()
-    options = dataclasses.replace(flags.options(), tty=tty)
-    target = _commit_target(commit, options) if commit else None
-    prepared = prepare(project, app.store, app.settings, options, app.progress(), dry_run=flags.dry_run)
-    spec = plan(project, prepared.paths, argv, options, os.environ.get("TERM"))
+def _finish(app: Session, flags: RunFlags, planned: commands.Planned) -> None:
+    """Print a planned command's plan (--dry-run), or run it and render how it ended."""
     if flags.dry_run:
-        if flags.as_json:
-            emit_json({**plan_json(project, prepared), "sandbox": spec_json(spec),
-                        **({"packages": plan_note} if plan_note else {})})
-            return
-        plan_header(project, prepared)
-        click.echo(spec.describe())
-        if plan_note:
-            click.echo(f"packages: {plan_note}")
+        _render_plan(flags, planned)
         return
-    with stdout_to_stderr(flags.as_json):
-        if target is not None:
-            result = _run_and_commit(app, prepared, spec, options, target)
-        else:
-            result = execute(spec, options)
-    render_result(flags, prepared, spec, result)
+    ran = commands.execute(app, planned, flags.as_json)
+    if planned.commit is not None:
+        _render_commit(app, ran)
+    render_result(flags, ran)
 
 
-def _commit_target(text: str, options: Any) -> Any:
-    """The reference --commit names, checked before anything runs."""
-    from gobox.errors import UsageError
-    from gobox.oci.reference import Reference
+def _render_plan(flags: RunFlags, planned: commands.Planned, note: str | None = None) -> None:
+    if flags.as_json:
+        emit_json({**plan_json(planned.header), "sandbox": spec_json(planned.spec),
+                   **({"packages": note} if note else {})})
+        return
+    plan_header(planned.header)
+    click.echo(planned.spec.describe())
+    if note:
+        click.echo(f"packages: {note}")
 
-    ref = Reference.parse(text)
-    if ref.digest:
-        raise UsageError(f"--commit {text}: name the new image by a tag, not a digest",
-                         hint="its digest is printed once it is committed")
-    return ref
 
-
-def _run_and_commit(app: App, prepared: Any, spec: Any, options: Any, ref: Any) -> Any:
-    """Run with the upper kept on disk, then turn it into a layer on the image: docker commit."""
-    import dataclasses
-    import shlex
-    import time
-
-    from gobox.build import execute
-    from gobox.errors import UsageError
-    from gobox.oci.commit import commit, read_upper
-    from gobox.oci.gc import using
-    from gobox.store import private_dir, remove_tree
-
-    toolchain = prepared.toolchain
-    if not hasattr(toolchain, "digest"):
-        raise UsageError("--commit needs an image to commit onto: the new image is its layers plus what the "
-                         "command wrote", hint="add --image REF (e.g. --image golang:1.22), or set [go].image")
-    work = private_dir(app.store.root / "commits")
-    work.chmod(0o755)
-    try:
-        for d in ("upper", "work"):
-            (work / d).mkdir(mode=0o755)
-        result = execute(dataclasses.replace(spec, upper=str(work)), options)
-        if result.exit_code != 0:
-            click.echo(f"gobox: not committed: the command exited with {result.exit_code}", err=True)
-            return result
-        diff = read_upper(work / "upper", spec.mount_points(), toolchain.layers)
-        with using(app.store):  # the new blobs are garbage to a gc until the record names them
-            done = commit(app.store, toolchain.digest, toolchain.platform, diff, ref, shlex.join(spec.argv),
-                          int(time.time()))
-    finally:
-        remove_tree(work)
+def _render_commit(app: Session, ran: commands.Ran) -> None:
+    done = ran.committed
+    if done is None:
+        click.echo(f"gobox: not committed: the command exited with {ran.result.exit_code}", err=True)
+        return
     for path in done.skipped:
         click.echo(f"gobox: warning: not committed: {path} (not a file, directory or link)", err=True)
-    app.progress().step(f"committed {ref.familiar} {done.image.digest} "
-                        f"({done.entries} entries, layer {done.layer.size / (1 << 20):.1f} MiB)")
-    return result
+    app.progress().step(f"committed {done.reference} {done.digest} "
+                        f"({done.entries} entries, layer {done.layer_size / (1 << 20):.1f} MiB)")
 
 
 @click.command("run", epilog=EPILOG, short_help="Run a command in the project's build environment.",
@@ -113,7 +58,7 @@ def _run_and_commit(app: App, prepared: Any, spec: Any, options: Any, ref: Any) 
               "layer on its image, as local image NAME:TAG (docker commit); needs --image or [go].image.")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @pass_app
-def run_cmd(app: App, command: tuple[str, ...], flags: RunFlags, commit: str | None) -> None:
+def run_cmd(app: Session, command: tuple[str, ...], flags: RunFlags, commit: str | None) -> None:
     """Run COMMAND in the project's build environment (the seed's `docker run --rm golang ...`).
 
     The root holds only the pinned Go at /usr/local/go and a minimal /etc
@@ -133,37 +78,21 @@ def run_cmd(app: App, command: tuple[str, ...], flags: RunFlags, commit: str | N
       gobox run --image golang:1.22 --commit awesomeness -- go install ./cmd/hello
       gobox run --image awesomeness -- hello
     """
-    from gobox.config import CONFIG_NAME, Project, find_root
-    from gobox.errors import ConfigError
-
-    project = None
-    if find_root(Path.cwd()) is None:
-        # Outside any project, `gobox run --go 1.22 -- go version` still works, as
-        # `docker run golang` does: the current directory is mounted, nothing is locked.
-        if not (flags.go or flags.image or os.environ.get("GOBOX_GO")):
-            raise ConfigError(f"no {CONFIG_NAME} or go.mod in {Path.cwd()} or above, and no --go",
-                              hint="give a version (gobox run --go 1.22 -- go version) or run in a Go project")
-        project = Project.bare(Path.cwd())
+    project = commands.run_project(app, flags.go, flags.image)
     _run_in_sandbox(app, command, flags, project, commit, tty=True)
 
 
 @click.command("shell", epilog=EPILOG, short_help="An interactive shell in the build environment.")
 @sandbox_options
 @pass_app
-def shell_cmd(app: App, flags: RunFlags) -> None:
+def shell_cmd(app: Session, flags: RunFlags) -> None:
     """An interactive shell in the build environment (needs [go].base = "host" or an image).
 
     \b
     Example:
       gobox shell --network host
     """
-    from gobox.errors import UsageError
-
-    project = app.project()
-    if project.config.go.base == "none":
-        raise UsageError('gobox shell needs a shell in the root, and [go].base = "none" has none',
-                         hint='set [go].base = "host" in gobox.toml, or use `gobox run -- go ...`')
-    _run_in_sandbox(app, ("/bin/sh",), flags, project, tty=True)
+    _run_in_sandbox(app, ("/bin/sh",), flags, commands.shell_project(app), tty=True)
 
 
 @click.command("build", epilog=EPILOG, short_help="Build the project's packages into dist/.",
@@ -171,7 +100,7 @@ def shell_cmd(app: App, flags: RunFlags) -> None:
 @sandbox_options
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @pass_app
-def build_cmd(app: App, args: tuple[str, ...], flags: RunFlags) -> None:
+def build_cmd(app: Session, args: tuple[str, ...], flags: RunFlags) -> None:
     """Build [build].packages (or PKG...) into [build].output (default dist/).
 
     Runs `go build -trimpath` with the configured flags, ldflags and tags in
@@ -185,41 +114,21 @@ def build_cmd(app: App, args: tuple[str, ...], flags: RunFlags) -> None:
       gobox build
       gobox build ./cmd/server -- -race
     """
-    from gobox.build import check_vendored, go_build_argv, output_dir
-
     packages, extra = split_dashdash(args)
-    project = app.project()
-    check_vendored(project)
-    if flags.dry_run:
-        _run_in_sandbox(app, go_build_argv(project, packages, extra), flags, project,
-                        plan_note="go list runs first; with no main package the build is go build with no -o "
-                        "(every package compiled), and packages no command imports are compiled too")
-        return
-    out = output_dir(project)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise GoboxError(f"cannot create the output directory {out}: {e.strerror}") from None
-    _build_in_sandbox(app, project, packages, extra, flags)
-
-
-def _build_in_sandbox(app: App, project: Any, packages: tuple[str, ...], extra: tuple[str, ...],
-                      flags: RunFlags) -> None:
-    from gobox.build import build_packages, prepare
-
+    project = building.project(app)
     options = flags.options()
-    prepared = prepare(project, app.store, app.settings, options, app.progress())
-    with stdout_to_stderr(flags.as_json):
-        built = build_packages(project, prepared.paths, options, packages, extra)
-    listing = built.listing
-    if listing is not None and built.result.exit_code == 0 and not app.quiet and not flags.as_json:
-        made = (f"{len(listing.commands)} command{'s' if len(listing.commands) != 1 else ''} in "
-                f"{project.relative(built.output)}/" if listing.commands else "no commands")
-        click.echo(f"gobox: {listing.packages} package{'s' if listing.packages != 1 else ''} compiled; {made}",
+    if flags.dry_run:
+        _render_plan(flags, building.build_plan(app, project, packages, extra, options), building.PACKAGES_NOTE)
+        return
+    built = building.build(app, project, packages, extra, options, flags.as_json)
+    if built.commands is not None and built.ran.result.exit_code == 0 and not app.quiet and not flags.as_json:
+        made = (f"{len(built.commands)} command{'s' if len(built.commands) != 1 else ''} in "
+                f"{built.output}/" if built.commands else "no commands")
+        click.echo(f"gobox: {built.packages} package{'s' if built.packages != 1 else ''} compiled; {made}",
                    err=True)
-    extra_json = None if listing is None else {"commands": list(listing.commands),
-                                               "libraries": list(listing.libraries)}
-    render_result(flags, prepared, built.spec, built.result, extra_json)
+    extra_json = None if built.commands is None else {"commands": list(built.commands),
+                                                      "libraries": list(built.libraries or ())}
+    render_result(flags, built.ran, extra_json)
 
 
 @click.command("test", epilog=EPILOG, short_help="Run go test in the sandbox.",
@@ -227,7 +136,7 @@ def _build_in_sandbox(app: App, project: Any, packages: tuple[str, ...], extra: 
 @sandbox_options
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @pass_app
-def test_cmd(app: App, args: tuple[str, ...], flags: RunFlags) -> None:
+def test_cmd(app: Session, args: tuple[str, ...], flags: RunFlags) -> None:
     """Run `go test` on [build].packages (or PKG...) in the sandbox; args after `--` go to go test.
 
     Tests run as `go test` runs them: [build].flags and tags, [test].flags,
@@ -238,9 +147,7 @@ def test_cmd(app: App, args: tuple[str, ...], flags: RunFlags) -> None:
       gobox test
       gobox test ./pkg/... -- -run TestParse -count=1
     """
-    from gobox.build import check_vendored, go_test_argv
-
     packages, extra = split_dashdash(args)
-    project = app.project()
-    check_vendored(project)
-    _run_in_sandbox(app, go_test_argv(project, packages, extra), flags, project)
+    project = building.project(app)
+    options = flags.options()
+    _finish(app, flags, building.test_plan(app, project, packages, extra, options, flags.dry_run))

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-from typing import Any
-
 import click
 
 from gobox.cli.options import (
@@ -13,7 +9,7 @@ from gobox.cli.options import (
     COMPLETE_PLATFORMS,
     COMPLETE_VERSIONS,
     EPILOG,
-    App,
+    Session,
     pass_app,
 )
 from gobox.cli.render import (
@@ -23,7 +19,7 @@ from gobox.cli.render import (
     table,
     toolchain_json,
 )
-from gobox.errors import GoboxError
+from gobox.commands import toolchain as commands
 
 
 @click.group(epilog=EPILOG, short_help="Install, list, remove and pin Go toolchains.")
@@ -54,7 +50,7 @@ def toolchain() -> None:
               "would change.")
 @click.option("--json", "as_json", is_flag=True, help="Print the installed toolchains as JSON.")
 @pass_app
-def toolchain_install(app: App, versions: tuple[str, ...], image: str | None, platform: str | None,
+def toolchain_install(app: Session, versions: tuple[str, ...], image: str | None, platform: str | None,
                       locked: bool, as_json: bool) -> None:
     """Install Go VERSIONs (or, with none, the project's pinned Go or [go].image).
 
@@ -67,83 +63,26 @@ def toolchain_install(app: App, versions: tuple[str, ...], image: str | None, pl
       gobox toolchain install            # what gobox.toml / go.mod ask for
       gobox toolchain install --image golang:1.22 --platform linux/arm64
     """
-    from gobox.errors import UsageError
-    from gobox.toolchains import host_platform
-    from gobox.toolchains.resolve import ensure_project, ensure_version
-    from gobox.toolchains.versions import VersionRequest
-
-    if image is not None and versions:
-        raise UsageError("give Go VERSIONs or --image, not both")
-    wrong_platform = UsageError("--platform goes with image toolchains (--image, or [go].image)",
-                                hint="go.dev and PyPI toolchains are installed for this machine")
-    if platform is not None and versions:
-        raise wrong_platform
-    if image is not None:
-        _install_image(app, image.strip(), platform, locked, as_json)
+    done = commands.install(app, versions, image, platform, locked)
+    if done.image is not None:
+        _render_image(done.image, as_json)
         return
-    progress = app.progress()
-    if versions:
-        requests = [VersionRequest.parse(v) for v in versions]  # all checked before any download
-        done = [ensure_version(app.store, app.settings, r, host_platform(), progress,
-                               prefer_installed=False) for r in requests]
-    else:
-        project = app.project()
-        if project.config.go.image:
-            # What gobox build would use: [go].image wins over any Go version, as in prepare().
-            _install_image(app, project.config.go.image, platform, locked, as_json, project)
-            return
-        if platform is not None:
-            raise wrong_platform
-        done = [ensure_project(project, app.store, app.settings, host_platform(), progress,
-                               None, os.environ, locked)]
     if as_json:
-        emit_json([toolchain_json(r.toolchain) for r in done])
+        emit_json([toolchain_json(t) for t in done.toolchains])
         return
-    for r in done:
-        t = r.toolchain
+    for t in done.toolchains:
         click.echo(f"{t.version.tag} {t.platform} {t.goroot}")
 
 
-def _install_image(app: App, text: str, platform: str | None, locked: bool, as_json: bool,
-                   project: Any = None) -> None:
-    """Pull and unpack an image toolchain: `project` given, its [go].image; else --image REF, pinned in
-    gobox.lock when it is the [go].image of the project around."""
-    from gobox.config import Project, find_root
-    from gobox.errors import UsageError
-    from gobox.oci.layer import Limits
-    from gobox.oci.manifest import Platform
-    from gobox.oci.registry import Options
-    from gobox.toolchains import host_platform
-    from gobox.toolchains.image import ensure_image, find_image, go_version_of, parse_image_reference
-
-    progress = app.progress()
-    platform = str(Platform.parse(platform)) if platform else host_platform()
-    where = "gobox.toml: go.image" if project is not None else "--image"
-    ref = parse_image_reference(text, where)
-    if project is None:
-        around = app.project() if find_root(Path.cwd()) is not None else None
-        own = around.config.go.image if around is not None else None
-        if own and str(parse_image_reference(own, "gobox.toml: go.image")) == str(ref):
-            project = around  # the project's own image: pinned in gobox.lock, as a build would pin it
-        else:
-            if locked:
-                raise UsageError(f"--locked: gobox.lock pins only the project's [go].image, and {ref.familiar} "
-                                 "is not it", hint="drop --locked, or run in the project that builds in it")
-            if own:
-                progress.step(f"not pinned in gobox.lock: this project builds in {own}")
-            project = Project.bare(Path.cwd())  # no lock is read or written
-    t = ensure_image(project, app.store, Options.from_settings(app.settings), text, where, platform,
-                     progress, locked, Limits.from_settings(app.settings))
-    image = find_image(app.store, ref, t.platform, t.digest)  # the record, for its size
-    go = go_version_of(t.config, t.layers)
-    if go is None:
-        click.echo(f"gobox: warning: {ref.familiar} holds no Go that gobox can see (no GOLANG_VERSION in its "
+def _render_image(done: commands.ImageInstalled, as_json: bool) -> None:
+    if done.go is None:
+        click.echo(f"gobox: warning: {done.familiar} holds no Go that gobox can see (no GOLANG_VERSION in its "
                    "Env, no /usr/local/go/VERSION), so `gobox toolchain list` leaves it out", err=True)
     if as_json:
-        emit_json([image_json(image, go, True)] if image is not None else [])
+        emit_json([image_json(done.image, done.go, True)] if done.image is not None else [])
         return
-    size = f", {mib(image.size)}" if image is not None else ""
-    click.echo(f"{ref.familiar} ({t.platform}) {t.digest} {go or 'no Go found'}{size}")
+    size = f", {mib(done.image.size)}" if done.image is not None else ""
+    click.echo(f"{done.familiar} ({done.platform}) {done.digest} {done.go or 'no Go found'}{size}")
 
 
 @toolchain.command("list", epilog=EPILOG, short_help="List installed (or --available) toolchains.")
@@ -151,7 +90,7 @@ def _install_image(app: App, text: str, platform: str | None, locked: bool, as_j
 @click.option("--all", "show_all", is_flag=True, help="With --available: include prereleases.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_app
-def toolchain_list(app: App, available: bool, show_all: bool, as_json: bool) -> None:
+def toolchain_list(app: Session, available: bool, show_all: bool, as_json: bool) -> None:
     """List installed toolchains and pulled images with Go (or, with --available, downloadable ones).
 
     \b
@@ -162,69 +101,46 @@ def toolchain_list(app: App, available: bool, show_all: bool, as_json: bool) -> 
       gobox toolchain list --available
       gobox toolchain list --json          # images have "kind": "image"
     """
-    from gobox.toolchains import host_platform
-    from gobox.toolchains.install import installed
-
-    have = installed(app.store)
     if not available:
-        from gobox.oci.reference import Reference
-        from gobox.toolchains.image import pulled_toolchains
-
-        pulled = pulled_toolchains(app.store)
+        have = commands.installed(app)
+        pulled = commands.pulled(app)
         if as_json:
             emit_json([toolchain_json(t) for t in have]
-                       + [image_json(p.image, p.go_version, p.unpacked) for p in pulled])
+                      + [image_json(p.image, p.go, p.unpacked) for p in pulled])
         elif not have and not pulled:
             click.echo("no toolchains installed; try: gobox toolchain install 1.22", err=True)
         else:
             rows = [("VERSION", "PLATFORM", "SOURCE", "WHERE")]
             rows += [(str(t.version), t.platform, t.source, str(t.goroot)) for t in have]
-            rows += [(p.go_version.removeprefix("go"), p.image.platform,
-                      f"image {Reference.parse(p.image.reference).familiar}",
+            rows += [(p.go.removeprefix("go"), p.image.platform, f"image {p.familiar}",
                       f"{p.image.digest[:19]} {mib(p.image.size)}{'' if p.unpacked else ' (not unpacked)'}")
                      for p in pulled]
             table(rows)
         return
-    from gobox.toolchains.resolve import available as list_available
-    from gobox.toolchains.sources import configured_sources
-
-    platform = host_platform()
-    source, artifacts = list_available(configured_sources(app.settings), platform, app.progress())
-    shown = sorted((a for a in artifacts if show_all or a.stable),
-                   key=lambda a: a.version.sort_key(), reverse=True)
-    have_versions = {t.version for t in have if t.platform == platform}
+    offered = commands.available(app, show_all)
     if as_json:
         emit_json([{"version": str(a.version), "stable": a.stable, "source": a.source,
-                     "url": a.url, "sha256": a.sha256, "size": a.size,
-                     "installed": a.version in have_versions} for a in shown])
+                    "url": a.url, "sha256": a.sha256, "size": a.size,
+                    "installed": a.version in offered.installed} for a in offered.artifacts])
         return
-    click.echo(f"available from {source.name} for {platform} (* installed):")
-    for a in shown:
-        mark = "*" if a.version in have_versions else " "
+    click.echo(f"available from {offered.source} for {offered.platform} (* installed):")
+    for a in offered.artifacts:
+        mark = "*" if a.version in offered.installed else " "
         click.echo(f"{mark} {a.version}")
 
 
 @toolchain.command("rm", epilog=EPILOG, short_help="Remove installed toolchains.")
 @click.argument("versions", nargs=-1, required=True, shell_complete=COMPLETE_VERSIONS)
 @pass_app
-def toolchain_rm(app: App, versions: tuple[str, ...]) -> None:
+def toolchain_rm(app: Session, versions: tuple[str, ...]) -> None:
     """Remove installed toolchains of exactly VERSION; others are untouched.
 
     \b
     Example:
       gobox toolchain rm 1.21.13
     """
-    from gobox.errors import NotFoundError
-    from gobox.toolchains.install import installed, remove
-    from gobox.toolchains.versions import GoVersion
-
     for text in versions:
-        version = GoVersion.parse(text)
-        removed = remove(app.store, version)
-        if not removed:
-            have = ", ".join(str(t.version) for t in installed(app.store)) or "none"
-            raise NotFoundError(f"go {version} is not installed (installed: {have})")
-        for t in removed:
+        for t in commands.remove(app, text):
             click.echo(f"removed {t.version.tag} {t.platform}")
 
 
@@ -234,7 +150,7 @@ def toolchain_rm(app: App, versions: tuple[str, ...]) -> None:
 @click.option("--locked", is_flag=True, help="Fail if gobox.lock would change.")
 @click.option("--json", "as_json", is_flag=True, help="Print the toolchain and the reasons as JSON.")
 @pass_app
-def toolchain_which(app: App, version: str | None, verbose: bool, locked: bool,
+def toolchain_which(app: Session, version: str | None, verbose: bool, locked: bool,
                     as_json: bool) -> None:
     """Print the GOROOT of VERSION, or of the project's Go; install it if missing.
 
@@ -249,41 +165,11 @@ def toolchain_which(app: App, version: str | None, verbose: bool, locked: bool,
       "$(gobox toolchain which 1.21.13)/bin/go" version
       gobox toolchain which -v
     """
-    from gobox.toolchains import host_platform
-    from gobox.toolchains.versions import VersionRequest
-
-    platform = host_platform()
-    if version and not (verbose or as_json):
-        # The common case, `$(gobox toolchain which 1.21.13)/bin/go`, reads only the store:
-        # no config, no sources, so it starts as fast as click allows.
-        from gobox.toolchains.install import find_match
-
-        have = find_match(app.store, VersionRequest.parse(version), platform)
-        if have is not None:
-            click.echo(str(have.goroot))
-            return
-    from gobox.toolchains.resolve import ensure_project, ensure_version
-
-    progress = app.progress()
-    if version:
-        r = ensure_version(app.store, app.settings, VersionRequest.parse(version), platform,
-                           progress, prefer_installed=True)
-    else:
-        project = app.project()
-        if project.config.go.image:
-            from gobox.errors import UsageError
-
-            # An image's Go lives in its stacked layers, not in one host directory a GOROOT could name.
-            raise UsageError(f"this project builds in the image {project.config.go.image}: its Go has no "
-                             "GOROOT on the host", hint="gobox toolchain list shows the image's Go; "
-                             "gobox run -- go env GOROOT shows it inside")
-        r = ensure_project(project, app.store, app.settings, platform, progress, None, os.environ, locked)
-    t = r.toolchain
-    vendored = None
-    if not version:
-        from gobox.build import mod_vendor
-
-        vendored = mod_vendor(project)
+    found = commands.which(app, version, locked, reasons=verbose or as_json)
+    t, r, vendored = found.toolchain, found.resolution, found.mod_vendor
+    if r is None:
+        click.echo(str(t.goroot))
+        return
     if as_json:
         out = toolchain_json(t)
         out.update({"requested": str(r.request), "resolved_by": r.how,
@@ -315,7 +201,7 @@ def toolchain_which(app: App, version: str | None, verbose: bool, locked: bool,
 @toolchain.command("pin", epilog=EPILOG, short_help="Pin a Go version in gobox.toml and gobox.lock.")
 @click.argument("version", shell_complete=COMPLETE_VERSIONS)
 @pass_app
-def toolchain_pin(app: App, version: str) -> None:
+def toolchain_pin(app: Session, version: str) -> None:
     """Set [go].version in gobox.toml to VERSION and record its exact build in gobox.lock.
 
     Everything else in gobox.toml stays as you wrote it. Creates gobox.toml
@@ -325,21 +211,5 @@ def toolchain_pin(app: App, version: str) -> None:
     Example:
       gobox toolchain pin 1.22
     """
-    from gobox.config import CONFIG_NAME, load_project, parse_config, set_go_version
-    from gobox.store import write_atomic
-    from gobox.toolchains import host_platform
-    from gobox.toolchains.resolve import pin
-    from gobox.toolchains.versions import VersionRequest
-
-    VersionRequest.parse(version)
-    project = app.project()
-    path = project.config_path or project.root / CONFIG_NAME
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    new_text = set_go_version(text, version, str(path))
-    if parse_config(new_text, str(path)).go.version != version:
-        raise GoboxError(f"{path}: could not set [go].version; set it by hand to {version!r}")
-    r = pin(project, app.store, app.settings, host_platform(), app.progress(), version)
-    write_atomic(path, new_text.encode("utf-8"))
-    load_project(project.root)  # proves the file still reads back
-    click.echo(f"pinned go {r.toolchain.version} in {project.relative(path)} and "
-               f"{project.relative(project.lock_path)}")
+    pinned = commands.pin(app, version)
+    click.echo(f"pinned go {pinned.version} in {pinned.config} and {pinned.lock}")

@@ -6,9 +6,10 @@ import click
 
 from gobox.cli.options import (
     EPILOG,
-    App,
+    Session,
     pass_app,
 )
+from gobox.commands import vendor as commands
 from gobox.errors import GoboxError
 
 
@@ -19,7 +20,7 @@ from gobox.errors import GoboxError
               help="Re-resolve DEP's rev (a tag or branch may have moved), or with no DEP every one's.")
 @click.option("--locked", is_flag=True, help="Fail if gobox.lock would change, or a pinned tag or branch moved.")
 @pass_app
-def vendor_cmd(app: App, check: bool, update: tuple[str, ...], locked: bool) -> None:
+def vendor_cmd(app: Session, check: bool, update: tuple[str, ...], locked: bool) -> None:
     """Fetch [vendor.deps] at their pinned revisions into vendor/, and pin them in gobox.lock.
 
     \b
@@ -35,36 +36,30 @@ def vendor_cmd(app: App, check: bool, update: tuple[str, ...], locked: bool) -> 
       gobox vendor --update github.com/kr/pty
     """
     from gobox.errors import UsageError
-    from gobox.vendor import tree
 
     project = app.project()
+    lock = project.relative(project.lock_path)
     if check:
         if update or locked:
             raise UsageError("--check compares only; it takes no --update or --locked")
-        if not project.config.vendor.deps:
-            # Nothing gobox vendors, so nothing can differ from what it would write.
-            from gobox.build import mod_vendor
-
-            own = mod_vendor(project)
+        checked = commands.check(app, project)
+        if not checked.deps:
+            own = checked.own
             click.echo("nothing to vendor: gobox.toml has no [vendor.deps]"
                        + (f" (builds take {own.split(' (')[0]}, with -mod=vendor)" if own else ""))
             return
-        diffs = tree.check(project, app.store)
+        diffs = checked.differences
         if diffs:
             for line in diffs[:50]:
                 click.echo(line)
             if len(diffs) > 50:
                 click.echo(f"... and {len(diffs) - 50} more")
-            raise GoboxError(f"vendor/ does not match {project.relative(project.lock_path)}: "
-                             f"{len(diffs)} difference{'s' if len(diffs) != 1 else ''}",
+            raise GoboxError(f"vendor/ does not match {lock}: {len(diffs)} difference{'s' if len(diffs) != 1 else ''}",
                              hint="run gobox vendor to rewrite it")
-        click.echo(f"vendor/ matches {project.relative(project.lock_path)}")
+        click.echo(f"vendor/ matches {lock}")
         return
-    if locked and update:
-        raise UsageError("--locked forbids changing gobox.lock, which --update does")
-    renew = () if "*" in update else (update or None)
-    done = tree.vendor(project, app.store, app.progress(), locked, renew)
+    done = commands.vendor(app, project, locked, update)
     for p in done.pins:
         click.echo(f"{p.dep.path} {p.dep.rev} {p.commit}")
     if done.lock_written:
-        app.progress().step(f"wrote {project.relative(project.lock_path)}")
+        app.progress().step(f"wrote {lock}")

@@ -1,0 +1,42 @@
+"""gobox vendor: [vendor.deps] fetched at their pinned revisions into vendor/, pinned in gobox.lock, or checked."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from gobox.commands.session import Session
+
+
+@dataclass(frozen=True)
+class Checked:
+    """vendor --check: with no [vendor.deps], nothing to compare (`own`: why builds take vendor/ anyway);
+    else each line that differs from what gobox.lock pins."""
+
+    deps: bool
+    own: str | None = None
+    differences: tuple[str, ...] = ()
+
+
+def check(session: Session, project: Any) -> Checked:
+    """Compare vendor/ with what gobox.lock pins, byte for byte, offline."""
+    from gobox.vendor import tree
+
+    if not project.config.vendor.deps:
+        # Nothing gobox vendors, so nothing can differ from what it would write.
+        from gobox.build import mod_vendor
+
+        return Checked(False, mod_vendor(project) or None)
+    return Checked(True, differences=tuple(tree.check(project, session.store)))
+
+
+def vendor(session: Session, project: Any, locked: bool, update: tuple[str, ...]) -> Any:
+    """Fetch the dependencies into vendor/ and pin them (gobox.vendor.tree's result); `update` names those
+    whose rev is resolved again ("*": every one)."""
+    from gobox.errors import UsageError
+    from gobox.vendor import tree
+
+    if locked and update:
+        raise UsageError("--locked forbids changing gobox.lock, which --update does")
+    renew = () if "*" in update else (update or None)
+    return tree.vendor(project, session.store, session.progress(), locked, renew)
