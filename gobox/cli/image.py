@@ -22,8 +22,10 @@ from gobox.cli.options import (
     RunFlags,
     Session,
     docker_options,
+    env_pairs,
     pass_app,
     sandbox_options,
+    size_bytes,
     split_platforms,
     with_options,
 )
@@ -171,9 +173,9 @@ def image_run_cmd(app: Session, reference: str, args: tuple[str, ...], network: 
       gobox image run -p 8080:8080 rng          # answers on the host's port 8080
       gobox image run --network host registry.example/app:1.0
     """
-    planned = commands.run_plan(app, reference, args, network=network, env=env, mounts=mounts,
-                                entrypoint=entrypoint, platform=platform, memory=memory, pids=pids, cpus=cpus,
-                                seccomp=seccomp, workdir=workdir, publish=publish)
+    planned = commands.run_plan(app, reference, args, network=network, env=env_pairs(env), mounts=mounts,
+                                entrypoint=entrypoint, platform=platform, memory=size_bytes(memory), pids=pids,
+                                cpus=cpus, seccomp=seccomp, workdir=workdir, publish=publish)
     if dry_run:
         click.echo(f"image:    {planned.reference} {planned.digest}")
         click.echo(planned.spec.describe())

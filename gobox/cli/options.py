@@ -218,9 +218,22 @@ class RunFlags:
         # Each value was checked as click parsed it (the Checked types).
         from gobox.commands.run import options
 
-        return options(go=self.go, image=self.image, env=self.env, mounts=self.mounts, network=self.network,
-                       memory=self.memory, pids=self.pids, cpus=self.cpus, no_limits=self.no_limits,
-                       seccomp=self.seccomp, locked=self.locked, workdir=self.workdir, publish=self.publish)
+        return options(go=self.go, image=self.image, env=env_pairs(self.env), mounts=self.mounts,
+                       network=self.network, memory=size_bytes(self.memory), pids=self.pids, cpus=self.cpus,
+                       no_limits=self.no_limits, seccomp=self.seccomp, locked=self.locked, workdir=self.workdir,
+                       publish=self.publish)
+
+
+def env_pairs(items: tuple[str | None, ...]) -> tuple[tuple[str, str], ...]:
+    """-e's NAME=value items (checked by ENV) as pairs; a bare -e NAME the caller lacks is None, and dropped."""
+    return tuple((name, value) for name, _, value in (item.partition("=") for item in items if item is not None))
+
+
+def size_bytes(text: str | None) -> int | None:
+    """--memory's size (checked by MEMORY) in bytes."""
+    from gobox.schema import parse_size
+
+    return parse_size(text) if text is not None else None
 
 
 SECCOMP_OPTION = click.option("--seccomp", type=click.Choice(["default", "off"]),

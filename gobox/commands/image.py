@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gobox.commands.run import Session, env_pair, network_for
+from gobox.commands.run import Session, network_for
 from gobox.commands.session import stdout_to_stderr
 from gobox.errors import GoboxError
 
@@ -77,30 +77,27 @@ def plan(project: Any, req: Any) -> Plan:
 
 
 def run_plan(session: Session, reference: str, args: tuple[str, ...], *, network: str | None,
-             env: tuple[str | None, ...], mounts: tuple[str, ...], entrypoint: str | None, platform: str | None,
-             memory: str | None, pids: int | None, cpus: float | None, seccomp: str | None, workdir: str | None,
-             publish: tuple[Any, ...]) -> RunPlan:
+             env: tuple[tuple[str, str], ...], mounts: tuple[str, ...], entrypoint: str | None,
+             platform: str | None, memory: int | None, pids: int | None, cpus: float | None,
+             seccomp: str | None, workdir: str | None, publish: tuple[Any, ...]) -> RunPlan:
     """Find (or pull) the image and plan its sandbox: its Entrypoint and Cmd, Env, WorkingDir and User."""
     from gobox.config import Mount
     from gobox.image import run
     from gobox.sandbox.cgroups import Limits
-    from gobox.schema import parse_size
     from gobox.toolchains import host_platform
     from gobox.toolchains.image import image_user
 
-    # Checked as click parsed them (ENV, MEMORY, MOUNT, PUBLISH); a bare -e NAME the caller lacks is None.
-    pairs = [env_pair(item) for item in env if item is not None]
-    size = parse_size(memory) if memory is not None else None
+    # Checked as click parsed them (ENV, MEMORY, MOUNT, PUBLISH).
     net = network_for(network, publish) or "none"
     binds = tuple(run.bind(Mount.parse(m), Path.cwd()) for m in mounts)
     found = run.find(session.store, session.settings, reference, platform or host_platform(), session.progress())
     uid, gid = image_user(found.config, found.layers, (0, 0))
     argv = run.command(found.config, args, entrypoint)
-    environment = run.environment(found.config, run.home_of(uid, found.layers), pairs)
+    environment = run.environment(found.config, run.home_of(uid, found.layers), list(env))
     scratch = session.store.root / "run"
     scratch.mkdir(parents=True, exist_ok=True)
     spec = run.spec(found, run.ensure_runtime_layer(session.store), argv, uid, gid, environment, net,
-                    Limits(memory=size, pids=pids, cpus=cpus), scratch, binds=binds, workdir=workdir,
+                    Limits(memory=memory, pids=pids, cpus=cpus), scratch, binds=binds, workdir=workdir,
                     publish=tuple(publish))
     spec = dataclasses.replace(spec, seccomp=seccomp or "default", tty=True)
     return RunPlan(found.image.reference, found.image.digest, spec, reference)

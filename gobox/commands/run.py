@@ -72,13 +72,6 @@ def network_for(network: str | None, publish: tuple[Any, ...]) -> str | None:
     return "private"
 
 
-def env_pair(text: str) -> tuple[str, str]:
-    name, sep, value = text.partition("=")
-    if not sep:
-        raise ValueError(text)
-    return name, value
-
-
 def parse_publish(text: str) -> Any:
     """-p's [IP:]HOST:CONTAINER[/PROTO] as a gobox.sandbox.spec.Publish; ValueError when it is not one."""
     from gobox.sandbox.spec import Publish
@@ -86,19 +79,15 @@ def parse_publish(text: str) -> Any:
     return Publish.parse(text)
 
 
-def options(*, go: str | None, image: str | None, env: tuple[str | None, ...], mounts: tuple[str, ...],
-            network: str | None, memory: str | None, pids: int | None, cpus: float | None, no_limits: bool,
+def options(*, go: str | None, image: str | None, env: tuple[tuple[str, str], ...], mounts: tuple[str, ...],
+            network: str | None, memory: int | None, pids: int | None, cpus: float | None, no_limits: bool,
             seccomp: str | None, locked: bool, workdir: str | None, publish: tuple[Any, ...]) -> Any:
     """The gobox.build.Options of a sandbox command's flags, each already checked as click parsed it."""
     from gobox.build import Options
     from gobox.config import Mount
-    from gobox.schema import parse_size
 
-    # A bare -e NAME the caller lacks is None.
-    pairs = tuple(env_pair(item) for item in env if item is not None)
-    size = parse_size(memory) if memory is not None else None
-    return Options(go=go, env=pairs, mounts=tuple(Mount.parse(m) for m in mounts),
-                   network=network_for(network, publish), memory=size, pids=pids, cpus=cpus, locked=locked,
+    return Options(go=go, env=env, mounts=tuple(Mount.parse(m) for m in mounts),
+                   network=network_for(network, publish), memory=memory, pids=pids, cpus=cpus, locked=locked,
                    no_limits=no_limits, image=image, seccomp=seccomp, workdir=workdir, publish=tuple(publish))
 
 
