@@ -12,8 +12,9 @@ import click
 
 from gobox import __version__
 from gobox.cli import ci, cross, doctor, image, registry, run, toolchain, vendor
-from gobox.cli.options import Session, hoist_directory
+from gobox.cli.options import hoist_directory
 from gobox.cli.render import Json, emit_json, watch_json
+from gobox.commands.session import Session
 from gobox.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE, GoboxError
 
 # `gobox --help` lists commands by what they are for, in the order a new user meets them.
