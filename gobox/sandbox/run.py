@@ -28,8 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
+from gobox import libc
 from gobox.errors import SandboxError
-from gobox.sandbox import init, libc, rootfs, terminal
+from gobox.sandbox import init, rootfs, terminal
 from gobox.sandbox.cgroups import Cgroup, CgroupError, Cgroups, Limits
 from gobox.sandbox.spec import Result, SandboxSpec
 
