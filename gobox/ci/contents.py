@@ -38,7 +38,6 @@ class _Unreadable(Exception):
 UNREADABLE = (_Unreadable, tarfile.TarError, OSError, EOFError, ValueError, zlib.error, GoboxError)
 
 
-
 # --- bytes
 
 
