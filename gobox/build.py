@@ -369,7 +369,7 @@ def prepare(project: Project, store: Store, settings, options: Options,  # noqa:
     notes: list[str] = []
     if image_ref:
         from gobox.oci.layer import Limits
-        from gobox.oci.registry import Options as RegistryOptions
+        from gobox.oci.transport import Options as RegistryOptions
         from gobox.toolchains.image import ensure_image, image_user
 
         where = "--image" if options.image else "gobox.toml: go.image"
@@ -399,7 +399,7 @@ def prepare(project: Project, store: Store, settings, options: Options,  # noqa:
         layers = (str(toolchain.layer),)
         if base not in ("none", "host"):
             from gobox.oci.layer import Limits
-            from gobox.oci.registry import Options as RegistryOptions
+            from gobox.oci.transport import Options as RegistryOptions
             from gobox.toolchains.image import ensure_image
 
             if dry_run:

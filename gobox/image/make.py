@@ -229,8 +229,8 @@ def _base(project: Project, store: Store, settings, text: str, platform: str, pr
           locked: bool) -> Base:
     """The base image for one platform: pulled (or found) and pinned in gobox.lock as [go].image is."""
     from gobox.oci.layer import Limits
-    from gobox.oci.registry import Options as RegistryOptions
     from gobox.oci.rootview import read_lines
+    from gobox.oci.transport import Options as RegistryOptions
     from gobox.toolchains.image import ensure_image, find_image, parse_image_reference
 
     where = "gobox.toml: image.base"
@@ -290,6 +290,6 @@ def _push(store: Store, ref: Reference, top: Top, settings, progress):  # noqa: 
     except ImportError:
         raise GoboxError("this gobox cannot push yet (gobox.oci.push is missing); the image is in the store",
                          hint="write it with --output oci-archive:FILE and push that with skopeo copy") from None
-    from gobox.oci.registry import Options as RegistryOptions
+    from gobox.oci.transport import Options as RegistryOptions
 
     return push(store, ref, top.digest, RegistryOptions.from_settings(settings), progress)

@@ -62,7 +62,7 @@ def find(store: Store, settings, text: str, platform: str, progress) -> Found:  
     image = next((i for r in refs if (i := find_image(store, r, platform, r.digest)) is not None), None)
     if image is None:
         from gobox.oci.pull import pull
-        from gobox.oci.registry import Options
+        from gobox.oci.transport import Options
 
         image = pull(refs[-1], store, Options.from_settings(settings), Platform.parse(platform), progress).image
     config = parse_config(store.blob_for(image.config).read_bytes(), image.config)

@@ -31,7 +31,8 @@ from gobox.oci.manifest import (
 )
 from gobox.oci.records import Image, images, read_record, record_path  # noqa: F401 - re-exported
 from gobox.oci.reference import Reference
-from gobox.oci.registry import Client, Options
+from gobox.oci.registry import Client
+from gobox.oci.transport import Options
 from gobox.store import Store, write_atomic
 
 PARALLEL = 3  # blobs fetched at once: enough to fill a link, few enough to be polite to a registry

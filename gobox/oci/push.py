@@ -22,7 +22,8 @@ from gobox.errors import IntegrityError, NotFoundError, UsageError
 from gobox.oci.manifest import Descriptor, Index, Manifest, Platform, parse_document
 from gobox.oci.pull import Image, images, record_path
 from gobox.oci.reference import Reference
-from gobox.oci.registry import Client, Options
+from gobox.oci.registry import Client
+from gobox.oci.transport import Options
 from gobox.store import Store, write_atomic
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from registry import APT_PACKAGES, FaultProxy, Registry, _child_env, missing_too
 
 from gobox.oci.push import push as push_api
 from gobox.oci.reference import Reference
-from gobox.oci.registry import Options
+from gobox.oci.transport import Options
 from gobox.progress import Progress
 from gobox.store import Store
 
