@@ -327,7 +327,7 @@ def mod_vendor(project: Project) -> str | None:
 
 
 def _below_1_14(go: str) -> bool:
-    from gobox.toolchains.versions import GoVersion, is_version
+    from gobox.names.versions import GoVersion, is_version
 
     return is_version(go) and GoVersion.parse(go) < GoVersion.parse("1.14")
 

@@ -387,9 +387,9 @@ def toolchain_install(app: App, versions: tuple[str, ...], image: str | None, pl
       gobox toolchain install --image golang:1.22 --platform linux/arm64
     """
     from gobox.errors import UsageError
+    from gobox.names.versions import VersionRequest
     from gobox.toolchains import host_platform
     from gobox.toolchains.resolve import ensure_project, ensure_version
-    from gobox.toolchains.versions import VersionRequest
 
     if image is not None and versions:
         raise UsageError("give Go VERSIONs or --image, not both")
@@ -486,7 +486,7 @@ def toolchain_list(app: App, available: bool, show_all: bool, as_json: bool) -> 
 
     have = installed(app.store)
     if not available:
-        from gobox.oci.reference import Reference
+        from gobox.names.reference import Reference
         from gobox.toolchains.image import pulled_toolchains
 
         pulled = pulled_toolchains(app.store)
@@ -534,8 +534,8 @@ def toolchain_rm(app: App, versions: tuple[str, ...]) -> None:
       gobox toolchain rm 1.21.13
     """
     from gobox.errors import NotFoundError
+    from gobox.names.versions import GoVersion
     from gobox.toolchains.install import installed, remove
-    from gobox.toolchains.versions import GoVersion
 
     for text in versions:
         version = GoVersion.parse(text)
@@ -568,8 +568,8 @@ def toolchain_which(app: App, version: str | None, verbose: bool, locked: bool,
       "$(gobox toolchain which 1.21.13)/bin/go" version
       gobox toolchain which -v
     """
+    from gobox.names.versions import VersionRequest
     from gobox.toolchains import host_platform
-    from gobox.toolchains.versions import VersionRequest
 
     platform = host_platform()
     if version and not (verbose or as_json):
@@ -645,10 +645,10 @@ def toolchain_pin(app: App, version: str) -> None:
       gobox toolchain pin 1.22
     """
     from gobox.config import CONFIG_NAME, load_project, parse_config, set_go_version
+    from gobox.names.versions import VersionRequest
     from gobox.store import write_atomic
     from gobox.toolchains import host_platform
     from gobox.toolchains.resolve import pin
-    from gobox.toolchains.versions import VersionRequest
 
     VersionRequest.parse(version)
     project = app.project()
@@ -848,7 +848,7 @@ def _plan_header(project: Any, prepared: Any) -> None:
 def _commit_target(text: str, options: Any) -> Any:
     """The reference --commit names, checked before anything runs."""
     from gobox.errors import UsageError
-    from gobox.oci.reference import Reference
+    from gobox.names.reference import Reference
 
     ref = Reference.parse(text)
     if ref.digest:
@@ -1502,10 +1502,10 @@ def pull_cmd(app: App, reference: str, platform: str | None, as_json: bool) -> N
       gobox pull 127.0.0.1:5000/golang:1.22 --platform linux/arm64
       gobox pull registry.example/team/builder@sha256:4f5c...
     """
+    from gobox.names.reference import Reference
     from gobox.oci.gc import using
     from gobox.oci.manifest import Platform
     from gobox.oci.pull import pull
-    from gobox.oci.reference import Reference
     from gobox.oci.registry import Options
     from gobox.toolchains import host_platform
 
@@ -1552,9 +1552,9 @@ def push_cmd(app: App, source: str, destination: str | None, platform: str | Non
     """
     from dataclasses import replace
 
+    from gobox.names.reference import Reference
     from gobox.oci.manifest import Platform
     from gobox.oci.push import choose_source, push, record, summary
-    from gobox.oci.reference import Reference
     from gobox.oci.registry import Options
     from gobox.toolchains import host_platform
 
@@ -1620,9 +1620,9 @@ def login_cmd(app: App, registry: str, username: str | None, password: str | Non
     from dataclasses import replace
 
     from gobox.errors import UsageError
+    from gobox.names.reference import DOCKER_HUB, DOCKER_HUB_API
     from gobox.oci import authfile as files
     from gobox.oci.auth import Credentials
-    from gobox.oci.reference import DOCKER_HUB, DOCKER_HUB_API
     from gobox.oci.registry import Client, Options
 
     key, host = files.login_key(registry)
@@ -1706,8 +1706,8 @@ def images_cmd(app: App, as_json: bool) -> None:
     Example:
       gobox images
     """
+    from gobox.names.reference import Reference
     from gobox.oci.records import images
-    from gobox.oci.reference import Reference
 
     found = list(images(app.store))
     if as_json:
@@ -1746,8 +1746,8 @@ def rmi_cmd(app: App, references: tuple[str, ...], platform: str | None, no_prun
       gobox rmi 127.0.0.1:5000/team/app:v1 --platform linux/arm64
       gobox rmi registry.example/team/builder@sha256:4f5c... --no-prune
     """
+    from gobox.names.reference import Reference
     from gobox.oci.gc import untag
-    from gobox.oci.reference import Reference
 
     refs = [Reference.parse(r.strip()) for r in references]  # all checked before anything is removed
     removed, report = untag(app.store, refs, platform, app.progress(), prune=not no_prune)

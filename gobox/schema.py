@@ -196,7 +196,7 @@ def _cc_table(v: Any) -> Problem | None:
 
 
 def _go_version(v: Any) -> Problem | None:
-    from gobox.toolchains.versions import is_version
+    from gobox.names.versions import is_version
 
     if isinstance(v, str) and is_version(v):
         return None
@@ -246,7 +246,7 @@ def _user(v: Any) -> Problem | None:
 
 def _image_reference(v: str) -> Problem | None:
     from gobox.errors import UsageError
-    from gobox.oci.reference import Reference
+    from gobox.names.reference import Reference
 
     try:
         Reference.parse(v)

@@ -125,7 +125,7 @@ def choose_targets(project: Project, prepared: Prepared, patterns: Sequence[str]
                          "([go].image, --image) is not supported by cross yet",
                          hint="pin [go].version for cross builds")
     ports = toolchain_ports(prepared.toolchain)
-    from gobox.toolchains.versions import GoVersion
+    from gobox.names.versions import GoVersion
 
     go = GoVersion.parse(prepared.go_version)
     if patterns:

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from gobox.errors import UsageError
-from gobox.toolchains.versions import GoVersion
+from gobox.names.versions import GoVersion
 
 LIST_HINT = "`gobox cross --list` shows the supported targets"
 

@@ -23,10 +23,10 @@ from gobox.image import pack, plan
 from gobox.image.elf import read_elf
 from gobox.image.pack import Base, Packed
 from gobox.image.plan import Output
+from gobox.names.reference import Reference
 from gobox.oci.layout import Top
 from gobox.oci.manifest import OCI_INDEX, OCI_MANIFEST, parse_document
 from gobox.oci.records import Image, record_path
-from gobox.oci.reference import Reference
 from gobox.store import Store, write_atomic
 
 if TYPE_CHECKING:

@@ -19,6 +19,7 @@ from pathlib import Path
 from gobox.config import ImageConfig, Project
 from gobox.cross.targets import Target, parse_target
 from gobox.errors import ConfigError, UsageError
+from gobox.names.reference import Reference
 from gobox.oci.manifest import (
     DOCKER_FOREIGN_LAYER,
     DOCKER_LAYER,
@@ -31,7 +32,6 @@ from gobox.oci.manifest import (
     OCI_MANIFEST,
     Platform,
 )
-from gobox.oci.reference import Reference
 
 SCRATCH = "scratch"
 LOCAL_REGISTRY = "localhost"  # podman's name for images that live only here

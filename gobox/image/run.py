@@ -17,9 +17,9 @@ from pathlib import Path
 from gobox.config import Mount
 from gobox.errors import SandboxError, UsageError
 from gobox.image.plan import DEFAULT_PATH
+from gobox.names.reference import DOCKER_HUB, Reference
 from gobox.oci.manifest import ImageConfig
 from gobox.oci.records import Image
-from gobox.oci.reference import DOCKER_HUB, Reference
 from gobox.oci.rootview import read_lines
 from gobox.sandbox.cgroups import Limits
 from gobox.sandbox.spec import Bind, Publish, SandboxSpec

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gobox.errors import GoboxError, NotFoundError
+from gobox.names.reference import Reference
 from gobox.oci.pull import Image, read_record
-from gobox.oci.reference import Reference
 from gobox.oci.unpack import layer_dir, layers_root
 from gobox.store import Store, process_alive, process_starttime, remove_tree, write_atomic
 

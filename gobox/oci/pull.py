@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from gobox.errors import GoboxError, IntegrityError, NotFoundError
 from gobox.fetch import too_large
+from gobox.names.reference import Reference
 from gobox.oci.manifest import (
     Descriptor,
     ImageConfig,
@@ -30,7 +31,6 @@ from gobox.oci.manifest import (
     sha256_digest,
 )
 from gobox.oci.records import Image, images, read_record, record_path  # noqa: F401 - re-exported
-from gobox.oci.reference import Reference
 from gobox.oci.registry import Client, Options
 from gobox.store import Store, write_atomic
 

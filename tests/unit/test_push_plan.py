@@ -9,10 +9,10 @@ import pytest
 import requests
 
 from gobox.errors import NotFoundError, UsageError
+from gobox.names.reference import Reference
 from gobox.oci.manifest import DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST, Platform
 from gobox.oci.pull import Image, images, record_path
 from gobox.oci.push import Pushed, check_target, choose_source, missing, plan, push, record, summary
-from gobox.oci.reference import Reference
 from gobox.oci.registry import Options, _FileBody, upload_url
 from gobox.oci.write import FILE, Entry, write_json_blob, write_layer
 from gobox.progress import Progress

@@ -18,7 +18,7 @@ from gobox.cross.targets import (
     zig_target,
 )
 from gobox.errors import EXIT_USAGE, UsageError
-from gobox.toolchains.versions import GoVersion
+from gobox.names.versions import GoVersion
 
 V = GoVersion.parse
 GO = V("1.22.10")
