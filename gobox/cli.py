@@ -387,8 +387,8 @@ def toolchain_install(app: App, versions: tuple[str, ...], image: str | None, pl
       gobox toolchain install --image golang:1.22 --platform linux/arm64
     """
     from gobox.errors import UsageError
+    from gobox.names.platform import host_platform
     from gobox.names.versions import VersionRequest
-    from gobox.toolchains import host_platform
     from gobox.toolchains.resolve import ensure_project, ensure_version
 
     if image is not None and versions:
@@ -429,10 +429,9 @@ def _install_image(app: App, text: str, platform: str | None, locked: bool, as_j
     gobox.lock when it is the [go].image of the project around."""
     from gobox.config import Project, find_root
     from gobox.errors import UsageError
+    from gobox.names.platform import Platform, host_platform
     from gobox.oci.layer import Limits
-    from gobox.oci.manifest import Platform
     from gobox.oci.registry import Options
-    from gobox.toolchains import host_platform
     from gobox.toolchains.image import ensure_image, find_image, go_version_of, parse_image_reference
 
     progress = app.progress()
@@ -481,7 +480,7 @@ def toolchain_list(app: App, available: bool, show_all: bool, as_json: bool) -> 
       gobox toolchain list --available
       gobox toolchain list --json          # images have "kind": "image"
     """
-    from gobox.toolchains import host_platform
+    from gobox.names.platform import host_platform
     from gobox.toolchains.install import installed
 
     have = installed(app.store)
@@ -568,8 +567,8 @@ def toolchain_which(app: App, version: str | None, verbose: bool, locked: bool,
       "$(gobox toolchain which 1.21.13)/bin/go" version
       gobox toolchain which -v
     """
+    from gobox.names.platform import host_platform
     from gobox.names.versions import VersionRequest
-    from gobox.toolchains import host_platform
 
     platform = host_platform()
     if version and not (verbose or as_json):
@@ -645,9 +644,9 @@ def toolchain_pin(app: App, version: str) -> None:
       gobox toolchain pin 1.22
     """
     from gobox.config import CONFIG_NAME, load_project, parse_config, set_go_version
+    from gobox.names.platform import host_platform
     from gobox.names.versions import VersionRequest
     from gobox.store import write_atomic
-    from gobox.toolchains import host_platform
     from gobox.toolchains.resolve import pin
 
     VersionRequest.parse(version)
@@ -1502,12 +1501,11 @@ def pull_cmd(app: App, reference: str, platform: str | None, as_json: bool) -> N
       gobox pull 127.0.0.1:5000/golang:1.22 --platform linux/arm64
       gobox pull registry.example/team/builder@sha256:4f5c...
     """
+    from gobox.names.platform import Platform, host_platform
     from gobox.names.reference import Reference
     from gobox.oci.gc import using
-    from gobox.oci.manifest import Platform
     from gobox.oci.pull import pull
     from gobox.oci.registry import Options
-    from gobox.toolchains import host_platform
 
     ref = Reference.parse(reference.strip())
     want = Platform.parse(platform or host_platform())
@@ -1552,11 +1550,10 @@ def push_cmd(app: App, source: str, destination: str | None, platform: str | Non
     """
     from dataclasses import replace
 
+    from gobox.names.platform import Platform, host_platform
     from gobox.names.reference import Reference
-    from gobox.oci.manifest import Platform
     from gobox.oci.push import choose_source, push, record, summary
     from gobox.oci.registry import Options
-    from gobox.toolchains import host_platform
 
     # Both names and the platform are checked, and SRC found in the store, before any request.
     src = Reference.parse(source.strip())
@@ -1897,7 +1894,7 @@ def _image_plan(app: App, project: Any, options: Any, request: Any, as_json: boo
     from gobox.build import output_dir
     from gobox.cross import release
     from gobox.image import make, plan
-    from gobox.toolchains import host_platform
+    from gobox.names.platform import host_platform
 
     cfg = project.config.image
     targets = plan.targets(request.platforms or cfg.platforms, host_platform(), "--platform")
@@ -1983,10 +1980,10 @@ def image_run_cmd(app: App, reference: str, args: tuple[str, ...], network: str 
     from gobox.config import Mount
     from gobox.errors import SandboxError
     from gobox.image import run
+    from gobox.names.platform import host_platform
     from gobox.sandbox.cgroups import Limits
     from gobox.sandbox.run import run as run_sandbox
     from gobox.schema import parse_size
-    from gobox.toolchains import host_platform
     from gobox.toolchains.image import image_user
 
     # Checked as click parsed them (ENV, MEMORY, MOUNT, PUBLISH); a bare -e NAME the caller lacks is None.
@@ -2037,7 +2034,7 @@ def doctor_cmd(app: App, offline: bool, as_json: bool) -> None:
       gobox doctor
     """
     from gobox.doctor import run_checks
-    from gobox.toolchains import host_platform
+    from gobox.names.platform import host_platform
 
     checks = run_checks(app.store, app.settings, host_platform(), network=not offline)
     if as_json:

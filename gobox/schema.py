@@ -171,7 +171,7 @@ def _str_table(v: Any) -> Problem | None:
 def _output_template(v: Any) -> Problem | None:
     if not isinstance(v, str):
         return _is_str(v)
-    from gobox.cross.targets import template_problem
+    from gobox.names.targets import template_problem
 
     return template_problem(v)
 
@@ -180,8 +180,8 @@ def _cc_table(v: Any) -> Problem | None:
     problem = _str_table(v)
     if problem:
         return problem
-    from gobox.cross.targets import parse_target
-    from gobox.errors import UsageError
+    from gobox.errors import InvalidName
+    from gobox.names.targets import parse_target
 
     for key, value in v.items():
         if not value.split():
@@ -190,7 +190,7 @@ def _cc_table(v: Any) -> Problem | None:
             continue
         try:
             parse_target(key)
-        except UsageError as e:
+        except InvalidName as e:
             return f"{key!r}: {e.message}"
     return None
 
@@ -245,12 +245,12 @@ def _user(v: Any) -> Problem | None:
 
 
 def _image_reference(v: str) -> Problem | None:
-    from gobox.errors import UsageError
+    from gobox.errors import InvalidName
     from gobox.names.reference import Reference
 
     try:
         Reference.parse(v)
-    except UsageError as e:
+    except InvalidName as e:
         return e.message
     return None
 

@@ -17,9 +17,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from gobox.config import ImageConfig, Project
-from gobox.cross.targets import Target, parse_target
 from gobox.errors import ConfigError, UsageError
+from gobox.names.platform import Platform
 from gobox.names.reference import Reference
+from gobox.names.targets import Target, parse_target
 from gobox.oci.manifest import (
     DOCKER_FOREIGN_LAYER,
     DOCKER_LAYER,
@@ -30,7 +31,6 @@ from gobox.oci.manifest import (
     OCI_LAYER_GZIP,
     OCI_LAYER_NONDIST_GZIP,
     OCI_MANIFEST,
-    Platform,
 )
 
 SCRATCH = "scratch"

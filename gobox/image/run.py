@@ -53,8 +53,9 @@ def candidates(text: str) -> tuple[Reference, ...]:
 
 def find(store: Store, settings, text: str, platform: str, progress) -> Found:  # noqa: ANN001
     """The image `text` names for `platform`: built or pulled before, else pulled now."""
+    from gobox.names.platform import Platform
     from gobox.oci.layer import Limits
-    from gobox.oci.manifest import Platform, parse_config
+    from gobox.oci.manifest import parse_config
     from gobox.oci.unpack import ensure_layers
     from gobox.toolchains.image import find_image
 

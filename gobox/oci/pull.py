@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from gobox.errors import GoboxError, IntegrityError, NotFoundError
 from gobox.fetch import too_large
+from gobox.names.platform import Platform
 from gobox.names.reference import Reference
 from gobox.oci.manifest import (
     Descriptor,
@@ -23,7 +24,6 @@ from gobox.oci.manifest import (
     Index,
     Manifest,
     ManifestError,
-    Platform,
     check_diff_ids,
     parse_config,
     parse_document,

@@ -13,8 +13,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from gobox.errors import UsageError
+from gobox.names.platform import Platform
 from gobox.names.reference import Reference
-from gobox.oci.manifest import Platform
 from gobox.oci.records import record_path
 from gobox.store import Store
 
