@@ -694,7 +694,7 @@ class RunFlags:
     def options(self) -> Any:  # gobox.build.Options, imported lazily
         from gobox.build import Options
         from gobox.config import Mount
-        from gobox.schema import parse_size
+        from gobox.sizes import parse_size
 
         # Each value was checked as click parsed it (the Checked types); a bare -e NAME the caller lacks is None.
         pairs = tuple(_env_pair(item) for item in self.env if item is not None)
@@ -1983,7 +1983,7 @@ def image_run_cmd(app: App, reference: str, args: tuple[str, ...], network: str 
     from gobox.names.platform import host_platform
     from gobox.sandbox.cgroups import Limits
     from gobox.sandbox.run import run as run_sandbox
-    from gobox.schema import parse_size
+    from gobox.sizes import parse_size
     from gobox.toolchains.image import image_user
 
     # Checked as click parsed them (ENV, MEMORY, MOUNT, PUBLISH); a bare -e NAME the caller lacks is None.
