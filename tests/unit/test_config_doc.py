@@ -5,20 +5,21 @@ from __future__ import annotations
 import inspect
 from pathlib import Path
 
-from gobox import config, schema, schemadoc
+from gobox import config, schema
+from gobox.schema.markdown import reference_markdown
 
 REPO = Path(__file__).resolve().parent.parent.parent
 
 
 def test_config_md_is_generated_from_the_schema() -> None:
     written = (REPO / "docs" / "config.md").read_text()
-    assert written == schemadoc.reference_markdown(), (
+    assert written == reference_markdown(), (
         "docs/config.md differs from gobox/schema.py; regenerate it with\n"
         "  python -m gobox.schema --markdown > docs/config.md")
 
 
 def test_config_md_names_every_table_and_key() -> None:
-    text = schemadoc.reference_markdown()
+    text = reference_markdown()
     for tables in (schema.SCHEMA, schema.USER_SCHEMA):
         for table, keys in tables.items():
             assert f"### [{table}]" in text

@@ -1,4 +1,4 @@
-"""docs/config.md, rendered from the schema: `python -m gobox.schema --markdown > docs/config.md`."""
+"""docs/config.md, rendered from the schema (`python -m gobox.schema --markdown > docs/config.md`)."""
 
 from __future__ import annotations
 

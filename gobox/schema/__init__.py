@@ -2,7 +2,7 @@
 
 This is the single source of truth for both files: config.py builds its
 dataclasses from the values checked here, docs/config.md is generated from it
-(`python -m gobox.schema --markdown > docs/config.md`, rendered by schemadoc.py), and the tests hold
+(`python -m gobox.schema --markdown > docs/config.md`, rendered by markdown.py), and the tests hold
 docs/config.md and gobox.toml.example to it.
 """
 
@@ -585,13 +585,3 @@ USER_SCHEMA: dict[str, dict[str, Setting]] = {
         Setting("layer-size", "size", "64GiB", "The most any one layer may unpack to.", "GOBOX_LAYER_SIZE"),
     ]},
 }
-
-
-if __name__ == "__main__":
-    import sys
-
-    from gobox.schemadoc import reference_markdown
-
-    if sys.argv[1:] != ["--markdown"]:
-        sys.exit("usage: python -m gobox.schema --markdown > docs/config.md")
-    sys.stdout.write(reference_markdown())
