@@ -327,7 +327,7 @@ def mod_vendor(project: Project) -> str | None:
 
 
 def _below_1_14(go: str) -> bool:
-    from gobox.toolchains.versions import GoVersion, is_version
+    from gobox.names.versions import GoVersion, is_version
 
     return is_version(go) and GoVersion.parse(go) < GoVersion.parse("1.14")
 
@@ -359,8 +359,8 @@ def prepare(project: Project, store: Store, settings, options: Options,  # noqa:
             progress, dry_run: bool = False) -> Prepared:  # noqa: ANN001 - Settings and Progress, imported lazily
     """Everything in the world a plan needs: the toolchain (installed or pulled on demand), the
     generated layer and the shared caches. A dry run downloads and writes nothing: it names what would be."""
+    from gobox.names.platform import host_platform
     from gobox.sandbox.rootfs import ensure_minimal_layer, minimal_layer_path
-    from gobox.toolchains import host_platform
 
     uid, gid = options.user or (os.getuid(), os.getgid())
     image_ref = options.image or project.config.go.image

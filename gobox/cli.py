@@ -387,9 +387,9 @@ def toolchain_install(app: App, versions: tuple[str, ...], image: str | None, pl
       gobox toolchain install --image golang:1.22 --platform linux/arm64
     """
     from gobox.errors import UsageError
-    from gobox.toolchains import host_platform
+    from gobox.names.platform import host_platform
+    from gobox.names.versions import VersionRequest
     from gobox.toolchains.resolve import ensure_project, ensure_version
-    from gobox.toolchains.versions import VersionRequest
 
     if image is not None and versions:
         raise UsageError("give Go VERSIONs or --image, not both")
@@ -429,10 +429,9 @@ def _install_image(app: App, text: str, platform: str | None, locked: bool, as_j
     gobox.lock when it is the [go].image of the project around."""
     from gobox.config import Project, find_root
     from gobox.errors import UsageError
+    from gobox.names.platform import Platform, host_platform
     from gobox.oci.layer import Limits
-    from gobox.oci.manifest import Platform
     from gobox.oci.registry import Options
-    from gobox.toolchains import host_platform
     from gobox.toolchains.image import ensure_image, find_image, go_version_of, parse_image_reference
 
     progress = app.progress()
@@ -481,12 +480,12 @@ def toolchain_list(app: App, available: bool, show_all: bool, as_json: bool) -> 
       gobox toolchain list --available
       gobox toolchain list --json          # images have "kind": "image"
     """
-    from gobox.toolchains import host_platform
+    from gobox.names.platform import host_platform
     from gobox.toolchains.install import installed
 
     have = installed(app.store)
     if not available:
-        from gobox.oci.reference import Reference
+        from gobox.names.reference import Reference
         from gobox.toolchains.image import pulled_toolchains
 
         pulled = pulled_toolchains(app.store)
@@ -534,8 +533,8 @@ def toolchain_rm(app: App, versions: tuple[str, ...]) -> None:
       gobox toolchain rm 1.21.13
     """
     from gobox.errors import NotFoundError
+    from gobox.names.versions import GoVersion
     from gobox.toolchains.install import installed, remove
-    from gobox.toolchains.versions import GoVersion
 
     for text in versions:
         version = GoVersion.parse(text)
@@ -568,8 +567,8 @@ def toolchain_which(app: App, version: str | None, verbose: bool, locked: bool,
       "$(gobox toolchain which 1.21.13)/bin/go" version
       gobox toolchain which -v
     """
-    from gobox.toolchains import host_platform
-    from gobox.toolchains.versions import VersionRequest
+    from gobox.names.platform import host_platform
+    from gobox.names.versions import VersionRequest
 
     platform = host_platform()
     if version and not (verbose or as_json):
@@ -645,10 +644,10 @@ def toolchain_pin(app: App, version: str) -> None:
       gobox toolchain pin 1.22
     """
     from gobox.config import CONFIG_NAME, load_project, parse_config, set_go_version
+    from gobox.names.platform import host_platform
+    from gobox.names.versions import VersionRequest
     from gobox.store import write_atomic
-    from gobox.toolchains import host_platform
     from gobox.toolchains.resolve import pin
-    from gobox.toolchains.versions import VersionRequest
 
     VersionRequest.parse(version)
     project = app.project()
@@ -695,7 +694,7 @@ class RunFlags:
     def options(self) -> Any:  # gobox.build.Options, imported lazily
         from gobox.build import Options
         from gobox.config import Mount
-        from gobox.schema import parse_size
+        from gobox.sizes import parse_size
 
         # Each value was checked as click parsed it (the Checked types); a bare -e NAME the caller lacks is None.
         pairs = tuple(_env_pair(item) for item in self.env if item is not None)
@@ -848,7 +847,7 @@ def _plan_header(project: Any, prepared: Any) -> None:
 def _commit_target(text: str, options: Any) -> Any:
     """The reference --commit names, checked before anything runs."""
     from gobox.errors import UsageError
-    from gobox.oci.reference import Reference
+    from gobox.names.reference import Reference
 
     ref = Reference.parse(text)
     if ref.digest:
@@ -1502,12 +1501,11 @@ def pull_cmd(app: App, reference: str, platform: str | None, as_json: bool) -> N
       gobox pull 127.0.0.1:5000/golang:1.22 --platform linux/arm64
       gobox pull registry.example/team/builder@sha256:4f5c...
     """
+    from gobox.names.platform import Platform, host_platform
+    from gobox.names.reference import Reference
     from gobox.oci.gc import using
-    from gobox.oci.manifest import Platform
     from gobox.oci.pull import pull
-    from gobox.oci.reference import Reference
     from gobox.oci.registry import Options
-    from gobox.toolchains import host_platform
 
     ref = Reference.parse(reference.strip())
     want = Platform.parse(platform or host_platform())
@@ -1552,11 +1550,10 @@ def push_cmd(app: App, source: str, destination: str | None, platform: str | Non
     """
     from dataclasses import replace
 
-    from gobox.oci.manifest import Platform
+    from gobox.names.platform import Platform, host_platform
+    from gobox.names.reference import Reference
     from gobox.oci.push import choose_source, push, record, summary
-    from gobox.oci.reference import Reference
     from gobox.oci.registry import Options
-    from gobox.toolchains import host_platform
 
     # Both names and the platform are checked, and SRC found in the store, before any request.
     src = Reference.parse(source.strip())
@@ -1620,9 +1617,9 @@ def login_cmd(app: App, registry: str, username: str | None, password: str | Non
     from dataclasses import replace
 
     from gobox.errors import UsageError
+    from gobox.names.reference import DOCKER_HUB, DOCKER_HUB_API
     from gobox.oci import authfile as files
     from gobox.oci.auth import Credentials
-    from gobox.oci.reference import DOCKER_HUB, DOCKER_HUB_API
     from gobox.oci.registry import Client, Options
 
     key, host = files.login_key(registry)
@@ -1706,8 +1703,8 @@ def images_cmd(app: App, as_json: bool) -> None:
     Example:
       gobox images
     """
+    from gobox.names.reference import Reference
     from gobox.oci.records import images
-    from gobox.oci.reference import Reference
 
     found = list(images(app.store))
     if as_json:
@@ -1746,8 +1743,8 @@ def rmi_cmd(app: App, references: tuple[str, ...], platform: str | None, no_prun
       gobox rmi 127.0.0.1:5000/team/app:v1 --platform linux/arm64
       gobox rmi registry.example/team/builder@sha256:4f5c... --no-prune
     """
+    from gobox.names.reference import Reference
     from gobox.oci.gc import untag
-    from gobox.oci.reference import Reference
 
     refs = [Reference.parse(r.strip()) for r in references]  # all checked before anything is removed
     removed, report = untag(app.store, refs, platform, app.progress(), prune=not no_prune)
@@ -1897,7 +1894,7 @@ def _image_plan(app: App, project: Any, options: Any, request: Any, as_json: boo
     from gobox.build import output_dir
     from gobox.cross import release
     from gobox.image import make, plan
-    from gobox.toolchains import host_platform
+    from gobox.names.platform import host_platform
 
     cfg = project.config.image
     targets = plan.targets(request.platforms or cfg.platforms, host_platform(), "--platform")
@@ -1983,10 +1980,10 @@ def image_run_cmd(app: App, reference: str, args: tuple[str, ...], network: str 
     from gobox.config import Mount
     from gobox.errors import SandboxError
     from gobox.image import run
+    from gobox.names.platform import host_platform
     from gobox.sandbox.cgroups import Limits
     from gobox.sandbox.run import run as run_sandbox
-    from gobox.schema import parse_size
-    from gobox.toolchains import host_platform
+    from gobox.sizes import parse_size
     from gobox.toolchains.image import image_user
 
     # Checked as click parsed them (ENV, MEMORY, MOUNT, PUBLISH); a bare -e NAME the caller lacks is None.
@@ -2037,7 +2034,7 @@ def doctor_cmd(app: App, offline: bool, as_json: bool) -> None:
       gobox doctor
     """
     from gobox.doctor import run_checks
-    from gobox.toolchains import host_platform
+    from gobox.names.platform import host_platform
 
     checks = run_checks(app.store, app.settings, host_platform(), network=not offline)
     if as_json:

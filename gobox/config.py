@@ -384,7 +384,7 @@ def choose_version(
     """Pick the wanted version by the documented order: --go, GOBOX_GO, [go].version,
     .go-version, go.mod's toolchain line, go.mod's go line. The first present wins; each pins
     what it names (a family or an exact version) but the go line, which is a minimum."""
-    from gobox.toolchains.versions import is_version
+    from gobox.names.versions import is_version
 
     candidates: list[tuple[str, str]] = []
     if flag:

@@ -420,7 +420,7 @@ def _image(snap: Project, store: Store, settings, options: Options, prepared: Pr
     from gobox.build import environment
     from gobox.image import make
     from gobox.image import plan as image_plan
-    from gobox.toolchains import host_platform
+    from gobox.names.platform import host_platform
 
     targets = image_plan.targets(snap.config.image.platforms, host_platform(), "gobox.toml: image.platforms")
     cgo = dict(environment(snap, options, 0, None))["CGO_ENABLED"] == "1"  # as gobox image decides

@@ -17,16 +17,16 @@ from typing import TYPE_CHECKING, Any
 
 from gobox.build import COMMANDS_ONLY, environment, output_dir, source_date_epoch
 from gobox.config import Project
-from gobox.cross.targets import Target
 from gobox.errors import ConfigError, GoboxError, UsageError
 from gobox.image import pack, plan
 from gobox.image.elf import read_elf
 from gobox.image.pack import Base, Packed
 from gobox.image.plan import Output
+from gobox.names.reference import Reference
+from gobox.names.targets import Target
 from gobox.oci.layout import Top
 from gobox.oci.manifest import OCI_INDEX, OCI_MANIFEST, parse_document
 from gobox.oci.records import Image, record_path
-from gobox.oci.reference import Reference
 from gobox.store import Store, write_atomic
 
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ def git_info(root: Path) -> plan.Git:
 def make(project: Project, store: Store, settings, request: Request, options: Options,  # noqa: ANN001
          progress, events=None) -> Made:  # noqa: ANN001 - Settings, Progress, matrix.Events
     """Build, pack and write the project's image; push it when the output is the registry."""
-    from gobox.toolchains import host_platform
+    from gobox.names.platform import host_platform
 
     cfg = project.config.image
     output = plan.parse_output(request.output, Path.cwd())

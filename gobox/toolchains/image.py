@@ -12,11 +12,12 @@ from pathlib import Path
 
 from gobox.config import Lock, LockedImage, Project, read_lock, render_lock
 from gobox.errors import ConfigError, GoboxError, LockError, UsageError
+from gobox.names.platform import Platform
+from gobox.names.reference import Reference
 from gobox.oci.gc import pin, using
 from gobox.oci.layer import DEFAULT_LIMITS, Limits
-from gobox.oci.manifest import ImageConfig, Platform, parse_config
+from gobox.oci.manifest import ImageConfig, parse_config
 from gobox.oci.pull import Image, images, pull, read_record, record_path
-from gobox.oci.reference import Reference
 from gobox.oci.registry import Options
 from gobox.oci.rootview import read_bytes, read_lines
 from gobox.oci.unpack import ensure_layers, layer_dir

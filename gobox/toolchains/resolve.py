@@ -16,12 +16,12 @@ from gobox.config import (
     render_lock,
 )
 from gobox.errors import LockError, NetworkError
+from gobox.names import versions
+from gobox.names.versions import GoVersion, VersionRequest
 from gobox.progress import Progress
 from gobox.store import Store, write_atomic
-from gobox.toolchains import versions
 from gobox.toolchains.install import Toolchain, entry_name, find_installed, find_match, install
 from gobox.toolchains.sources import Artifact, Source, configured_sources, source_named
-from gobox.toolchains.versions import GoVersion, VersionRequest
 
 
 @dataclass(frozen=True)
