@@ -31,7 +31,6 @@ from gobox.oci.manifest import (
     sha256_digest,
 )
 from gobox.oci.records import Image, images, read_record, record_path  # noqa: F401 - re-exported
-from gobox.names.reference import Reference
 from gobox.oci.registry import Client
 from gobox.oci.transport import Options
 from gobox.store import Store, write_atomic

@@ -23,7 +23,6 @@ from gobox.names.platform import Platform
 from gobox.names.reference import Reference
 from gobox.oci.manifest import Descriptor, Index, Manifest, parse_document
 from gobox.oci.pull import Image, images, record_path
-from gobox.names.reference import Reference
 from gobox.oci.registry import Client
 from gobox.oci.transport import Options
 from gobox.store import Store, write_atomic

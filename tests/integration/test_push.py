@@ -15,7 +15,6 @@ from registry import APT_PACKAGES, FaultProxy, Registry, _child_env, missing_too
 
 from gobox.names.reference import Reference
 from gobox.oci.push import push as push_api
-from gobox.names.reference import Reference
 from gobox.oci.transport import Options
 from gobox.progress import Progress
 from gobox.store import Store
