@@ -18,12 +18,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gobox.config import Lock, LockedBundle, Project, read_lock, render_lock
+from gobox.config import Project
 from gobox.errors import ConfigError, GoboxError, IntegrityError, LockError, NetworkError, NotFoundError
+from gobox.lock import Lock, LockedBundle, read_lock, render_lock
 from gobox.store import Store, write_atomic
 
 if TYPE_CHECKING:
-    from gobox.config import Settings
+    from gobox.settings import Settings
 
 SOURCE = "certifi"
 MEMBER = "certifi/cacert.pem"

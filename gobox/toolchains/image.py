@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from gobox.config import Lock, LockedImage, Project, read_lock, render_lock
+from gobox.config import Project
 from gobox.errors import ConfigError, GoboxError, LockError, UsageError
+from gobox.lock import Lock, LockedImage, read_lock, render_lock
 from gobox.oci.gc import pin, using
 from gobox.oci.layer import DEFAULT_LIMITS, Limits
 from gobox.oci.manifest import ImageConfig, Platform, parse_config

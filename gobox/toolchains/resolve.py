@@ -5,18 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from gobox.config import (
-    Lock,
-    LockedArtifact,
-    Project,
-    Settings,
-    VersionChoice,
-    choose_version,
-    read_lock,
-    render_lock,
-)
+from gobox.config import Project, VersionChoice, choose_version
 from gobox.errors import LockError, NetworkError
+from gobox.lock import Lock, LockedArtifact, read_lock, render_lock
 from gobox.progress import Progress
+from gobox.settings import Settings
 from gobox.store import Store, write_atomic
 from gobox.toolchains import versions
 from gobox.toolchains.install import Toolchain, entry_name, find_installed, find_match, install

@@ -22,8 +22,8 @@ from gobox.progress import Progress
 from gobox.toolchains.versions import GoVersion
 
 if TYPE_CHECKING:
-    from gobox.config import Settings
     from gobox.oci.layer import Limits
+    from gobox.settings import Settings
 
 
 @dataclass(frozen=True)

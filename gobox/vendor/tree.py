@@ -21,8 +21,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from gobox.config import Dependency, Lock, LockedDep, Project, read_lock, render_lock, vendor_mode
+from gobox.config import Dependency, Project, vendor_mode
 from gobox.errors import ConfigError, GoboxError, IntegrityError, LockError, NetworkError, NotFoundError
+from gobox.lock import Lock, LockedDep, read_lock, render_lock
 from gobox.store import Store, remove_tree, swap_dir, write_atomic
 from gobox.vendor import fetch, graph, modules
 from gobox.vendor.fetch import Entry, Remote
