@@ -215,8 +215,9 @@ def render_lock(lock: Lock) -> str:
 
 
 
-def update(path: Path, change: Callable[[Lock | None], Lock]) -> Lock:
-    """Write `change(the lock at path, or None)` to `path`, and return it.
+def update(path: Path, change: Callable[[Lock | None], Lock | None]) -> Lock | None:
+    """Write `change(the lock at path, or None when there is none)` to `path`, and return what was written;
+    a change that returns None leaves the file as it is (and update returns None).
 
     The read, the change and the atomic write happen under an exclusive flock on the lock's directory:
     a second gobox changing the same lock waits, then reads what the first wrote, so neither loses the
@@ -226,7 +227,8 @@ def update(path: Path, change: Callable[[Lock | None], Lock]) -> Lock:
     """
     with _exclusive(path.parent):
         new = change(read_lock(path))
-        write_atomic(path, render_lock(new).encode())
+        if new is not None:
+            write_atomic(path, render_lock(new).encode())
         return new
 
 
