@@ -541,7 +541,7 @@ def with_defaults(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 @dataclass(frozen=True)
 class Setting:
-    """One key of the user's config.toml; config.Settings checks it, with its GOBOX_* variable."""
+    """One key of the user's config.toml; settings.Settings checks it, with its GOBOX_* variable."""
 
     name: str
     kind: str

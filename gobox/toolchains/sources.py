@@ -22,8 +22,8 @@ from gobox.names.versions import GoVersion
 from gobox.progress import Progress
 
 if TYPE_CHECKING:
-    from gobox.config import Settings
     from gobox.oci.layer import Limits
+    from gobox.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,11 @@
-"""docs/config.md is what gobox/schema.py generates, and the user config's schema matches config.Settings."""
+"""docs/config.md is what gobox/schema.py generates, and the user config's schema matches settings.Settings."""
 
 from __future__ import annotations
 
 import inspect
 from pathlib import Path
 
-from gobox import config, schema
+from gobox import schema, settings
 from gobox.schema.markdown import reference_markdown
 
 REPO = Path(__file__).resolve().parent.parent.parent
@@ -38,10 +38,10 @@ def test_choices_are_what_the_check_allows() -> None:
 
 def test_user_schema_is_what_settings_reads() -> None:
     documented = {(table, name) for table, keys in schema.USER_SCHEMA.items() for name in keys}
-    assert documented == set(config._SETTINGS_KEYS)
-    defaults = config.Settings()
-    load = inspect.getsource(config.Settings.load)
-    for (table, name), attr in config._SETTINGS_KEYS.items():
+    assert documented == set(settings._SETTINGS_KEYS)
+    defaults = settings.Settings()
+    load = inspect.getsource(settings.Settings.load)
+    for (table, name), attr in settings._SETTINGS_KEYS.items():
         setting = schema.USER_SCHEMA[table][name]
         value = getattr(defaults, attr)
         default = schema.parse_size(setting.default) if setting.kind == "size" else setting.default
