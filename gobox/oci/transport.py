@@ -66,7 +66,7 @@ class Options:
     sleep: Callable[[float], None] = time.sleep
 
     @classmethod
-    def from_settings(cls, settings) -> Options:  # noqa: ANN001 - gobox.config.Settings
+    def from_settings(cls, settings) -> Options:  # noqa: ANN001 - gobox.settings.Settings
         return cls(insecure=settings.insecure_registries, timeout=settings.timeout, environ=dict(os.environ),
                    max_metadata=getattr(settings, "max_metadata_size", METADATA_LIMIT))
 
