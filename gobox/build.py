@@ -327,7 +327,7 @@ def mod_vendor(project: Project) -> str | None:
 
 
 def _below_1_14(go: str) -> bool:
-    from gobox.toolchains.versions import GoVersion, is_version
+    from gobox.names.versions import GoVersion, is_version
 
     return is_version(go) and GoVersion.parse(go) < GoVersion.parse("1.14")
 
@@ -359,8 +359,8 @@ def prepare(project: Project, store: Store, settings, options: Options,  # noqa:
             progress, dry_run: bool = False) -> Prepared:  # noqa: ANN001 - Settings and Progress, imported lazily
     """Everything in the world a plan needs: the toolchain (installed or pulled on demand), the
     generated layer and the shared caches. A dry run downloads and writes nothing: it names what would be."""
+    from gobox.names.platform import host_platform
     from gobox.sandbox.rootfs import ensure_minimal_layer, minimal_layer_path
-    from gobox.toolchains import host_platform
 
     uid, gid = options.user or (os.getuid(), os.getgid())
     image_ref = options.image or project.config.go.image
@@ -369,7 +369,7 @@ def prepare(project: Project, store: Store, settings, options: Options,  # noqa:
     notes: list[str] = []
     if image_ref:
         from gobox.oci.layer import Limits
-        from gobox.oci.registry import Options as RegistryOptions
+        from gobox.oci.transport import Options as RegistryOptions
         from gobox.toolchains.image import ensure_image, image_user
 
         where = "--image" if options.image else "gobox.toml: go.image"
@@ -399,7 +399,7 @@ def prepare(project: Project, store: Store, settings, options: Options,  # noqa:
         layers = (str(toolchain.layer),)
         if base not in ("none", "host"):
             from gobox.oci.layer import Limits
-            from gobox.oci.registry import Options as RegistryOptions
+            from gobox.oci.transport import Options as RegistryOptions
             from gobox.toolchains.image import ensure_image
 
             if dry_run:
@@ -431,8 +431,8 @@ def _image_in_store(project: Project, store: Store, text: str, where: str, platf
                     notes: list[str]) -> Any:
     """A dry run's image ([go].image, --image, [go].base): as the store holds it, pulling and unpacking
     nothing; what a real run would fetch is added to `notes`."""
-    from gobox.config import read_lock
     from gobox.errors import LockError
+    from gobox.lock import read_lock
     from gobox.oci.manifest import ImageConfig, parse_config
     from gobox.oci.unpack import layer_dir
     from gobox.toolchains.image import ImageToolchain, find_image, parse_image_reference

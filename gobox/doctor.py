@@ -6,7 +6,7 @@ import os
 import shutil
 from dataclasses import dataclass
 
-from gobox.config import Settings
+from gobox.settings import Settings
 from gobox.store import Store
 
 

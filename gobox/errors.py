@@ -36,6 +36,14 @@ class UsageError(GoboxError):
     exit_code = EXIT_USAGE
 
 
+class InvalidName(UsageError):
+    """A Go version, image reference, cross target or platform that does not parse (gobox.names).
+
+    A UsageError, so that a bad name on the command line or in gobox.toml exits 2 and is caught
+    where a bad argument always was.
+    """
+
+
 class IntegrityError(GoboxError):
     """Downloaded or stored content does not match its digest, or is hostile."""
 

@@ -200,7 +200,7 @@ def swap_dir(src: Path, dst: Path) -> None:
     if not dst.exists():
         os.rename(src, dst)
         return
-    from gobox.sandbox import libc
+    from gobox import libc
 
     try:
         libc.renameat2(src, dst, libc.RENAME_EXCHANGE)

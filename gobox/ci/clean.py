@@ -36,7 +36,7 @@ from gobox.build import (
 )
 from gobox.ci import module, provenance, source
 from gobox.ci.provenance import Resource, Step
-from gobox.config import LOCK_NAME, Lock, Project, load_project, read_lock, vendor_mode
+from gobox.config import Project, load_project, vendor_mode
 from gobox.errors import (
     EXIT_INTERRUPTED,
     EXIT_TERMINATED,
@@ -48,6 +48,7 @@ from gobox.errors import (
     TestsFailed,
 )
 from gobox.image.plan import origin_uri
+from gobox.lock import LOCK_NAME, Lock, read_lock
 from gobox.sandbox.spec import Bind, SandboxSpec
 from gobox.store import Store, file_sha256, private_dir, remove_tree, write_atomic
 
@@ -420,7 +421,7 @@ def _image(snap: Project, store: Store, settings, options: Options, prepared: Pr
     from gobox.build import environment
     from gobox.image import make
     from gobox.image import plan as image_plan
-    from gobox.toolchains import host_platform
+    from gobox.names.platform import host_platform
 
     targets = image_plan.targets(snap.config.image.platforms, host_platform(), "gobox.toml: image.platforms")
     cgo = dict(environment(snap, options, 0, None))["CGO_ENABLED"] == "1"  # as gobox image decides

@@ -10,7 +10,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from gobox import modzip
+from gobox import modversion, modzip
 from gobox.ci import source
 
 
@@ -34,7 +34,7 @@ def skip_reason(module: str | None) -> str | None:
     """Why the module has no zip to release (a path no Go can fetch, as for `module hello`), or None."""
     if not module:
         return "go.mod names no module"
-    problem = modzip.module_path_problem(module)
+    problem = modversion.module_path_problem(module)
     return f"module path {module!r} is not one Go can fetch ({problem})" if problem else None
 
 
@@ -42,12 +42,12 @@ def release(checkout: source.Checkout, repo: Path, treeish: str, module: str, ou
     """Write out/<module>@<version>.zip and its .ziphash from the commit `treeish` in the room's copy `repo`; the
     version from the checkout's tags. A zip Go would refuse is a ModuleZipError."""
     at, merged = source.tags(checkout)
-    prefix = modzip.tag_prefix(module, checkout.subdir)
-    version = modzip.commit_version(module, prefix, at, merged, checkout.epoch, checkout.commit)
+    prefix = modversion.tag_prefix(module, checkout.subdir)
+    version = modversion.commit_version(module, prefix, at, merged, checkout.epoch, checkout.commit)
     spool = scratch / "module-source.zip"
     source.archive(repo, treeish, checkout.subdir, spool, modzip.MAX_ZIP_FILE)
     license_ = source.blob(repo, treeish, "LICENSE", modzip.MAX_LICENSE) if checkout.subdir else None
-    name = f"{modzip.escape_path(module)}@{modzip.escape_version(version)}"
+    name = f"{modversion.escape_path(module)}@{modversion.escape_version(version)}"
     dest = out / f"{name}.zip"
     dest.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(spool) as src:

@@ -10,6 +10,6 @@ from gobox.commands.session import Session
 def checks(session: Session, network: bool) -> list[Any]:
     """Each check (gobox.doctor.Check) of the sandbox, the store and, with `network`, the toolchain sources."""
     from gobox.doctor import run_checks
-    from gobox.toolchains import host_platform
+    from gobox.names.platform import host_platform
 
     return run_checks(session.store, session.settings, host_platform(), network=network)

@@ -63,7 +63,7 @@ def plan(project: Any, req: Any) -> Plan:
     from gobox.cross import release
     from gobox.image import make as making
     from gobox.image import plan as planning
-    from gobox.toolchains import host_platform
+    from gobox.names.platform import host_platform
 
     cfg = project.config.image
     targets = planning.targets(req.platforms or cfg.platforms, host_platform(), "--platform")
@@ -83,8 +83,8 @@ def run_plan(session: Session, reference: str, args: tuple[str, ...], *, network
     """Find (or pull) the image and plan its sandbox: its Entrypoint and Cmd, Env, WorkingDir and User."""
     from gobox.config import Mount
     from gobox.image import run
+    from gobox.names.platform import host_platform
     from gobox.sandbox.cgroups import Limits
-    from gobox.toolchains import host_platform
     from gobox.toolchains.image import image_user
 
     # Checked as click parsed them (ENV, MEMORY, MOUNT, PUBLISH).

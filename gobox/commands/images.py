@@ -23,7 +23,7 @@ class Pulled:
 class PushPlan:
     """What push sends: SRC as found in the store, DEST, and the repository blobs are mounted from."""
 
-    source: Any  # gobox.oci.reference.Reference
+    source: Any  # gobox.names.reference.Reference
     destination: Any
     chosen: Any  # gobox.oci.push's choice: the index or one image
     mount_from: str | None
@@ -57,12 +57,11 @@ class LoggedIn:
 
 def pull(session: Session, reference: str, platform: str | None) -> Pulled:
     """Pull an image into the store, verified blob by blob (this machine's platform unless `platform`)."""
+    from gobox.names.platform import Platform, host_platform
+    from gobox.names.reference import Reference
     from gobox.oci.gc import using
-    from gobox.oci.manifest import Platform
     from gobox.oci.pull import pull as pull_image
-    from gobox.oci.reference import Reference
     from gobox.oci.registry import Options
-    from gobox.toolchains import host_platform
 
     ref = Reference.parse(reference.strip())
     want = Platform.parse(platform or host_platform())
@@ -75,10 +74,9 @@ def push_plan(session: Session, source: str, destination: str | None, platform: 
     """Both names and the platform checked, and SRC found in the store, before any request."""
     from dataclasses import replace
 
-    from gobox.oci.manifest import Platform
+    from gobox.names.platform import Platform, host_platform
+    from gobox.names.reference import Reference
     from gobox.oci.push import choose_source
-    from gobox.oci.reference import Reference
-    from gobox.toolchains import host_platform
 
     src = Reference.parse(source.strip())
     dest = Reference.parse(destination.strip()) if destination else src
@@ -93,9 +91,9 @@ def push_plan(session: Session, source: str, destination: str | None, platform: 
 
 def push(session: Session, plan: PushPlan) -> Pushed:
     """Push what `plan` chose, then record DEST in the store so that gobox images lists it."""
+    from gobox.names.reference import Reference
     from gobox.oci.push import push as push_image
     from gobox.oci.push import record, summary
-    from gobox.oci.reference import Reference
     from gobox.oci.registry import Options
 
     pushed = push_image(session.store, plan.destination, plan.chosen.digest, Options.from_settings(session.settings),
@@ -123,9 +121,9 @@ def login(session: Session, key: str, host: str, username: str, password: str,
     """Check the login with the registry (GET /v2/, its challenge answered); only one it takes is stored."""
     from dataclasses import replace
 
+    from gobox.names.reference import DOCKER_HUB, DOCKER_HUB_API
     from gobox.oci import authfile as files
     from gobox.oci.auth import Credentials
-    from gobox.oci.reference import DOCKER_HUB, DOCKER_HUB_API
     from gobox.oci.registry import Client, Options
 
     environ = _environ(authfile)
@@ -152,8 +150,8 @@ def logout(registry: str | None, authfile: Path | None) -> tuple[str | None, lis
 
 
 def images(session: Session) -> tuple[Listed, ...]:
+    from gobox.names.reference import Reference
     from gobox.oci.records import images as stored
-    from gobox.oci.reference import Reference
 
     return tuple(Listed(Reference.parse(i.reference).familiar, i) for i in stored(session.store))
 
@@ -161,8 +159,8 @@ def images(session: Session) -> tuple[Listed, ...]:
 def rmi(session: Session, references: tuple[str, ...], platform: str | None,
         prune: bool) -> tuple[tuple[Listed, ...], Any]:
     """Untag images (all checked before anything is removed), then with `prune` gc; the gc report or None."""
+    from gobox.names.reference import Reference
     from gobox.oci.gc import untag
-    from gobox.oci.reference import Reference
 
     refs = [Reference.parse(r.strip()) for r in references]
     removed, report = untag(session.store, refs, platform, session.progress(), prune=prune)

@@ -29,7 +29,7 @@ class Planned:
     prepared: Any  # gobox.build.Prepared
     spec: Any  # gobox.sandbox.spec.SandboxSpec
     options: Any  # gobox.build.Options
-    commit: Any  # gobox.oci.reference.Reference the run is committed as, or None
+    commit: Any  # gobox.names.reference.Reference the run is committed as, or None
     header: Header
 
 
@@ -148,7 +148,7 @@ def execute(session: Session, planned: Planned, json_stdout: bool = False) -> Ra
 def commit_target(text: str) -> Any:
     """The reference --commit names, checked before anything runs."""
     from gobox.errors import UsageError
-    from gobox.oci.reference import Reference
+    from gobox.names.reference import Reference
 
     ref = Reference.parse(text)
     if ref.digest:

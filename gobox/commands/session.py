@@ -29,7 +29,7 @@ class Session:
     @property
     def settings(self):  # noqa: ANN201 - gobox.config.Settings
         if self._settings is None:
-            from gobox.config import Settings
+            from gobox.settings import Settings
 
             self._settings = Settings.load()
         return self._settings

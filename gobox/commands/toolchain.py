@@ -68,9 +68,9 @@ def install(session: Session, versions: tuple[str, ...], image: str | None, plat
             locked: bool) -> Installed:
     """Install Go `versions`, or the image toolchain `image`, or (neither given) the project's Go or [go].image."""
     from gobox.errors import UsageError
-    from gobox.toolchains import host_platform
+    from gobox.names.platform import host_platform
+    from gobox.names.versions import VersionRequest
     from gobox.toolchains.resolve import ensure_project, ensure_version
-    from gobox.toolchains.versions import VersionRequest
 
     if image is not None and versions:
         raise UsageError("give Go VERSIONs or --image, not both")
@@ -103,10 +103,9 @@ def install_image(session: Session, text: str, platform: str | None, locked: boo
     gobox.lock when it is the [go].image of the project around."""
     from gobox.config import Project, find_root
     from gobox.errors import UsageError
+    from gobox.names.platform import Platform, host_platform
     from gobox.oci.layer import Limits
-    from gobox.oci.manifest import Platform
     from gobox.oci.registry import Options
-    from gobox.toolchains import host_platform
     from gobox.toolchains.image import ensure_image, find_image, go_version_of, parse_image_reference
 
     progress = session.progress()
@@ -140,7 +139,7 @@ def installed(session: Session) -> tuple[Any, ...]:
 
 def pulled(session: Session) -> tuple[Pulled, ...]:
     """The images in the store that hold a Go."""
-    from gobox.oci.reference import Reference
+    from gobox.names.reference import Reference
     from gobox.toolchains.image import pulled_toolchains
 
     return tuple(Pulled(Reference.parse(p.image.reference).familiar, p.go_version, p.image, p.unpacked)
@@ -149,7 +148,7 @@ def pulled(session: Session) -> tuple[Pulled, ...]:
 
 def available(session: Session, show_all: bool) -> Available:
     """What the first reachable source offers for this machine (prereleases with `show_all`)."""
-    from gobox.toolchains import host_platform
+    from gobox.names.platform import host_platform
     from gobox.toolchains.resolve import available as list_available
     from gobox.toolchains.sources import configured_sources
 
@@ -164,8 +163,8 @@ def available(session: Session, show_all: bool) -> Available:
 def remove(session: Session, version: str) -> tuple[Any, ...]:
     """Remove the toolchains of exactly `version`; NotFoundError when none is installed."""
     from gobox.errors import NotFoundError
+    from gobox.names.versions import GoVersion
     from gobox.toolchains.install import remove as remove_toolchains
-    from gobox.toolchains.versions import GoVersion
 
     parsed = GoVersion.parse(version)
     removed = remove_toolchains(session.store, parsed)
@@ -178,8 +177,8 @@ def remove(session: Session, version: str) -> tuple[Any, ...]:
 def which(session: Session, version: str | None, locked: bool, reasons: bool) -> Which:
     """The Go of `version`, or of the project; installed when missing. Without `reasons`, a `version`
     found in the store is all that is read: no config, no sources."""
-    from gobox.toolchains import host_platform
-    from gobox.toolchains.versions import VersionRequest
+    from gobox.names.platform import host_platform
+    from gobox.names.versions import VersionRequest
 
     platform = host_platform()
     if version and not reasons:
@@ -214,10 +213,10 @@ def which(session: Session, version: str | None, locked: bool, reasons: bool) ->
 def pin(session: Session, version: str) -> Pinned:
     """Set [go].version in gobox.toml (everything else kept as written) and pin its build in gobox.lock."""
     from gobox.config import CONFIG_NAME, load_project, parse_config, set_go_version
+    from gobox.names.platform import host_platform
+    from gobox.names.versions import VersionRequest
     from gobox.store import write_atomic
-    from gobox.toolchains import host_platform
     from gobox.toolchains.resolve import pin as pin_lock
-    from gobox.toolchains.versions import VersionRequest
 
     VersionRequest.parse(version)
     project = session.project()

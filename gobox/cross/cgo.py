@@ -9,8 +9,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from gobox.cross.targets import Target, zig_target
 from gobox.errors import ConfigError
+from gobox.names.targets import Target
 
 ZIG_MOUNT = "/gobox/zig"  # where zig's directory (the binary and its lib/) appears in the sandbox
 ZIG_CACHE = "/gobox/cache/zig"
@@ -20,6 +20,31 @@ INSTALL_ZIG = "pip install ziglang (into gobox's own environment), or put zig on
 LIBC_BUILT = "gobox-libc-built"
 # Where a compiler named in [cross.cc] must be found for base = "host": the host's /usr, lent read-only.
 HOST_PATH = "/usr/bin:/bin:/usr/sbin:/sbin"
+
+
+# zig cc -target triples for Go targets
+_ZIG_LINUX_ARCH = {
+    "amd64": "x86_64", "arm64": "aarch64", "386": "x86", "riscv64": "riscv64", "ppc64le": "powerpc64le",
+    "s390x": "s390x", "loong64": "loongarch64", "mips64le": "mips64el", "mipsle": "mipsel", "mips": "mips",
+}  # fmt: skip
+_ZIG_OTHER = {
+    ("windows", "amd64"): "x86_64-windows-gnu",
+    ("windows", "arm64"): "aarch64-windows-gnu",
+    ("windows", "386"): "x86-windows-gnu",
+    ("darwin", "amd64"): "x86_64-macos",
+    ("darwin", "arm64"): "aarch64-macos",
+}
+
+
+def zig_target(target: Target) -> str | None:
+    """The `zig cc -target` triple for cgo builds of `target`, or None where zig ships no libc for it."""
+    if target.goos == "linux":
+        if target.goarch == "arm":
+            # GOARM=5 means a soft-float ABI; v6 and v7 use hard-float registers.
+            return "arm-linux-musleabi" if target.variant == "v5" else "arm-linux-musleabihf"
+        arch = _ZIG_LINUX_ARCH.get(target.goarch)
+        return f"{arch}-linux-musl" if arch else None
+    return _ZIG_OTHER.get((target.goos, target.goarch))
 
 
 @dataclass(frozen=True)

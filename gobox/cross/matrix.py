@@ -20,8 +20,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import NoReturn
 
+from gobox import libc
 from gobox.errors import GoboxError
-from gobox.sandbox import libc
 from gobox.sandbox.run import run
 from gobox.sandbox.spec import Result, SandboxSpec
 

@@ -37,8 +37,8 @@ from gobox.cross.cgo import (
     mark_libc_built,
     zig_libc,
 )
-from gobox.cross.targets import Port, Target, expand, parse_dist_list, render_output, template_problem
 from gobox.errors import ConfigError, GoboxError, UsageError
+from gobox.names.targets import Port, Target, expand, parse_dist_list, render_output, template_problem
 from gobox.sandbox.spec import SandboxSpec
 from gobox.store import Store, file_sha256, private_dir, remove_tree, replace_dir, write_atomic
 
@@ -125,7 +125,7 @@ def choose_targets(project: Project, prepared: Prepared, patterns: Sequence[str]
                          "([go].image, --image) is not supported by cross yet",
                          hint="pin [go].version for cross builds")
     ports = toolchain_ports(prepared.toolchain)
-    from gobox.toolchains.versions import GoVersion
+    from gobox.names.versions import GoVersion
 
     go = GoVersion.parse(prepared.go_version)
     if patterns:
@@ -162,11 +162,11 @@ def target_options(project: Project, options: Options, target: Target, host: Tar
 def targets_options(project: Project, store: Store, request: Request, options: Options,
                     targets: Sequence[Target]) -> dict[Target, Options]:
     """Every target's run options; a foreign cgo target without a C compiler fails here, before any work."""
-    from gobox.toolchains import host_platform
+    from gobox.names.platform import host
 
-    host = Target(*host_platform().split("/"))
+    here = host()
     cgo = cgo_wanted(project, options, request)
-    return {t: target_options(project, options, t, host, cgo, _zig_cache(store)) for t in targets}
+    return {t: target_options(project, options, t, here, cgo, _zig_cache(store)) for t in targets}
 
 
 def plan_targets(project: Project, prepared: Prepared, request: Request, per_target: Mapping[Target, Options],

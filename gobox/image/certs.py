@@ -18,12 +18,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gobox.config import Lock, LockedBundle, Project, read_lock, render_lock
+from gobox import lock as lockfile
+from gobox.config import Project
 from gobox.errors import ConfigError, GoboxError, IntegrityError, LockError, NetworkError, NotFoundError
+from gobox.lock import Lock, LockedBundle, read_lock
 from gobox.store import Store, write_atomic
 
 if TYPE_CHECKING:
-    from gobox.config import Settings
+    from gobox.settings import Settings
 
 SOURCE = "certifi"
 MEMBER = "certifi/cacert.pem"
@@ -186,7 +188,7 @@ def ensure(project: Project, store: Store, settings: Settings, locked: bool, pro
     if not kept.is_file():
         write_atomic(kept, bundle)
     if entry != pinned and not project.ephemeral:
-        write_atomic(project.lock_path, render_lock(replace(lock or Lock(), ca_certificates=entry)).encode())
+        lockfile.update(project.lock_path, lambda now: replace(now or Lock(), ca_certificates=entry))
         progress.step(f"wrote {lock_name}: CA bundle of {SOURCE} {entry.version}")
     return bundle
 

@@ -17,16 +17,16 @@ from typing import TYPE_CHECKING, Any
 
 from gobox.build import COMMANDS_ONLY, environment, output_dir, source_date_epoch
 from gobox.config import Project
-from gobox.cross.targets import Target
 from gobox.errors import ConfigError, GoboxError, UsageError
 from gobox.image import pack, plan
 from gobox.image.elf import read_elf
 from gobox.image.pack import Base, Packed
 from gobox.image.plan import Output
+from gobox.names.reference import Reference
+from gobox.names.targets import Target
 from gobox.oci.layout import Top
 from gobox.oci.manifest import OCI_INDEX, OCI_MANIFEST, parse_document
 from gobox.oci.records import Image, record_path
-from gobox.oci.reference import Reference
 from gobox.store import Store, write_atomic
 
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ def git_info(root: Path) -> plan.Git:
 def make(project: Project, store: Store, settings, request: Request, options: Options,  # noqa: ANN001
          progress, events=None) -> Made:  # noqa: ANN001 - Settings, Progress, matrix.Events
     """Build, pack and write the project's image; push it when the output is the registry."""
-    from gobox.toolchains import host_platform
+    from gobox.names.platform import host_platform
 
     cfg = project.config.image
     output = plan.parse_output(request.output, Path.cwd())
@@ -229,8 +229,8 @@ def _base(project: Project, store: Store, settings, text: str, platform: str, pr
           locked: bool) -> Base:
     """The base image for one platform: pulled (or found) and pinned in gobox.lock as [go].image is."""
     from gobox.oci.layer import Limits
-    from gobox.oci.registry import Options as RegistryOptions
     from gobox.oci.rootview import read_lines
+    from gobox.oci.transport import Options as RegistryOptions
     from gobox.toolchains.image import ensure_image, find_image, parse_image_reference
 
     where = "gobox.toml: image.base"
@@ -290,6 +290,6 @@ def _push(store: Store, ref: Reference, top: Top, settings, progress):  # noqa: 
     except ImportError:
         raise GoboxError("this gobox cannot push yet (gobox.oci.push is missing); the image is in the store",
                          hint="write it with --output oci-archive:FILE and push that with skopeo copy") from None
-    from gobox.oci.registry import Options as RegistryOptions
+    from gobox.oci.transport import Options as RegistryOptions
 
     return push(store, ref, top.digest, RegistryOptions.from_settings(settings), progress)

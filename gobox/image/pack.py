@@ -19,7 +19,8 @@ from gobox.config import ImageConfig
 from gobox.errors import ConfigError
 from gobox.image import plan
 from gobox.image.plan import LayerRef, User
-from gobox.oci.manifest import OCI_LAYER_GZIP, Platform
+from gobox.names.platform import Platform
+from gobox.oci.manifest import OCI_LAYER_GZIP
 from gobox.oci.write import DIR, FILE, SYMLINK, Blob, Entry, write_json_blob, write_layer
 from gobox.store import Store
 

@@ -17,8 +17,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from gobox.config import ImageConfig, Project
-from gobox.cross.targets import Target, parse_target
 from gobox.errors import ConfigError, UsageError
+from gobox.names.platform import Platform
+from gobox.names.reference import Reference
+from gobox.names.targets import Target, parse_target
 from gobox.oci.manifest import (
     DOCKER_FOREIGN_LAYER,
     DOCKER_LAYER,
@@ -29,9 +31,7 @@ from gobox.oci.manifest import (
     OCI_LAYER_GZIP,
     OCI_LAYER_NONDIST_GZIP,
     OCI_MANIFEST,
-    Platform,
 )
-from gobox.oci.reference import Reference
 
 SCRATCH = "scratch"
 LOCAL_REGISTRY = "localhost"  # podman's name for images that live only here

@@ -17,9 +17,9 @@ from pathlib import Path
 from gobox.config import Mount
 from gobox.errors import SandboxError, UsageError
 from gobox.image.plan import DEFAULT_PATH
+from gobox.names.reference import DOCKER_HUB, Reference
 from gobox.oci.manifest import ImageConfig
 from gobox.oci.records import Image
-from gobox.oci.reference import DOCKER_HUB, Reference
 from gobox.oci.rootview import read_lines
 from gobox.sandbox.cgroups import Limits
 from gobox.sandbox.spec import Bind, Publish, SandboxSpec
@@ -53,8 +53,9 @@ def candidates(text: str) -> tuple[Reference, ...]:
 
 def find(store: Store, settings, text: str, platform: str, progress) -> Found:  # noqa: ANN001
     """The image `text` names for `platform`: built or pulled before, else pulled now."""
+    from gobox.names.platform import Platform
     from gobox.oci.layer import Limits
-    from gobox.oci.manifest import Platform, parse_config
+    from gobox.oci.manifest import parse_config
     from gobox.oci.unpack import ensure_layers
     from gobox.toolchains.image import find_image
 
@@ -62,7 +63,7 @@ def find(store: Store, settings, text: str, platform: str, progress) -> Found:  
     image = next((i for r in refs if (i := find_image(store, r, platform, r.digest)) is not None), None)
     if image is None:
         from gobox.oci.pull import pull
-        from gobox.oci.registry import Options
+        from gobox.oci.transport import Options
 
         image = pull(refs[-1], store, Options.from_settings(settings), Platform.parse(platform), progress).image
     config = parse_config(store.blob_for(image.config).read_bytes(), image.config)

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from gobox.names.reference import Reference
 from gobox.oci.manifest import (
     DOCKER_CONFIG,
     DOCKER_LAYER,
@@ -26,7 +27,6 @@ from gobox.oci.manifest import (
     parse_document,
 )
 from gobox.oci.pull import Image, record_path
-from gobox.oci.reference import Reference
 from gobox.oci.write import DIR, FILE, HARDLINK, OPAQUE, SYMLINK, WHITEOUT, Blob, Entry, write_json_blob, write_layer
 from gobox.store import Store, write_atomic
 

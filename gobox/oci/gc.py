@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gobox.errors import GoboxError, NotFoundError
+from gobox.names.reference import Reference
 from gobox.oci.pull import Image, read_record
-from gobox.oci.reference import Reference
 from gobox.oci.unpack import layer_dir, layers_root
 from gobox.store import Store, process_alive, process_starttime, remove_tree, write_atomic
 
@@ -102,7 +102,7 @@ def image_refs(image: Image, diff_ids: Iterable[str]) -> Refs:
 
 def matches(image: Image, ref: Reference, platform: str | None = None) -> bool:
     """Whether `gobox rmi ref` means this record: same name and tag, or the digest of its manifest or index."""
-    from gobox.oci.manifest import Platform
+    from gobox.names.platform import Platform
 
     try:
         have = Reference.parse(image.reference)
@@ -206,7 +206,7 @@ def untag(store: Store, refs: Sequence[Reference], platform: str | None, progres
     three is reported before the first two are gone.
     """
     if platform is not None:
-        from gobox.oci.manifest import Platform
+        from gobox.names.platform import Platform
 
         Platform.parse(platform)  # a bad --platform is a usage error, not "no such image"
     with exclusive(store, progress):

@@ -53,7 +53,7 @@ class Limits:
     floor: int = 256 << 20  # so that a tiny layer of zeros is not taken for a bomb
 
     @classmethod
-    def from_settings(cls, settings) -> Limits:  # noqa: ANN001 - gobox.config.Settings (oci does not import config)
+    def from_settings(cls, settings) -> Limits:  # noqa: ANN001 - gobox.settings.Settings (oci does not import it)
         return cls(ratio=settings.layer_ratio, size=settings.layer_size)
 
     def budget(self, compressed: int | None) -> int:

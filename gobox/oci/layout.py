@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gobox.errors import GoboxError, IntegrityError, UsageError
-from gobox.oci.manifest import INDEX_TYPES, Index, Manifest, Platform, layer_compression, parse_document
+from gobox.names.platform import Platform
+from gobox.oci.manifest import INDEX_TYPES, Index, Manifest, layer_compression, parse_document
 from gobox.oci.write import DIR, FILE, Blob, Entry, canonical_json, write_tar
 from gobox.store import Store, write_atomic
 

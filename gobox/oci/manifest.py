@@ -8,7 +8,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from gobox.errors import GoboxError, IntegrityError, NotFoundError, UsageError
+from gobox.errors import GoboxError, IntegrityError, NotFoundError
+from gobox.names.platform import Platform
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -54,7 +55,6 @@ _COMPRESSION = {
 _DIGEST_HEX = {"sha256": 64, "sha512": 128}
 _HEX = re.compile(r"[a-f0-9]+")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_PLATFORM = re.compile(r"([^/()]+)(?:\(([^()/]+)\))?/([^/]+)(?:/([^/]+))?")
 _INT64_MAX = 2**63 - 1
 # An os, architecture, variant or os.version: GOOS and GOARCH spellings and Windows build numbers. Such a
 # word names an image's record file in the store and shows in messages, so it holds no / and no control byte.
@@ -63,62 +63,6 @@ _PLATFORM_WORD = re.compile(r"[A-Za-z0-9_.+-]{0,128}")
 
 class ManifestError(GoboxError):
     """A manifest, index or config that is malformed or describes something gobox cannot use."""
-
-
-@dataclass(frozen=True)
-class Platform:
-    os: str
-    architecture: str
-    variant: str = ""
-    os_version: str = ""
-
-    @classmethod
-    def parse(cls, text: str) -> Platform:
-        """`linux/arm64/v8`, `linux/amd64` or `windows(10.0.20348.2340)/amd64`."""
-        m = _PLATFORM.fullmatch(text.strip())
-        if not m:
-            raise UsageError(f"bad platform {text!r}: expected os/arch[/variant], e.g. linux/arm64/v8")
-        os_, os_version, arch, variant = m.groups()
-        return cls(os=os_, architecture=arch, variant=variant or "", os_version=os_version or "")
-
-    def __str__(self) -> str:
-        os_ = f"{self.os}({self.os_version})" if self.os_version else self.os
-        return "/".join(p for p in (os_, self.architecture, self.variant) if p)
-
-    def normalized(self) -> Platform:
-        """The spelling containerd compares: arm64/v8 is arm64, bare arm is arm/v7, amd64/v1 is amd64."""
-        os_ = self.os.lower()
-        if os_ == "macos":
-            os_ = "darwin"
-        arch, variant = self.architecture.lower(), self.variant.lower()
-        if arch == "i386":
-            arch, variant = "386", ""
-        elif arch in ("x86_64", "x86-64", "amd64"):
-            arch = "amd64"
-            if variant == "v1":
-                variant = ""
-        elif arch in ("aarch64", "arm64"):
-            arch = "arm64"
-            if variant in ("8", "v8", "v8.0"):
-                variant = ""
-            elif variant in ("9", "9.0", "v9.0"):
-                variant = "v9"
-        elif arch == "armhf":
-            arch, variant = "arm", "v7"
-        elif arch == "armel":
-            arch, variant = "arm", "v6"
-        elif arch == "arm":
-            if variant in ("", "7"):
-                variant = "v7"
-            elif variant in ("5", "6", "8"):
-                variant = "v" + variant
-        return Platform(os_, arch, variant, self.os_version)
-
-    def matches(self, other: Platform) -> bool:
-        a, b = self.normalized(), other.normalized()
-        # os.version only tells Windows builds apart; an unset one on either side is a wildcard.
-        same_version = not a.os_version or not b.os_version or a.os_version == b.os_version
-        return (a.os, a.architecture, a.variant) == (b.os, b.architecture, b.variant) and same_version
 
 
 @dataclass(frozen=True)

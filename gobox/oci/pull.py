@@ -16,13 +16,14 @@ from dataclasses import dataclass
 
 from gobox.errors import GoboxError, IntegrityError, NotFoundError
 from gobox.fetch import too_large
+from gobox.names.platform import Platform
+from gobox.names.reference import Reference
 from gobox.oci.manifest import (
     Descriptor,
     ImageConfig,
     Index,
     Manifest,
     ManifestError,
-    Platform,
     check_diff_ids,
     parse_config,
     parse_document,
@@ -30,8 +31,8 @@ from gobox.oci.manifest import (
     sha256_digest,
 )
 from gobox.oci.records import Image, images, read_record, record_path  # noqa: F401 - re-exported
-from gobox.oci.reference import Reference
-from gobox.oci.registry import Client, Options
+from gobox.oci.registry import Client
+from gobox.oci.transport import Options
 from gobox.store import Store, write_atomic
 
 PARALLEL = 3  # blobs fetched at once: enough to fill a link, few enough to be polite to a registry

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from gobox.oci.reference import Reference
+from gobox.names.reference import Reference
 from gobox.store import Store
 
 

@@ -8,12 +8,12 @@ import os
 import re
 import signal
 import time
-from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from gobox.errors import GoboxError
+from gobox.sandbox import cgroupfs
+from gobox.sandbox.cgroupfs import CgroupError, seal, sweep_orphans, thaw_orphans
 
 SYSFS = Path("/sys/fs/cgroup")
 KILL_TIMEOUT = 5.0  # seconds kill() waits for the cgroup to empty
@@ -22,13 +22,7 @@ LEAF = "gobox-self"  # v2: where the processes of our own cgroup move so that it
 WANTED_V2 = ("memory", "pids", "cpu")
 MEASURING_V1 = ("memory", "cpuacct", "pids")  # made for every run, limits or not
 NO_LIMITS = "or use --no-limits"
-ORPHAN_AGE = 10.0  # seconds an empty run cgroup must be old before another gobox may sweep it
-RUN_NAME = re.compile(r"gobox-(\d+)-[0-9a-f]{6}")  # what run.py names a run's cgroup: gobox-<pid>-<hex>
 DELEGATE = "start gobox in a delegated scope (systemd-run --user --scope -p Delegate=yes gobox ...)"
-
-
-class CgroupError(GoboxError):
-    """A cgroup could not be created, limited, joined or removed."""
 
 
 @dataclass(frozen=True)
@@ -73,174 +67,6 @@ class Cgroups(Protocol):
     def sweep(self) -> list[Path]: ...
 
 
-# --- files ----------------------------------------------------------------------------------------
-
-
-def _write(path: Path, *values: str, optional: Collection[str] = ()) -> None:
-    """Each value in its own write(2): the kernel takes one pid or one +controller per write.
-
-    A value in `optional` the kernel refuses is skipped. No O_CREAT: cgroupfs answers
-    that with EACCES, which would hide a missing file.
-    """
-    value = " ".join(values)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
-        try:
-            for value in values:
-                try:
-                    os.write(fd, value.encode())
-                except OSError:
-                    if value not in optional:
-                        raise
-        finally:
-            os.close(fd)
-    except OSError as e:
-        raise CgroupError(f"cannot write {value!r} to {path}: {e.strerror}") from e
-
-
-def _read(path: Path) -> str | None:
-    try:
-        return path.read_text()
-    except OSError:
-        return None
-
-
-def _int(path: Path) -> int | None:
-    text = _read(path)
-    try:
-        return int(text) if text is not None else None
-    except ValueError:
-        return None
-
-
-def _fields(path: Path) -> dict[str, int]:
-    """The `key value` lines of memory.events, cpu.stat, pids.events, memory.oom_control."""
-    out = {}
-    for line in (_read(path) or "").splitlines():
-        key, _, value = line.partition(" ")
-        with contextlib.suppress(ValueError):
-            out[key] = int(value)
-    return out
-
-
-def _pids(dirs: tuple[Path, ...]) -> set[int]:
-    return {int(p) for d in dirs for p in (_read(d / "cgroup.procs") or "").split()}
-
-
-def _mkdir(path: Path) -> None:
-    try:
-        path.mkdir()
-    except OSError as e:
-        raise CgroupError(f"cannot create cgroup {path}: {e.strerror}") from e
-
-
-def _rmdir(path: Path) -> None:
-    os.rmdir(path)
-
-
-def _writable(path: Path) -> bool:
-    return os.access(path, os.W_OK)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    return True
-
-
-def seal(dirs: Collection[Path]) -> None:
-    """Make a run's cgroup read-only to its owner, when gobox is root.
-
-    The sandboxed root maps to the host's uid 0, which owns these files: had it
-    cgroupfs in reach (a nested user and cgroup namespace, were the seccomp
-    filter off), the owner's write bit would let it lift its own limits.
-    Without it, only a holder of CAP_DAC_OVERRIDE in the host's namespace
-    writes them: gobox itself, never anything in the sandbox. (A gobox that is
-    not root owns its delegated cgroup as the command does, and an owner can
-    chmod back: there, the filter and the absence of cgroupfs inside hold.)
-    """
-    if os.geteuid() != 0:
-        return
-    for d in dirs:
-        with contextlib.suppress(OSError):
-            for entry in os.scandir(d):
-                if entry.is_file(follow_symlinks=False):
-                    os.chmod(entry.path, entry.stat(follow_symlinks=False).st_mode & 0o444)
-            os.chmod(d, 0o555)
-
-
-def thaw_orphans(parent: Path) -> list[Path]:
-    """Kill and thaw the frozen run cgroups of v1 freezer hierarchy `parent` whose gobox is gone.
-
-    A gobox killed in the middle of V1Cgroup.kill (kill -9 of it and its
-    watchdog) leaves its cgroup FROZEN: the SIGKILLs it sent stay pending, the
-    processes stay in the freezer, and the parent-death signals that empty an
-    orphan otherwise cannot act. Only a frozen cgroup is touched: a live run is
-    frozen only inside its own kill, which this finishes. Returns the thawed ones.
-    """
-    thawed = []
-    now = time.time()
-    try:
-        children = list(os.scandir(parent))
-    except OSError:
-        return thawed
-    for child in children:
-        m = RUN_NAME.fullmatch(child.name)
-        d = Path(child.path)
-        if not m or _alive(int(m[1])):
-            continue
-        state = (_read(d / "freezer.state") or "").strip()
-        try:
-            young = now - child.stat().st_mtime < ORPHAN_AGE
-        except OSError:
-            continue
-        if state not in ("FROZEN", "FREEZING") or young:
-            continue
-        for pid in _pids((d,)):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        with contextlib.suppress(CgroupError):
-            _write(d / "freezer.state", "THAWED")
-        deadline = time.monotonic() + 2.0
-        while _pids((d,)) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        thawed.append(d)
-    return thawed
-
-
-def sweep_orphans(parents: Collection[Path]) -> list[Path]:
-    """Remove the run cgroups that a gobox killed with its watchdog (kill -9 of both) left behind.
-
-    Only an empty one, named for a gobox that no longer exists and older than
-    ORPHAN_AGE: a live run's cgroup is never empty after its first moments, and
-    the age covers a gobox of another PID namespace whose pid we cannot see.
-    Processes are never killed here. Returns what was removed.
-    """
-    now = time.time()
-    removed = []
-    for parent in parents:
-        try:
-            children = list(os.scandir(parent))
-        except OSError:
-            continue
-        for child in children:
-            m = RUN_NAME.fullmatch(child.name)
-            if not m or _alive(int(m[1])):
-                continue
-            try:
-                if now - child.stat().st_mtime < ORPHAN_AGE or _pids((Path(child.path),)):
-                    continue
-                _rmdir(Path(child.path))
-            except OSError:
-                continue  # EBUSY: a process got in; ENOENT: its watchdog or another gobox was first
-            removed.append(Path(child.path))
-    return removed
-
-
 # --- one run's cgroup -----------------------------------------------------------------------------
 
 
@@ -256,7 +82,7 @@ class _RunCgroup:
 
     def add(self, pid: int) -> None:
         for d in self.dirs:
-            _write(d / "cgroup.procs", str(pid))
+            cgroupfs.write(d / "cgroup.procs", str(pid))
 
     def kill(self) -> None:
         self._kill_until_empty(time.monotonic() + KILL_TIMEOUT)
@@ -264,7 +90,7 @@ class _RunCgroup:
     def _kill_until_empty(self, deadline: float) -> bool:
         # Repeated because a process may fork between our reading cgroup.procs and its death.
         while True:
-            pids = _pids(self.dirs)
+            pids = cgroupfs.procs(self.dirs)
             if not pids:
                 return True
             if time.monotonic() > deadline:
@@ -282,7 +108,7 @@ class _RunCgroup:
             deadline = time.monotonic() + 1.0
             while True:
                 try:
-                    _rmdir(d)
+                    cgroupfs.rmdir(d)
                 except FileNotFoundError:
                     pass
                 except OSError as e:
@@ -301,19 +127,19 @@ class _RunCgroup:
 class V2Cgroup(_RunCgroup):
     def usage(self) -> Usage:
         d = self.dirs[0]
-        peak = _int(d / "memory.peak")  # kernel >= 5.19
+        peak = cgroupfs.read_int(d / "memory.peak")  # kernel >= 5.19
         if peak is None:
-            peak = _int(d / "memory.current")
-        cpu = _fields(d / "cpu.stat").get("usage_usec")
+            peak = cgroupfs.read_int(d / "memory.current")
+        cpu = cgroupfs.fields(d / "cpu.stat").get("usage_usec")
         return Usage(peak_memory=peak, cpu_time=cpu / 1e6 if cpu is not None else None,
-                     oom_killed=_fields(d / "memory.events").get("oom_kill", 0) > 0,
-                     pids_limited=_fields(d / "pids.events").get("max", 0) > 0)
+                     oom_killed=cgroupfs.fields(d / "memory.events").get("oom_kill", 0) > 0,
+                     pids_limited=cgroupfs.fields(d / "pids.events").get("max", 0) > 0)
 
     def kill(self) -> None:
         deadline = time.monotonic() + KILL_TIMEOUT
         knife = self.dirs[0] / "cgroup.kill"  # kernel >= 5.14: kills all, forks included, at once
         if knife.exists():
-            _write(knife, "1")
+            cgroupfs.write(knife, "1")
         self._kill_until_empty(deadline)
 
 
@@ -329,13 +155,13 @@ class V1Cgroup(_RunCgroup):
         oom = False
         if mem is not None:
             # Kernels before 4.13 have no oom_kill line; hitting the limit is the best we know then.
-            kills = _fields(mem / "memory.oom_control").get("oom_kill")
-            oom = (kills if kills is not None else _int(mem / "memory.failcnt") or 0) > 0
-        usage_ns = _int(acct / "cpuacct.usage") if acct else None
-        return Usage(peak_memory=_int(mem / "memory.max_usage_in_bytes") if mem else None,
+            kills = cgroupfs.fields(mem / "memory.oom_control").get("oom_kill")
+            oom = (kills if kills is not None else cgroupfs.read_int(mem / "memory.failcnt") or 0) > 0
+        usage_ns = cgroupfs.read_int(acct / "cpuacct.usage") if acct else None
+        return Usage(peak_memory=cgroupfs.read_int(mem / "memory.max_usage_in_bytes") if mem else None,
                      cpu_time=usage_ns / 1e9 if usage_ns is not None else None,
                      oom_killed=oom,
-                     pids_limited=bool(pids and _fields(pids / "pids.events").get("max", 0) > 0))
+                     pids_limited=bool(pids and cgroupfs.fields(pids / "pids.events").get("max", 0) > 0))
 
     def kill(self) -> None:
         deadline = time.monotonic() + KILL_TIMEOUT
@@ -343,16 +169,16 @@ class V1Cgroup(_RunCgroup):
         if freezer is not None:
             # Frozen, nothing can fork away from the kill; the SIGKILLs land when we thaw.
             with contextlib.suppress(CgroupError):
-                _write(freezer / "freezer.state", "FROZEN")
+                cgroupfs.write(freezer / "freezer.state", "FROZEN")
                 frozen_by = time.monotonic() + 1.0
-                while (_read(freezer / "freezer.state") or "").strip() == "FREEZING" \
+                while (cgroupfs.read(freezer / "freezer.state") or "").strip() == "FREEZING" \
                         and time.monotonic() < frozen_by:
                     time.sleep(0.01)
-                for pid in _pids(self.dirs):
+                for pid in cgroupfs.procs(self.dirs):
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(pid, signal.SIGKILL)
             with contextlib.suppress(CgroupError):
-                _write(freezer / "freezer.state", "THAWED")
+                cgroupfs.write(freezer / "freezer.state", "THAWED")
         self._kill_until_empty(deadline)
 
 
@@ -390,7 +216,7 @@ class CgroupsV2:
     version: str = "v2"
 
     def _available(self) -> set[str]:
-        return set((_read(self.base / "cgroup.controllers") or "").split())
+        return set((cgroupfs.read(self.base / "cgroup.controllers") or "").split())
 
     def unavailable(self, limits: Limits) -> str | None:
         missing = [c for c in limits.controllers if c not in self._available()]
@@ -398,7 +224,7 @@ class CgroupsV2:
             return (f"cgroup v2 controllers {', '.join(missing)} are not delegated to {self.base}: "
                     f"run as root, {DELEGATE}, {NO_LIMITS}")
         files = (self.base, self.base / "cgroup.procs", self.base / "cgroup.subtree_control")
-        if not all(_writable(f) for f in files):
+        if not all(cgroupfs.writable(f) for f in files):
             return f"cgroup v2 directory {self.base} is not writable by uid {os.geteuid()}: " \
                    f"run as root, {DELEGATE}, {NO_LIMITS}"
         return None
@@ -409,19 +235,19 @@ class CgroupsV2:
             raise CgroupError(reason)
         self._enable(limits)
         d = self.base / name
-        _mkdir(d)
+        cgroupfs.mkdir(d)
         try:
             if limits.memory is not None:
-                _write(d / "memory.max", str(limits.memory))
+                cgroupfs.write(d / "memory.max", str(limits.memory))
                 if (d / "memory.swap.max").exists():
-                    _write(d / "memory.swap.max", "0")
+                    cgroupfs.write(d / "memory.swap.max", "0")
             if (d / "memory.oom.group").exists():
                 # A build half killed by the OOM killer only confuses; kill all of it.
-                _write(d / "memory.oom.group", "1")
+                cgroupfs.write(d / "memory.oom.group", "1")
             if limits.pids is not None:
-                _write(d / "pids.max", str(limits.pids))
+                cgroupfs.write(d / "pids.max", str(limits.pids))
             if limits.cpus is not None:
-                _write(d / "cpu.max", f"{_cpu_quota(limits.cpus)} {CFS_PERIOD}")
+                cgroupfs.write(d / "cpu.max", f"{_cpu_quota(limits.cpus)} {CFS_PERIOD}")
         except CgroupError:
             V2Cgroup((d,)).remove()
             raise
@@ -432,7 +258,7 @@ class CgroupsV2:
         return sweep_orphans((self.base,))
 
     def _enable(self, limits: Limits) -> None:
-        enabled = set((_read(self.base / "cgroup.subtree_control") or "").split())
+        enabled = set((cgroupfs.read(self.base / "cgroup.subtree_control") or "").split())
         wanted = [c for c in WANTED_V2 if c in self._available() and c not in enabled]
         if not wanted:
             return
@@ -441,21 +267,21 @@ class CgroupsV2:
         if (self.base / "cgroup.type").exists():
             self._move_into_leaf()
         # One we only measure with may be refused (cpu, with realtime tasks about): run without it.
-        _write(self.base / "cgroup.subtree_control", *(f"+{c}" for c in wanted),
+        cgroupfs.write(self.base / "cgroup.subtree_control", *(f"+{c}" for c in wanted),
                optional=[f"+{c}" for c in wanted if c not in limits.controllers])
 
     def _move_into_leaf(self) -> None:
         leaf = self.base / LEAF
         if not leaf.is_dir():
             with contextlib.suppress(CgroupError):  # another gobox may make it at this moment
-                _mkdir(leaf)
+                cgroupfs.mkdir(leaf)
         for _ in range(5):  # a few rounds for processes forked while we moved the others
-            pids = sorted(_pids((self.base,)))
+            pids = sorted(cgroupfs.procs((self.base,)))
             if not pids:
                 return
             for pid in pids:
                 try:
-                    _write(leaf / "cgroup.procs", str(pid))
+                    cgroupfs.write(leaf / "cgroup.procs", str(pid))
                 except CgroupError as e:
                     if not isinstance(e.__cause__, ProcessLookupError):
                         raise
@@ -482,7 +308,7 @@ class CgroupsV1:
         if not any(c in own for c in MEASURING_V1):
             return f"cgroup v1 has none of the {', '.join(MEASURING_V1)} hierarchies mounted, {NO_LIMITS}"
         for c, d in self._used(limits).items():
-            if not _writable(d):
+            if not cgroupfs.writable(d):
                 return f"cgroup v1 {c} controller is not writable by uid {os.geteuid()} ({d}): " \
                        f"run as root, {NO_LIMITS}"
         return None
@@ -496,7 +322,7 @@ class CgroupsV1:
         made: list[Path] = []
         try:
             for d in dirs:
-                _mkdir(d)
+                cgroupfs.mkdir(d)
                 made.append(d)
             self._limit(by_controller, limits)
         except CgroupError:
@@ -515,17 +341,17 @@ class CgroupsV1:
     def _limit(dirs: dict[str, Path], limits: Limits) -> None:
         if limits.memory is not None:
             mem = dirs["memory"]
-            _write(mem / "memory.limit_in_bytes", str(limits.memory))
+            cgroupfs.write(mem / "memory.limit_in_bytes", str(limits.memory))
             if (mem / "memory.memsw.limit_in_bytes").exists():
                 # Memory plus swap at the same value: no escaping the limit into swap.
-                _write(mem / "memory.memsw.limit_in_bytes", str(limits.memory))
+                cgroupfs.write(mem / "memory.memsw.limit_in_bytes", str(limits.memory))
             with contextlib.suppress(CgroupError):  # refused on some kernels; only a preference
-                _write(mem / "memory.swappiness", "0")
+                cgroupfs.write(mem / "memory.swappiness", "0")
         if limits.pids is not None:
-            _write(dirs["pids"] / "pids.max", str(limits.pids))
+            cgroupfs.write(dirs["pids"] / "pids.max", str(limits.pids))
         if limits.cpus is not None:
-            _write(dirs["cpu"] / "cpu.cfs_period_us", str(CFS_PERIOD))
-            _write(dirs["cpu"] / "cpu.cfs_quota_us", str(_cpu_quota(limits.cpus)))
+            cgroupfs.write(dirs["cpu"] / "cpu.cfs_period_us", str(CFS_PERIOD))
+            cgroupfs.write(dirs["cpu"] / "cpu.cfs_quota_us", str(_cpu_quota(limits.cpus)))
 
 
 @dataclass(frozen=True)
@@ -586,10 +412,10 @@ def from_system(root: Path = SYSFS, mountinfo: Path = Path("/proc/self/mountinfo
     A version whose hierarchies exist but are not writable is still returned, so
     that unavailable() can say exactly what is missing.
     """
-    mounts = _mounts(_read(mountinfo) or "", root)
+    mounts = _mounts(cgroupfs.read(mountinfo) or "", root)
     v2: CgroupsV2 | None = None
     own_v1: dict[str, Path] = {}
-    for line in (_read(self_cgroup) or "").splitlines():
+    for line in (cgroupfs.read(self_cgroup) or "").splitlines():
         _, controllers, path = line.split(":", 2) if line.count(":") >= 2 else ("", "", "")
         path = path.removesuffix(" (deleted)")
         names = {c for c in controllers.split(",") if c and not c.startswith("name=")}

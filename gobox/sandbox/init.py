@@ -14,7 +14,7 @@ import termios
 from dataclasses import dataclass
 from typing import NoReturn
 
-from gobox.sandbox import libc
+from gobox import libc
 from gobox.sandbox.spec import SandboxSpec
 
 # What gobox passes on to the sandbox. SIGTSTP and SIGCONT carry job control when gobox itself is

@@ -7,7 +7,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 
-from gobox.sandbox import libc
+from gobox import libc
 from gobox.sandbox.rootfs import SetupError
 from gobox.sandbox.run import hint_for, map_ids
 

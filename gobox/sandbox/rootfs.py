@@ -15,8 +15,7 @@ import stat
 import struct
 from pathlib import Path
 
-from gobox import fsroot
-from gobox.sandbox import libc
+from gobox import fsroot, libc
 from gobox.sandbox.spec import SandboxSpec
 from gobox.store import remove_tree
 

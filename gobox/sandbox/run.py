@@ -28,9 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
+from gobox import libc
 from gobox.errors import SandboxError
-from gobox.sandbox import init, libc, rootfs, terminal
-from gobox.sandbox.cgroups import Cgroup, CgroupError, Cgroups, Limits
+from gobox.sandbox import init, rootfs, terminal
+from gobox.sandbox.cgroupfs import CgroupError
+from gobox.sandbox.cgroups import Cgroup, Cgroups, Limits
 from gobox.sandbox.spec import Result, SandboxSpec
 
 SETUP_TIMEOUT = 60.0  # seconds from fork to exec; mounts are local, so this is generous
@@ -303,7 +305,7 @@ def _make_cgroup(cgroups: Cgroups | None, limits: Limits) -> Cgroup | None:
 def _new_cgroup(cgroups: Cgroups, limits: Limits) -> Cgroup:
     """This run's cgroup, after sweeping what killed gobox runs left behind.
 
-    Named gobox-<pid>-<hex>: the pid lets a later gobox tell an orphan (cgroups.sweep_orphans).
+    Named gobox-<pid>-<hex>: the pid lets a later gobox tell an orphan (cgroupfs.sweep_orphans).
     """
     cgroups.sweep()
     return cgroups.create(f"gobox-{os.getpid()}-{os.urandom(3).hex()}", limits)

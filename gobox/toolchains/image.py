@@ -10,17 +10,20 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from gobox.config import Lock, LockedImage, Project, read_lock, render_lock
+from gobox import lock as lockfile
+from gobox.config import Project
 from gobox.errors import ConfigError, GoboxError, LockError, UsageError
+from gobox.lock import Lock, LockedImage, read_lock
+from gobox.names.platform import Platform
+from gobox.names.reference import Reference
 from gobox.oci.gc import pin, using
 from gobox.oci.layer import DEFAULT_LIMITS, Limits
-from gobox.oci.manifest import ImageConfig, Platform, parse_config
+from gobox.oci.manifest import ImageConfig, parse_config
 from gobox.oci.pull import Image, images, pull, read_record, record_path
-from gobox.oci.reference import Reference
 from gobox.oci.registry import Options
 from gobox.oci.rootview import read_bytes, read_lines
 from gobox.oci.unpack import ensure_layers, layer_dir
-from gobox.store import Store, write_atomic
+from gobox.store import Store
 
 
 @dataclass(frozen=True)
@@ -71,16 +74,18 @@ def ensure_image(project: Project, store: Store, options: Options, text: str, wh
         layers = ensure_layers(store, image.layers, config.diff_ids, limits)
         pin(store, (image.digest, image.config, *image.layers), config.diff_ids)
     if not project.ephemeral and (pinned is None or pinned.digest != image.digest) and not ref.digest:
-        _record(project, lock, LockedImage(str(ref), platform, image.digest))
+        _record(project, LockedImage(str(ref), platform, image.digest))
         progress.step(f"wrote {project.relative(project.lock_path)}: {ref.familiar} at {image.digest[:19]}")
     return ImageToolchain(str(ref), image.digest, platform, layers, config)
 
 
-def _record(project: Project, lock: Lock | None, entry: LockedImage) -> None:
-    lock = lock or Lock()
-    kept = tuple(i for i in lock.images if (i.reference, i.platform) != (entry.reference, entry.platform))
-    new = replace(lock, images=kept + (entry,))
-    write_atomic(project.lock_path, render_lock(new).encode())
+def _record(project: Project, entry: LockedImage) -> None:
+    def change(now: Lock | None) -> Lock:
+        now = now or Lock()
+        kept = tuple(i for i in now.images if (i.reference, i.platform) != (entry.reference, entry.platform))
+        return replace(now, images=kept + (entry,))
+
+    lockfile.update(project.lock_path, change)
 
 
 def image_user(config: ImageConfig, layers: tuple[Path, ...], default: tuple[int, int]) -> tuple[int, int]:

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gobox.errors import GoboxError, IntegrityError
+from gobox.names.versions import GoVersion, VersionRequest
 from gobox.store import Store, remove_tree, replace_dir
-from gobox.toolchains.versions import GoVersion, VersionRequest
 
 if TYPE_CHECKING:  # sources pulls in archive code that `which` does not need
     from gobox.progress import Progress

@@ -5,23 +5,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from gobox.config import (
-    Lock,
-    LockedArtifact,
-    Project,
-    Settings,
-    VersionChoice,
-    choose_version,
-    read_lock,
-    render_lock,
-)
+from gobox import lock as lockfile
+from gobox.config import Project, VersionChoice, choose_version
 from gobox.errors import LockError, NetworkError
+from gobox.lock import Lock, LockedArtifact, read_lock
+from gobox.names import versions
+from gobox.names.versions import GoVersion, VersionRequest
 from gobox.progress import Progress
-from gobox.store import Store, write_atomic
-from gobox.toolchains import versions
+from gobox.settings import Settings
+from gobox.store import Store
 from gobox.toolchains.install import Toolchain, entry_name, find_installed, find_match, install
 from gobox.toolchains.sources import Artifact, Source, configured_sources, source_named
-from gobox.toolchains.versions import GoVersion, VersionRequest
 
 
 @dataclass(frozen=True)
@@ -198,13 +192,16 @@ def ensure_project(
         reason = (f"{said}; newest stable installed at or above it: {toolchain.version.tag}" if pick.toolchain
                   else f"{said}; none installed at or above it; newest stable from {pick.how}: "
                   f"{toolchain.version.tag}")
-    keep = lock.artifacts if lock and lock.go_version == str(toolchain.version) else ()
-    # replace, not Lock(...): whatever else the lock pins (images, bundles, vendored deps) stays.
-    new_lock = replace(lock or Lock(), go_version=str(toolchain.version),
-                       artifacts=tuple(a for a in keep if a.platform != platform) + (_from_toolchain(toolchain),))
     if dry_run:
         return Resolution(toolchain, request, choice, pick.how, reason=reason, pending=pending, lock_pending=True)
-    write_atomic(project.lock_path, render_lock(new_lock).encode())
+
+    def change(now: Lock | None) -> Lock:
+        keep = now.artifacts if now and now.go_version == str(toolchain.version) else ()
+        # replace, not Lock(...): whatever else the lock pins (images, bundles, vendored deps) stays.
+        return replace(now or Lock(), go_version=str(toolchain.version),
+                       artifacts=tuple(a for a in keep if a.platform != platform) + (_from_toolchain(toolchain),))
+
+    lockfile.update(project.lock_path, change)
     progress.step(f"wrote {lock_name}: go {toolchain.version} ({toolchain.source})")
     return Resolution(toolchain, request, choice, pick.how, lock_written=True, reason=reason)
 
@@ -224,9 +221,8 @@ def pin(
     """Resolve `text`, install it and write it to gobox.lock, whatever the lock said before."""
     request = VersionRequest.parse(text)
     toolchain, how = _resolve_and_install(store, settings, request, platform, progress)
-    old = read_lock(project.lock_path)
-    new_lock = replace(old or Lock(), go_version=str(toolchain.version), artifacts=(_from_toolchain(toolchain),))
-    write_atomic(project.lock_path, render_lock(new_lock).encode())
+    lockfile.update(project.lock_path, lambda now: replace(now or Lock(), go_version=str(toolchain.version),
+                                                           artifacts=(_from_toolchain(toolchain),)))
     return Resolution(toolchain, request, None, how, lock_written=True)
 
 

@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 from gobox.errors import ConfigError, GoboxError, NetworkError
 from gobox.fetch import METADATA_LIMIT
 from gobox.jsonshape import Bool, Either, Int, ListOf, MapOf, Obj, Shape, ShapeError, Str, check, show
+from gobox.names.versions import GoVersion
 from gobox.progress import Progress
-from gobox.toolchains.versions import GoVersion
 
 if TYPE_CHECKING:
-    from gobox.config import Settings
     from gobox.oci.layer import Limits
+    from gobox.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -185,7 +185,7 @@ def modules_txt(entries: Iterable[VendoredModule], main_go: str | None) -> str:
 def version_at_least(go: str, floor: str) -> bool:
     """Whether a go line (1.13, 1.21.0, 1.22rc1) is at `floor` or later, in Go's order; an unreadable one
     is not."""
-    from gobox.toolchains.versions import GoVersion, is_version
+    from gobox.names.versions import GoVersion, is_version
 
     return is_version(go) and GoVersion.parse(go) >= GoVersion.parse(floor)
 

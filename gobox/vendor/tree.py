@@ -21,9 +21,11 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from gobox.config import Dependency, Lock, LockedDep, Project, read_lock, render_lock, vendor_mode
+from gobox import lock as lockfile
+from gobox.config import Dependency, Project, vendor_mode
 from gobox.errors import ConfigError, GoboxError, IntegrityError, LockError, NetworkError, NotFoundError
-from gobox.store import Store, remove_tree, swap_dir, write_atomic
+from gobox.lock import Lock, LockedDep, read_lock
+from gobox.store import Store, remove_tree, swap_dir
 from gobox.vendor import fetch, graph, modules
 from gobox.vendor.fetch import Entry, Remote
 
@@ -260,12 +262,14 @@ def vendor(project: Project, store: Store, progress, locked: bool = False,  # no
             swap_dir(new, project.root / VENDOR)
         finally:
             remove_tree(new)
-    lock = read_lock(project.lock_path) or Lock()
     deps = tuple(LockedDep(p.dep.path, p.dep.vcs, p.dep.url, p.dep.rev, p.commit, planned.digests[p.dep.path])
                  for p in pins)
-    written = set(deps) != set(lock.deps)
-    if written:
-        write_atomic(project.lock_path, render_lock(dataclasses.replace(lock, deps=deps)).encode())
+
+    def change(now: Lock | None) -> Lock | None:
+        now = now or Lock()
+        return None if set(deps) == set(now.deps) else dataclasses.replace(now, deps=deps)
+
+    written = lockfile.update(project.lock_path, change) is not None
     return Done(pins, len(planned.tree), written)
 
 

@@ -236,7 +236,8 @@ def test_a_tls_registry_on_loopback_is_spoken_to_over_tls(gobox: Gobox, tmp_path
 
 def test_an_expired_token_is_refreshed_on_401(layout: tuple[Path, dict[str, Written]]) -> None:
     """A Client that outlives its bearer token (a long pull) gets a new one when the registry says 401."""
-    from gobox.oci.registry import Client, Options
+    from gobox.oci.registry import Client
+    from gobox.oci.transport import Options
 
     with Registry("token") as reg:
         push(layout[0], "app", reg, "public/app:v1")

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from gobox.sandbox import cgroups
-from gobox.sandbox.cgroups import CgroupError, CgroupsV2, Limits, Usage, V1Cgroup, V2Cgroup
+from gobox.sandbox import cgroupfs, cgroups
+from gobox.sandbox.cgroupfs import CgroupError
+from gobox.sandbox.cgroups import CgroupsV2, Limits, Usage, V1Cgroup, V2Cgroup
 
 MiB = 1 << 20
 
@@ -77,9 +78,9 @@ def kernel(monkeypatch: pytest.MonkeyPatch) -> dict[str, bool]:
         else:
             files(path, [p.name for p in parent.iterdir() if p.is_file()])
 
-    monkeypatch.setattr(cgroups, "_mkdir", mkdir)
-    monkeypatch.setattr(cgroups, "_rmdir", shutil.rmtree)
-    monkeypatch.setattr(cgroups, "_writable", lambda p: state["writable"])
+    monkeypatch.setattr(cgroupfs, "mkdir", mkdir)
+    monkeypatch.setattr(cgroupfs, "rmdir", shutil.rmtree)
+    monkeypatch.setattr(cgroupfs, "writable", lambda p: state["writable"])
     return state
 
 

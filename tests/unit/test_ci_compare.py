@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from gobox.ci.compare import CHUNK, Difference, compare_trees, describe, first_difference
+from gobox.ci.compare import Difference, compare_trees, describe, first_difference
+from gobox.ci.contents import CHUNK
+from gobox.names.platform import Platform
 from gobox.oci.layout import Top, write_docker_archive, write_layout, write_oci_archive
-from gobox.oci.manifest import OCI_CONFIG, OCI_INDEX, OCI_LAYER_GZIP, OCI_LAYER_ZSTD, OCI_MANIFEST, Platform
+from gobox.oci.manifest import OCI_CONFIG, OCI_INDEX, OCI_LAYER_GZIP, OCI_LAYER_ZSTD, OCI_MANIFEST
 from gobox.oci.write import FILE, Blob, Entry, write_json_blob, write_layer
 from gobox.store import Store
 

@@ -8,19 +8,16 @@ from pathlib import Path
 import pytest
 
 from gobox.config import (
-    Lock,
-    LockedArtifact,
-    Settings,
     choose_version,
-    line_of,
     load_project,
     parse_config,
     parse_gomod,
-    parse_lock,
-    render_lock,
     set_go_version,
 )
 from gobox.errors import ConfigError
+from gobox.lock import Lock, LockedArtifact, parse_lock, render_lock
+from gobox.settings import Settings
+from gobox.tomlfile import line_of
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -186,7 +183,7 @@ def test_image_table_defaults_and_values() -> None:
 
 
 def test_lock_pins_the_ca_bundle_and_keeps_it_through_toolchain_changes() -> None:
-    from gobox.config import LockedBundle
+    from gobox.lock import LockedBundle
 
     bundle = LockedBundle("certifi", "2024.8.30", "b" * 64)
     lock = Lock("1.22.10", (), (), bundle)
@@ -214,7 +211,7 @@ def test_settings_from_file_and_environment(tmp_path: Path) -> None:
 
 
 def test_lock_with_images_round_trips_and_checks_digests() -> None:
-    from gobox.config import Lock, LockedImage, parse_lock, render_lock
+    from gobox.lock import Lock, LockedImage, parse_lock, render_lock
 
     image = LockedImage("127.0.0.1:5000/library/golang:1.22", "linux/amd64", "sha256:" + "a" * 64)
     lock = Lock("1.22.10", (), (image,))
@@ -228,7 +225,7 @@ def test_lock_with_images_round_trips_and_checks_digests() -> None:
 
 
 def test_lock_with_vendor_deps_round_trips_and_checks_commits() -> None:
-    from gobox.config import Lock, LockedDep, LockedImage, parse_lock, render_lock
+    from gobox.lock import Lock, LockedDep, LockedImage, parse_lock, render_lock
 
     image = LockedImage("127.0.0.1:5000/library/golang:1.22", "linux/amd64", "sha256:" + "a" * 64)
     dep = LockedDep("github.com/kr/pty", "git", "https://github.com/kr/pty", "98c7b80", "9" * 40, "sha256:" + "b" * 64)

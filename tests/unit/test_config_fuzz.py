@@ -18,8 +18,9 @@ from hypothesis import strategies as st
 
 from gobox import schema
 from gobox.cli.options import CPUS, ENV, MEMORY, MOUNT, PIDS, Checked
-from gobox.config import Config, Lock, Project, load_project, parse_config, parse_lock
+from gobox.config import Config, Project, load_project, parse_config
 from gobox.errors import ConfigError
+from gobox.lock import Lock, parse_lock
 
 
 # A bound on each example, to catch a hang or a blow-up (a regex that backtracks, a recursion), not to time

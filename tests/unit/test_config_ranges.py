@@ -9,8 +9,9 @@ import pytest
 
 from gobox import schema
 from gobox.cli import main
-from gobox.config import parse_config, parse_lock
+from gobox.config import parse_config
 from gobox.errors import ConfigError
+from gobox.lock import parse_lock
 
 BAD_TOML = [
     ("[sandbox]\npids = 100000000000000000000\n", "2: sandbox.pids: expected at most 4194304"),

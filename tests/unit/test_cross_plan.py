@@ -8,8 +8,8 @@ import pytest
 
 from gobox.cross.cgo import ZIG_CACHE, compiler_for, configured
 from gobox.cross.matrix import Admission
-from gobox.cross.targets import Target
 from gobox.errors import ConfigError
+from gobox.names.targets import Target
 
 MiB = 1 << 20
 HOST = Target("linux", "amd64")

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from gobox.names.reference import Reference
 from gobox.oci.gc import Refs, collect, image_refs, matches, pin, read_pins
 from gobox.oci.pull import Image
-from gobox.oci.reference import Reference
 from gobox.store import Store
 from gobox.store import process_alive as alive
 

@@ -8,11 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from gobox.config import LockedBundle, Project, parse_config
+from gobox.config import Project, parse_config
 from gobox.errors import ConfigError, IntegrityError, LockError, NetworkError, UsageError
 from gobox.image import certs, pack, plan, run
 from gobox.image.elf import read_elf
-from gobox.oci.manifest import ImageConfig, Platform
+from gobox.lock import LockedBundle
+from gobox.names.platform import Platform
+from gobox.oci.manifest import ImageConfig
 from gobox.oci.records import Image
 from gobox.oci.write import DIR, FILE, Entry
 

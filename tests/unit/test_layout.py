@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from gobox.errors import IntegrityError, UsageError
+from gobox.names.platform import Platform
 from gobox.oci.layout import IMAGE_NAME, REF_NAME, Top, closure, write_docker_archive, write_layout, write_oci_archive
-from gobox.oci.manifest import OCI_CONFIG, OCI_INDEX, OCI_LAYER_GZIP, OCI_MANIFEST, Platform
+from gobox.oci.manifest import OCI_CONFIG, OCI_INDEX, OCI_LAYER_GZIP, OCI_MANIFEST
 from gobox.oci.write import FILE, Entry, write_json_blob, write_layer
 from gobox.store import Store
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from gobox.errors import EXIT_INTEGRITY, EXIT_USAGE, IntegrityError, NotFoundError, UsageError
+from gobox.names.platform import Platform
 from gobox.oci.manifest import (
     ACCEPT,
     DOCKER_CONFIG,
@@ -28,7 +29,6 @@ from gobox.oci.manifest import (
     Index,
     Manifest,
     ManifestError,
-    Platform,
     check_diff_ids,
     layer_compression,
     parse_config,

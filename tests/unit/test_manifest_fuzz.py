@@ -28,7 +28,7 @@ from gobox.oci.manifest import (
     parse_document,
     sha256_digest,
 )
-from gobox.oci.registry import _registry_error, _retry_after
+from gobox.oci.transport import registry_error, retry_after
 
 LAYER_TYPES = st.sampled_from([OCI_LAYER_GZIP, "application/vnd.oci.image.layer.v1.tar",
                                 "application/vnd.docker.image.rootfs.diff.tar.gzip"])
@@ -120,7 +120,7 @@ def test_token_answers_are_values_or_one_line(data: bytes) -> None:
 @example(header='Bearer realm="unterminated')
 def test_challenges_and_retry_after_never_raise(header: str) -> None:
     value_or_gobox_error(auth.parse_challenges, header)
-    wait = value_or_gobox_error(_retry_after, header)
+    wait = value_or_gobox_error(retry_after, header)
     assert wait is None or wait >= 0
 
 
@@ -129,7 +129,7 @@ def test_challenges_and_retry_after_never_raise(header: str) -> None:
 @given(value=st.text(max_size=40))
 @settings(max_examples=100)
 def test_retry_after_is_seconds_or_nothing(value: str) -> None:
-    wait = value_or_gobox_error(_retry_after, value)
+    wait = value_or_gobox_error(retry_after, value)
     assert wait is None or wait >= 0
 
 
@@ -151,5 +151,5 @@ def _response(body: bytes) -> object:
 @example(body=b'{"errors": ' + b"[" * 50000 + b"]" * 50000 + b"}")
 @example(body=b'{"errors": [{"code": "DENIED", "message": "\\u001b[2J\\n"}]}')
 def test_error_bodies_give_a_printable_code_and_message(body: bytes) -> None:
-    code, message = value_or_gobox_error(_registry_error, _response(body))
+    code, message = value_or_gobox_error(registry_error, _response(body))
     assert code.isprintable() and message.isprintable() and len(code) <= 64 and len(message) <= 200

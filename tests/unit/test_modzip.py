@@ -13,7 +13,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from gobox import modzip
+from gobox import modversion, modzip
 from gobox.modzip import File
 
 # golang.org/x/mod/semver's tests: (version, canonical or "" when invalid), in ascending order.
@@ -66,51 +66,51 @@ PATHS = [
 
 @pytest.mark.parametrize(("i", "version", "canon"), [(i, v, c) for i, (v, c) in enumerate(SEMVER)])
 def test_semver_as_go(i: int, version: str, canon: str) -> None:
-    assert modzip.is_valid(version) == bool(canon)
-    assert modzip.canonical(version) == canon
+    assert modversion.is_valid(version) == bool(canon)
+    assert modversion.canonical(version) == canon
     for j, (other, other_canon) in enumerate(SEMVER):
         want = 0 if canon == other_canon else (-1 if i < j else 1)
-        assert modzip.compare(version, other) == want, (version, other)
+        assert modversion.compare(version, other) == want, (version, other)
 
 
 @pytest.mark.parametrize(("major", "base", "want"), PSEUDO)
 def test_pseudo_versions_as_go(major: str, base: str, want: str) -> None:
-    assert modzip.pseudo_version("" if major == "unused" else major, base, PSEUDO_TIME, "hash") == want
-    assert modzip.is_pseudo_version(want)
-    assert not modzip.is_pseudo_version(base)
+    assert modversion.pseudo_version("" if major == "unused" else major, base, PSEUDO_TIME, "hash") == want
+    assert modversion.is_pseudo_version(want)
+    assert not modversion.is_pseudo_version(base)
 
 
 @pytest.mark.parametrize(("path", "module_ok", "file_ok"), PATHS)
 def test_paths_as_go(path: str, module_ok: bool, file_ok: bool) -> None:
-    assert (modzip.module_path_problem(path) is None) == module_ok, modzip.module_path_problem(path)
-    assert (modzip.file_path_problem(path) is None) == file_ok, modzip.file_path_problem(path)
-    prefix, suffix, _ = modzip.split_path_version(path)
+    assert (modversion.module_path_problem(path) is None) == module_ok, modversion.module_path_problem(path)
+    assert (modversion.file_path_problem(path) is None) == file_ok, modversion.file_path_problem(path)
+    prefix, suffix, _ = modversion.split_path_version(path)
     assert prefix + suffix == path
 
 
 def test_escaping_and_major_suffixes() -> None:
-    assert modzip.escape_path("github.com/GoogleCloudPlatform/omega") == "github.com/!google!cloud!platform/omega"
-    assert modzip.escape_path("ascii.com/abcdefghijklmnopqrstuvwxyz.-/~_0123456789") == \
+    assert modversion.escape_path("github.com/GoogleCloudPlatform/omega") == "github.com/!google!cloud!platform/omega"
+    assert modversion.escape_path("ascii.com/abcdefghijklmnopqrstuvwxyz.-/~_0123456789") == \
         "ascii.com/abcdefghijklmnopqrstuvwxyz.-/~_0123456789"
     with pytest.raises(ValueError):
-        modzip.escape_path("x.y/z/v1")
-    assert modzip.split_path_version("gopkg.in/yaml.v2") == ("gopkg.in/yaml", ".v2", True)
-    assert modzip.split_path_version("example.com/m/v3") == ("example.com/m", "/v3", True)
-    assert modzip.path_major_matches("v3.1.0", "/v3") and not modzip.path_major_matches("v2.0.0", "/v3")
-    assert modzip.path_major_matches("v1.9.0", "") and not modzip.path_major_matches("v2.0.0", "")
+        modversion.escape_path("x.y/z/v1")
+    assert modversion.split_path_version("gopkg.in/yaml.v2") == ("gopkg.in/yaml", ".v2", True)
+    assert modversion.split_path_version("example.com/m/v3") == ("example.com/m", "/v3", True)
+    assert modversion.path_major_matches("v3.1.0", "/v3") and not modversion.path_major_matches("v2.0.0", "/v3")
+    assert modversion.path_major_matches("v1.9.0", "") and not modversion.path_major_matches("v2.0.0", "")
 
 
 def test_tag_prefixes_follow_the_module_directory() -> None:
-    assert modzip.tag_prefix("example.com/m", "") == ""
-    assert modzip.tag_prefix("example.com/m/sub", "sub") == "sub/"
-    assert modzip.tag_prefix("example.com/m/v2", "v2") == ""  # a major subdirectory takes the root's tags
-    assert modzip.tag_prefix("example.com/m/sub/v2", "sub/v2") == "sub/"
-    assert modzip.tag_prefix("example.com/m/v2", "") == ""  # a major branch
+    assert modversion.tag_prefix("example.com/m", "") == ""
+    assert modversion.tag_prefix("example.com/m/sub", "sub") == "sub/"
+    assert modversion.tag_prefix("example.com/m/v2", "v2") == ""  # a major subdirectory takes the root's tags
+    assert modversion.tag_prefix("example.com/m/sub/v2", "sub/v2") == "sub/"
+    assert modversion.tag_prefix("example.com/m/v2", "") == ""  # a major branch
 
 
 def test_the_version_of_a_commit() -> None:
     commit, t = "89ecb3eacf2b2e529414d03dbeaf79598973a8cf", 1714564800  # 2024-05-01 12:00:00 UTC
-    version = modzip.commit_version
+    version = modversion.commit_version
     # Its own canonical tag, the highest; a tag with build metadata, another module's or major's do not count.
     assert version("example.com/m", "", ["v1.0.0", "v1.1.0", "v2.0.0", "sub/v3.0.0"], [], t, commit) == "v1.1.0"
     assert version("example.com/m/v2", "", ["v1.5.0", "v2.0.1"], [], t, commit) == "v2.0.1"
@@ -212,7 +212,7 @@ def test_check_files_sorts_every_file_once(repo: list[tuple[str, bytes, str]], g
     folded = [p.casefold() for p in valid]
     assert len(set(folded)) == len(folded)  # no two names a case-insensitive file system would merge
     for p in valid:
-        assert modzip.file_path_problem(p) is None and not modzip.is_vendored(p, go124)
+        assert modversion.file_path_problem(p) is None and not modzip.is_vendored(p, go124)
         assert p == "go.mod" or p.rpartition("/")[2].lower() != "go.mod"  # another module's go.mod stays out
 
 
@@ -246,30 +246,30 @@ VERSION = st.builds(lambda a, b, c, pre: f"v{a}.{b}.{c}" + (f"-{pre}" if pre els
 @example("v1.0.0-rc.1", "v1.0.0")
 @example("v1.2.3-pre.10", "v1.2.3-pre.9")
 def test_compare_is_an_order(v: str, w: str) -> None:
-    assert modzip.compare(v, w) == -modzip.compare(w, v)
-    assert (modzip.compare(v, w) == 0) == (v == w)
-    assert modzip.canonical(modzip.canonical(v)) == modzip.canonical(v) == v
+    assert modversion.compare(v, w) == -modversion.compare(w, v)
+    assert (modversion.compare(v, w) == 0) == (v == w)
+    assert modversion.canonical(modversion.canonical(v)) == modversion.canonical(v) == v
 
 
 @settings(max_examples=200)
 @given(VERSION, st.integers(0, 4102444800), st.text("0123456789abcdef", min_size=12, max_size=12))
 def test_a_pseudo_version_sorts_just_above_its_base(base: str, epoch: int, rev: str) -> None:
-    pv = modzip.pseudo_version("", base, epoch, rev)
-    assert modzip.is_pseudo_version(pv) and modzip.canonical(pv) == pv
-    assert modzip.compare(base, pv) < 0
-    if not modzip.prerelease(base):
+    pv = modversion.pseudo_version("", base, epoch, rev)
+    assert modversion.is_pseudo_version(pv) and modversion.canonical(pv) == pv
+    assert modversion.compare(base, pv) < 0
+    if not modversion.prerelease(base):
         head, _, patch = base.rpartition(".")
-        assert modzip.compare(pv, f"{head}.{int(patch) + 1}") < 0
+        assert modversion.compare(pv, f"{head}.{int(patch) + 1}") < 0
 
 
 @settings(max_examples=200)
 @given(st.text(st.sampled_from("abcXYZ.-/~_0"), min_size=1, max_size=20))
 def test_escaping_keeps_paths_apart(path: str) -> None:
     path = "example.com/" + path
-    if modzip.module_path_problem(path):
+    if modversion.module_path_problem(path):
         with pytest.raises(ValueError):
-            modzip.escape_path(path)
+            modversion.escape_path(path)
         return
-    escaped = modzip.escape_path(path)
+    escaped = modversion.escape_path(path)
     assert escaped == escaped.lower()
     assert escaped.replace("!", "") == path.lower() and escaped.count("!") == sum(c.isupper() for c in path)

@@ -9,11 +9,13 @@ import pytest
 import requests
 
 from gobox.errors import NotFoundError, UsageError
-from gobox.oci.manifest import DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST, Platform
+from gobox.names.platform import Platform
+from gobox.names.reference import Reference
+from gobox.oci.manifest import DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST
 from gobox.oci.pull import Image, images, record_path
 from gobox.oci.push import Pushed, check_target, choose_source, missing, plan, push, record, summary
-from gobox.oci.reference import Reference
-from gobox.oci.registry import Options, _FileBody, upload_url
+from gobox.oci.registry import _FileBody, upload_url
+from gobox.oci.transport import Options
 from gobox.oci.write import FILE, Entry, write_json_blob, write_layer
 from gobox.progress import Progress
 from gobox.store import Store, write_atomic
@@ -207,7 +209,8 @@ def test_a_blob_body_is_sent_with_content_length_not_chunked_and_counted(tmp_pat
 
 
 def test_an_upload_url_query_never_reaches_a_message(tmp_path: Path) -> None:
-    from gobox.oci.registry import Client, RegistryError
+    from gobox.oci.registry import Client
+    from gobox.oci.transport import RegistryError
 
     client = Client("127.0.0.1:9", Options(attempts=1))
     signed = "relative/upload?X-Amz-Signature=s3cr3t&X-Amz-Credential=key"

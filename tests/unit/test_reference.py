@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from gobox.errors import EXIT_USAGE, UsageError
-from gobox.oci.reference import Reference, is_digest, parse_reference
+from gobox.names.reference import Reference, is_digest, parse_reference
 
 D256 = "sha256:" + "0123456789abcdef" * 4
 D512 = "sha512:" + "fedcba9876543210" * 8

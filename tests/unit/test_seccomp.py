@@ -12,8 +12,9 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from gobox import libc
 from gobox.errors import SandboxError
-from gobox.sandbox import libc, seccomp
+from gobox.sandbox import seccomp
 
 RULES = seccomp.default_rules()
 NS_FLAGS = 0x7E020000  # Docker's mask: NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET

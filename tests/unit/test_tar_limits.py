@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from gobox.config import Settings
 from gobox.errors import ConfigError
 from gobox.oci.layer import Limits
+from gobox.settings import Settings
 
 
 def load(tmp_path: Path, text: str = "", **env: str) -> Settings:

@@ -6,7 +6,9 @@ import json
 
 import pytest
 
-from gobox.cross.targets import (
+from gobox.cross.cgo import zig_target
+from gobox.errors import EXIT_USAGE, UsageError
+from gobox.names.targets import (
     TEMPLATE_FIELDS,
     Port,
     Target,
@@ -15,10 +17,8 @@ from gobox.cross.targets import (
     parse_target,
     render_output,
     template_problem,
-    zig_target,
 )
-from gobox.errors import EXIT_USAGE, UsageError
-from gobox.toolchains.versions import GoVersion
+from gobox.names.versions import GoVersion
 
 V = GoVersion.parse
 GO = V("1.22.10")

@@ -9,7 +9,7 @@ import pytest
 
 from gobox.config import GoMod, Project, choose_version, parse_config
 from gobox.errors import NotFoundError
-from gobox.toolchains.versions import GoVersion, VersionRequest, resolve
+from gobox.names.versions import GoVersion, VersionRequest, resolve
 
 V = GoVersion.parse
 OFFERED = [V(n) for n in ["1.13", "1.13.15", "1.21.13", "1.22.10", "1.23rc1", "1.27.3"]]

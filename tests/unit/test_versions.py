@@ -3,7 +3,7 @@
 import pytest
 
 from gobox.errors import NotFoundError, UsageError
-from gobox.toolchains.versions import GoVersion, VersionRequest, nearest, resolve
+from gobox.names.versions import GoVersion, VersionRequest, nearest, resolve
 
 V = GoVersion.parse
 

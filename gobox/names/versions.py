@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from gobox.errors import NotFoundError, UsageError
+from gobox.errors import InvalidName, NotFoundError
 
 _VERSION = re.compile(r"^(?:go)?(\d+)\.(\d+)(?:\.(\d+)|(beta|rc)(\d+))?$")
 
@@ -33,7 +33,7 @@ class GoVersion:
     def parse(cls, text: str) -> GoVersion:
         m = _VERSION.match(text.strip())
         if not m:
-            raise UsageError(
+            raise InvalidName(
                 f"not a Go version: {text!r}",
                 hint="use 1.22 (newest 1.22.x), 1.22.10, go1.22.10 or 1.23rc1",
             )

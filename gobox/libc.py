@@ -1,4 +1,4 @@
-"""Declarations of the Linux syscalls the sandbox needs, errno-checked through ctypes; nothing else."""
+"""Declarations of the Linux syscalls gobox needs (sandbox, store), errno-checked through ctypes; nothing else."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Cross targets: the pinned Go's ports, target patterns and variants, output names and zig triples."""
+"""Cross targets: Go's GOOS/GOARCH names, the pinned Go's ports, target patterns and variants, output names."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import string
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from gobox.errors import UsageError
-from gobox.toolchains.versions import GoVersion
+from gobox.errors import InvalidName
+from gobox.names.platform import ARCH_VARIABLE, Platform
+from gobox.names.versions import GoVersion
 
 LIST_HINT = "`gobox cross --list` shows the supported targets"
 
@@ -46,12 +47,6 @@ _ARCH_ALIASES = {
 }  # fmt: skip
 
 _V = GoVersion.parse
-
-_ARCH_VARIABLE = {
-    "arm": "GOARM", "amd64": "GOAMD64", "arm64": "GOARM64", "386": "GO386",
-    "mips": "GOMIPS", "mipsle": "GOMIPS", "mips64": "GOMIPS64", "mips64le": "GOMIPS64",
-    "ppc64": "GOPPC64", "ppc64le": "GOPPC64", "riscv64": "GORISCV64",
-}  # fmt: skip
 
 # The Go release that first reads each variable; before it go build ignores the
 # setting silently, which would make a "v3" build that is really v1.
@@ -124,57 +119,25 @@ def parse_dist_list(text: str) -> tuple[Port, ...]:
     return tuple(ports.values())
 
 
-@dataclass(frozen=True, order=True)
-class Target:
-    """One build target: GOOS, GOARCH and an optional microarchitecture variant (v7, v3, power9)."""
-
-    goos: str
-    goarch: str
-    variant: str = ""
-
-    def __str__(self) -> str:
-        base = f"{self.goos}/{self.goarch}"
-        return f"{base}/{self.variant}" if self.variant else base
-
-    @property
-    def variable(self) -> str | None:
-        """The environment variable a variant of this architecture sets, e.g. GOARM."""
-        return _ARCH_VARIABLE.get(self.goarch)
-
-    def env(self) -> tuple[tuple[str, str], ...]:
-        pairs = [("GOOS", self.goos), ("GOARCH", self.goarch)]
-        variable = self.variable
-        if self.variant and variable is not None:
-            # GOARM is the only variable whose values are bare numbers.
-            value = self.variant.removeprefix("v") if variable == "GOARM" else self.variant
-            pairs.append((variable, value))
-        return tuple(pairs)
-
-    @property
-    def exe_suffix(self) -> str:
-        # go build names wasm output without a suffix, so only windows gets one.
-        return ".exe" if self.goos == "windows" else ""
-
-    @property
-    def dir_suffix(self) -> str:
-        return f"_{self.variant}" if self.variant else ""
+# A cross target is a Platform: the type images are selected by and the host is described with.
+Target = Platform
 
 
 # ---- variants ----
 
 
 def _normalise_variant(target_text: str, goarch: str, variant: str, go: GoVersion | None) -> str:
-    """The variant as Go spells it; UsageError if the arch has none, the value is bad, or `go` predates it."""
-    variable = _ARCH_VARIABLE.get(goarch)
+    """The variant as Go spells it; InvalidName if the arch has none, the value is bad, or `go` predates it."""
+    variable = ARCH_VARIABLE.get(goarch)
     if variable is None:
-        arches = ", ".join(sorted(_ARCH_VARIABLE))
-        raise UsageError(
+        arches = ", ".join(sorted(ARCH_VARIABLE))
+        raise InvalidName(
             f"{target_text}: {goarch} takes no variant (variants exist for {arches})",
             hint=f"drop the variant: {target_text.rsplit('/', 1)[0]}",
         )
     since = _VARIABLE_SINCE.get(variable)
     if go is not None and since is not None and go < since:
-        raise UsageError(
+        raise InvalidName(
             f"{target_text}: {variable} needs go{since} or newer; this project's Go is {go}",
             hint="drop the variant, or move the project to a newer Go",
         )
@@ -183,16 +146,16 @@ def _normalise_variant(target_text: str, goarch: str, variant: str, go: GoVersio
     if variable == "GOARM64":
         m = _GOARM64.match(variant)
         if m is None or (m.group(1) == "v9" and m.group(2) and int(m.group(2)[1:]) > 5):
-            raise UsageError(f"{target_text}: {variable} must be {_GOARM64_ALLOWED}")
+            raise InvalidName(f"{target_text}: {variable} must be {_GOARM64_ALLOWED}")
         # Go itself wants v8.0; a bare v8 is what people write for the baseline.
         return m.group(1) + (m.group(2) or ".0") + m.group(3)
     values = dict(_VALUES[variable])
     if variant not in values:
         allowed = [v for v, s in values.items() if go is None or s is None or go >= s]
-        raise UsageError(f"{target_text}: {variable} must be one of {', '.join(allowed)}")
+        raise InvalidName(f"{target_text}: {variable} must be one of {', '.join(allowed)}")
     value_since = values[variant]
     if go is not None and value_since is not None and go < value_since:
-        raise UsageError(
+        raise InvalidName(
             f"{target_text}: {variable}={variant} needs go{value_since} or newer; this project's Go is {go}",
             hint="choose another variant, or move the project to a newer Go",
         )
@@ -212,8 +175,8 @@ class _Pattern:
     text: str = ""  # as written, without "!", for messages
 
 
-def _not_a_target(text: str, hint: str | None = None) -> UsageError:
-    return UsageError(f"not a target: {text!r} ({_EXPECTED})", hint=hint)
+def _not_a_target(text: str, hint: str | None = None) -> InvalidName:
+    return InvalidName(f"not a target: {text!r} ({_EXPECTED})", hint=hint)
 
 
 def _parse_pattern(raw: str) -> _Pattern:
@@ -247,18 +210,18 @@ def parse_target(text: str, go: GoVersion | None = None, origin: str = "") -> Ta
     The variant is checked against Go's values, and against `go`'s release when given.
     """
     # A config key names one target, so the pattern forms are not offered as what was expected.
-    refusal = UsageError(f"not a target: {text.strip()!r} (expected GOOS/GOARCH[/VARIANT], such as linux/amd64 or "
+    refusal = InvalidName(f"not a target: {text.strip()!r} (expected GOOS/GOARCH[/VARIANT], such as linux/amd64 or "
                          f"linux/arm/v7)")
     try:
         try:
             pattern = _parse_pattern(text)
-        except UsageError as e:
+        except InvalidName as e:
             refusal.hint = e.hint
             raise refusal from None
         if pattern.negate or pattern.keyword or "*" in pattern.goos + pattern.goarch:
             raise refusal
         return _exact(pattern, go)
-    except UsageError as e:
+    except InvalidName as e:
         raise _with_origin(e, origin) from None
 
 
@@ -269,10 +232,10 @@ def _exact(pattern: _Pattern, go: GoVersion | None) -> Target:
     return Target(pattern.goos, pattern.goarch, variant)
 
 
-def _with_origin(error: UsageError, origin: str) -> UsageError:
+def _with_origin(error: InvalidName, origin: str) -> InvalidName:
     if not origin:
         return error
-    return UsageError(f"{origin}: {error.message}", hint=error.hint)
+    return InvalidName(f"{origin}: {error.message}", hint=error.hint)
 
 
 # ---- expanding patterns against the toolchain's ports ----
@@ -282,13 +245,13 @@ def expand(patterns: Sequence[str], ports: Sequence[Port], go: GoVersion, origin
     """The targets `patterns` name, in the order first added, checked against the toolchain's ports."""
     try:
         return _expand(patterns, ports, go)
-    except UsageError as e:
+    except InvalidName as e:
         raise _with_origin(e, origin) from None
 
 
 def _expand(patterns: Sequence[str], ports: Sequence[Port], go: GoVersion) -> tuple[Target, ...]:
     if not patterns:
-        raise UsageError("no targets given", hint=f"name targets such as linux/amd64 or linux/*; {LIST_HINT}")
+        raise InvalidName("no targets given", hint=f"name targets such as linux/amd64 or linux/*; {LIST_HINT}")
     parsed = [_parse_pattern(p) for p in patterns]
     # A dict keeps first-added order and drops duplicates.
     chosen: dict[Target, None] = {}
@@ -303,7 +266,7 @@ def _expand(patterns: Sequence[str], ports: Sequence[Port], go: GoVersion) -> tu
             chosen.update((t, None) for t in named)
     if not chosen:
         listed = " ".join(p.strip() for p in patterns)
-        raise UsageError(f"no targets left: {listed!r} names none", hint=LIST_HINT)
+        raise InvalidName(f"no targets left: {listed!r} names none", hint=LIST_HINT)
     return tuple(chosen)
 
 
@@ -337,14 +300,14 @@ def _resolve_wildcard(pattern: _Pattern, ports: Sequence[Port], go: GoVersion) -
     if matched:
         return matched
     if "*" in pattern.goos and "*" in pattern.goarch:
-        raise UsageError(f"no target matches {pattern.text!r}", hint=LIST_HINT)
+        raise InvalidName(f"no target matches {pattern.text!r}", hint=LIST_HINT)
     # One field is a glob here; the other is a name, which may be a typo.
     if "*" not in pattern.goos:
         name, known = pattern.goos, KNOWN_GOOS
     else:
         name, known = pattern.goarch, KNOWN_GOARCH
     if name in known:
-        raise UsageError(f"go{go} does not support {name}", hint=LIST_HINT)
+        raise InvalidName(f"go{go} does not support {name}", hint=LIST_HINT)
     if pattern.goos != "*":
         goos = _pick(name, {p.goos for p in ports}, _OS_ALIASES)
         suggestion = f"{goos}/*" if goos else None
@@ -352,14 +315,14 @@ def _resolve_wildcard(pattern: _Pattern, ports: Sequence[Port], go: GoVersion) -
         arch_aliases = {k: v[0] for k, v in _ARCH_ALIASES.items()}
         goarch = _pick(name, {p.goarch for p in ports}, arch_aliases)
         suggestion = f"*/{goarch}" if goarch else None
-    raise UsageError(f"no target matches {pattern.text!r}", hint=_did_you_mean(suggestion))
+    raise InvalidName(f"no target matches {pattern.text!r}", hint=_did_you_mean(suggestion))
 
 
 def _arches_of(goos: str, ports: Sequence[Port]) -> list[str]:
     return sorted({p.goarch for p in ports if p.goos == goos})
 
 
-def _not_a_port(pattern: _Pattern, ports: Sequence[Port], go: GoVersion) -> UsageError:
+def _not_a_port(pattern: _Pattern, ports: Sequence[Port], go: GoVersion) -> InvalidName:
     if pattern.goos in KNOWN_GOOS and pattern.goarch in KNOWN_GOARCH:
         pair = f"{pattern.goos}/{pattern.goarch}"
         arches = _arches_of(pattern.goos, ports)
@@ -375,8 +338,8 @@ def _not_a_port(pattern: _Pattern, ports: Sequence[Port], go: GoVersion) -> Usag
         suggestion = _suggest(pattern, ports, go, close=False)
         if suggestion:
             hint = f"did you mean {suggestion}? {hint}"
-        return UsageError(f"go{go} does not support {pair}", hint=hint)
-    return UsageError(f"unknown target {pattern.text!r}", hint=_did_you_mean(_suggest(pattern, ports, go)))
+        return InvalidName(f"go{go} does not support {pair}", hint=hint)
+    return InvalidName(f"unknown target {pattern.text!r}", hint=_did_you_mean(_suggest(pattern, ports, go)))
 
 
 def _did_you_mean(suggestion: str | None) -> str:
@@ -418,7 +381,7 @@ def _suggest(pattern: _Pattern, ports: Sequence[Port], go: GoVersion, close: boo
     if pattern.variant:
         try:
             variant = _normalise_variant(f"{goos}/{goarch}/{pattern.variant}", goarch, pattern.variant, go)
-        except UsageError:
+        except InvalidName:
             pass  # the typed variant does not fit the suggested arch; keep the alias's, if any
     return str(Target(goos, goarch, variant))
 
@@ -465,29 +428,3 @@ def render_output(template: str, name: str, target: Target) -> str:
     if "/" in rendered or "\\" in rendered or "\0" in rendered or rendered in (".", ".."):
         raise ValueError(f"output name {rendered!r} must be one directory name")
     return rendered
-
-
-# ---- zig ----
-
-_ZIG_LINUX_ARCH = {
-    "amd64": "x86_64", "arm64": "aarch64", "386": "x86", "riscv64": "riscv64", "ppc64le": "powerpc64le",
-    "s390x": "s390x", "loong64": "loongarch64", "mips64le": "mips64el", "mipsle": "mipsel", "mips": "mips",
-}  # fmt: skip
-_ZIG_OTHER = {
-    ("windows", "amd64"): "x86_64-windows-gnu",
-    ("windows", "arm64"): "aarch64-windows-gnu",
-    ("windows", "386"): "x86-windows-gnu",
-    ("darwin", "amd64"): "x86_64-macos",
-    ("darwin", "arm64"): "aarch64-macos",
-}
-
-
-def zig_target(target: Target) -> str | None:
-    """The `zig cc -target` triple for cgo builds of `target`, or None where zig ships no libc for it."""
-    if target.goos == "linux":
-        if target.goarch == "arm":
-            # GOARM=5 means a soft-float ABI; v6 and v7 use hard-float registers.
-            return "arm-linux-musleabi" if target.variant == "v5" else "arm-linux-musleabihf"
-        arch = _ZIG_LINUX_ARCH.get(target.goarch)
-        return f"{arch}-linux-musl" if arch else None
-    return _ZIG_OTHER.get((target.goos, target.goarch))

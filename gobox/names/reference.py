@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from gobox.errors import UsageError
+from gobox.errors import InvalidName
 
 DOCKER_HUB = "docker.io"
 # docker.io is only a name: Docker Hub's v2 API answers on this host.
@@ -56,7 +56,7 @@ class Reference:
 
     @classmethod
     def parse(cls, text: str) -> Reference:
-        """Parse and normalise text as `docker pull` would, or raise UsageError naming what is wrong."""
+        """Parse and normalise text as `docker pull` would, or raise InvalidName naming what is wrong."""
         return _parse(text)
 
     def __str__(self) -> str:
@@ -101,14 +101,14 @@ class Reference:
         """The same image name with another tag; a digest, if any, is kept, as Docker's WithTag does."""
         problem = _tag_problem(tag)
         if problem:
-            raise UsageError(f"not an image tag: {tag!r} ({problem})", hint=_TAG_HINT)
+            raise InvalidName(f"not an image tag: {tag!r} ({problem})", hint=_TAG_HINT)
         return replace(self, tag=tag)
 
     def with_digest(self, digest: str) -> Reference:
         """The same image name pinned to digest; a tag, if any, is kept, as Docker's WithDigest does."""
         problem = _digest_problem(digest)
         if problem:
-            raise UsageError(f"not a digest: {digest!r} ({problem})", hint=_DIGEST_HINT)
+            raise InvalidName(f"not a digest: {digest!r} ({problem})", hint=_DIGEST_HINT)
         return replace(self, digest=digest)
 
 
@@ -117,8 +117,8 @@ def parse_reference(text: str) -> Reference:
     return _parse(text)
 
 
-def _fail(text: str, problem: str, hint: str | None = _FORM_HINT) -> UsageError:
-    return UsageError(f"not an image reference: {text!r} ({problem})", hint=hint)
+def _fail(text: str, problem: str, hint: str | None = _FORM_HINT) -> InvalidName:
+    return InvalidName(f"not an image reference: {text!r} ({problem})", hint=hint)
 
 
 def _parse(text: str) -> Reference:
@@ -250,6 +250,6 @@ def _lower_case_hint(text: str, name: str) -> str:
     suggestion = name.lower() + text[len(name) :]
     try:
         _parse(suggestion)
-    except UsageError:
+    except InvalidName:
         return "write the repository in lower case"
     return f"write the repository in lower case: {suggestion!r}"

@@ -2,7 +2,7 @@
 
 This is the single source of truth for both files: config.py builds its
 dataclasses from the values checked here, docs/config.md is generated from it
-(`python -m gobox.schema --markdown > docs/config.md`), and the tests hold
+(`python -m gobox.schema --markdown > docs/config.md`, rendered by markdown.py), and the tests hold
 docs/config.md and gobox.toml.example to it.
 """
 
@@ -15,14 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-Problem = str  # what is wrong with a value, phrased to follow "key: "
+from gobox.sizes import parse_size, show_size  # config.py reads schema.parse_size too
 
-# At most 30 digits each side of the point: a size any larger is no size, and its digits cost nothing to read.
-_SIZE = re.compile(r"^\s*(\d{1,30}(?:\.\d{1,30})?)\s*([KMGT]i?B?|B)?\s*$", re.IGNORECASE)
-_SIZE_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1 << 10, "ki": 1 << 10,
-               "m": 1000**2, "mb": 1000**2, "mib": 1 << 20, "mi": 1 << 20,
-               "g": 1000**3, "gb": 1000**3, "gib": 1 << 30, "gi": 1 << 30,
-               "t": 1000**4, "tb": 1000**4, "tib": 1 << 40, "ti": 1 << 40}
+Problem = str  # what is wrong with a value, phrased to follow "key: "
 
 # The limits the kernel itself puts on the sandbox's settings, checked when gobox.toml (or the command line)
 # is read so that `--dry-run` refuses what the run would fail on.
@@ -30,30 +25,6 @@ PIDS_MAX = 4194304  # PID_MAX_LIMIT on 64-bit: no kernel.pid_max, so no pids.max
 CPUS_MAX = 8192  # the most CPUs a Linux kernel is built for (NR_CPUS with MAXSMP)
 MEMORY_MIN = 1 << 20  # the kernel takes less, but no build runs in it: "memory = 512" forgot its unit
 MEMORY_MAX = (1 << 63) - 1  # the kernel's page counters hold no more (PAGE_COUNTER_MAX)
-
-
-def parse_size(value: int | str) -> int | None:
-    """Bytes from 268435456, "256MiB", "2GiB" or "512M"; None when it is not a size."""
-    from fractions import Fraction
-
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value if value > 0 else None
-    m = _SIZE.match(value)
-    if not m:
-        return None
-    number, unit = m.groups()
-    size = int(Fraction(number) * _SIZE_UNITS[(unit or "").lower()])  # exact: a float would round 2**63 - 1
-    return size if size > 0 else None
-
-
-def show_size(n: int) -> str:
-    """A byte count as a size string when it is a whole number of MiB, GiB or TiB, else the number."""
-    for unit, shift in (("TiB", 40), ("GiB", 30), ("MiB", 20)):
-        if n % (1 << shift) == 0:
-            return f"{n >> shift}{unit}"
-    return str(n)
 
 
 @dataclass(frozen=True)
@@ -171,7 +142,7 @@ def _str_table(v: Any) -> Problem | None:
 def _output_template(v: Any) -> Problem | None:
     if not isinstance(v, str):
         return _is_str(v)
-    from gobox.cross.targets import template_problem
+    from gobox.names.targets import template_problem
 
     return template_problem(v)
 
@@ -180,8 +151,8 @@ def _cc_table(v: Any) -> Problem | None:
     problem = _str_table(v)
     if problem:
         return problem
-    from gobox.cross.targets import parse_target
-    from gobox.errors import UsageError
+    from gobox.errors import InvalidName
+    from gobox.names.targets import parse_target
 
     for key, value in v.items():
         if not value.split():
@@ -190,13 +161,13 @@ def _cc_table(v: Any) -> Problem | None:
             continue
         try:
             parse_target(key)
-        except UsageError as e:
+        except InvalidName as e:
             return f"{key!r}: {e.message}"
     return None
 
 
 def _go_version(v: Any) -> Problem | None:
-    from gobox.toolchains.versions import is_version
+    from gobox.names.versions import is_version
 
     if isinstance(v, str) and is_version(v):
         return None
@@ -245,12 +216,12 @@ def _user(v: Any) -> Problem | None:
 
 
 def _image_reference(v: str) -> Problem | None:
-    from gobox.errors import UsageError
-    from gobox.oci.reference import Reference
+    from gobox.errors import InvalidName
+    from gobox.names.reference import Reference
 
     try:
         Reference.parse(v)
-    except UsageError as e:
+    except InvalidName as e:
         return e.message
     return None
 
@@ -570,7 +541,7 @@ def with_defaults(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 @dataclass(frozen=True)
 class Setting:
-    """One key of the user's config.toml; config.Settings checks it, with its GOBOX_* variable."""
+    """One key of the user's config.toml; settings.Settings checks it, with its GOBOX_* variable."""
 
     name: str
     kind: str
@@ -614,93 +585,3 @@ USER_SCHEMA: dict[str, dict[str, Setting]] = {
         Setting("layer-size", "size", "64GiB", "The most any one layer may unpack to.", "GOBOX_LAYER_SIZE"),
     ]},
 }
-
-
-# --- docs/config.md -----------------------------------------------------------
-
-
-def _toml_value(v: Any) -> str:
-    """A default as it would be written in the file."""
-    if isinstance(v, bool):
-        return str(v).lower()
-    if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(v, list):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "{ " + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + " }" if v else "{}"
-    return str(v)
-
-
-def _cell(text: str) -> str:
-    """Text for a table cell: a | would end the cell, <binary> would be read as HTML, "*" could start emphasis."""
-    return text.replace("|", "\\|").replace("<", "&lt;").replace("*", "\\*")
-
-
-def _default_cell(v: Any) -> str:
-    # None means unset: what applies then depends on other things, and the description says what.
-    return "unset" if v is None else f"`{_toml_value(v)}`"
-
-
-def _type_cell(key: Key) -> str:
-    if key.choices:
-        return "one of " + ", ".join(f"`{_toml_value(c)}`" for c in key.choices)
-    if key.bounds:
-        return f"{key.kind}, {key.bounds}"
-    return key.kind
-
-
-def reference_markdown() -> str:
-    """docs/config.md: every table and key of gobox.toml and config.toml, from SCHEMA and USER_SCHEMA."""
-    out = [
-        "# Configuration reference",
-        "",
-        "<!-- Generated from gobox/schema.py by `python -m gobox.schema --markdown > docs/config.md`;"
-        " edit the schema, not this file (tests/unit/test_config_doc.py checks they agree). -->",
-        "",
-        "gobox reads two files, and every key of both is optional:",
-        "",
-        "- [`gobox.toml`](#gobox-toml) at the root of a Go project says how gobox builds it; commit it,"
-        " with the `gobox.lock` gobox writes next to it.",
-        "  [`gobox.toml.example`](../gobox.toml.example) shows each key with a comment.",
-        "- [`config.toml`](#config-toml) is your own: where toolchains come from, and network settings.",
-        "",
-        "A default of *unset* means the key has no value of its own; its description says what applies"
-        " then. Sizes are bytes or a string such as `\"512MiB\"` or `\"2GiB\"`. Where a type gives a range,"
-        " a value outside it is refused when the file is read, so `--dry-run` sees it; no string, nor key,"
-        " may hold a NUL character, since each ends up as a path, an argument or an environment variable.",
-        "",
-        "## gobox.toml",
-        "",
-        "gobox finds it in the current directory or the nearest one above (`-C DIR` starts elsewhere);"
-        " a go.mod with no gobox.toml beside it is a project too, with every default."
-        " An unknown table or key is an error, reported with its line.",
-    ]
-    for table, keys in SCHEMA.items():
-        out += ["", f"### [{table}]", "", TABLES[table], "",
-                "| Key | Type | Default | Description |", "|---|---|---|---|"]
-        out += [f"| `{k.name}` | {_cell(_type_cell(k))} | {_cell(_default_cell(k.default))} | {_cell(k.doc)} |"
-                for k in keys.values()]
-    out += [
-        "",
-        "## config.toml",
-        "",
-        "Your own settings, for every project: `config.toml` in the user config directory"
-        " (`~/.config/gobox/config.toml` on Linux, or under `$XDG_CONFIG_HOME`); `GOBOX_CONFIG` names"
-        " another file. Each key's environment variable overrides the file (a list's variable is"
-        " comma-separated, e.g. `GOBOX_TOOLCHAIN_SOURCES=pypi,go.dev`).",
-    ]
-    for table, settings in USER_SCHEMA.items():
-        out += ["", f"### [{table}]", "", USER_TABLES[table], "",
-                "| Key | Type | Default | Environment | Description |", "|---|---|---|---|---|"]
-        out += [f"| `{s.name}` | {s.kind} | {_cell(_default_cell(s.default))} | `{s.env}` | {_cell(s.doc)} |"
-                for s in settings.values()]
-    return "\n".join(out) + "\n"
-
-
-if __name__ == "__main__":
-    import sys
-
-    if sys.argv[1:] != ["--markdown"]:
-        sys.exit("usage: python -m gobox.schema --markdown > docs/config.md")
-    sys.stdout.write(reference_markdown())
