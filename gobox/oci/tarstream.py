@@ -132,7 +132,7 @@ class Decompressed:
             self._queue.put(IntegrityError(f"archive is corrupt (gzip: {e})"))
         except OSError as e:
             self._queue.put(GoboxError(f"cannot read the archive: {e.strerror or e}"))
-        except BaseException as e:  # handed to the reading thread, which raises it
+        except BaseException as e:  # noqa: BLE001 - handed to the reading thread, which raises it
             self._queue.put(e)
 
     def over_budget(self) -> GoboxError:

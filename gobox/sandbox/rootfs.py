@@ -13,6 +13,7 @@ import os
 import socket
 import stat
 import struct
+from collections.abc import Callable
 from pathlib import Path
 
 from gobox import fsroot, libc
@@ -30,7 +31,7 @@ class SetupError(Exception):
         self.step, self.path, self.errno = step, path, err.errno or 0
 
 
-def _do(step: str, path: str | os.PathLike[str], fn, *args) -> None:  # noqa: ANN001
+def _do(step: str, path: str | os.PathLike[str], fn: Callable[..., object], *args: object) -> None:
     try:
         fn(*args)
     except OSError as e:
