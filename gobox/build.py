@@ -393,7 +393,8 @@ def prepare(project: Project, store: Store, settings, options: Options,  # noqa:
         toolchain = resolution.toolchain
         if resolution.pending is not None:
             a = resolution.pending
-            notes.append(f"would install {a.version.tag} from {a.source} ({a.size / 1e6:.1f} MB)")
+            size = f" ({a.size / 1e6:.1f} MB)" if a.size is not None else ""
+            notes.append(f"would install {a.version.tag} from {a.source}{size}")
         if resolution.lock_pending:
             notes.append(f"would write {project.relative(project.lock_path)} (go {toolchain.version})")
         layers = (str(toolchain.layer),)

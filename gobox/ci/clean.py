@@ -319,17 +319,20 @@ def _module(snap: Project, checkout: source.Checkout, dirty: bool, project_dir: 
             progress) -> module.Release | None:  # noqa: ANN001
     """The library's module zip of the commit and its h1: into out/, or None (and why) when there is none to
     release: a module path Go cannot fetch, or a --dirty build, whose files no commit (and so no version) has."""
+    assert snap.gomod is not None  # a library: the caller has checked that the project is a module
     why = module.skip_reason(snap.gomod.module)
     if dirty:
         why = "--dirty builds files that no commit has, and so no version of the module"
     if why:
         progress.step(f"no module zip: {why}")
         return None
+    name = snap.gomod.module
+    assert name is not None  # skip_reason gives a reason when go.mod names no module
     repo = project_dir
     for _ in Path(checkout.subdir).parts:
         repo = repo.parent
     try:
-        released = module.release(checkout, repo, checkout.commit, snap.gomod.module, out, scratch)
+        released = module.release(checkout, repo, checkout.commit, name, out, scratch)
     except modzip.ModuleZipError as e:
         raise BuildFailed(f"the module zip Go's proxies would serve cannot be made: {e.message}",
                           hint="Go refuses such a module too; rename or remove the file it names") from None

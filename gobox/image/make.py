@@ -25,7 +25,7 @@ from gobox.image.plan import Output
 from gobox.names.reference import Reference
 from gobox.names.targets import Target
 from gobox.oci.layout import Top
-from gobox.oci.manifest import OCI_INDEX, OCI_MANIFEST, parse_document
+from gobox.oci.manifest import OCI_INDEX, OCI_MANIFEST, Manifest, parse_document
 from gobox.oci.records import Image, record_path
 from gobox.store import Store, write_atomic
 
@@ -239,6 +239,7 @@ def _base(project: Project, store: Store, settings, text: str, platform: str, pr
     image = find_image(store, parse_image_reference(text, where), platform, got.digest)
     assert image is not None  # ensure_image has just found or pulled it
     manifest = parse_document(store.blob_for(image.digest).read_bytes(), None, image.digest)
+    assert isinstance(manifest, Manifest)  # an image record names an image manifest, never an index
     config = json.loads(store.blob_for(image.config).read_bytes())
     layers = tuple(plan.LayerRef(plan.oci_layer_type(d.media_type), d.digest, d.size, diff_id)
                    for d, diff_id in zip(manifest.layers, got.config.diff_ids, strict=True))
@@ -273,6 +274,8 @@ def _write(store: Store, top: Top, ref: Reference, output: Output, epoch: int) -
     from gobox.oci import layout
 
     name = str(replace(ref, digest=None))
+    if output.path is None:  # "store" and "registry" write no file
+        return None
     if output.kind == "oci":
         layout.write_layout(store, top, output.path, ref.tag or "latest", name)
     elif output.kind == "oci-archive":
