@@ -71,8 +71,9 @@ def minimal_layer_path(layers_dir: Path, uid: int, gid: int) -> tuple[Path, Path
     try:
         import certifi  # shipped with requests: a pinned, portable CA bundle
 
-        ca_path: Path | None = Path(certifi.where())
-        st = ca_path.stat()
+        ca_path: Path | None
+        ca_path = where = Path(certifi.where())
+        st = where.stat()
         ca_id = f"{ca_path}:{st.st_size}:{st.st_mtime_ns}"
     except (ImportError, OSError):
         ca_path, ca_id = None, "none"

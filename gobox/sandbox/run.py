@@ -487,12 +487,14 @@ class _Watch:
             _forward(self.pid, signo)
 
     def _control(self) -> None:
+        ctl = self.ctl
+        assert ctl is not None  # polled only while PID 1's socket is open
         try:
-            msg, fds, _, _ = socket.recv_fds(self.ctl, 16, 4)
+            msg, fds, _, _ = socket.recv_fds(ctl, 16, 4)
         except OSError:
             msg, fds = b"", []
         if not msg:  # PID 1 is gone
-            self.ctl.close()
+            ctl.close()
             self.ctl = None
             return
         if msg[:1] == init.MASTER and fds:
