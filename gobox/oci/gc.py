@@ -235,7 +235,8 @@ def gc(store: Store, progress, dry_run: bool = False) -> Report:  # noqa: ANN001
 
 def _collect_and_sweep(store: Store, dry_run: bool) -> Report:
     roots = [_record_refs(store, path, image) for path, image in records(store)]
-    pins, stale = [], []
+    pins: list[Pin] = []
+    stale: list[Pin] = []
     for p in read_pins(store):
         (pins if process_alive(p.pid, p.starttime) else stale).append(p)
     garbage = collect(roots, (p.refs for p in pins), _present(store))
@@ -250,9 +251,9 @@ def _collect_and_sweep(store: Store, dry_run: bool) -> Report:
                 store.blob_for(b).unlink()
         for d in sorted(garbage.layers):
             _remove_layer(store, d)
-        for p in parts:
+        for part in parts:
             with contextlib.suppress(FileNotFoundError):
-                p.unlink()
+                part.unlink()
         for p in stale:
             with contextlib.suppress(FileNotFoundError):
                 p.path.unlink()
@@ -283,7 +284,8 @@ def _diff_ids(store: Store, config_digest: str) -> tuple[str, ...]:
 
 
 def _present(store: Store) -> Refs:
-    blobs = layers = ()
+    blobs: list[str] = []
+    layers: list[str] = []
     if store.blobs.is_dir():
         blobs = ["sha256:" + e.name for e in os.scandir(store.blobs)
                  if _HEX.fullmatch(e.name) and e.is_file(follow_symlinks=False)]

@@ -99,7 +99,7 @@ def _pull(ref: Reference, store: Store, options: Options, want: Platform, progre
 
     missing = [d for d in manifest.layers if not store.blob_for(d.digest).exists()]
     # Another gobox pulling the same image may fetch some of them first: those count as reused.
-    fetched = _fetch_all(client, ref, store, missing, progress, sum(d.size for d in missing)) if missing else []
+    downloaded = _fetch_all(client, ref, store, missing, progress, sum(d.size for d in missing)) if missing else []
     image = Image(str(ref), digest, index_digest, str(got if config.os else want), manifest.config.digest,
                   tuple(d.digest for d in manifest.layers),
                   manifest.config.size + sum(d.size for d in manifest.layers))
@@ -107,8 +107,8 @@ def _pull(ref: Reference, store: Store, options: Options, want: Platform, progre
     data = json.dumps(image.to_json(), indent=2).encode()
     if read_record(record) != image:  # a pull that changed nothing writes (and fsyncs) nothing
         write_atomic(record, data)
-    return Pulled(image, manifest, config, len(fetched), len(manifest.layers) - len(fetched),
-                  sum(d.size for d in fetched))
+    return Pulled(image, manifest, config, len(downloaded), len(manifest.layers) - len(downloaded),
+                  sum(d.size for d in downloaded))
 
 
 def _document(data: bytes, media_type: str, digest: str | None, claimed: str, ref: Reference) -> Manifest | Index:

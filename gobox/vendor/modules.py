@@ -198,8 +198,10 @@ _SEMVER = re.compile(r"^v(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z
 def is_semver(version: str) -> bool:
     """A module version as go.mod writes it: v1.2.3, with an optional prerelease and +build suffix."""
     m = _SEMVER.match(version)
-    return bool(m) and (m.group(4) is None or all(p and not (p.isdigit() and len(p) > 1 and p[0] == "0")
-                                                  for p in m.group(4).split(".")))
+    if m is None:
+        return False
+    return (m.group(4) is None or all(p and not (p.isdigit() and len(p) > 1 and p[0] == "0")
+                                   for p in m.group(4).split(".")))
 
 
 def semver_key(version: str) -> tuple:

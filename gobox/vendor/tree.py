@@ -65,7 +65,7 @@ def pin(project: Project, store: Store, progress, locked: bool = False,  # noqa:
         held = lock.dep_for(dep.path)
         same = held is not None and (held.vcs, held.url, held.rev) == (dep.vcs, dep.url, dep.rev)
         renew = update is not None and (not update or dep.path in update)
-        if same and not renew:
+        if held is not None and same and not renew:
             commit = held.commit
             if locked and fetch.is_symbolic(dep.rev):
                 _update(store, remote, progress, dep, repr(dep.rev))
