@@ -25,12 +25,16 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gobox.errors import GoboxError, NotFoundError
 from gobox.names.reference import Reference
 from gobox.oci.pull import Image, read_record
 from gobox.oci.unpack import layer_dir, layers_root
 from gobox.store import Store, process_alive, process_starttime, remove_tree, write_atomic
+
+if TYPE_CHECKING:
+    from gobox.progress import Progress
 
 LOCK = "gc"
 _HEX = re.compile(r"[0-9a-f]{64}")
@@ -129,7 +133,7 @@ def using(store: Store) -> contextlib.AbstractContextManager[None]:
     return store.locked(LOCK, shared=True)
 
 
-def exclusive(store: Store, progress) -> contextlib.AbstractContextManager[None]:  # noqa: ANN001 - Progress
+def exclusive(store: Store, progress: Progress) -> contextlib.AbstractContextManager[None]:
     """The gc side of `using`: no gobox is between finding an image and pinning it while this is held."""
     return store.locked(LOCK, on_wait=lambda: progress.step("waiting for another gobox to finish pulling"))
 
@@ -198,7 +202,7 @@ def records(store: Store) -> list[tuple[Path, Image | None]]:
     return [(p, read_record(p)) for p in sorted(root.rglob("*.json"))]
 
 
-def untag(store: Store, refs: Sequence[Reference], platform: str | None, progress,  # noqa: ANN001
+def untag(store: Store, refs: Sequence[Reference], platform: str | None, progress: Progress,
           prune: bool = True) -> tuple[tuple[Image, ...], Report | None]:
     """Remove the image records refs name (every platform, or one), then, if prune, run gc.
 
@@ -227,7 +231,7 @@ def untag(store: Store, refs: Sequence[Reference], platform: str | None, progres
     return tuple(i for _, i in chosen), report
 
 
-def gc(store: Store, progress, dry_run: bool = False) -> Report:  # noqa: ANN001 - gobox.progress.Progress
+def gc(store: Store, progress: Progress, dry_run: bool = False) -> Report:
     """Remove the blobs and unpacked layers no image record and no running gobox refers to."""
     with exclusive(store, progress):
         return _collect_and_sweep(store, dry_run)

@@ -24,12 +24,15 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, TYPE_CHECKING, Protocol
 
 from gobox import fsroot
 from gobox.errors import GoboxError, IntegrityError, NetworkError, NotFoundError
 from gobox.store import Store, replace_dir
 from gobox.vendor import modules
+
+if TYPE_CHECKING:
+    from gobox.progress import Progress
 
 # Directories a dependency's own tree may carry that must not shadow the project's vendoring.
 DROPPED_DIRS = ("vendor", "Godeps")
@@ -137,7 +140,7 @@ def _git_fetch(repo: Path, remote: Remote) -> None:
           "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"], "git fetch", remote, network=True)
 
 
-def update(store: Store, remote: Remote, progress) -> Path:  # noqa: ANN001 - gobox.progress.Progress
+def update(store: Store, remote: Remote, progress: Progress) -> Path:
     """Clone, or fetch what the remote has now into the cache. Raises FetchFailed when the remote cannot
     be had."""
     with store.locked(f"repo-{remote.key}"):

@@ -10,7 +10,7 @@ import base64
 import hashlib
 import posixpath
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -236,7 +236,8 @@ class Graph:
     unread: frozenset[tuple[str, str]]  # reached, but no go.mod to read: its requirements are not known
 
 
-def select(main: str, roots: Iterable[tuple[str, str]], summary, prune: bool) -> Graph:  # noqa: ANN001
+def select(main: str, roots: Iterable[tuple[str, str]],
+           summary: Callable[[str, str], Summary | None], prune: bool) -> Graph:
     """Minimal version selection (go.dev/ref/mod#minimal-version-selection): every module version reachable
     from the main module's requirements through the go.mod files `summary(path, version)` gives (None when
     there is none to read), and for each module path the highest version any of them requires.
