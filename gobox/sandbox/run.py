@@ -26,6 +26,7 @@ import time
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import Any, NoReturn
 
 from gobox import libc
@@ -539,7 +540,7 @@ class _Watch:
             self.ctl.close()
 
 
-def _noted(signo: int, frame: Any) -> None:
+def _noted(signo: int, frame: FrameType | None) -> None:
     """The handler of every forwarded signal: set_wakeup_fd has already written its number for the loop."""
 
 
