@@ -208,7 +208,7 @@ def _pid1(spec: SandboxSpec, err_fd: int, launch: init.Launch) -> NoReturn:
         init.report(err_fd, e.step, e.path, e.errno)
     except OSError as e:
         init.report(err_fd, "set up the root", "", e.errno or 0)
-    except BaseException as e:  # noqa: BLE001
+    except BaseException as e:  # noqa: BLE001 - a forked child: anything must reach the parent as a record
         init.report(err_fd, "set up the root", "", 0, repr(e))
     os._exit(125)
 
