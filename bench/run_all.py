@@ -129,7 +129,7 @@ def run_bench(name: str, quick: bool, write: bool) -> dict[str, object]:
         entry.update(rows=[r.data() for r in rows], section=section, error=None)
         if write:
             mod.publish(section, True, mod.BEGIN, mod.END)
-    except (Exception, SystemExit) as e:  # one bench failing must not lose the others
+    except (Exception, SystemExit) as e:  # noqa: BLE001 - one bench failing must not lose the others
         # The benches say what failed by SystemExit with a message; anything else keeps its traceback.
         message = str(e) if isinstance(e, SystemExit) else traceback.format_exc()
         entry.update(rows=[], section="", error=message.strip() or repr(e))

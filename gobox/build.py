@@ -6,13 +6,19 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from gobox.config import Mount, Project, vendor_mode
 from gobox.errors import ConfigError, GoboxError
 from gobox.sandbox.cgroups import Limits
 from gobox.sandbox.spec import Bind, Publish, Result, SandboxSpec
 from gobox.store import Store
+
+if TYPE_CHECKING:
+    from gobox.progress import Progress
+    from gobox.settings import Settings
+    from gobox.toolchains.image import ImageToolchain
+    from gobox.toolchains.install import Toolchain
 
 GOROOT = "/usr/local/go"
 GOPATH = "/go"
@@ -344,7 +350,7 @@ class Prepared:
     A dry run's is made ready in name only: `notes` say what a real run would fetch or write first."""
 
     paths: Paths
-    toolchain: Any  # gobox.toolchains.install.Toolchain, imported lazily
+    toolchain: Toolchain | ImageToolchain  # installed from a source, or a Go image's layers
     notes: tuple[str, ...] = ()
 
     @property
@@ -355,8 +361,8 @@ class Prepared:
         return f"image {self.toolchain.reference} {self.toolchain.digest}"
 
 
-def prepare(project: Project, store: Store, settings, options: Options,  # noqa: ANN001
-            progress, dry_run: bool = False) -> Prepared:  # noqa: ANN001 - Settings and Progress, imported lazily
+def prepare(project: Project, store: Store, settings: Settings, options: Options,
+            progress: Progress, dry_run: bool = False) -> Prepared:
     """Everything in the world a plan needs: the toolchain (installed or pulled on demand), the
     generated layer and the shared caches. A dry run downloads and writes nothing: it names what would be."""
     from gobox.names.platform import host_platform
@@ -367,6 +373,7 @@ def prepare(project: Project, store: Store, settings, options: Options,  # noqa:
     base = project.config.go.base
     image_env = base_env = None
     notes: list[str] = []
+    toolchain: Toolchain | ImageToolchain
     if image_ref:
         from gobox.oci.layer import Limits
         from gobox.oci.transport import Options as RegistryOptions
@@ -393,7 +400,8 @@ def prepare(project: Project, store: Store, settings, options: Options,  # noqa:
         toolchain = resolution.toolchain
         if resolution.pending is not None:
             a = resolution.pending
-            notes.append(f"would install {a.version.tag} from {a.source} ({a.size / 1e6:.1f} MB)")
+            size = f" ({a.size / 1e6:.1f} MB)" if a.size is not None else ""
+            notes.append(f"would install {a.version.tag} from {a.source}{size}")
         if resolution.lock_pending:
             notes.append(f"would write {project.relative(project.lock_path)} (go {toolchain.version})")
         layers = (str(toolchain.layer),)
@@ -428,7 +436,7 @@ def prepare(project: Project, store: Store, settings, options: Options,  # noqa:
 
 
 def _image_in_store(project: Project, store: Store, text: str, where: str, platform: str, locked: bool,
-                    notes: list[str]) -> Any:
+                    notes: list[str]) -> ImageToolchain:
     """A dry run's image ([go].image, --image, [go].base): as the store holds it, pulling and unpacking
     nothing; what a real run would fetch is added to `notes`."""
     from gobox.errors import LockError

@@ -3,7 +3,7 @@ input is one ConfigError. gobox.lock is gobox.lock's (gobox/lock.py), the user's
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -356,7 +356,7 @@ def set_go_version(text: str, version: str, filename: str = CONFIG_NAME) -> str:
         go = doc.get("go")
         if go is None:
             doc["go"] = {"version": version}
-        elif isinstance(go, Mapping):
+        elif isinstance(go, MutableMapping):  # tomlkit's Table
             go["version"] = version
         else:
             raise ConfigError(f"{filename}: go: expected a table ([go] or go.version = ...), "

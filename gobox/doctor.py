@@ -102,7 +102,8 @@ def tool_checks(path: str) -> list[Check]:
         found = shutil.which(tool.command, path=HOST_PATH if tool.name == "gcc" else path)
         checks.append(_optional(tool.name, found, tool.enables, f"apt-get install {tool.package}"))
     zig = find_zig()
-    checks.append(_optional("zig", zig and str(zig / "zig"), "cgo cross-compiling ([cross.cc] \"zig\")", INSTALL_ZIG))
+    checks.append(_optional("zig", str(zig / "zig") if zig else None, "cgo cross-compiling ([cross.cc] \"zig\")",
+                            INSTALL_ZIG))
     version = seccomp.libseccomp_version()
     checks.append(_optional("libseccomp", version and f"{seccomp.LIBSECCOMP} {version}",
                             "the sandbox's seccomp filter ([sandbox].seccomp)", "apt-get install libseccomp2"))

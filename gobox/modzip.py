@@ -9,12 +9,13 @@ a stream it is given. The module paths and versions it checks are gobox.modversi
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import re
 import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 from gobox.errors import GoboxError
 from gobox.modversion import (
@@ -48,7 +49,7 @@ class File:
     path: str
     kind: str  # "file", "symlink" or "other"
     size: int
-    open: Callable[[], BinaryIO]
+    open: Callable[[], IO[bytes]]
 
 
 @dataclass(frozen=True)
@@ -229,7 +230,7 @@ def files_in_archive(zf: zipfile.ZipFile, subdir: str, root_license: bytes | Non
             continue
         mode = info.external_attr >> 16 if info.create_system == 3 else 0
         kind = ("symlink" if stat.S_ISLNK(mode) else "file" if mode == 0 or stat.S_ISREG(mode) else "other")
-        files.append(File(name, kind, info.file_size, lambda info=info: zf.open(info)))
+        files.append(File(name, kind, info.file_size, functools.partial(zf.open, info)))
     if prefix and root_license is not None and not any(f.path == "LICENSE" for f in files):
         files.append(File("LICENSE", "file", len(root_license), lambda: io.BytesIO(root_license)))
     return files

@@ -77,7 +77,7 @@ def _user_config_path() -> Path:
     return Path(user_config_dir("gobox", appauthor=False)) / "config.toml"
 
 
-_SETTINGS_KEYS = {
+_SETTINGS_KEYS: dict[tuple[str, str | None], str] = {  # looked up with None for a top-level key
     ("toolchains", "sources"): "sources",
     ("toolchains", "go-dev-url"): "go_dev_url",
     ("toolchains", "pypi-url"): "pypi_url",

@@ -150,7 +150,8 @@ def remove_tree(path: Path) -> None:
     """Remove a file or tree, also one whose directories were made read-only."""
     import shutil
 
-    def onerror(func, p, exc_info):  # noqa: ANN001 - shutil's callback signature
+    def onerror(func: Callable[..., object], p: str, exc_info: tuple[type[BaseException], BaseException, object]
+                ) -> None:  # shutil.rmtree's onerror signature
         exc = exc_info[1]
         if isinstance(exc, FileNotFoundError):
             return

@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import re
-import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
 from gobox.errors import ConfigError
-
-if sys.version_info >= (3, 11):  # noqa: UP036 - tomli stays the fallback the package declares
-    import tomllib
-else:  # pragma: no cover - exercised only on Python 3.10
-    import tomli as tomllib
 
 
 def read_text(path: Path) -> str:

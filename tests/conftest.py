@@ -17,7 +17,7 @@ from hypothesis import settings
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from mirror import Mirror, full_mirror  # noqa: E402
+from mirror import Mirror, full_mirror
 
 REPO = Path(__file__).resolve().parent.parent
 

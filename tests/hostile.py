@@ -206,7 +206,7 @@ class HostileRegistry:
                 return Answer(200, json.dumps({"token": token, "expires_in": 300}).encode(),
                               {"Content-Type": "application/json"})
 
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:
                 path = self.path.split("?", 1)[0]
                 with reg._lock:
                     reg.hits.append(Hit(self.command, path, dict(self.headers.items()), reg.host))
@@ -223,7 +223,7 @@ class HostileRegistry:
                 body = json.dumps({"errors": [{"code": "NOT_FOUND", "message": "nothing here"}]}).encode()
                 self._answer(Answer(404, body, {"Content-Type": "application/json"}), path)
 
-            do_HEAD = do_GET  # noqa: N815
+            do_HEAD = do_GET
 
         return Handler
 

@@ -226,7 +226,7 @@ class Mirror:
             def log_message(self, *args: object) -> None:
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:
                 path = self.path.split("?", 1)[0]
                 mirror.hits[path] += 1
                 mirror.agents.add(self.headers.get("User-Agent", ""))

@@ -362,7 +362,7 @@ def docker_list(manifests: Sequence[tuple[str, int, Mapping[str, str]]]) -> byte
 class TarLayer(Layer):
     """A layer from a tar.gz GNU tar made: tarfile would take minutes over a Go toolchain."""
 
-    def __init__(self, path: Path) -> None:  # noqa: D107 - no super().__init__: the bytes are made already
+    def __init__(self, path: Path) -> None:  # no super().__init__: the bytes are made already
         self.blob = Path(path).read_bytes()
         self.digest = "sha256:" + hashlib.sha256(self.blob).hexdigest()
         self.size = len(self.blob)

@@ -269,7 +269,7 @@ class TokenServer(_Served):
                 ok = user in server.users and secrets.compare_digest(server.users[user], pw)
                 return True, user if ok else None
 
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:
                 url = urllib.parse.urlsplit(self.path)
                 q = urllib.parse.parse_qs(url.query)
                 scopes = [s for v in q.get("scope", []) for s in v.split()]
@@ -288,7 +288,7 @@ class TokenServer(_Served):
                     body["refresh_token"] = server._new_refresh(user)
                 self._reply(200, body, scopes, user)
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 form = urllib.parse.parse_qs(self.rfile.read(min(length, 1 << 20)).decode(errors="replace"))
                 scopes = [s for v in form.get("scope", []) for s in v.split()]
@@ -828,6 +828,6 @@ class FaultProxy(_Served):
                     return self._close_now()
                 self.wfile.write(data)
 
-            do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _forward  # noqa: N815
+            do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _forward
 
         return Handler

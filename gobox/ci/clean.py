@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gobox import __version__, modzip
 from gobox.build import (
@@ -49,8 +50,14 @@ from gobox.errors import (
 )
 from gobox.image.plan import origin_uri
 from gobox.lock import LOCK_NAME, Lock, read_lock
-from gobox.sandbox.spec import Bind, SandboxSpec
+from gobox.sandbox.spec import Bind, Result, SandboxSpec
 from gobox.store import Store, file_sha256, private_dir, remove_tree, write_atomic
+
+if TYPE_CHECKING:
+    from gobox.cross import release
+    from gobox.cross.matrix import Events
+    from gobox.progress import Progress
+    from gobox.settings import Settings
 
 SUMS = "SHA256SUMS"
 IMAGE_ARCHIVE = "image.oci.tar"
@@ -112,8 +119,8 @@ def rooms(store: Store) -> Path:
     return store.root / ROOMS
 
 
-def build(project: Project, store: Store, settings, request: Request, room: Room, out: Path,  # noqa: ANN001
-          progress, events=None) -> Report:  # noqa: ANN001 - Settings, Progress, matrix.Events
+def build(project: Project, store: Store, settings: Settings, request: Request, room: Room, out: Path,
+          progress: Progress, events: Events | None = None) -> Report:
     """One clean-room build of the project's commit into `out` (an empty directory)."""
     checkout = source.inspect(project.root)
     # Untracked outputs of earlier builds are not source, even with --dirty.
@@ -162,8 +169,8 @@ def _source_date_epoch(epoch: int) -> Iterator[None]:
             os.environ["SOURCE_DATE_EPOCH"] = old
 
 
-def _build(project: Project, checkout: source.Checkout, store: Store, settings, request: Request,  # noqa: ANN001
-           room: Room, room_dir: Path, out: Path, progress, events) -> Report:  # noqa: ANN001
+def _build(project: Project, checkout: source.Checkout, store: Store, settings: Settings, request: Request,
+           room: Room, room_dir: Path, out: Path, progress: Progress, events: Events | None) -> Report:
     src = room_dir / "src"
     progress.step(f"clean room: commit {checkout.commit[:12]}{' with uncommitted changes' if request.dirty else ''}")
     # A GOPATH-mode build (no go.mod) names its binary after the directory: keep the checkout's name then.
@@ -185,9 +192,9 @@ def _cwd(path: Path) -> Iterator[None]:
         os.chdir(old)
 
 
-def _build_in(project: Project, checkout: source.Checkout, store: Store, settings, request: Request,  # noqa: ANN001
+def _build_in(project: Project, checkout: source.Checkout, store: Store, settings: Settings, request: Request,
               room: Room, src: Path, project_dir: Path, changed: tuple[source.Changed, ...], out: Path,
-              progress, events) -> Report:  # noqa: ANN001
+              progress: Progress, events: Events | None) -> Report:
     snap = _load(project, project_dir)
     cfg = snap.config
     snap = dataclasses.replace(snap, config=dataclasses.replace(cfg, build=dataclasses.replace(
@@ -286,7 +293,7 @@ def _load(project: Project, project_dir: Path) -> Project:
     return snap
 
 
-def _vendor(snap: Project, store: Store, progress) -> None:  # noqa: ANN001
+def _vendor(snap: Project, store: Store, progress: Progress) -> None:
     """Vendored dependencies at the commits gobox.lock pins: a committed vendor/ must match them, else they
     are written into the room's copy."""
     if vendor_mode(snap) is None:
@@ -316,20 +323,23 @@ def _list(snap: Project, prepared: Prepared, options: Options, steps: list[Step]
 
 
 def _module(snap: Project, checkout: source.Checkout, dirty: bool, project_dir: Path, out: Path, scratch: Path,
-            progress) -> module.Release | None:  # noqa: ANN001
+            progress: Progress) -> module.Release | None:
     """The library's module zip of the commit and its h1: into out/, or None (and why) when there is none to
     release: a module path Go cannot fetch, or a --dirty build, whose files no commit (and so no version) has."""
+    assert snap.gomod is not None  # a library: the caller has checked that the project is a module
     why = module.skip_reason(snap.gomod.module)
     if dirty:
         why = "--dirty builds files that no commit has, and so no version of the module"
     if why:
         progress.step(f"no module zip: {why}")
         return None
+    name = snap.gomod.module
+    assert name is not None  # skip_reason gives a reason when go.mod names no module
     repo = project_dir
     for _ in Path(checkout.subdir).parts:
         repo = repo.parent
     try:
-        released = module.release(checkout, repo, checkout.commit, snap.gomod.module, out, scratch)
+        released = module.release(checkout, repo, checkout.commit, name, out, scratch)
     except modzip.ModuleZipError as e:
         raise BuildFailed(f"the module zip Go's proxies would serve cannot be made: {e.message}",
                           hint="Go refuses such a module too; rename or remove the file it names") from None
@@ -346,7 +356,7 @@ def _run_step(name: str, spec: SandboxSpec, options: Options, steps: list[Step],
     _check_step(name, result, spec, failure)
 
 
-def _check_step(name: str, result, spec: SandboxSpec, failure: type[GoboxError]) -> None:  # noqa: ANN001
+def _check_step(name: str, result: Result, spec: SandboxSpec, failure: type[GoboxError]) -> None:
     if result.exit_code in (EXIT_INTERRUPTED, EXIT_TERMINATED):
         # gobox was interrupted, and passed the signal on: not a failure of the build.
         raise SandboxError(f"gobox ci was {'interrupted' if result.exit_code == EXIT_INTERRUPTED else 'terminated'} "
@@ -379,9 +389,9 @@ def _unvendored(snap: Project) -> list[str]:
     return [r.module for r in parse_requires((snap.root / "go.mod").read_text())]
 
 
-def _cross(snap: Project, store: Store, settings, request: Request, room: Room, options: Options,  # noqa: ANN001
+def _cross(snap: Project, store: Store, settings: Settings, request: Request, room: Room, options: Options,
            prepared: Prepared, out: Path, steps: list[Step], results: list[StepResult], paths: tuple[str, str],
-           progress, events, listing: Listing) -> None:  # noqa: ANN001
+           progress: Progress, events: Events | None, listing: Listing) -> None:
     from gobox.cross import release
 
     patterns = request.targets
@@ -403,7 +413,7 @@ def _cross(snap: Project, store: Store, settings, request: Request, room: Room, 
                           f"clean room ({names}): {first.error}")
 
 
-def _cross_steps(snap: Project, store: Store, prepared: Prepared, req, options: Options,  # noqa: ANN001
+def _cross_steps(snap: Project, store: Store, prepared: Prepared, req: release.Request, options: Options,
                  into: Path, label: str, paths: tuple[str, str], listing: Listing | None = None) -> list[Step]:
     """The commands gobox cross runs for `req`, as if straight into `into` (it stages, then renames)."""
     from gobox.build import COMMANDS_ONLY
@@ -414,9 +424,9 @@ def _cross_steps(snap: Project, store: Store, prepared: Prepared, req, options: 
             for t, steps in specs.items() for i, s in enumerate(steps)]
 
 
-def _image(snap: Project, store: Store, settings, options: Options, prepared: Prepared, out: Path,  # noqa: ANN001
-           steps: list[Step], results: list[StepResult], paths: tuple[str, str], progress,  # noqa: ANN001
-           events) -> Resource:  # noqa: ANN001
+def _image(snap: Project, store: Store, settings: Settings, options: Options, prepared: Prepared, out: Path,
+           steps: list[Step], results: list[StepResult], paths: tuple[str, str], progress: Progress,
+           events: Events | None) -> Resource:
     """Build and pack the image into out/image.oci.tar; the subject naming the image by its digest."""
     from gobox.build import environment
     from gobox.image import make
@@ -444,8 +454,10 @@ def _image(snap: Project, store: Store, settings, options: Options, prepared: Pr
 def _dependencies(snap: Project, prepared: Prepared) -> tuple[Resource, ...]:
     lock = read_lock(snap.lock_path) or Lock()
     deps: list[Resource] = []
+    from gobox.toolchains.install import Toolchain
+
     t = prepared.toolchain
-    if hasattr(t, "sha256"):
+    if isinstance(t, Toolchain):  # one installed from a source: a file with a sha256 (an image is in the lock)
         deps.append(Resource(t.filename, (("sha256", t.sha256),), t.url,
                              (("go", str(t.version)), ("source", t.source))))
     for image in lock.images:

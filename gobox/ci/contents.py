@@ -10,7 +10,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 from gobox.errors import GoboxError
 from gobox.oci.layout import REF_NAME
@@ -41,7 +41,7 @@ UNREADABLE = (_Unreadable, tarfile.TarError, OSError, EOFError, ValueError, zlib
 # --- bytes
 
 
-def _read_full(f: BinaryIO, n: int) -> bytes:
+def _read_full(f: IO[bytes], n: int) -> bytes:
     """n bytes, fewer only at the end: a raw or decompressing stream may return short reads."""
     data = f.read(n)
     if len(data) == n or not data:
@@ -70,7 +70,7 @@ def _first_mismatch(x: bytes, y: bytes) -> int:
     return n
 
 
-def stream_difference(fa: BinaryIO, fb: BinaryIO) -> int | None:
+def stream_difference(fa: IO[bytes], fb: IO[bytes]) -> int | None:
     offset = 0
     while True:
         ca, cb = _read_full(fa, CHUNK), _read_full(fb, CHUNK)
@@ -93,7 +93,7 @@ class _Layout:
     def has(self, name: str) -> bool:
         return (self.root / name).is_file()
 
-    def open(self, name: str) -> BinaryIO:
+    def open(self, name: str) -> IO[bytes]:
         try:
             return open(self.root / name, "rb")
         except FileNotFoundError:
@@ -112,7 +112,7 @@ class _Archive:
         m = self.members.get(name)
         return m is not None and m.isfile()
 
-    def open(self, name: str) -> BinaryIO:
+    def open(self, name: str) -> IO[bytes]:
         m = self.members.get(name)
         if m is None or not m.isfile():
             raise _Unreadable(f"the archive lacks {name}")
@@ -411,6 +411,7 @@ def _members(ta: tarfile.TarFile, tb: tarfile.TarFile) -> str | None:
     pairs: Iterator[tuple[tarfile.TarInfo | None, tarfile.TarInfo | None]] = itertools.zip_longest(ta, tb)
     for i, (ma, mb) in enumerate(pairs, 1):
         if mb is None:
+            assert ma is not None  # zip_longest never gives two Nones
             return f"{_what_member(ma)} only in the first (member {i})"
         if ma is None:
             return f"{_what_member(mb)} only in the second (member {i})"

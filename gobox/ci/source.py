@@ -142,6 +142,7 @@ def archive(repo: Path, treeish: str, subdir: str, dest: Path, limit: int) -> No
             "archive", "--format=zip", treeish, *(("--", subdir) if subdir else ())]
     with dest.open("wb") as out:
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env())
+        assert proc.stdout is not None and proc.stderr is not None  # both are PIPEs
         written = 0
         try:
             while chunk := proc.stdout.read(1 << 16):

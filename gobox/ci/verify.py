@@ -7,11 +7,17 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gobox.ci import clean
 from gobox.ci.compare import Difference, compare_trees
 from gobox.config import Project
 from gobox.store import Store, private_dir, remove_tree
+
+if TYPE_CHECKING:
+    from gobox.cross.matrix import Events
+    from gobox.progress import Progress
+    from gobox.settings import Settings
 
 # Far enough apart that a timestamp with one-second resolution differs between two runs.
 MIN_APART = 1.1
@@ -42,8 +48,8 @@ def rooms_for(base: Path, runs: int, uid: int) -> tuple[clean.Room, ...]:
     )
 
 
-def verify(project: Project, store: Store, settings, request: clean.Request, runs: int,  # noqa: ANN001
-           progress, events=None, keep: Path | None = None) -> Verdict:  # noqa: ANN001
+def verify(project: Project, store: Store, settings: Settings, request: clean.Request, runs: int,
+           progress: Progress, events: Events | None = None, keep: Path | None = None) -> Verdict:
     """Build `runs` times and compare every output of every run with run 1's."""
     base = private_dir(clean.rooms(store))
     rooms = rooms_for(base, runs, os.getuid())

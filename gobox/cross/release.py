@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gobox.build import (
     COMMANDS_ONLY,
@@ -41,6 +42,10 @@ from gobox.errors import ConfigError, GoboxError, UsageError
 from gobox.names.targets import Port, Target, expand, parse_dist_list, render_output, template_problem
 from gobox.sandbox.spec import SandboxSpec
 from gobox.store import Store, file_sha256, private_dir, remove_tree, replace_dir, write_atomic
+
+if TYPE_CHECKING:
+    from gobox.progress import Progress
+    from gobox.settings import Settings
 
 SUMS = "SHA256SUMS"
 DIST_LIST = "dist-list.json"  # `go tool dist list -json`, kept next to the toolchain it came from
@@ -220,8 +225,8 @@ def directory_names(project: Project, targets: Sequence[Target]) -> dict[Target,
     return names
 
 
-def cross(project: Project, store: Store, settings, request: Request, options: Options,  # noqa: ANN001
-          progress, events: matrix.Events | None = None,  # noqa: ANN001
+def cross(project: Project, store: Store, settings: Settings, request: Request, options: Options,
+          progress: Progress, events: matrix.Events | None = None,
           listing: Listing | None = None) -> Report:
     """Build every target in its own sandbox, in parallel, and collect the outputs into dist/: the commands'
     binaries, every other package compiled. `listing` is go list's answer when the caller has it (or
@@ -275,7 +280,7 @@ class FirstLibc(matrix.Events):
     heartbeat = HEARTBEAT
 
     def __init__(self, events: matrix.Events | None, firsts: Mapping[str, str], cache: Path,
-                 progress) -> None:  # noqa: ANN001 - gobox.progress.Progress
+                 progress: Progress) -> None:
         self.events = events or matrix.Events()
         self.firsts = dict(firsts)  # target -> zig target
         self.cache = cache

@@ -25,6 +25,7 @@ from gobox.lock import Lock, LockedBundle, read_lock
 from gobox.store import Store, write_atomic
 
 if TYPE_CHECKING:
+    from gobox.progress import Progress
     from gobox.settings import Settings
 
 SOURCE = "certifi"
@@ -127,7 +128,7 @@ def bundle_of_wheel(wheel: Path, pinned: LockedBundle) -> bytes:
     return data
 
 
-def fetch(pinned: LockedBundle, store: Store, settings: Settings, lock_name: str, progress) -> bytes:  # noqa: ANN001
+def fetch(pinned: LockedBundle, store: Store, settings: Settings, lock_name: str, progress: Progress) -> bytes:
     """The pinned bundle from its certifi wheel on the PyPI source, kept in the store as a blob (network)."""
     from gobox.fetch import METADATA_LIMIT, download, get_json
 
@@ -163,7 +164,7 @@ def fetch(pinned: LockedBundle, store: Store, settings: Settings, lock_name: str
         return data
 
 
-def ensure(project: Project, store: Store, settings: Settings, locked: bool, progress) -> bytes:  # noqa: ANN001
+def ensure(project: Project, store: Store, settings: Settings, locked: bool, progress: Progress) -> bytes:
     """The project's pinned bundle, pinning the installed certifi's when gobox.lock has none."""
     lock = None if project.ephemeral else read_lock(project.lock_path)
     lock_name = project.relative(project.lock_path)

@@ -25,12 +25,16 @@ from gobox.image.plan import Output
 from gobox.names.reference import Reference
 from gobox.names.targets import Target
 from gobox.oci.layout import Top
-from gobox.oci.manifest import OCI_INDEX, OCI_MANIFEST, parse_document
+from gobox.oci.manifest import OCI_INDEX, OCI_MANIFEST, Manifest, parse_document
 from gobox.oci.records import Image, record_path
 from gobox.store import Store, write_atomic
 
 if TYPE_CHECKING:
     from gobox.build import Options
+    from gobox.cross.matrix import Events
+    from gobox.oci.push import Pushed
+    from gobox.progress import Progress
+    from gobox.settings import Settings
 
 OUTPUT_DIR = "image"  # under [build].output: the binaries that went into the image
 
@@ -74,8 +78,8 @@ def git_info(root: Path) -> plan.Git:
     return plan.Git(git("remote", "get-url", "origin"), revision, git("describe", "--tags", "--always"))
 
 
-def make(project: Project, store: Store, settings, request: Request, options: Options,  # noqa: ANN001
-         progress, events=None) -> Made:  # noqa: ANN001 - Settings, Progress, matrix.Events
+def make(project: Project, store: Store, settings: Settings, request: Request, options: Options,
+         progress: Progress, events: Events | None = None) -> Made:
     """Build, pack and write the project's image; push it when the output is the registry."""
     from gobox.names.platform import host_platform
 
@@ -169,8 +173,8 @@ def static_build(project: Project, targets: tuple[Target, ...], cgo: bool) -> tu
     return static, release.Request(patterns=tuple(map(str, targets)), packages=packages, archive=False, cgo=cgo)
 
 
-def _build(project: Project, store: Store, settings, targets: tuple[Target, ...], cgo: bool,  # noqa: ANN001
-           options: Options, progress, events) -> tuple[dict[Target, Path], str]:  # noqa: ANN001
+def _build(project: Project, store: Store, settings: Settings, targets: tuple[Target, ...], cgo: bool,
+           options: Options, progress: Progress, events: Events | None) -> tuple[dict[Target, Path], str]:
     """Each platform's binary, built by gobox cross with the image's static settings into dist/image/."""
     from gobox.cross import release
 
@@ -210,7 +214,7 @@ def _check_binary(binary: Path, target: Target, base: str) -> None:
                               'with libc, e.g. "gcr.io/distroless/base-debian12"')
 
 
-def _zoneinfo(project: Project, store: Store, settings, options: Options, progress,  # noqa: ANN001
+def _zoneinfo(project: Project, store: Store, settings: Settings, options: Options, progress: Progress,
               epoch: int) -> list:
     from gobox.build import prepare
 
@@ -225,7 +229,7 @@ def _zoneinfo(project: Project, store: Store, settings, options: Options, progre
     return pack.zoneinfo_entries(path, epoch)
 
 
-def _base(project: Project, store: Store, settings, text: str, platform: str, progress,  # noqa: ANN001
+def _base(project: Project, store: Store, settings: Settings, text: str, platform: str, progress: Progress,
           locked: bool) -> Base:
     """The base image for one platform: pulled (or found) and pinned in gobox.lock as [go].image is."""
     from gobox.oci.layer import Limits
@@ -239,6 +243,7 @@ def _base(project: Project, store: Store, settings, text: str, platform: str, pr
     image = find_image(store, parse_image_reference(text, where), platform, got.digest)
     assert image is not None  # ensure_image has just found or pulled it
     manifest = parse_document(store.blob_for(image.digest).read_bytes(), None, image.digest)
+    assert isinstance(manifest, Manifest)  # an image record names an image manifest, never an index
     config = json.loads(store.blob_for(image.config).read_bytes())
     layers = tuple(plan.LayerRef(plan.oci_layer_type(d.media_type), d.digest, d.size, diff_id)
                    for d, diff_id in zip(manifest.layers, got.config.diff_ids, strict=True))
@@ -273,6 +278,8 @@ def _write(store: Store, top: Top, ref: Reference, output: Output, epoch: int) -
     from gobox.oci import layout
 
     name = str(replace(ref, digest=None))
+    if output.path is None:  # "store" and "registry" write no file
+        return None
     if output.kind == "oci":
         layout.write_layout(store, top, output.path, ref.tag or "latest", name)
     elif output.kind == "oci-archive":
@@ -284,7 +291,8 @@ def _write(store: Store, top: Top, ref: Reference, output: Output, epoch: int) -
     return output.path
 
 
-def _push(store: Store, ref: Reference, top: Top, settings, progress):  # noqa: ANN001, ANN202
+def _push(store: Store, ref: Reference, top: Top, settings: Settings,
+          progress: Progress) -> Pushed:
     try:
         from gobox.oci.push import push
     except ImportError:

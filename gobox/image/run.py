@@ -13,6 +13,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gobox.config import Mount
 from gobox.errors import SandboxError, UsageError
@@ -24,6 +25,10 @@ from gobox.oci.rootview import read_lines
 from gobox.sandbox.cgroups import Limits
 from gobox.sandbox.spec import Bind, Publish, SandboxSpec
 from gobox.store import Store, remove_tree
+
+if TYPE_CHECKING:
+    from gobox.progress import Progress
+    from gobox.settings import Settings
 
 RUNTIME_FORMAT = 1  # bump when runtime_files changes, so an old layer is not reused
 RUNTIME_FILES = {
@@ -51,7 +56,7 @@ def candidates(text: str) -> tuple[Reference, ...]:
     return (ref,)
 
 
-def find(store: Store, settings, text: str, platform: str, progress) -> Found:  # noqa: ANN001
+def find(store: Store, settings: Settings, text: str, platform: str, progress: Progress) -> Found:
     """The image `text` names for `platform`: built or pulled before, else pulled now."""
     from gobox.names.platform import Platform
     from gobox.oci.layer import Limits

@@ -150,6 +150,7 @@ def _parse(text: str) -> Reference:
 
     # A ':' after the last '/' starts the tag; colons before it belong to the registry's port.
     slash = name_tag.rfind("/")
+    tag: str | None
     last, colon, tag = name_tag[slash + 1 :].partition(":")
     name = name_tag[: slash + 1] + last
     if colon:

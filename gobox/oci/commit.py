@@ -15,6 +15,7 @@ import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from gobox.names.reference import Reference
 from gobox.oci.manifest import (
@@ -24,6 +25,7 @@ from gobox.oci.manifest import (
     OCI_CONFIG,
     OCI_LAYER_GZIP,
     OCI_MANIFEST,
+    Manifest,
     parse_document,
 )
 from gobox.oci.pull import Image, record_path
@@ -72,10 +74,10 @@ def read_upper(upper: Path, mount_points: Iterable[str], lower: Sequence[Path]) 
                 continue
             path = upper / rel
             st = path.lstat()
-            mode, meta = stat.S_IMODE(st.st_mode), {"uid": st.st_uid, "gid": st.st_gid, "mtime": int(st.st_mtime)}
+            mode, uid, gid, mtime = stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, int(st.st_mtime)
             if stat.S_ISDIR(st.st_mode):
                 start = len(entries)
-                entries.append(Entry(rel, DIR, mode, **meta))
+                entries.append(Entry(rel, DIR, mode, uid=uid, gid=gid, mtime=mtime))
                 opaque = _opaque(path)
                 if opaque:
                     entries.append(Entry(rel, OPAQUE))
@@ -87,12 +89,12 @@ def read_upper(upper: Path, mount_points: Iterable[str], lower: Sequence[Path]) 
             elif stat.S_ISREG(st.st_mode):
                 first = links.get((st.st_dev, st.st_ino)) if st.st_nlink > 1 else None
                 if first is not None:
-                    entries.append(Entry(rel, HARDLINK, mode, link=first, **meta))
+                    entries.append(Entry(rel, HARDLINK, mode, link=first, uid=uid, gid=gid, mtime=mtime))
                 else:
                     links[(st.st_dev, st.st_ino)] = rel
-                    entries.append(Entry(rel, FILE, mode, source=path, **meta))
+                    entries.append(Entry(rel, FILE, mode, source=path, uid=uid, gid=gid, mtime=mtime))
             elif stat.S_ISLNK(st.st_mode):
-                entries.append(Entry(rel, SYMLINK, 0o777, link=os.readlink(path), **meta))
+                entries.append(Entry(rel, SYMLINK, 0o777, link=os.readlink(path), uid=uid, gid=gid, mtime=mtime))
             else:
                 skipped.append("/" + rel)
 
@@ -115,7 +117,7 @@ def commit(store: Store, base: str, platform: str, diff: Diff, ref: Reference, c
     took the base takes the commit too.
     """
     manifest = parse_document(store.blob_for(base).read_bytes(), None, base)
-    if not hasattr(manifest, "layers"):
+    if not isinstance(manifest, Manifest):
         raise ValueError(f"{base} is an index, not an image manifest")
     layer = write_layer(store, diff.entries)
     config = json.loads(store.blob_for(manifest.config.digest).read_bytes())
@@ -126,7 +128,8 @@ def commit(store: Store, base: str, platform: str, diff: Diff, ref: Reference, c
         config["history"].append({"created": created, "created_by": created_by, "comment": "gobox run --commit"})
     docker = manifest.media_type == DOCKER_MANIFEST
     config_blob = write_json_blob(store, config)
-    layers = [{"mediaType": d.media_type, "digest": d.digest, "size": d.size} for d in manifest.layers]
+    layers: list[dict[str, Any]] = [{"mediaType": d.media_type, "digest": d.digest, "size": d.size}
+                                    for d in manifest.layers]
     layers.append({"mediaType": DOCKER_LAYER if docker else OCI_LAYER_GZIP, "digest": layer.digest,
                    "size": layer.size})
     top = write_json_blob(store, {

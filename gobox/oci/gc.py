@@ -25,12 +25,16 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gobox.errors import GoboxError, NotFoundError
 from gobox.names.reference import Reference
 from gobox.oci.pull import Image, read_record
 from gobox.oci.unpack import layer_dir, layers_root
 from gobox.store import Store, process_alive, process_starttime, remove_tree, write_atomic
+
+if TYPE_CHECKING:
+    from gobox.progress import Progress
 
 LOCK = "gc"
 _HEX = re.compile(r"[0-9a-f]{64}")
@@ -129,7 +133,7 @@ def using(store: Store) -> contextlib.AbstractContextManager[None]:
     return store.locked(LOCK, shared=True)
 
 
-def exclusive(store: Store, progress) -> contextlib.AbstractContextManager[None]:  # noqa: ANN001 - Progress
+def exclusive(store: Store, progress: Progress) -> contextlib.AbstractContextManager[None]:
     """The gc side of `using`: no gobox is between finding an image and pinning it while this is held."""
     return store.locked(LOCK, on_wait=lambda: progress.step("waiting for another gobox to finish pulling"))
 
@@ -198,7 +202,7 @@ def records(store: Store) -> list[tuple[Path, Image | None]]:
     return [(p, read_record(p)) for p in sorted(root.rglob("*.json"))]
 
 
-def untag(store: Store, refs: Sequence[Reference], platform: str | None, progress,  # noqa: ANN001
+def untag(store: Store, refs: Sequence[Reference], platform: str | None, progress: Progress,
           prune: bool = True) -> tuple[tuple[Image, ...], Report | None]:
     """Remove the image records refs name (every platform, or one), then, if prune, run gc.
 
@@ -227,7 +231,7 @@ def untag(store: Store, refs: Sequence[Reference], platform: str | None, progres
     return tuple(i for _, i in chosen), report
 
 
-def gc(store: Store, progress, dry_run: bool = False) -> Report:  # noqa: ANN001 - gobox.progress.Progress
+def gc(store: Store, progress: Progress, dry_run: bool = False) -> Report:
     """Remove the blobs and unpacked layers no image record and no running gobox refers to."""
     with exclusive(store, progress):
         return _collect_and_sweep(store, dry_run)
@@ -235,7 +239,8 @@ def gc(store: Store, progress, dry_run: bool = False) -> Report:  # noqa: ANN001
 
 def _collect_and_sweep(store: Store, dry_run: bool) -> Report:
     roots = [_record_refs(store, path, image) for path, image in records(store)]
-    pins, stale = [], []
+    pins: list[Pin] = []
+    stale: list[Pin] = []
     for p in read_pins(store):
         (pins if process_alive(p.pid, p.starttime) else stale).append(p)
     garbage = collect(roots, (p.refs for p in pins), _present(store))
@@ -250,9 +255,9 @@ def _collect_and_sweep(store: Store, dry_run: bool) -> Report:
                 store.blob_for(b).unlink()
         for d in sorted(garbage.layers):
             _remove_layer(store, d)
-        for p in parts:
+        for part in parts:
             with contextlib.suppress(FileNotFoundError):
-                p.unlink()
+                part.unlink()
         for p in stale:
             with contextlib.suppress(FileNotFoundError):
                 p.path.unlink()
@@ -283,7 +288,8 @@ def _diff_ids(store: Store, config_digest: str) -> tuple[str, ...]:
 
 
 def _present(store: Store) -> Refs:
-    blobs = layers = ()
+    blobs: list[str] = []
+    layers: list[str] = []
     if store.blobs.is_dir():
         blobs = ["sha256:" + e.name for e in os.scandir(store.blobs)
                  if _HEX.fullmatch(e.name) and e.is_file(follow_symlinks=False)]

@@ -291,7 +291,7 @@ class Extractor:
             return
         refused = UnsafeArchive(f"archive hardlink {shown(name)} points to {shown(target)}, which is not a file "
                                 "of the archive")
-        src = clean_member_path(target)
+        src: str | None = clean_member_path(target)
         src = self._relocate(src) if src else None
         src = clean_member_path(src) if src is not None else None
         if not src:
@@ -442,9 +442,8 @@ def extract_tar(
 
 
 def _extract_entries(stream: Decompressed, ex: Extractor) -> ExtractStats:
-    layer = isinstance(ex, LayerExtractor)
     for entry in iter_tar(stream):
-        if layer and posixpath.basename(entry.name.rstrip("/")).startswith(WHITEOUT):
+        if isinstance(ex, LayerExtractor) and posixpath.basename(entry.name.rstrip("/")).startswith(WHITEOUT):
             ex.whiteout(entry.name)
             stream.copy_to(None, entry.size)
         elif entry.kind == REGULAR:

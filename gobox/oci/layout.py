@@ -17,6 +17,7 @@ import shutil
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from gobox.errors import GoboxError, IntegrityError, UsageError
 from gobox.names.platform import Platform
@@ -72,7 +73,7 @@ def closure(store: Store, top: Top) -> list[str]:
 
 def descriptor(top: Top, ref_name: str, image_name: str) -> dict:
     """`top` as index.json lists it, named by its tag (ref.name) and its whole reference."""
-    d = {"mediaType": top.media_type, "digest": top.digest, "size": top.size,
+    d: dict[str, Any] = {"mediaType": top.media_type, "digest": top.digest, "size": top.size,
          "annotations": {IMAGE_NAME: image_name, REF_NAME: ref_name}}
     if top.platform is not None:
         d["platform"] = {"architecture": top.platform.architecture, "os": top.platform.os}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins  # _Reader's object() method hides the builtin in its annotations
 import hashlib
 import json
 import re
@@ -358,7 +359,7 @@ class _Reader:
             self.fail("", f"expected a JSON object, got {type(doc).__name__}")
         return doc
 
-    def object(self, value: object, path: str) -> dict[str, Any]:
+    def object(self, value: builtins.object, path: str) -> dict[str, Any]:
         if not isinstance(value, dict):
             self.fail(path, f"expected an object, got {_show(value)}")
         return value
@@ -388,7 +389,7 @@ class _Reader:
             self.fail(path, f"expected a word such as linux, amd64 or v8, got {_show(value)}")
         return value
 
-    def string_list(self, value: object, path: str) -> tuple[str, ...]:
+    def string_list(self, value: builtins.object, path: str) -> tuple[str, ...]:
         if value is None:
             return ()
         if not isinstance(value, list):
@@ -398,7 +399,7 @@ class _Reader:
                 self.fail(f"{path}[{i}]", f"expected a string, got {_show(item)}")
         return tuple(value)
 
-    def string_map(self, value: object, path: str) -> tuple[tuple[str, str], ...]:
+    def string_map(self, value: builtins.object, path: str) -> tuple[tuple[str, str], ...]:
         if value is None:
             return ()
         obj = self.object(value, path)
@@ -407,7 +408,7 @@ class _Reader:
                 self.fail(_path(path, key), f"expected a string, got {_show(item)}")
         return tuple(sorted(obj.items()))
 
-    def descriptor(self, value: object, path: str, platform_required: bool = False) -> Descriptor:
+    def descriptor(self, value: builtins.object, path: str, platform_required: bool = False) -> Descriptor:
         obj = self.object(value, path)
         media_type = self.string(obj, "mediaType", f"{path}.mediaType")
         if "digest" not in obj:
@@ -434,7 +435,7 @@ class _Reader:
             urls=self.string_list(obj.get("urls"), f"{path}.urls"),
         )
 
-    def platform(self, value: object, path: str) -> Platform:
+    def platform(self, value: builtins.object, path: str) -> Platform:
         obj = self.object(value, path)
         return Platform(
             os=self.word(obj, "os", f"{path}.os"),

@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from gobox.errors import GoboxError, IntegrityError, NotFoundError
 from gobox.fetch import too_large
@@ -35,6 +37,9 @@ from gobox.oci.registry import Client
 from gobox.oci.transport import Options
 from gobox.store import Store, write_atomic
 
+if TYPE_CHECKING:
+    from gobox.progress import Progress
+
 PARALLEL = 3  # blobs fetched at once: enough to fill a link, few enough to be polite to a registry
 
 
@@ -48,7 +53,7 @@ class Pulled:
     fetched_bytes: int
 
 
-def pull(ref: Reference, store: Store, options: Options, want: Platform, progress) -> Pulled:  # noqa: ANN001
+def pull(ref: Reference, store: Store, options: Options, want: Platform, progress: Progress) -> Pulled:
     """Pull `ref` for the platform `want`; blobs the store has are not fetched again.
 
     Safe to run in several processes at once: each blob is fetched by one of them, under its lock.
@@ -63,7 +68,7 @@ def pull(ref: Reference, store: Store, options: Options, want: Platform, progres
                          hint="free some space, or set GOBOX_HOME to a writable directory with room") from None
 
 
-def _pull(ref: Reference, store: Store, options: Options, want: Platform, progress) -> Pulled:  # noqa: ANN001
+def _pull(ref: Reference, store: Store, options: Options, want: Platform, progress: Progress) -> Pulled:
     store.ensure()
     client = Client(ref.registry, options, api_host=ref.api_host)
     top = client.manifest(ref.repository, ref.digest or ref.tag or "latest")
@@ -99,7 +104,7 @@ def _pull(ref: Reference, store: Store, options: Options, want: Platform, progre
 
     missing = [d for d in manifest.layers if not store.blob_for(d.digest).exists()]
     # Another gobox pulling the same image may fetch some of them first: those count as reused.
-    fetched = _fetch_all(client, ref, store, missing, progress, sum(d.size for d in missing)) if missing else []
+    downloaded = _fetch_all(client, ref, store, missing, progress, sum(d.size for d in missing)) if missing else []
     image = Image(str(ref), digest, index_digest, str(got if config.os else want), manifest.config.digest,
                   tuple(d.digest for d in manifest.layers),
                   manifest.config.size + sum(d.size for d in manifest.layers))
@@ -107,8 +112,8 @@ def _pull(ref: Reference, store: Store, options: Options, want: Platform, progre
     data = json.dumps(image.to_json(), indent=2).encode()
     if read_record(record) != image:  # a pull that changed nothing writes (and fsyncs) nothing
         write_atomic(record, data)
-    return Pulled(image, manifest, config, len(fetched), len(manifest.layers) - len(fetched),
-                  sum(d.size for d in fetched))
+    return Pulled(image, manifest, config, len(downloaded), len(manifest.layers) - len(downloaded),
+                  sum(d.size for d in downloaded))
 
 
 def _document(data: bytes, media_type: str, digest: str | None, claimed: str, ref: Reference) -> Manifest | Index:
@@ -134,7 +139,8 @@ def _small_enough(d: Descriptor, kind: str, ref: Reference, options: Options) ->
         raise too_large(f"{ref.familiar}: the {kind} {d.digest}", d.size, options.max_metadata)
 
 
-def _fetch(client: Client, ref: Reference, store: Store, d: Descriptor, on_bytes) -> bool:  # noqa: ANN001
+def _fetch(client: Client, ref: Reference, store: Store, d: Descriptor,
+           on_bytes: Callable[[int], None] | None) -> bool:
     """The blob `d` into the store, unless it is there; whether it was downloaded by this call.
 
     Under the blob's lock, with presence checked again once it is held: when several gobox
@@ -161,7 +167,7 @@ def _fetch(client: Client, ref: Reference, store: Store, d: Descriptor, on_bytes
     return True
 
 
-def _fetch_all(client: Client, ref: Reference, store: Store, blobs: list[Descriptor], progress,  # noqa: ANN001
+def _fetch_all(client: Client, ref: Reference, store: Store, blobs: list[Descriptor], progress: Progress,
                total: int) -> list[Descriptor]:
     """Fetch `blobs`, PARALLEL at once; the ones this process downloaded (others may have come meanwhile)."""
     lock = threading.Lock()

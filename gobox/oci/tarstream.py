@@ -132,7 +132,7 @@ class Decompressed:
             self._queue.put(IntegrityError(f"archive is corrupt (gzip: {e})"))
         except OSError as e:
             self._queue.put(GoboxError(f"cannot read the archive: {e.strerror or e}"))
-        except BaseException as e:  # handed to the reading thread, which raises it
+        except BaseException as e:  # noqa: BLE001 - handed to the reading thread, which raises it
             self._queue.put(e)
 
     def over_budget(self) -> GoboxError:
@@ -387,8 +387,8 @@ def iter_tar(stream: Decompressed) -> Iterator[TarEntry]:
             _number(header[337:345], "devminor", offset)
         if flag in _META:
             if size > MAX_META:
-                what = {"x": "pax header", "g": "global pax header", "L": "GNU long name", "K": "GNU long link"}
-                raise UnsafeArchive(f"archive has a {what[flag]} of {size_text(size)}; gobox allows at most "
+                kinds = {"x": "pax header", "g": "global pax header", "L": "GNU long name", "K": "GNU long link"}
+                raise UnsafeArchive(f"archive has a {kinds[flag]} of {size_text(size)}; gobox allows at most "
                                     f"{size_text(MAX_META)} (tar header at byte {offset})")
             body = stream.read(size)
             if len(body) < size:

@@ -164,7 +164,7 @@ class Transport:
                 r = self._http().request(method, url, headers=sent, data=data, stream=True, allow_redirects=False,
                                          timeout=(CONNECT_TIMEOUT, self.options.timeout))
             finally:
-                if hasattr(data, "close"):
+                if data is not None and hasattr(data, "close"):
                     data.close()
             location = r.headers.get("Location")
             if r.status_code not in REDIRECTS or not location:

@@ -17,7 +17,7 @@ import tarfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Protocol
 
 from gobox.oci.layer import OPAQUE as OPAQUE_MARKER
 from gobox.oci.layer import WHITEOUT as WHITEOUT_PREFIX
@@ -55,10 +55,17 @@ class Blob:
     diff_id: str | None = None
 
 
+class _Sink(Protocol):
+    """Where _Hashing writes: a file, or the GzipFile over one."""
+
+    def write(self, data: bytes, /) -> int: ...
+    def flush(self) -> None: ...
+
+
 class _Hashing:
     """A write-only stream that hashes and counts what passes through it."""
 
-    def __init__(self, out: BinaryIO) -> None:
+    def __init__(self, out: _Sink) -> None:
         self.out, self.sha, self.size = out, hashlib.sha256(), 0
 
     def write(self, data: bytes) -> int:
@@ -153,7 +160,10 @@ def _ordered(entries: Iterable[Entry]) -> list[Entry]:
 
 
 def _tar(out: _Hashing, ordered: list[Entry]) -> None:
-    with tarfile.TarFile(fileobj=out, mode="w", format=tarfile.PAX_FORMAT, encoding="utf-8") as tar:
+    # The ignore: typeshed's _Fileobj asks for read, seek and close too, which mode "w" never calls on a caller's
+    # fileobj (it writes and tells, and leaves closing to the caller).
+    with tarfile.TarFile(fileobj=out, mode="w", format=tarfile.PAX_FORMAT,  # type: ignore[arg-type]
+                         encoding="utf-8") as tar:
         for e in ordered:
             _add(tar, e)
 

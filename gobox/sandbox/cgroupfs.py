@@ -126,7 +126,7 @@ def thaw_orphans(parent: Path) -> list[Path]:
     orphan otherwise cannot act. Only a frozen cgroup is touched: a live run is
     frozen only inside its own kill, which this finishes. Returns the thawed ones.
     """
-    thawed = []
+    thawed: list[Path] = []
     now = time.time()
     try:
         children = list(os.scandir(parent))

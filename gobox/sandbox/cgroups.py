@@ -60,7 +60,8 @@ class Cgroup(Protocol):
 
 
 class Cgroups(Protocol):
-    version: str
+    @property
+    def version(self) -> str: ...  # "v1", "v2" or "none"; read-only, as the frozen classes have it
 
     def unavailable(self, limits: Limits) -> str | None: ...
     def create(self, name: str, limits: Limits) -> Cgroup: ...
@@ -432,11 +433,11 @@ def from_system(root: Path = SYSFS, mountinfo: Path = Path("/proc/self/mountinfo
                     break
     v2_usable = v2 is not None and any(c in v2._available() for c in WANTED_V2)
     v1 = CgroupsV1(tuple(sorted(own_v1.items()))) if any(c in own_v1 for c in MEASURING_V1) else None
-    if v2_usable and v2.unavailable(Limits()) is None:
+    if v2 is not None and v2_usable and v2.unavailable(Limits()) is None:
         return v2
     if v1 is not None and v1.unavailable(Limits()) is None:
         return v1
-    if v2_usable:
+    if v2 is not None and v2_usable:
         return v2
     if v1 is not None:
         return v1

@@ -196,7 +196,7 @@ def pid1(spec: SandboxSpec, launch: Launch, err_fd: int) -> NoReturn:
         exec_command(spec, launch, err_fd, slave)
     os.close(err_fd)
     ctl = socket.socket(fileno=launch.ctl)
-    if master is not None:
+    if master is not None and slave is not None:  # open_pty gives both or neither
         os.close(slave)
         # Kept here too: tcgetpgrp on it names the foreground job that signals go to.
         socket.send_fds(ctl, [MASTER], [master])

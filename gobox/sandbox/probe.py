@@ -46,7 +46,7 @@ def _in_child(steps: str, scratch: str) -> tuple[bool, str, int]:
             os.write(w, f"{e.step}\0{e.errno}".encode())
         except OSError as e:
             os.write(w, f"{step}\0{e.errno or 0}".encode())
-        except BaseException:  # noqa: BLE001
+        except BaseException:  # noqa: BLE001 - a forked child: it reports and _exits, never unwinds into gobox
             os.write(w, f"{step}\0{0}".encode())
         os._exit(1)
     os.close(w)

@@ -13,6 +13,7 @@ import os
 import socket
 import stat
 import struct
+from collections.abc import Callable
 from pathlib import Path
 
 from gobox import fsroot, libc
@@ -30,7 +31,7 @@ class SetupError(Exception):
         self.step, self.path, self.errno = step, path, err.errno or 0
 
 
-def _do(step: str, path: str | os.PathLike[str], fn, *args) -> None:  # noqa: ANN001
+def _do(step: str, path: str | os.PathLike[str], fn: Callable[..., object], *args: object) -> None:
     try:
         fn(*args)
     except OSError as e:
@@ -70,8 +71,9 @@ def minimal_layer_path(layers_dir: Path, uid: int, gid: int) -> tuple[Path, Path
     try:
         import certifi  # shipped with requests: a pinned, portable CA bundle
 
-        ca_path: Path | None = Path(certifi.where())
-        st = ca_path.stat()
+        ca_path: Path | None
+        ca_path = where = Path(certifi.where())
+        st = where.stat()
         ca_id = f"{ca_path}:{st.st_size}:{st.st_mtime_ns}"
     except (ImportError, OSError):
         ca_path, ca_id = None, "none"

@@ -26,6 +26,7 @@ import time
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import Any, NoReturn
 
 from gobox import libc
@@ -207,7 +208,7 @@ def _pid1(spec: SandboxSpec, err_fd: int, launch: init.Launch) -> NoReturn:
         init.report(err_fd, e.step, e.path, e.errno)
     except OSError as e:
         init.report(err_fd, "set up the root", "", e.errno or 0)
-    except BaseException as e:  # noqa: BLE001
+    except BaseException as e:  # noqa: BLE001 - a forked child: anything must reach the parent as a record
         init.report(err_fd, "set up the root", "", 0, repr(e))
     os._exit(125)
 
@@ -487,12 +488,14 @@ class _Watch:
             _forward(self.pid, signo)
 
     def _control(self) -> None:
+        ctl = self.ctl
+        assert ctl is not None  # polled only while PID 1's socket is open
         try:
-            msg, fds, _, _ = socket.recv_fds(self.ctl, 16, 4)
+            msg, fds, _, _ = socket.recv_fds(ctl, 16, 4)
         except OSError:
             msg, fds = b"", []
         if not msg:  # PID 1 is gone
-            self.ctl.close()
+            ctl.close()
             self.ctl = None
             return
         if msg[:1] == init.MASTER and fds:
@@ -537,7 +540,7 @@ class _Watch:
             self.ctl.close()
 
 
-def _noted(signo: int, frame: Any) -> None:
+def _noted(signo: int, frame: FrameType | None) -> None:
     """The handler of every forwarded signal: set_wakeup_fd has already written its number for the loop."""
 
 

@@ -20,6 +20,7 @@ import hashlib
 import os
 import stat
 from dataclasses import dataclass
+from types import ModuleType
 
 from gobox.errors import SandboxError
 
@@ -160,7 +161,7 @@ def binding_version() -> str | None:
         return None
 
 
-def _extra_arches(seccomp) -> tuple[int, ...]:  # noqa: ANN001 - the pyseccomp module
+def _extra_arches(seccomp: ModuleType) -> tuple[int, ...]:  # seccomp: the pyseccomp module
     """The other ABIs this machine runs (32-bit x86 and x32 on x86_64, arm on aarch64), as Docker adds them:
     a syscall through int 0x80 is filtered like one through syscall."""
     machine = os.uname().machine

@@ -54,7 +54,7 @@ class Outer:
 
     def restore(self) -> None:
         """The caller's settings again (even if a command without a pty changed them through fd 1 or 2)."""
-        if self.saved is None:
+        if self.saved is None or self.saved_fd is None:
             return
         old = signal.signal(signal.SIGTTOU, signal.SIG_IGN)  # a background gobox may still set them
         try:

@@ -105,6 +105,7 @@ def memory_problem(v: Any) -> Problem | None:
     if problem is not None:
         return problem
     size = parse_size(v)
+    assert size is not None  # _size found no problem
     if size < MEMORY_MIN:
         return f"expected at least {show_size(MEMORY_MIN)}, got {_show(v)}"
     if size > MEMORY_MAX:
@@ -514,9 +515,10 @@ def validate(doc: dict[str, Any]) -> Invalid | None:
             problem = keys[name].check(value)
             if problem:
                 return Invalid((table, name), problem)
-            if keys[name].each is not None:
+            each = keys[name].each
+            if each is not None:
                 for entry, item in value.items():
-                    problem = keys[name].each(item)
+                    problem = each(item)
                     if problem:
                         return Invalid((table, name, entry), problem)
     return None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gobox import lock as lockfile
 from gobox.config import Project
@@ -24,6 +25,9 @@ from gobox.oci.registry import Options
 from gobox.oci.rootview import read_bytes, read_lines
 from gobox.oci.unpack import ensure_layers, layer_dir
 from gobox.store import Store
+
+if TYPE_CHECKING:
+    from gobox.progress import Progress
 
 
 @dataclass(frozen=True)
@@ -54,7 +58,7 @@ def find_image(store: Store, ref: Reference, platform: str, digest: str | None =
 
 
 def ensure_image(project: Project, store: Store, options: Options, text: str, where: str, platform: str,
-                 progress, locked: bool, limits: Limits = DEFAULT_LIMITS) -> ImageToolchain:  # noqa: ANN001
+                 progress: Progress, locked: bool, limits: Limits = DEFAULT_LIMITS) -> ImageToolchain:
     """The project's image toolchain, following and updating gobox.lock as for any toolchain."""
     ref = parse_image_reference(text, where)
     lock = None if project.ephemeral else read_lock(project.lock_path)

@@ -31,7 +31,7 @@ class Toolchain:
     filename: str
     url: str
     sha256: str
-    size: int
+    size: int | None  # None only in a dry run's plan, from an index that gives no size
 
     @property
     def layer(self) -> Path:

@@ -118,6 +118,7 @@ def _realize(store: Store, pick: _Pick, progress: Progress, dry_run: bool) -> tu
     """The picked toolchain, installed; in a dry run, where it would be installed and what would be fetched."""
     if pick.toolchain is not None:
         return pick.toolchain, None
+    assert pick.artifact is not None and pick.source is not None  # a pick is a toolchain or an artifact to install
     if dry_run:
         return planned(store, pick.artifact), pick.artifact
     return install(store, pick.artifact, pick.source, progress), None
@@ -227,6 +228,7 @@ def pin(
 
 
 def _from_toolchain(t: Toolchain) -> LockedArtifact:
+    assert t.size is not None  # installed: the download's size is recorded
     return LockedArtifact(t.platform, t.source, t.filename, t.url, t.sha256, t.size)
 
 

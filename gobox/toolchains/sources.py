@@ -22,6 +22,8 @@ from gobox.names.versions import GoVersion
 from gobox.progress import Progress
 
 if TYPE_CHECKING:
+    import zipfile
+
     from gobox.oci.layer import Limits
     from gobox.settings import Settings
 
@@ -354,7 +356,7 @@ def unpack_wheel(archive: Path, layer: Path, progress: Progress, limits: Limits 
                 elif stat.S_ISLNK(mode):
                     ex.symlink(info.filename, zf.read(info).decode("utf-8", "surrogateescape"))
                 else:
-                    def write(fd: int, info: Any = info) -> int:
+                    def write(fd: int, info: zipfile.ZipInfo = info) -> int:
                         if fd < 0:
                             return 0
                         n = 0

@@ -24,12 +24,15 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING, Protocol
 
 from gobox import fsroot
 from gobox.errors import GoboxError, IntegrityError, NetworkError, NotFoundError
 from gobox.store import Store, replace_dir
 from gobox.vendor import modules
+
+if TYPE_CHECKING:
+    from gobox.progress import Progress
 
 # Directories a dependency's own tree may carry that must not shadow the project's vendoring.
 DROPPED_DIRS = ("vendor", "Godeps")
@@ -137,7 +140,7 @@ def _git_fetch(repo: Path, remote: Remote) -> None:
           "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"], "git fetch", remote, network=True)
 
 
-def update(store: Store, remote: Remote, progress) -> Path:  # noqa: ANN001 - gobox.progress.Progress
+def update(store: Store, remote: Remote, progress: Progress) -> Path:
     """Clone, or fetch what the remote has now into the cache. Raises FetchFailed when the remote cannot
     be had."""
     with store.locked(f"repo-{remote.key}"):
@@ -259,6 +262,7 @@ def _archive(store: Store, remote: Remote, commit: str) -> Iterator[tarfile.TarF
             proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err, env=_env())
         except FileNotFoundError:
             raise _not_installed(argv[0], remote) from None
+        assert proc.stdout is not None  # a PIPE
         try:
             try:
                 with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
@@ -296,7 +300,7 @@ def _member_name(label: str, member: tarfile.TarInfo) -> str | None:
     return name
 
 
-def digest(stream: IO[bytes], sink: IO[bytes] | int | None = None, keep: int = 0) -> tuple[str, int, bytes | None]:
+def digest(stream: Readable, sink: IO[bytes] | int | None = None, keep: int = 0) -> tuple[str, int, bytes | None]:
     """sha256, size and (when no more than `keep` bytes) the content of a stream read in chunks; each chunk is
     also written to `sink` (a file or a descriptor) when there is one."""
     h = hashlib.sha256()
@@ -318,10 +322,16 @@ def digest(stream: IO[bytes], sink: IO[bytes] | int | None = None, keep: int = 0
     return h.hexdigest(), size, bytes(kept) if kept is not None else None
 
 
+class Readable(Protocol):
+    """What digest reads from: a binary stream, or a _Replayed one."""
+
+    def read(self, n: int = -1, /) -> bytes: ...
+
+
 class _Replayed:
     """A stream whose first bytes were already read: they come again first."""
 
-    def __init__(self, head: bytes, rest: IO[bytes]) -> None:
+    def __init__(self, head: bytes, rest: Readable) -> None:
         self.head, self.rest = head, rest
 
     def read(self, n: int = -1) -> bytes:
@@ -329,6 +339,12 @@ class _Replayed:
             out, self.head = (self.head, b"") if n < 0 or n >= len(self.head) else (self.head[:n], self.head[n:])
             return out
         return self.rest.read(n)
+
+
+def _reader(tar: tarfile.TarFile, member: tarfile.TarInfo) -> IO[bytes]:
+    f = tar.extractfile(member)
+    assert f is not None  # called for regular files only, which always have one
+    return f
 
 
 def read_tree(store: Store, remote: Remote, commit: str, subdir: str | None = None) -> dict[str, Entry]:
@@ -350,7 +366,7 @@ def read_tree(store: Store, remote: Remote, commit: str, subdir: str | None = No
             if not (member.issym() or member.isreg()):
                 raise IntegrityError(f"{label}: {full} is neither a file, a directory nor a symlink")
             if prefix and full == "LICENSE" and member.isreg():
-                sha, size, _ = digest(tar.extractfile(member))
+                sha, size, _ = digest(_reader(tar, member))
                 root_license = Entry(sha, False, None, size, full)
                 continue
             if prefix and not full.startswith(prefix):
@@ -359,7 +375,7 @@ def read_tree(store: Store, remote: Remote, commit: str, subdir: str | None = No
             if member.issym():
                 tree[name] = Entry(link=member.linkname, source=full)
                 continue
-            stream: IO[bytes] = tar.extractfile(member)
+            stream: Readable = _reader(tar, member)
             imports = None
             if name.endswith(".go") and not name.endswith("_test.go"):
                 # The imports, for what `gobox vendor` must find pinned: from the file's head, which is then
@@ -409,8 +425,10 @@ def leaves(tree: Mapping[str, Entry], name: str, root: str = "") -> bool:
     the tree does not hold is taken as a directory, which can only make this answer yes more often."""
     base = len(_parts(root))
     where = name.split("/")[:-1]
-    todo = list(reversed(tree[name].link.split("/")))
-    if tree[name].link.startswith("/"):
+    link = tree[name].link
+    assert link is not None  # `name` is a symlink
+    todo = list(reversed(link.split("/")))
+    if link.startswith("/"):
         return True
     hops, steps = 1, 0
     while todo:
@@ -484,7 +502,7 @@ def check(tree: Mapping[str, Entry], roots: Mapping[str, str]) -> None:
 
 def _refusal(label: str, path: str, e: OSError) -> GoboxError:
     why = {errno.ELOOP: "a symlink is on the way", errno.ENOTDIR: "a file is on the way",
-           errno.EXDEV: "it leaves the tree", errno.EEXIST: "it is already there"}.get(e.errno)
+           errno.EXDEV: "it leaves the tree", errno.EEXIST: "it is already there"}.get(e.errno or 0)
     if why is not None:
         return IntegrityError(f"{label}: refusing to write {path}: {why}")
     return GoboxError(f"{label}: cannot write {path}: {e.strerror or e}")
@@ -542,7 +560,7 @@ def write_tree(store: Store, remote: Remote, commit: str, entries: Mapping[str, 
                     raise IntegrityError(f"{label}: {name} changed between two reads of the tree")
                 write_symlink(root, path, e.link, label)
                 continue
-            sha, _ = write_file(root, path, tar.extractfile(member), e.executable, label)
+            sha, _ = write_file(root, path, _reader(tar, member), e.executable, label)
             if sha != e.sha256:
                 raise IntegrityError(f"{label}: {name} changed between two reads of the tree")
     if dest:

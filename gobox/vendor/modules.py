@@ -10,7 +10,7 @@ import base64
 import hashlib
 import posixpath
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -198,8 +198,10 @@ _SEMVER = re.compile(r"^v(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z
 def is_semver(version: str) -> bool:
     """A module version as go.mod writes it: v1.2.3, with an optional prerelease and +build suffix."""
     m = _SEMVER.match(version)
-    return bool(m) and (m.group(4) is None or all(p and not (p.isdigit() and len(p) > 1 and p[0] == "0")
-                                                  for p in m.group(4).split(".")))
+    if m is None:
+        return False
+    return (m.group(4) is None or all(p and not (p.isdigit() and len(p) > 1 and p[0] == "0")
+                                   for p in m.group(4).split(".")))
 
 
 def semver_key(version: str) -> tuple:
@@ -234,7 +236,8 @@ class Graph:
     unread: frozenset[tuple[str, str]]  # reached, but no go.mod to read: its requirements are not known
 
 
-def select(main: str, roots: Iterable[tuple[str, str]], summary, prune: bool) -> Graph:  # noqa: ANN001
+def select(main: str, roots: Iterable[tuple[str, str]],
+           summary: Callable[[str, str], Summary | None], prune: bool) -> Graph:
     """Minimal version selection (go.dev/ref/mod#minimal-version-selection): every module version reachable
     from the main module's requirements through the go.mod files `summary(path, version)` gives (None when
     there is none to read), and for each module path the highest version any of them requires.

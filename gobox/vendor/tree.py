@@ -20,6 +20,7 @@ import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gobox import lock as lockfile
 from gobox.config import Dependency, Project, vendor_mode
@@ -28,6 +29,9 @@ from gobox.lock import Lock, LockedDep, read_lock
 from gobox.store import Store, remove_tree, swap_dir
 from gobox.vendor import fetch, graph, modules
 from gobox.vendor.fetch import Entry, Remote
+
+if TYPE_CHECKING:
+    from gobox.progress import Progress
 
 VENDOR = "vendor"
 
@@ -48,7 +52,7 @@ def remote_for(project: Project, dep: Dependency) -> Remote:
     return Remote(dep.vcs, url)
 
 
-def pin(project: Project, store: Store, progress, locked: bool = False,  # noqa: ANN001 - Progress
+def pin(project: Project, store: Store, progress: Progress, locked: bool = False,
         update: tuple[str, ...] | None = None) -> list[Pin]:
     """Each dependency at a full commit: the locked one while gobox.toml still asks for the same rev of the
     same repository, else the rev resolved now. `update` re-resolves those paths (all when empty);
@@ -65,7 +69,7 @@ def pin(project: Project, store: Store, progress, locked: bool = False,  # noqa:
         held = lock.dep_for(dep.path)
         same = held is not None and (held.vcs, held.url, held.rev) == (dep.vcs, dep.url, dep.rev)
         renew = update is not None and (not update or dep.path in update)
-        if same and not renew:
+        if held is not None and same and not renew:
             commit = held.commit
             if locked and fetch.is_symbolic(dep.rev):
                 _update(store, remote, progress, dep, repr(dep.rev))
@@ -92,7 +96,7 @@ def pin(project: Project, store: Store, progress, locked: bool = False,  # noqa:
     return pins
 
 
-def _update(store: Store, remote: Remote, progress, dep: Dependency, what: str) -> None:  # noqa: ANN001
+def _update(store: Store, remote: Remote, progress: Progress, dep: Dependency, what: str) -> None:
     """fetch.update, a failure naming the dependency and the revision it was fetched for: a URL alone does not
     say which line of gobox.toml needs it, nor what was wanted of it."""
     try:
@@ -234,7 +238,7 @@ class Done:
     lock_written: bool
 
 
-def vendor(project: Project, store: Store, progress, locked: bool = False,  # noqa: ANN001 - Progress
+def vendor(project: Project, store: Store, progress: Progress, locked: bool = False,
            update: tuple[str, ...] | None = None) -> Done:
     """Pin, check, write vendor/ in one swap, then record the pins in gobox.lock."""
     if not project.config.vendor.deps:

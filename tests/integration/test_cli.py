@@ -17,7 +17,7 @@ from conftest import REPO, Gobox
 from gobox.cli import main
 
 sys.path.insert(0, str(REPO / "tests" / "unit"))
-from test_config import MALFORMED  # noqa: E402
+from test_config import MALFORMED
 
 
 @pytest.mark.parametrize("text, error", MALFORMED)

@@ -289,7 +289,7 @@ def tls_server(probe: tuple) -> str:
     _, _, (_, cert, key) = probe
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        def do_GET(self) -> None:
             body = b"hello over TLS"
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))

@@ -114,7 +114,7 @@ class Server:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # as real servers answer Go's client; http.server's default is 1.0
 
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:
                 seen.append((self.path, self.headers.get("User-Agent", "")))
                 status, body = (200, BODY.encode()) if self.path == "/" else (404, b"no such page\n")
                 self.send_response(status)

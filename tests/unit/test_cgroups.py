@@ -57,8 +57,11 @@ def files(d: Path, names: list[str], **content: str) -> Path:
     return d
 
 
+Kernel = dict[str, bool]  # the kernel fixture's switches ("writable")
+
+
 @pytest.fixture
-def kernel(monkeypatch: pytest.MonkeyPatch) -> dict[str, bool]:
+def kernel(monkeypatch: pytest.MonkeyPatch) -> Kernel:
     """mkdir and rmdir as cgroupfs does them: a new cgroup comes with its interface files.
 
     v1: the same files as its parent. v2: the core files plus those of the controllers
@@ -111,7 +114,7 @@ def v2_machine(tmp_path: Path, controllers: str = "cpu memory pids") -> dict[str
 # --- choosing the version ---------------------------------------------------------------
 
 
-def test_picks_v1_on_a_machine_like_this_one_and_ignores_an_empty_cgroup2(tmp_path: Path, kernel) -> None:
+def test_picks_v1_on_a_machine_like_this_one_and_ignores_an_empty_cgroup2(tmp_path: Path, kernel: Kernel) -> None:
     m = v1_machine(tmp_path)
     cg = cgroups.from_system(**m)
     assert cg.version == "v1"
@@ -121,26 +124,26 @@ def test_picks_v1_on_a_machine_like_this_one_and_ignores_an_empty_cgroup2(tmp_pa
     assert "name=systemd" not in own and "systemd" not in own
 
 
-def test_picks_v2_when_controllers_are_delegated(tmp_path: Path, kernel) -> None:
+def test_picks_v2_when_controllers_are_delegated(tmp_path: Path, kernel: Kernel) -> None:
     m = v2_machine(tmp_path)
     cg = cgroups.from_system(**m)
     assert cg == CgroupsV2(m["root"] / SCOPE)
 
 
-def test_v2_from_inside_the_leaf_a_previous_gobox_made_uses_its_parent(tmp_path: Path, kernel) -> None:
+def test_v2_from_inside_the_leaf_a_previous_gobox_made_uses_its_parent(tmp_path: Path, kernel: Kernel) -> None:
     m = v2_machine(tmp_path)
     files(m["root"] / SCOPE / "gobox-self", ["cgroup.controllers"])
     m["self_cgroup"].write_text(f"0::/{SCOPE}/gobox-self\n")
     assert cgroups.from_system(**m) == CgroupsV2(m["root"] / SCOPE)
 
 
-def test_prefers_v2_with_controllers_over_v1(tmp_path: Path, kernel) -> None:
+def test_prefers_v2_with_controllers_over_v1(tmp_path: Path, kernel: Kernel) -> None:
     m = v1_machine(tmp_path)
     (m["root"] / "unified/cgroup.controllers").write_text("memory pids\n")
     assert cgroups.from_system(**m).version == "v2"
 
 
-def test_none_when_nothing_is_mounted(tmp_path: Path, kernel) -> None:
+def test_none_when_nothing_is_mounted(tmp_path: Path, kernel: Kernel) -> None:
     (tmp_path / "mountinfo").write_text("22 1 0:21 / /proc rw - proc proc rw\n")
     (tmp_path / "cgroup").write_text("0::/\n")
     cg = cgroups.from_system(tmp_path, tmp_path / "mountinfo", tmp_path / "cgroup")
@@ -155,14 +158,14 @@ def test_none_when_nothing_is_mounted(tmp_path: Path, kernel) -> None:
         cg.create("gobox-1-ab", Limits(pids=3))
 
 
-def test_none_when_only_an_empty_cgroup2_exists(tmp_path: Path, kernel) -> None:
+def test_none_when_only_an_empty_cgroup2_exists(tmp_path: Path, kernel: Kernel) -> None:
     files(tmp_path / "cg", ["cgroup.controllers"], cgroup_controllers="hugetlb\n")
     (tmp_path / "mountinfo").write_text("41 31 0:38 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n")
     (tmp_path / "cgroup").write_text("0::/\n")
     assert cgroups.from_system(tmp_path / "cg", tmp_path / "mountinfo", tmp_path / "cgroup").version == "none"
 
 
-def test_combined_cpu_cpuacct_and_bind_mounted_roots(tmp_path: Path, kernel) -> None:
+def test_combined_cpu_cpuacct_and_bind_mounted_roots(tmp_path: Path, kernel: Kernel) -> None:
     # A container's view: the hierarchy's /docker/c1 is what is mounted; cpu,cpuacct share one.
     root = tmp_path / "cg"
     files(root / "memory", V1_FILES["memory"])
@@ -188,7 +191,7 @@ def test_mountinfo_escapes_are_decoded(tmp_path: Path) -> None:
 # --- why limits cannot be applied -----------------------------------------------------------
 
 
-def test_v1_reasons(tmp_path: Path, kernel) -> None:
+def test_v1_reasons(tmp_path: Path, kernel: Kernel) -> None:
     m = v1_machine(tmp_path, MOUNTINFO_V1.replace("rw,pids", "rw,nopids"))
     cg = cgroups.from_system(**m)
     assert cg.unavailable(Limits(memory=MiB, cpus=1.0)) is None
@@ -202,13 +205,13 @@ def test_v1_reasons(tmp_path: Path, kernel) -> None:
         cg.create("gobox-1-aa", Limits())
 
 
-def test_unwritable_v1_is_still_reported_as_v1(tmp_path: Path, kernel) -> None:
+def test_unwritable_v1_is_still_reported_as_v1(tmp_path: Path, kernel: Kernel) -> None:
     kernel["writable"] = False
     cg = cgroups.from_system(**v1_machine(tmp_path))
     assert cg.version == "v1" and "not writable" in cg.unavailable(Limits())
 
 
-def test_v2_reasons(tmp_path: Path, kernel) -> None:
+def test_v2_reasons(tmp_path: Path, kernel: Kernel) -> None:
     cg = cgroups.from_system(**v2_machine(tmp_path, controllers="cpu"))
     reason = cg.unavailable(Limits(memory=MiB, pids=5, cpus=1))
     assert reason.startswith(f"cgroup v2 controllers memory, pids are not delegated to {tmp_path}/cg/{SCOPE}")
@@ -221,7 +224,7 @@ def test_v2_reasons(tmp_path: Path, kernel) -> None:
 # --- creating, measuring, removing -------------------------------------------------------
 
 
-def test_v1_create_writes_the_limits_in_every_hierarchy(tmp_path: Path, kernel) -> None:
+def test_v1_create_writes_the_limits_in_every_hierarchy(tmp_path: Path, kernel: Kernel) -> None:
     m = v1_machine(tmp_path)
     root = m["root"]
     c = cgroups.from_system(**m).create("gobox-7-ab", Limits(memory=64 * MiB, pids=8, cpus=1.5))
@@ -243,7 +246,7 @@ def test_v1_create_writes_the_limits_in_every_hierarchy(tmp_path: Path, kernel) 
     c.remove()  # already gone: nothing to do, no error
 
 
-def test_v1_without_limits_still_makes_the_measuring_cgroups(tmp_path: Path, kernel) -> None:
+def test_v1_without_limits_still_makes_the_measuring_cgroups(tmp_path: Path, kernel: Kernel) -> None:
     m = v1_machine(tmp_path)
     c = cgroups.from_system(**m).create("gobox-7-ac", Limits())
     assert [p.parent.name for p in c.paths] == ["abc", "cpuacct", "pids", "freezer"]
@@ -251,7 +254,7 @@ def test_v1_without_limits_still_makes_the_measuring_cgroups(tmp_path: Path, ker
     c.remove()
 
 
-def test_v1_without_swap_accounting_sets_only_the_memory_limit(tmp_path: Path, kernel) -> None:
+def test_v1_without_swap_accounting_sets_only_the_memory_limit(tmp_path: Path, kernel: Kernel) -> None:
     m = v1_machine(tmp_path)
     (m["root"] / "memory/process_api/abc/memory.memsw.limit_in_bytes").unlink()
     c = cgroups.from_system(**m).create("gobox-7-ad", Limits(memory=MiB))
@@ -259,7 +262,7 @@ def test_v1_without_swap_accounting_sets_only_the_memory_limit(tmp_path: Path, k
     c.remove()
 
 
-def test_v1_a_failed_limit_leaves_nothing_behind(tmp_path: Path, kernel) -> None:
+def test_v1_a_failed_limit_leaves_nothing_behind(tmp_path: Path, kernel: Kernel) -> None:
     m = v1_machine(tmp_path)
     (m["root"] / "pids/pids.max").unlink()  # the kernel would refuse instead; the effect is the same
     with pytest.raises(CgroupError, match=r"cannot write '3' to .*pids\.max"):
@@ -267,7 +270,7 @@ def test_v1_a_failed_limit_leaves_nothing_behind(tmp_path: Path, kernel) -> None
     assert list(m["root"].glob("**/gobox-7-ae")) == []
 
 
-def test_v2_create_moves_our_processes_into_a_leaf_then_enables_controllers(tmp_path: Path, kernel) -> None:
+def test_v2_create_moves_our_processes_into_a_leaf_then_enables_controllers(tmp_path: Path, kernel: Kernel) -> None:
     m = v2_machine(tmp_path)
     base = m["root"] / SCOPE
     c = cgroups.from_system(**m).create("gobox-9-cd", Limits(memory=64 * MiB, pids=8, cpus=1.5))
@@ -288,7 +291,7 @@ def test_v2_create_moves_our_processes_into_a_leaf_then_enables_controllers(tmp_
     c.remove()
 
 
-def test_v2_root_cgroup_needs_no_leaf(tmp_path: Path, kernel) -> None:
+def test_v2_root_cgroup_needs_no_leaf(tmp_path: Path, kernel: Kernel) -> None:
     m = v2_machine(tmp_path)
     m["self_cgroup"].write_text("0::/\n")
     (m["root"] / "cgroup.procs").write_text("1\n")
@@ -298,7 +301,7 @@ def test_v2_root_cgroup_needs_no_leaf(tmp_path: Path, kernel) -> None:
     c.remove()
 
 
-def test_v2_controllers_already_enabled_are_left_alone(tmp_path: Path, kernel) -> None:
+def test_v2_controllers_already_enabled_are_left_alone(tmp_path: Path, kernel: Kernel) -> None:
     m = v2_machine(tmp_path)
     base = m["root"] / SCOPE
     (base / "cgroup.procs").write_text("")

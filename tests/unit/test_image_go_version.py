@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent.parent))
-from mirror import make_tarball  # noqa: E402
+from mirror import make_tarball
 
-from gobox.oci.layer import extract_layer  # noqa: E402
-from gobox.oci.manifest import ImageConfig  # noqa: E402
-from gobox.toolchains.image import go_version_of  # noqa: E402
+from gobox.oci.layer import extract_layer
+from gobox.oci.manifest import ImageConfig
+from gobox.toolchains.image import go_version_of
 
 VERSION = "usr/local/go/VERSION"
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent.parent))
-from mirror import make_tarball  # noqa: E402
+from mirror import make_tarball
 
-from gobox.errors import IntegrityError  # noqa: E402
-from gobox.oci.layer import UnsafeArchive, extract_tar  # noqa: E402
+from gobox.errors import IntegrityError
+from gobox.oci.layer import UnsafeArchive, extract_tar
 
 
 def extract(members: list, dest: Path) -> None:

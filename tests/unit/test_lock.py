@@ -6,6 +6,7 @@ import dataclasses
 import multiprocessing
 import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
 from gobox import lock as lockfile
@@ -51,7 +52,7 @@ def killed_mid_write(path: str) -> None:
     lockfile.update(Path(path), lambda now: dataclasses.replace(now or Lock(), go_version="1.23.4"))
 
 
-def run(target, *args) -> None:  # noqa: ANN001
+def run(target: Callable[..., None], *args: object) -> None:
     p = CTX.Process(target=target, args=args)
     p.start()
     p.join(120)

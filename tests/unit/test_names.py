@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -40,7 +41,7 @@ def test_names_import_nothing_of_gobox_but_errors() -> None:
     lambda: parse_target("linux/amd64/v9"),
     lambda: expand(["bsd/amd64"], (), GoVersion.parse("1.22.0")),
 ])
-def test_a_bad_name_is_an_invalid_name_that_exits_as_usage(parse) -> None:  # noqa: ANN001
+def test_a_bad_name_is_an_invalid_name_that_exits_as_usage(parse: Callable[[], object]) -> None:
     with pytest.raises(InvalidName) as e:
         parse()
     # Callers that catch a bad argument still catch it, and the exit code is the CLI's for bad usage.

@@ -7,6 +7,7 @@ import ctypes
 import errno
 import os
 import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import example, given
@@ -90,7 +91,7 @@ def _in_filtered_child(program: bytes, calls: list[tuple[int, ...]]) -> list[int
 
 @linux
 @pytest.mark.skipif(os.uname().machine != "x86_64", reason="syscall numbers of x86_64")
-def test_the_kernel_answers_as_the_rules_say(tmp_path) -> None:  # noqa: ANN001
+def test_the_kernel_answers_as_the_rules_say(tmp_path: Path) -> None:
     program = seccomp.program(str(tmp_path))
     nr = {"ioctl": 16, "personality": 135, "keyctl": 250, "unshare": 272, "clone3": 435, "getpid": 39}
     answers = _in_filtered_child(program, [
@@ -101,7 +102,7 @@ def test_the_kernel_answers_as_the_rules_say(tmp_path) -> None:  # noqa: ANN001
 
 
 @linux
-def test_the_program_is_cached_and_a_planted_one_is_not_used(tmp_path) -> None:  # noqa: ANN001
+def test_the_program_is_cached_and_a_planted_one_is_not_used(tmp_path: Path) -> None:
     first = seccomp.program(str(tmp_path))
     (cached,) = tmp_path.glob("seccomp-*.bpf")
     assert cached.read_bytes() == first and cached.stat().st_mode & 0o777 == 0o600
@@ -110,7 +111,7 @@ def test_the_program_is_cached_and_a_planted_one_is_not_used(tmp_path) -> None: 
     assert seccomp.program(str(tmp_path)) == first  # not trusted: compiled again
 
 
-def test_missing_libseccomp_is_refused_with_a_fix(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # noqa: ANN001
+def test_missing_libseccomp_is_refused_with_a_fix(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(seccomp, "LIBSECCOMP", "libseccomp-gobox-test-missing.so.2")
     with pytest.raises(SandboxError) as e:
         seccomp.program(str(tmp_path))

@@ -23,11 +23,11 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).parent.parent))
-from tarbytes import END, FIELDS, header, member, pax, pax_record, tar, tarfile_bytes, with_checksum  # noqa: E402
+from tarbytes import END, FIELDS, header, member, pax, pax_record, tar, tarfile_bytes, with_checksum
 
-from gobox.errors import GoboxError  # noqa: E402
-from gobox.oci.layer import Limits, extract_layer, extract_tar  # noqa: E402
-from gobox.oci.tarstream import (  # noqa: E402
+from gobox.errors import GoboxError
+from gobox.oci.layer import Limits, extract_layer, extract_tar
+from gobox.oci.tarstream import (
     DIRECTORY,
     HARDLINK,
     REGULAR,

@@ -17,14 +17,14 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent.parent))
-import tarbytes as tb  # noqa: E402
-from tarbytes import Bomb, header, member, pax, pax_record, tar  # noqa: E402
+import tarbytes as tb
+from tarbytes import Bomb, header, member, pax, pax_record, tar
 
-from gobox.errors import GoboxError, IntegrityError  # noqa: E402
-from gobox.oci.layer import DEFAULT_LIMITS, Limits, extract_layer, extract_tar  # noqa: E402
-from gobox.oci.tarstream import MAX_META, Decompressed, UnsafeArchive, iter_tar  # noqa: E402
-from gobox.oci.unpack import ensure_layer, layers_root  # noqa: E402
-from gobox.store import Store  # noqa: E402
+from gobox.errors import GoboxError, IntegrityError
+from gobox.oci.layer import DEFAULT_LIMITS, Limits, extract_layer, extract_tar
+from gobox.oci.tarstream import MAX_META, Decompressed, UnsafeArchive, iter_tar
+from gobox.oci.unpack import ensure_layer, layers_root
+from gobox.store import Store
 
 HANG = 20  # seconds: far past what any of these takes, so only a hang trips it
 
