@@ -63,6 +63,7 @@ def ci_cmd(ctx: click.Context, targets: tuple[str, ...], out: Path | None, dirty
     if ctx.invoked_subcommand is not None:
         return
     app = ctx.find_object(Session)
+    assert app is not None  # the root group made it
     try:
         project = app.project()
         done = commands.ci(app, project, targets, dirty, out, None if app.quiet or as_json else CrossEvents(),

@@ -73,6 +73,7 @@ def image_cmd(ctx: click.Context, platforms: tuple[str, ...], tag: str | None, o
     if ctx.invoked_subcommand is not None:
         return
     app = ctx.find_object(Session)
+    assert app is not None  # the root group made it
     project = app.project()
     options = flags.options()
     request = commands.request(split_platforms(platforms), tag, output, binary)

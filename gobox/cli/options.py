@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 from gobox.commands.session import Session
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 EPILOG = "Every gobox.toml key: docs/config.md in the source tree. A host problem: gobox doctor."
 
@@ -63,7 +65,7 @@ def _completer(values: Callable[[Any, str], list[str]]) -> Callable[..., list[st
 
         try:
             return values(completion, incomplete)
-        except Exception:  # an unreadable store must not break the user's shell
+        except Exception:  # noqa: BLE001 - an unreadable store must not break the user's shell
             return []
 
     return complete
@@ -312,8 +314,8 @@ def split_platforms(values: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(p.strip() for v in values for p in v.split(",") if p.strip())
 
 
-def with_options(options: list[Any]):  # noqa: ANN202 - a click decorator
-    def decorate(f):  # noqa: ANN001, ANN202
+def with_options(options: list[Any]) -> Callable[[F], F]:
+    def decorate(f: F) -> F:
         for opt in reversed(options):
             f = opt(f)
         return f
