@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import IO
 
 from gobox import fsroot
+from gobox.deps import modules
 from gobox.errors import GoboxError, IntegrityError, NetworkError, NotFoundError
 from gobox.store import Store, replace_dir
-from gobox.vendor import modules
 
 # Directories a dependency's own tree may carry that must not shadow the project's vendoring.
 DROPPED_DIRS = ("vendor", "Godeps")

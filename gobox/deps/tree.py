@@ -23,11 +23,11 @@ from pathlib import Path
 
 from gobox import lock as lockfile
 from gobox.config import Dependency, Project, vendor_mode
+from gobox.deps import fetch, graph, modules
+from gobox.deps.fetch import Entry, Remote
 from gobox.errors import ConfigError, GoboxError, IntegrityError, LockError, NetworkError, NotFoundError
 from gobox.lock import Lock, LockedDep, read_lock
 from gobox.store import Store, remove_tree, swap_dir
-from gobox.vendor import fetch, graph, modules
-from gobox.vendor.fetch import Entry, Remote
 
 VENDOR = "vendor"
 
