@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 from bench_toolchains import Row, base_env, cache_dir, measure_in_scratch, publish, run, secs  # noqa: E402
 from mirror import full_mirror  # noqa: E402 - tests/ is put on sys.path above
 
-from gobox.vendor import modules  # noqa: E402
+from gobox.deps import modules  # noqa: E402
 
 BEGIN, END = "<!-- vendor:begin -->", "<!-- vendor:end -->"
 VERSION = "1.21.13"

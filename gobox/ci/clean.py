@@ -298,7 +298,7 @@ def _vendor(snap: Project, store: Store, progress: Progress) -> None:
     are written into the room's copy."""
     if vendor_mode(snap) is None:
         return
-    from gobox.vendor import tree
+    from gobox.deps import tree
 
     if (snap.root / "vendor").exists():
         diffs = tree.check(snap, store)
@@ -384,7 +384,7 @@ def _explained(error: GoboxError, snap: Project) -> GoboxError:
 def _unvendored(snap: Project) -> list[str]:
     if snap.gomod is None or vendor_mode(snap) is not None or (snap.root / "vendor" / "modules.txt").is_file():
         return []
-    from gobox.vendor.modules import parse_requires
+    from gobox.deps.modules import parse_requires
 
     return [r.module for r in parse_requires((snap.root / "go.mod").read_text())]
 

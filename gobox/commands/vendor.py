@@ -20,7 +20,7 @@ class Checked:
 
 def check(session: Session, project: Any) -> Checked:
     """Compare vendor/ with what gobox.lock pins, byte for byte, offline."""
-    from gobox.vendor import tree
+    from gobox.deps import tree
 
     if not project.config.vendor.deps:
         # Nothing gobox vendors, so nothing can differ from what it would write.
@@ -31,10 +31,10 @@ def check(session: Session, project: Any) -> Checked:
 
 
 def vendor(session: Session, project: Any, locked: bool, update: tuple[str, ...]) -> Any:
-    """Fetch the dependencies into vendor/ and pin them (gobox.vendor.tree's result); `update` names those
+    """Fetch the dependencies into vendor/ and pin them (gobox.deps.tree's result); `update` names those
     whose rev is resolved again ("*": every one)."""
+    from gobox.deps import tree
     from gobox.errors import UsageError
-    from gobox.vendor import tree
 
     if locked and update:
         raise UsageError("--locked forbids changing gobox.lock, which --update does")

@@ -17,11 +17,11 @@ import pytest
 from conftest import REPO, Gobox, no_traceback
 from test_vendor import GitDaemon, full_ids, git_repo, hg_repo, sh, toml_deps, write
 
+from gobox.deps import fetch
+from gobox.deps.fetch import Remote
 from gobox.errors import IntegrityError
 from gobox.progress import Progress
 from gobox.store import Store
-from gobox.vendor import fetch
-from gobox.vendor.fetch import Remote
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs Linux")
 needs_hg = pytest.mark.skipif(shutil.which("hg") is None, reason="needs mercurial (apt-get install mercurial)")

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from gobox.vendor import graph, modules
-from gobox.vendor.fetch import Entry
+from gobox.deps import graph, modules
+from gobox.deps.fetch import Entry
 
 # Versions in semver order, with the shapes go.mod files hold: prereleases, +incompatible, pseudo-versions.
 ORDERED = ["v0.0.0-20190101000000-abcdefabcdef", "v0.1.0", "v1.0.0-rc.1", "v1.0.0-rc.2", "v1.0.0-rc.10",

@@ -90,7 +90,7 @@ def test_a_vendored_project_without_vendor_dir_says_run_gobox_vendor(tmp_path: P
 
 def test_remotes_relative_paths_are_from_the_project_root_and_urls_are_kept() -> None:
     from gobox.config import Dependency
-    from gobox.vendor.tree import remote_for
+    from gobox.deps.tree import remote_for
 
     p = project(DEPS, True)
     for url, want in (("../mirrors/a", "/src/mirrors/a"), ("/srv/a", "/srv/a"), ("file:///srv/a", "file:///srv/a"),

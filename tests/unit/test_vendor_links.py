@@ -14,9 +14,9 @@ from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from gobox import fsroot
+from gobox.deps import fetch
+from gobox.deps.fetch import Entry
 from gobox.errors import IntegrityError
-from gobox.vendor import fetch
-from gobox.vendor.fetch import Entry
 
 FILE = Entry.of(b"x")
 

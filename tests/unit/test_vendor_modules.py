@@ -7,8 +7,8 @@ import hashlib
 
 import pytest
 
+from gobox.deps import fetch, modules
 from gobox.errors import IntegrityError
-from gobox.vendor import fetch, modules
 
 # A module whose go.sum lines were made by `go mod download` from a file GOPROXY (go 1.22.10).
 DEP2 = {

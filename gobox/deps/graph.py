@@ -20,8 +20,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from gobox.vendor import modules
-from gobox.vendor.fetch import Entry
+from gobox.deps import modules
+from gobox.deps.fetch import Entry
 
 _HOSTED = re.compile(r"^(github\.com|gitlab\.com|bitbucket\.org|codeberg\.org)/[^/]+/[^/]+")
 _PSEUDO = re.compile(r"-(?:0\.)?(?:\d{14})-([0-9a-f]{12})$")

@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Protocol
 
 from gobox import fsroot
+from gobox.deps import modules
 from gobox.errors import GoboxError, IntegrityError, NetworkError, NotFoundError
 from gobox.store import Store, replace_dir
-from gobox.vendor import modules
 
 if TYPE_CHECKING:
     from gobox.progress import Progress

@@ -24,11 +24,11 @@ from typing import TYPE_CHECKING
 
 from gobox import lock as lockfile
 from gobox.config import Dependency, Project, vendor_mode
+from gobox.deps import fetch, graph, modules
+from gobox.deps.fetch import Entry, Remote
 from gobox.errors import ConfigError, GoboxError, IntegrityError, LockError, NetworkError, NotFoundError
 from gobox.lock import Lock, LockedDep, read_lock
 from gobox.store import Store, remove_tree, swap_dir
-from gobox.vendor import fetch, graph, modules
-from gobox.vendor.fetch import Entry, Remote
 
 if TYPE_CHECKING:
     from gobox.progress import Progress
