@@ -236,7 +236,7 @@ def test_usage_is_reported(stocked: Gobox, app: Path) -> None:
 
     r = stocked("run", "--json", "--", "./probe", "hog", "64", cwd=app)
     assert r.code == 0, r.err
-    result = json.loads(r.out.split("\n", 1)[1])
+    result = json.loads(r.out)  # the probe's own lines go to stderr: stdout is the one document
     assert result["exit_code"] == 0 and result["peak_memory"] > 64 << 20 and result["cpu_time"] > 0
 
 
