@@ -193,29 +193,10 @@ def docker_config_path(environ: Mapping[str, str]) -> Path:
 
 def load_docker_config(path: Path) -> dict:
     """The parsed config.json; {} when there is none, ConfigError when it cannot be read or is not a JSON object."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")  # a BOM from a Windows editor is not an error
-    except FileNotFoundError:
-        return {}
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8 text",
-                          hint="fix the file, or set DOCKER_CONFIG to another directory") from None
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read: {e.strerror or e}",
-                          hint="fix its permissions, or set DOCKER_CONFIG to another directory") from None
-    if not text.strip():
-        return {}
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ConfigError(f"{path}: line {e.lineno} column {e.colno}: not valid JSON: {e.msg}",
-                          hint="fix the file, or set DOCKER_CONFIG to a directory with a valid config.json") from None
-    except RecursionError:
-        raise ConfigError(f"{path}: JSON nested too deeply to be a docker config",
-                          hint="fix the file, or set DOCKER_CONFIG to another directory") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: not a JSON object", hint="a docker config.json is an object like {\"auths\": {}}")
-    return data
+    from gobox.oci import authfile  # it reads every login file, docker's among them; it imports this module
+
+    data = authfile.read_auth_file(path)
+    return {} if data is None else authfile.parse_auth_file(data, path, authfile.DOCKER)
 
 
 def _bare(key: str) -> str:
