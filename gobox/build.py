@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gobox.config import Mount, Project, vendor_mode
-from gobox.errors import ConfigError, GoboxError
+from gobox.errors import ConfigError, GoboxError, LimitReached
 from gobox.sandbox.cgroups import Limits
 from gobox.sandbox.spec import Bind, Publish, Result, SandboxSpec
 from gobox.store import Store
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from gobox.settings import Settings
     from gobox.toolchains.image import ImageToolchain
     from gobox.toolchains.install import Toolchain
+    from gobox.toolchains.protocol import GoToolchain
 
 GOROOT = "/usr/local/go"
 GOPATH = "/go"
@@ -350,15 +351,13 @@ class Prepared:
     A dry run's is made ready in name only: `notes` say what a real run would fetch or write first."""
 
     paths: Paths
-    toolchain: Toolchain | ImageToolchain  # installed from a source, or a Go image's layers
+    toolchain: GoToolchain  # installed from a source (toolchains.install), or a Go image's layers (.image)
     notes: tuple[str, ...] = ()
 
     @property
     def go_version(self) -> str:
         """The Go version, or for an image toolchain the image and its digest."""
-        if hasattr(self.toolchain, "version"):
-            return str(self.toolchain.version)
-        return f"image {self.toolchain.reference} {self.toolchain.digest}"
+        return self.toolchain.label
 
 
 def prepare(project: Project, store: Store, settings: Settings, options: Options,
@@ -389,7 +388,7 @@ def prepare(project: Project, store: Store, settings: Settings, options: Options
         else:
             toolchain = ensure_image(project, store, RegistryOptions.from_settings(settings), image_ref, where,
                                      host_platform(), progress, options.locked, Limits.from_settings(settings))
-        layers = tuple(str(p) for p in reversed(toolchain.layers))
+        layers = toolchain.lower_layers
         image_env = tuple(_env_pairs(toolchain.config.env))
         uid, gid = image_user(toolchain.config, toolchain.layers, (uid, gid))
     else:
@@ -404,7 +403,7 @@ def prepare(project: Project, store: Store, settings: Settings, options: Options
             notes.append(f"would install {a.version.tag} from {a.source}{size}")
         if resolution.lock_pending:
             notes.append(f"would write {project.relative(project.lock_path)} (go {toolchain.version})")
-        layers = (str(toolchain.layer),)
+        layers = toolchain.lower_layers
         if base not in ("none", "host"):
             from gobox.oci.layer import Limits
             from gobox.oci.transport import Options as RegistryOptions
@@ -551,17 +550,15 @@ def build_packages(project: Project, paths: Paths, options: Options, packages: t
     return Built(listing, spec, result, out)
 
 
-def explain(result: Result, spec: SandboxSpec) -> GoboxError | None:
-    """An error that says why the command died when a limit killed it."""
+def explain(result: Result, spec: SandboxSpec) -> LimitReached | None:
+    """Why the command died, when a limit killed it; the error exits with the command's status."""
     if result.oom_killed:
         limit = spec.limits.memory
-        return GoboxError(
-            f"the command ran out of memory and was killed (memory limit {_mib(limit)})",
-            hint="raise [sandbox].memory or pass --memory")
+        return LimitReached(f"the command ran out of memory and was killed (memory limit {_mib(limit)})",
+                            "raise [sandbox].memory or pass --memory", result.exit_code)
     if result.pids_limited and result.exit_code != 0:
-        return GoboxError(
-            f"the command hit the process limit (pids {spec.limits.pids}): a fork failed",
-            hint="raise [sandbox].pids or pass --pids")
+        return LimitReached(f"the command hit the process limit (pids {spec.limits.pids}): a fork failed",
+                            "raise [sandbox].pids or pass --pids", result.exit_code)
     return None
 
 

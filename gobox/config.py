@@ -224,6 +224,9 @@ class Project:
     # A directory that is no project (`gobox run --go 1.22 -- ...` anywhere): the Go
     # version comes from --go or GOBOX_GO, and no gobox.lock is written.
     ephemeral: bool = False
+    # What messages name files relative to: None is the current directory; gobox ci's copy of a checkout
+    # gives its own root, so a message names gobox.lock as it would in the checkout.
+    display_base: Path | None = None
 
     @classmethod
     def bare(cls, directory: Path) -> Project:
@@ -234,10 +237,7 @@ class Project:
         return self.root / LOCK_NAME
 
     def relative(self, path: Path) -> str:
-        try:
-            return str(path.relative_to(Path.cwd()))
-        except ValueError:
-            return str(path)
+        return _display(path, self.display_base)
 
 
 def vendor_mode(project: Project) -> str | None:
@@ -260,7 +260,9 @@ def find_root(start: Path) -> tuple[Path, Path | None] | None:
     return None
 
 
-def load_project(start: Path) -> Project:
+def load_project(start: Path, display_base: Path | None = None) -> Project:
+    """The project whose root is at or above `start`; messages name its files relative to `display_base`
+    (default the current directory)."""
     found = find_root(start)
     if found is None:
         raise ConfigError(
@@ -270,16 +272,16 @@ def load_project(start: Path) -> Project:
     root, config_path = found
     config = Config()
     if config_path is not None:
-        config = parse_config(_read(config_path), _display(config_path))
+        config = parse_config(_read(config_path, display_base), _display(config_path, display_base))
     gomod = None
     if (root / "go.mod").is_file():
-        gomod = parse_gomod(_read(root / "go.mod"), root / "go.mod")
+        gomod = parse_gomod(_read(root / "go.mod", display_base), root / "go.mod")
     go_version = None
     gv = root / ".go-version"
     if gv.is_file():
-        lines = _read(gv).split()
+        lines = _read(gv, display_base).split()
         go_version = lines[0] if lines else None
-    return Project(root, config_path, config, gomod, go_version)
+    return Project(root, config_path, config, gomod, go_version, display_base=display_base)
 
 
 # --- which Go version, and why -------------------------------------------------

@@ -76,6 +76,14 @@ class SandboxError(GoboxError):
         self.exit_code = exit_code
 
 
+class LimitReached(GoboxError):
+    """A limit (memory, processes) killed the sandboxed command: gobox exits with the command's own status."""
+
+    def __init__(self, message: str, hint: str | None = None, exit_code: int = EXIT_FAILURE) -> None:
+        super().__init__(message, hint)
+        self.exit_code = exit_code
+
+
 class BuildFailed(GoboxError):
     """gobox ci: go build (or a cross target, or the image's build) ran and failed."""
 

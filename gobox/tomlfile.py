@@ -10,18 +10,19 @@ from typing import Any
 from gobox.errors import ConfigError
 
 
-def read_text(path: Path) -> str:
+def read_text(path: Path, base: Path | None = None) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
-        raise ConfigError(f"{display(path)}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+        raise ConfigError(f"{display(path, base)}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     except OSError as e:
-        raise ConfigError(f"{display(path)}: cannot read: {e.strerror}") from None
+        raise ConfigError(f"{display(path, base)}: cannot read: {e.strerror}") from None
 
 
-def display(path: Path) -> str:
+def display(path: Path, base: Path | None = None) -> str:
+    """`path` as a message names it: relative to `base` (default the current directory) when under it."""
     try:
-        return str(path.relative_to(Path.cwd()))
+        return str(path.relative_to(base or Path.cwd()))
     except ValueError:
         return str(path)
 

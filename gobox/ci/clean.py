@@ -135,7 +135,7 @@ def build(project: Project, store: Store, settings: Settings, request: Request, 
                           "(provenance.json then says so)")
     room_dir = private_dir(room.parent)
     try:
-        with _umask(room.umask), _source_date_epoch(checkout.epoch):
+        with _umask(room.umask):
             return _build(project, checkout, store, settings, request, room, room_dir, out, progress, events)
     finally:
         remove_tree(room_dir)
@@ -154,21 +154,6 @@ def _umask(mask: int) -> Iterator[None]:
         os.umask(old)
 
 
-@contextmanager
-def _source_date_epoch(epoch: int) -> Iterator[None]:
-    """The commit's time for gobox's own timestamps (cross archives, image configs), which read it from the
-    environment as they do outside ci."""
-    old = os.environ.get("SOURCE_DATE_EPOCH")
-    os.environ["SOURCE_DATE_EPOCH"] = str(epoch)
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("SOURCE_DATE_EPOCH", None)
-        else:
-            os.environ["SOURCE_DATE_EPOCH"] = old
-
-
 def _build(project: Project, checkout: source.Checkout, store: Store, settings: Settings, request: Request,
            room: Room, room_dir: Path, out: Path, progress: Progress, events: Events | None) -> Report:
     src = room_dir / "src"
@@ -177,19 +162,8 @@ def _build(project: Project, checkout: source.Checkout, store: Store, settings: 
     # Otherwise one fixed name, so that provenance.json is the same whatever the runner called its checkout.
     name = checkout.toplevel.name if project.gomod is None else "checkout"
     project_dir, changed = source.snapshot(checkout, src / name, request.dirty)
-    with _cwd(project_dir):  # what names a file of the copy (gobox.lock, gobox.toml) names it as the checkout does
-        return _build_in(project, checkout, store, settings, request, room, src, project_dir, changed, out,
-                         progress, events)
-
-
-@contextmanager
-def _cwd(path: Path) -> Iterator[None]:
-    old = os.getcwd()
-    os.chdir(path)
-    try:
-        yield
-    finally:
-        os.chdir(old)
+    return _build_in(project, checkout, store, settings, request, room, src, project_dir, changed, out,
+                     progress, events)
 
 
 def _build_in(project: Project, checkout: source.Checkout, store: Store, settings: Settings, request: Request,
@@ -236,11 +210,11 @@ def _build_in(project: Project, checkout: source.Checkout, store: Store, setting
                 spec = plan(snap, prepared.paths, go_test_argv(snap, (), ()), options)
                 _run_step("test", spec, options, steps, results, paths, TestsFailed)
         if shard or cfg.ci.cross:
-            _cross(snap, store, settings, request, room, options, prepared, out, steps, results, paths,
+            _cross(snap, store, checkout.epoch, request, room, options, prepared, out, steps, results, paths,
                    progress, events, listing)
         if cfg.ci.image and not shard:
-            images.append(_image(snap, store, settings, options, prepared, out, steps, results, paths, progress,
-                                 events))
+            images.append(_image(snap, store, settings, options, prepared, checkout.epoch, out, steps, results,
+                                 paths, progress, events))
         if listing.libraries and not shard and snap.gomod is not None:
             released = _module(snap, checkout, request.dirty, project_dir, out, src.parent, progress)
     except (BuildFailed, TestsFailed) as e:
@@ -279,7 +253,7 @@ def _load(project: Project, project_dir: Path) -> Project:
         if (project.root / name).is_file() and not (project_dir / name).is_file():
             raise ConfigError(f"{project.relative(project.root / name)} is not in the commit, and gobox ci builds "
                               "only tracked files", hint=f"git add {name} && git commit")
-    snap = load_project(project_dir)
+    snap = load_project(project_dir, display_base=project_dir)  # messages name gobox.lock as the checkout does
     lock = snap.lock_path
     if not lock.is_file():
         tracked = "is not committed" if project.lock_path.is_file() else "does not exist"
@@ -389,7 +363,7 @@ def _unvendored(snap: Project) -> list[str]:
     return [r.module for r in parse_requires((snap.root / "go.mod").read_text())]
 
 
-def _cross(snap: Project, store: Store, settings: Settings, request: Request, room: Room, options: Options,
+def _cross(snap: Project, store: Store, epoch: int, request: Request, room: Room, options: Options,
            prepared: Prepared, out: Path, steps: list[Step], results: list[StepResult], paths: tuple[str, str],
            progress: Progress, events: Events | None, listing: Listing) -> None:
     from gobox.cross import release
@@ -404,7 +378,7 @@ def _cross(snap: Project, store: Store, settings: Settings, request: Request, ro
     req = release.Request(patterns=tuple(map(str, targets)))
     steps += _cross_steps(snap, store, prepared, req, options, out, "cross", paths, listing)
     started = time.monotonic()
-    report = release.cross(snap, store, settings, req, options, progress, events, listing)
+    report = release.cross(snap, store, req, options, prepared, epoch, progress, events, listing)
     results.append(StepResult("cross", 1 if report.failed else 0, round(time.monotonic() - started, 3)))
     if report.failed:
         first = report.failed[0]
@@ -424,26 +398,21 @@ def _cross_steps(snap: Project, store: Store, prepared: Prepared, req: release.R
             for t, steps in specs.items() for i, s in enumerate(steps)]
 
 
-def _image(snap: Project, store: Store, settings: Settings, options: Options, prepared: Prepared, out: Path,
-           steps: list[Step], results: list[StepResult], paths: tuple[str, str], progress: Progress,
+def _image(snap: Project, store: Store, settings: Settings, options: Options, prepared: Prepared, epoch: int,
+           out: Path, steps: list[Step], results: list[StepResult], paths: tuple[str, str], progress: Progress,
            events: Events | None) -> Resource:
     """Build and pack the image into out/image.oci.tar; the subject naming the image by its digest."""
-    from gobox.build import environment
     from gobox.image import make
-    from gobox.image import plan as image_plan
-    from gobox.names.platform import host_platform
 
-    targets = image_plan.targets(snap.config.image.platforms, host_platform(), "gobox.toml: image.platforms")
-    cgo = dict(environment(snap, options, 0, None))["CGO_ENABLED"] == "1"  # as gobox image decides
-    static, req = make.static_build(snap, targets, cgo)
+    checked = make.check(snap, make.Request(output=f"oci-archive:{out / IMAGE_ARCHIVE}"), options)
+    static, req = make.static_build(snap, checked.targets, checked.cgo)
     steps += _cross_steps(static, store, prepared, req, options, out / make.OUTPUT_DIR, "image", paths)
     started = time.monotonic()
     try:
-        made = make.make(snap, store, settings, make.Request(output=f"oci-archive:{out / IMAGE_ARCHIVE}"),
-                         options, progress, events)
+        made = make.make(snap, store, settings, checked, options, prepared, epoch, progress, events)
     except GoboxError as e:
         results.append(StepResult("image", 1, round(time.monotonic() - started, 3)))
-        if type(e) is GoboxError:  # the image's build failed; a config or integrity error stays what it is
+        if isinstance(e, BuildFailed):  # a config or integrity error stays what it is
             raise BuildFailed(f"{e.message} (in gobox ci's clean room)", hint=e.hint) from None
         raise
     results.append(StepResult("image", 0, round(time.monotonic() - started, 3)))

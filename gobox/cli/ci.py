@@ -18,7 +18,6 @@ from gobox.cli.render import (
     emit_json,
 )
 from gobox.commands import ci as commands
-from gobox.errors import GoboxError
 
 
 @click.group("ci", epilog=EPILOG, short_help="Build the commit in a clean room, as CI should.",
@@ -64,14 +63,8 @@ def ci_cmd(ctx: click.Context, targets: tuple[str, ...], out: Path | None, dirty
         return
     app = ctx.find_object(Session)
     assert app is not None  # the root group made it
-    try:
-        project = app.project()
-        done = commands.ci(app, project, targets, dirty, out, None if app.quiet or as_json else CrossEvents(),
-                           as_json)
-    except GoboxError as e:
-        if as_json:
-            emit_json({"ok": False, "exit_code": e.exit_code, "error": e.message, "hint": e.hint})
-        raise
+    project = app.project()  # an error before the report: the one handler writes --json's document too
+    done = commands.ci(app, project, targets, dirty, out, None if app.quiet or as_json else CrossEvents(), as_json)
     report, final = done.report, done.out
     if as_json:
         emit_json(_ci_json(report, final))

@@ -183,6 +183,6 @@ def image_run_cmd(app: Session, reference: str, args: tuple[str, ...], network: 
         return
     ran = commands.run(planned, no_limits)
     if ran.problem is not None:
-        click.echo(f"gobox: error: {ran.problem.message}", err=True)
+        raise ran.problem  # the one handler prints it, and exits with the command's status
     if ran.result.exit_code:
         raise click.exceptions.Exit(ran.result.exit_code)

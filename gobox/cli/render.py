@@ -84,11 +84,8 @@ def render_result(flags: Any, ran: Any, more: dict | None = None) -> None:
         peak = f"{result.peak_memory / (1 << 20):.1f} MiB" if result.peak_memory else "unknown"
         cpu = f"{result.cpu_time:.2f} s" if result.cpu_time is not None else "unknown"
         click.echo(f"gobox: exit {result.exit_code}, peak memory {peak}, cpu {cpu}", err=True)
-    problem = ran.problem
-    if problem is not None:
-        click.echo(f"gobox: error: {problem.message}", err=True)
-        if problem.hint:
-            click.echo(f"gobox: hint: {problem.hint}", err=True)
+    if ran.problem is not None:
+        raise ran.problem  # the one handler prints it, and exits with the command's status
     if result.exit_code:
         raise click.exceptions.Exit(result.exit_code)
 

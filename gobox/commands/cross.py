@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,10 +53,13 @@ def request(patterns: tuple[str, ...], go_args: tuple[str, ...] = (), jobs: int 
 def cross(session: Session, project: Any, req: Any, options: Any, events: Any = None,
           json_stdout: bool = False) -> Any:
     """Build every target; the gobox.cross.release report (failed targets included, not raised)."""
+    from gobox.build import prepare, source_date_epoch
     from gobox.cross import release
 
     with stdout_to_stderr(json_stdout):
-        return release.cross(project, session.store, session.settings, req, options, session.progress(), events)
+        prepared = prepare(project, session.store, session.settings, options, session.progress())
+        return release.cross(project, session.store, req, options, prepared,
+                             source_date_epoch(project.root, os.environ), session.progress(), events)
 
 
 def to_json(report: Any) -> Any:
@@ -68,15 +72,18 @@ def plan(session: Session, project: Any, options: Any, req: Any, list_only: bool
     """What --list or --dry-run shows; nothing is built or written (a --list may install the Go)."""
     from gobox.build import output_dir, prepare
     from gobox.cross import release
+    from gobox.toolchains.install import Toolchain
 
     prepared = prepare(project, session.store, session.settings, options, session.progress(), dry_run=not list_only)
     head = header(project, prepared)
     patterns = req.patterns or (() if project.config.cross.targets else ("all",))
-    if not list_only and not Path(getattr(prepared.toolchain, "path", "/")).is_dir():
+    goroot = prepared.toolchain.goroot
+    if not list_only and goroot is not None and not goroot.is_dir():
         # The targets are expanded against the toolchain's own port list, which only an installed go prints.
         return Plan(head, patterns=tuple(" ".join(patterns or project.config.cross.targets).split()))
-    targets = release.choose_targets(project, prepared, patterns)
+    targets = release.choose_targets(project, prepared, patterns)  # refuses an image toolchain
     if list_only:
+        assert isinstance(prepared.toolchain, Toolchain)
         ports = {(p.goos, p.goarch): p for p in release.toolchain_ports(prepared.toolchain)}
         return Plan(head, ports=tuple(Port(str(t), ports[(t.goos, t.goarch)].cgo,
                                            ports[(t.goos, t.goarch)].first_class) for t in targets))

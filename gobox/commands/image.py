@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gobox.commands.run import Session, network_for
 from gobox.commands.session import stdout_to_stderr
-from gobox.errors import GoboxError
+from gobox.errors import LimitReached
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class RunPlan:
 @dataclass(frozen=True)
 class Ran:
     result: Any  # gobox.sandbox.run.Result
-    problem: GoboxError | None  # why a limit killed it
+    problem: LimitReached | None  # why a limit killed it
 
 
 def request(platforms: tuple[str, ...], tag: str | None, output: str | None, binary: Path | None) -> Any:
@@ -51,10 +52,16 @@ def request(platforms: tuple[str, ...], tag: str | None, output: str | None, bin
 def make(session: Session, project: Any, req: Any, options: Any, events: Any = None,
          json_stdout: bool = False) -> Any:
     """Build and pack the image (gobox.image.make.Made): recorded in the store, and written or pushed."""
+    from gobox.build import prepare, source_date_epoch
     from gobox.image import make as making
 
     with stdout_to_stderr(json_stdout):
-        return making.make(project, session.store, session.settings, req, options, session.progress(), events)
+        checked = making.check(project, req, options)
+        prepared = None
+        if checked.needs_go:
+            prepared = prepare(project, session.store, session.settings, options, session.progress())
+        return making.make(project, session.store, session.settings, checked, options, prepared,
+                           source_date_epoch(project.root, os.environ), session.progress(), events)
 
 
 def plan(project: Any, req: Any) -> Plan:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from gobox.commands.session import Session, stdout_to_stderr
-from gobox.errors import GoboxError
+from gobox.errors import LimitReached
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ class Ran:
     """A finished sandboxed command: its result, why a limit killed it, and what --commit made of it."""
 
     result: Any  # gobox.sandbox.run.Result
-    problem: GoboxError | None
+    problem: LimitReached | None  # why a limit killed it
     go: str
     committed: Committed | None = None
 
@@ -168,10 +168,11 @@ def run_and_commit(session: Session, planned: Planned) -> tuple[Any, Committed |
     from gobox.oci.commit import commit, read_upper
     from gobox.oci.gc import using
     from gobox.store import private_dir, remove_tree
+    from gobox.toolchains.image import ImageToolchain
 
     spec, ref = planned.spec, planned.commit
     toolchain = planned.prepared.toolchain
-    if not hasattr(toolchain, "digest"):
+    if not isinstance(toolchain, ImageToolchain):
         raise UsageError("--commit needs an image to commit onto: the new image is its layers plus what the "
                          "command wrote", hint="add --image REF (e.g. --image golang:1.22), or set [go].image")
     work = private_dir(session.store.root / "commits")

@@ -23,9 +23,7 @@ from gobox.build import (
     list_packages,
     output_dir,
     plan,
-    prepare,
     project_name,
-    source_date_epoch,
 )
 from gobox.config import Mount, Project
 from gobox.cross import matrix
@@ -42,10 +40,10 @@ from gobox.errors import ConfigError, GoboxError, UsageError
 from gobox.names.targets import Port, Target, expand, parse_dist_list, render_output, template_problem
 from gobox.sandbox.spec import SandboxSpec
 from gobox.store import Store, file_sha256, private_dir, remove_tree, replace_dir, write_atomic
+from gobox.toolchains.install import Toolchain
 
 if TYPE_CHECKING:
     from gobox.progress import Progress
-    from gobox.settings import Settings
 
 SUMS = "SHA256SUMS"
 DIST_LIST = "dist-list.json"  # `go tool dist list -json`, kept next to the toolchain it came from
@@ -101,7 +99,7 @@ class Report:
         return tuple(o for o in self.outcomes if not o.ok)
 
 
-def toolchain_ports(toolchain) -> tuple[Port, ...]:  # noqa: ANN001 - gobox.toolchains.install.Toolchain
+def toolchain_ports(toolchain: Toolchain) -> tuple[Port, ...]:
     """The ports the toolchain supports, from its own `go tool dist list -json`, run once and kept."""
     cached = Path(toolchain.path) / DIST_LIST
     try:
@@ -125,7 +123,7 @@ def toolchain_ports(toolchain) -> tuple[Port, ...]:  # noqa: ANN001 - gobox.tool
 
 
 def choose_targets(project: Project, prepared: Prepared, patterns: Sequence[str]) -> tuple[Target, ...]:
-    if prepared.paths.image_env is not None:
+    if not isinstance(prepared.toolchain, Toolchain):
         raise UsageError("gobox cross builds with go.dev and PyPI toolchains; an image toolchain "
                          "([go].image, --image) is not supported by cross yet",
                          hint="pin [go].version for cross builds")
@@ -225,13 +223,13 @@ def directory_names(project: Project, targets: Sequence[Target]) -> dict[Target,
     return names
 
 
-def cross(project: Project, store: Store, settings: Settings, request: Request, options: Options,
+def cross(project: Project, store: Store, request: Request, options: Options, prepared: Prepared, epoch: int,
           progress: Progress, events: matrix.Events | None = None,
           listing: Listing | None = None) -> Report:
     """Build every target in its own sandbox, in parallel, and collect the outputs into dist/: the commands'
-    binaries, every other package compiled. `listing` is go list's answer when the caller has it (or
-    COMMANDS_ONLY, for a build of binaries alone); else go list is asked first."""
-    prepared = prepare(project, store, settings, options, progress)
+    binaries, every other package compiled. `prepared` is the caller's one prepare() of the project; `epoch`
+    dates the archives. `listing` is go list's answer when the caller has it (or COMMANDS_ONLY, for a build
+    of binaries alone); else go list is asked first."""
     targets = choose_targets(project, prepared, request.patterns)
     if listing is None:
         listing = listing_for(project, prepared, request, options)
@@ -265,7 +263,7 @@ def cross(project: Project, store: Store, settings: Settings, request: Request, 
         if measured:
             matrix.remember_peak(peaks, str(project.root), max(measured), write_atomic)
         use_archive = request.archive if request.archive is not None else project.config.cross.archive
-        artifacts = _artifacts(outcomes, names, out, use_archive, source_date_epoch(project.root, os.environ))
+        artifacts = _artifacts(outcomes, names, out, use_archive, epoch)
         sums = _write_sums(out, artifacts)
     finally:
         remove_tree(staging)

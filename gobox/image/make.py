@@ -15,9 +15,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gobox.build import COMMANDS_ONLY, environment, output_dir, source_date_epoch
+from gobox.build import COMMANDS_ONLY, environment, output_dir
 from gobox.config import Project
-from gobox.errors import ConfigError, GoboxError, UsageError
+from gobox.errors import BuildFailed, ConfigError, GoboxError, UsageError
 from gobox.image import pack, plan
 from gobox.image.elf import read_elf
 from gobox.image.pack import Base, Packed
@@ -30,7 +30,7 @@ from gobox.oci.records import Image, record_path
 from gobox.store import Store, write_atomic
 
 if TYPE_CHECKING:
-    from gobox.build import Options
+    from gobox.build import Options, Prepared
     from gobox.cross.matrix import Events
     from gobox.oci.push import Pushed
     from gobox.progress import Progress
@@ -78,9 +78,19 @@ def git_info(root: Path) -> plan.Git:
     return plan.Git(git("remote", "get-url", "origin"), revision, git("describe", "--tags", "--always"))
 
 
-def make(project: Project, store: Store, settings: Settings, request: Request, options: Options,
-         progress: Progress, events: Events | None = None) -> Made:
-    """Build, pack and write the project's image; push it when the output is the registry."""
+@dataclass(frozen=True)
+class Checked:
+    """A request checked against the project, before anything is fetched or built."""
+
+    request: Request
+    output: Output
+    targets: tuple[Target, ...]
+    cgo: bool
+    needs_go: bool  # making it takes the project's Go toolchain: to build the binary, or for its zoneinfo
+
+
+def check(project: Project, request: Request, options: Options) -> Checked:
+    """Every refusal a request can meet before the build: what to write, for which platforms, with cgo or not."""
     from gobox.names.platform import host_platform
 
     cfg = project.config.image
@@ -104,25 +114,35 @@ def make(project: Project, store: Store, settings: Settings, request: Request, o
     if problem is not None:
         raise problem
     pack.check_project_files(project.root, cfg.files)  # a source leading out of the project stops us before the build
+    return Checked(request, output, targets, cgo, request.binary is None or cfg.tzdata)
 
+
+def make(project: Project, store: Store, settings: Settings, checked: Checked, options: Options,
+         prepared: Prepared | None, epoch: int, progress: Progress, events: Events | None = None) -> Made:
+    """Build, pack and write the project's image; push it when the output is the registry.
+
+    `prepared` is the caller's one prepare() of the project: None only when nothing needs Go (a --binary
+    without [image].tzdata). `epoch` dates the image's config, layers and labels."""
+    cfg = project.config.image
+    request, output, targets, cgo = checked.request, checked.output, checked.targets, checked.cgo
     if request.binary is not None:
         binaries, go_version = {targets[0]: request.binary.absolute()}, ""
     else:
-        binaries, go_version = _build(project, store, settings, targets, cgo, options, progress, events)
+        assert prepared is not None, "a build needs the prepared toolchain"
+        binaries, go_version = _build(project, store, targets, cgo, options, prepared, epoch, progress, events)
     for t, binary in binaries.items():
         _check_binary(binary, t, cfg.base)
     name = Path(next(iter(binaries.values()))).name
     ref = plan.reference(project, request.tag, name)
     binary_path = cfg.path or f"/{name}"
 
-    epoch = source_date_epoch(project.root, os.environ)
     labels = plan.labels(cfg, git_info(project.root), epoch)
     bundle = None
     if cfg.ca_certificates:
         from gobox.image import certs
 
         bundle = certs.ensure(project, store, settings, options.locked, progress)
-    zoneinfo = _zoneinfo(project, store, settings, options, progress, epoch) if cfg.tzdata else []
+    zoneinfo = _zoneinfo(prepared, epoch) if cfg.tzdata else []
     extra = pack.project_entries(project.root, cfg.files, epoch)
 
     packed: list[Packed] = []
@@ -173,18 +193,19 @@ def static_build(project: Project, targets: tuple[Target, ...], cgo: bool) -> tu
     return static, release.Request(patterns=tuple(map(str, targets)), packages=packages, archive=False, cgo=cgo)
 
 
-def _build(project: Project, store: Store, settings: Settings, targets: tuple[Target, ...], cgo: bool,
-           options: Options, progress: Progress, events: Events | None) -> tuple[dict[Target, Path], str]:
+def _build(project: Project, store: Store, targets: tuple[Target, ...], cgo: bool, options: Options,
+           prepared: Prepared, epoch: int, progress: Progress,
+           events: Events | None) -> tuple[dict[Target, Path], str]:
     """Each platform's binary, built by gobox cross with the image's static settings into dist/image/."""
     from gobox.cross import release
 
     static, req = static_build(project, targets, cgo)
     # An image holds one command's binary: nothing else is compiled, and go list need not be asked.
-    report = release.cross(static, store, settings, req, options, progress, events, COMMANDS_ONLY)
+    report = release.cross(static, store, req, options, prepared, epoch, progress, events, COMMANDS_ONLY)
     if report.failed:
         names = ", ".join(str(o.target) for o in report.failed)
         first = report.failed[0]
-        raise GoboxError(f"the image's build failed for {names}: {first.error}")
+        raise BuildFailed(f"the image's build failed for {names}: {first.error}")
     binaries = {}
     for o in report.outcomes:
         assert o.directory is not None
@@ -214,12 +235,9 @@ def _check_binary(binary: Path, target: Target, base: str) -> None:
                               'with libc, e.g. "gcr.io/distroless/base-debian12"')
 
 
-def _zoneinfo(project: Project, store: Store, settings: Settings, options: Options, progress: Progress,
-              epoch: int) -> list:
-    from gobox.build import prepare
-
-    prepared = prepare(project, store, settings, options, progress)
-    goroot = getattr(prepared.toolchain, "goroot", None)
+def _zoneinfo(prepared: Prepared | None, epoch: int) -> list:
+    assert prepared is not None, "[image].tzdata needs the prepared toolchain"
+    goroot = prepared.toolchain.goroot
     if goroot is None:
         raise ConfigError("[image].tzdata takes zoneinfo from the pinned Go toolchain, and an image toolchain "
                           "([go].image) is not one gobox unpacked", hint="pin [go].version for gobox image")

@@ -38,6 +38,18 @@ class ImageToolchain:
     layers: tuple[Path, ...]  # bottom first
     config: ImageConfig
 
+    @property
+    def label(self) -> str:
+        return f"image {self.reference} {self.digest}"
+
+    @property
+    def lower_layers(self) -> tuple[str, ...]:
+        return tuple(str(p) for p in reversed(self.layers))
+
+    @property
+    def goroot(self) -> None:
+        return None
+
 
 def parse_image_reference(text: str, where: str) -> Reference:
     try:

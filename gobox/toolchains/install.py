@@ -45,6 +45,14 @@ class Toolchain:
     def go(self) -> Path:
         return self.goroot / "bin" / "go"
 
+    @property
+    def label(self) -> str:
+        return str(self.version)
+
+    @property
+    def lower_layers(self) -> tuple[str, ...]:
+        return (str(self.layer),)
+
 
 def entry_name(version: GoVersion, platform: str) -> str:
     return f"{version.tag}.{platform.replace('/', '-')}"
