@@ -15,6 +15,7 @@ from gobox.sandbox.spec import Bind, Publish, Result, SandboxSpec
 from gobox.store import Store
 
 if TYPE_CHECKING:
+    from gobox.lock import LockPin
     from gobox.progress import Progress
     from gobox.settings import Settings
     from gobox.toolchains.image import ImageToolchain
@@ -353,6 +354,7 @@ class Prepared:
     paths: Paths
     toolchain: GoToolchain  # installed from a source (toolchains.install), or a Go image's layers (.image)
     notes: tuple[str, ...] = ()
+    pins: tuple[LockPin, ...] = ()  # what gobox.lock should now say: the command records them (Session.record)
 
     @property
     def go_version(self) -> str:
@@ -363,7 +365,8 @@ class Prepared:
 def prepare(project: Project, store: Store, settings: Settings, options: Options,
             progress: Progress, dry_run: bool = False) -> Prepared:
     """Everything in the world a plan needs: the toolchain (installed or pulled on demand), the
-    generated layer and the shared caches. A dry run downloads and writes nothing: it names what would be."""
+    generated layer and the shared caches. A dry run downloads and writes nothing: it names what would be.
+    Nothing is written to gobox.lock: what it should now say is in the result's `pins`."""
     from gobox.names.platform import host_platform
     from gobox.sandbox.rootfs import ensure_minimal_layer, minimal_layer_path
 
@@ -372,11 +375,12 @@ def prepare(project: Project, store: Store, settings: Settings, options: Options
     base = project.config.go.base
     image_env = base_env = None
     notes: list[str] = []
+    pins: list[LockPin | None] = []
     toolchain: Toolchain | ImageToolchain
     if image_ref:
         from gobox.oci.layer import Limits
         from gobox.oci.transport import Options as RegistryOptions
-        from gobox.toolchains.image import ensure_image, image_user
+        from gobox.toolchains.image import ensure_image, image_in_store, image_user
 
         where = "--image" if options.image else "gobox.toml: go.image"
         if base not in ("none", "host"):
@@ -384,10 +388,12 @@ def prepare(project: Project, store: Store, settings: Settings, options: Options
                               "is its own root",
                               hint="drop [go].base, or use a go.dev toolchain ([go].version) on that base")
         if dry_run:
-            toolchain = _image_in_store(project, store, image_ref, where, host_platform(), options.locked, notes)
+            toolchain = image_in_store(project, store, image_ref, where, host_platform(), options.locked, notes)
         else:
-            toolchain = ensure_image(project, store, RegistryOptions.from_settings(settings), image_ref, where,
-                                     host_platform(), progress, options.locked, Limits.from_settings(settings))
+            toolchain, pin = ensure_image(project, store, RegistryOptions.from_settings(settings), image_ref,
+                                          where, host_platform(), progress, options.locked,
+                                          Limits.from_settings(settings))
+            pins.append(pin)
         layers = toolchain.lower_layers
         image_env = tuple(_env_pairs(toolchain.config.env))
         uid, gid = image_user(toolchain.config, toolchain.layers, (uid, gid))
@@ -397,6 +403,7 @@ def prepare(project: Project, store: Store, settings: Settings, options: Options
         resolution = ensure_project(project, store, settings, host_platform(), progress, options.go,
                                     os.environ, options.locked, dry_run=dry_run)
         toolchain = resolution.toolchain
+        pins.append(resolution.pin)
         if resolution.pending is not None:
             a = resolution.pending
             size = f" ({a.size / 1e6:.1f} MB)" if a.size is not None else ""
@@ -407,15 +414,16 @@ def prepare(project: Project, store: Store, settings: Settings, options: Options
         if base not in ("none", "host"):
             from gobox.oci.layer import Limits
             from gobox.oci.transport import Options as RegistryOptions
-            from gobox.toolchains.image import ensure_image
+            from gobox.toolchains.image import ensure_image, image_in_store
 
             if dry_run:
-                root = _image_in_store(project, store, base, "gobox.toml: go.base", host_platform(),
-                                       options.locked, notes)
+                root = image_in_store(project, store, base, "gobox.toml: go.base", host_platform(),
+                                      options.locked, notes)
             else:
-                root = ensure_image(project, store, RegistryOptions.from_settings(settings), base,
-                                    "gobox.toml: go.base", host_platform(), progress, options.locked,
-                                    Limits.from_settings(settings))
+                root, pin = ensure_image(project, store, RegistryOptions.from_settings(settings), base,
+                                         "gobox.toml: go.base", host_platform(), progress, options.locked,
+                                         Limits.from_settings(settings))
+                pins.append(pin)
                 _hide_below(Path(toolchain.layer) / GOROOT.lstrip("/"))
             layers += tuple(str(p) for p in reversed(root.layers))
             base_env = tuple(_env_pairs(root.config.env))
@@ -431,39 +439,7 @@ def prepare(project: Project, store: Store, settings: Settings, options: Options
     inside = cwd == project.root or project.root in cwd.parents
     paths = Paths(layers, str(minimal), str(cache / "go-build"), str(cache / "mod"), str(run_dir),
                   str(cwd if inside else project.root), uid, gid, image_env, base_env)
-    return Prepared(paths, toolchain, tuple(notes))
-
-
-def _image_in_store(project: Project, store: Store, text: str, where: str, platform: str, locked: bool,
-                    notes: list[str]) -> ImageToolchain:
-    """A dry run's image ([go].image, --image, [go].base): as the store holds it, pulling and unpacking
-    nothing; what a real run would fetch is added to `notes`."""
-    from gobox.errors import LockError
-    from gobox.lock import read_lock
-    from gobox.oci.manifest import ImageConfig, parse_config
-    from gobox.oci.unpack import layer_dir
-    from gobox.toolchains.image import ImageToolchain, find_image, parse_image_reference
-
-    ref = parse_image_reference(text, where)
-    lock = None if project.ephemeral else read_lock(project.lock_path)
-    pinned = lock.image_for(str(ref), platform) if lock else None
-    digest = ref.digest or (pinned.digest if pinned else None)
-    if locked and digest is None:
-        raise LockError(f"--locked: {project.relative(project.lock_path)} pins no digest for {ref.familiar} "
-                        f"on {platform}", hint="run gobox without --locked once to record it, and commit the lock")
-    image = find_image(store, ref, platform, digest)
-    if image is None:
-        notes.append(f"would pull {ref.familiar}" + (f" at {digest}" if digest else "") + f" for {platform}")
-        nothing = ImageConfig((), None, None, "", "", (), "", "", "", ())
-        return ImageToolchain(str(ref), digest or "(not pulled)", platform, (), nothing)
-    config = parse_config(store.blob_for(image.config).read_bytes(), image.config)
-    layers = tuple(layer_dir(store, d) for d in config.diff_ids)
-    missing = sum(1 for p in layers if not p.is_dir())
-    if missing:
-        notes.append(f"would unpack {missing} layer{'s' if missing != 1 else ''} of {ref.familiar}")
-    if not project.ephemeral and not ref.digest and (pinned is None or pinned.digest != image.digest):
-        notes.append(f"would write {project.relative(project.lock_path)} ({ref.familiar} at {image.digest[:19]})")
-    return ImageToolchain(str(ref), image.digest, platform, layers, config)
+    return Prepared(paths, toolchain, tuple(notes), tuple(p for p in pins if p is not None))
 
 
 def _hide_below(goroot: Path) -> None:

@@ -1,8 +1,9 @@
 """gobox.lock: what gobox.toml resolved to, as frozen values; parsed, rendered, and written only by `update`.
 
-Toolchains, image digests, the CA bundle and vendored commits are all pinned in the one file. Each writer
-hands `update` a change from the lock as it is now to the lock it wants, and `update` applies it under an
-exclusive flock, so two gobox processes pinning different things in one project keep both.
+Toolchains, image digests, the CA bundle and vendored commits are all pinned in the one file. The features
+that resolve them (toolchains, images, CA bundles, vendoring) return a `LockPin`, a value; the command that
+called them hands its pins to `record`, which applies them through `update` under an exclusive flock, so
+two gobox processes pinning different things in one project keep both.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ import contextlib
 import fcntl
 import os
 import re
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,54 @@ class Lock:
 
     def image_for(self, reference: str, platform: str) -> LockedImage | None:
         return next((i for i in self.images if (i.reference, i.platform) == (reference, platform)), None)
+
+
+@dataclass(frozen=True)
+class LockPin:
+    """What a feature resolved and gobox.lock should now say; `said` is the line the command reports
+    once it is written ("go 1.22.10 (go.dev)"). Entries left None are not touched."""
+
+    said: str
+    go_version: str | None = None
+    artifact: LockedArtifact | None = None  # this platform's file of go_version
+    only_artifact: bool = False  # `gobox toolchain pin`: the other platforms' files go too
+    image: LockedImage | None = None  # replaces the entry of its reference and platform
+    ca_certificates: LockedBundle | None = None
+    deps: tuple[LockedDep, ...] | None = None  # every vendored dependency, replacing the lock's
+
+    def apply(self, now: Lock | None) -> Lock | None:
+        """The lock with this pin in it, or None when it already says so. Whatever else the lock pins stays."""
+        lock = now or Lock()
+        new = lock
+        if self.go_version is not None:
+            same = lock.go_version == self.go_version and not self.only_artifact
+            kept = tuple(a for a in lock.artifacts if same and (self.artifact is None
+                                                                or a.platform != self.artifact.platform))
+            new = replace(new, go_version=self.go_version,
+                          artifacts=kept + ((self.artifact,) if self.artifact else ()))
+        if self.image is not None:
+            key = (self.image.reference, self.image.platform)
+            new = replace(new, images=tuple(i for i in new.images if (i.reference, i.platform) != key)
+                          + (self.image,))
+        if self.ca_certificates is not None:
+            new = replace(new, ca_certificates=self.ca_certificates)
+        if self.deps is not None and set(self.deps) != set(new.deps):
+            new = replace(new, deps=self.deps)
+        return None if new == lock else new
+
+
+def record(path: Path, pins: Sequence[LockPin]) -> Lock | None:
+    """Write `pins` into the lock at `path` in one update; what was written, or None when nothing changed."""
+    if not pins:
+        return None
+
+    def change(now: Lock | None) -> Lock | None:
+        new = now
+        for p in pins:
+            new = p.apply(new) or new
+        return None if new is now else new
+
+    return update(path, change)
 
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")

@@ -59,6 +59,7 @@ def build(session: Session, project: Any, packages: tuple[str, ...], extra: tupl
     except OSError as e:
         raise GoboxError(f"cannot create the output directory {out}: {e.strerror}") from None
     prepared = prepare(project, session.store, session.settings, options, session.progress())
+    session.record(project, prepared.pins)
     with stdout_to_stderr(json_stdout):
         built = build_packages(project, prepared.paths, options, packages, extra)
     listing = built.listing

@@ -61,6 +61,7 @@ def matrix(session: Session, fmt: str) -> str:
 
     project = session.project()
     prepared = prepare(project, session.store, session.settings, Options(locked=True), session.progress())
+    session.record(project, prepared.pins)  # none: the lock decides everything
     where = project.relative(project.config_path) if project.config_path else "gobox.toml"
     if not project.config.cross.targets:
         raise ConfigError(f"{where}: cross.targets: empty, so there is nothing to fan out",

@@ -58,6 +58,7 @@ def cross(session: Session, project: Any, req: Any, options: Any, events: Any = 
 
     with stdout_to_stderr(json_stdout):
         prepared = prepare(project, session.store, session.settings, options, session.progress())
+        session.record(project, prepared.pins)
         return release.cross(project, session.store, req, options, prepared,
                              source_date_epoch(project.root, os.environ), session.progress(), events)
 
@@ -75,6 +76,7 @@ def plan(session: Session, project: Any, options: Any, req: Any, list_only: bool
     from gobox.toolchains.install import Toolchain
 
     prepared = prepare(project, session.store, session.settings, options, session.progress(), dry_run=not list_only)
+    session.record(project, prepared.pins)  # a --list may install the Go, and pin it
     head = header(project, prepared)
     patterns = req.patterns or (() if project.config.cross.targets else ("all",))
     goroot = prepared.toolchain.goroot

@@ -60,8 +60,11 @@ def make(session: Session, project: Any, req: Any, options: Any, events: Any = N
         prepared = None
         if checked.needs_go:
             prepared = prepare(project, session.store, session.settings, options, session.progress())
-        return making.make(project, session.store, session.settings, checked, options, prepared,
+            session.record(project, prepared.pins)
+        made = making.make(project, session.store, session.settings, checked, options, prepared,
                            source_date_epoch(project.root, os.environ), session.progress(), events)
+        session.record(project, made.pins)
+        return made
 
 
 def plan(project: Any, req: Any) -> Plan:

@@ -126,6 +126,7 @@ def plan(session: Session, project: Any, argv: tuple[str, ...], options: Any, co
     options = dataclasses.replace(options, tty=tty)
     target = commit_target(commit) if commit else None
     prepared = prepare(project, session.store, session.settings, options, session.progress(), dry_run=dry_run)
+    session.record(project, prepared.pins)
     spec = plan_sandbox(project, prepared.paths, argv, options, os.environ.get("TERM"))
     return Planned(project, prepared, spec, options, target, header(project, prepared))
 

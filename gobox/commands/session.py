@@ -44,6 +44,19 @@ class Session:
 
         return load_project(Path.cwd())
 
+    def record(self, project: Any, pins: Any) -> bool:
+        """Write what a command's features resolved (gobox.lock.LockPin values) into the project's gobox.lock,
+        in one update, and say so; False when the lock already said it all. Commands, not features, write."""
+        from gobox.lock import record
+
+        pins = tuple(p for p in pins if p is not None)
+        if project.ephemeral or record(project.lock_path, pins) is None:
+            return False
+        progress = self.progress()
+        for p in pins:
+            progress.step(f"wrote {project.relative(project.lock_path)}: {p.said}")
+        return True
+
 
 class stdout_to_stderr:
     """With --json, stdout carries only the summary: what go prints (go test writes to stdout) goes to stderr."""

@@ -94,6 +94,7 @@ def install(session: Session, versions: tuple[str, ...], image: str | None, plat
             raise wrong_platform
         done = [ensure_project(project, session.store, session.settings, host_platform(), progress,
                                None, os.environ, locked)]
+        session.record(project, (done[0].pin,))
     return Installed(toolchains=tuple(r.toolchain for r in done))
 
 
@@ -124,8 +125,9 @@ def install_image(session: Session, text: str, platform: str | None, locked: boo
             if own:
                 progress.step(f"not pinned in gobox.lock: this project builds in {own}")
             project = Project.bare(Path.cwd())  # no lock is read or written
-    t = ensure_image(project, session.store, Options.from_settings(session.settings), text, where, platform,
-                     progress, locked, Limits.from_settings(session.settings))
+    t, pin = ensure_image(project, session.store, Options.from_settings(session.settings), text, where, platform,
+                          progress, locked, Limits.from_settings(session.settings))
+    session.record(project, (pin,))
     image = find_image(session.store, ref, t.platform, t.digest)  # the record, for its size
     return ImageInstalled(ref.familiar, t.platform, t.digest, go_version_of(t.config, t.layers), image)
 
@@ -205,6 +207,7 @@ def which(session: Session, version: str | None, locked: bool, reasons: bool) ->
                          "GOROOT on the host", hint="gobox toolchain list shows the image's Go; "
                          "gobox run -- go env GOROOT shows it inside")
     r = ensure_project(project, session.store, session.settings, platform, progress, None, os.environ, locked)
+    session.record(project, (r.pin,))
     from gobox.build import mod_vendor
 
     return Which(r.toolchain, r, mod_vendor(project))
@@ -226,6 +229,9 @@ def pin(session: Session, version: str) -> Pinned:
     if parse_config(new_text, str(path)).go.version != version:
         raise GoboxError(f"{path}: could not set [go].version; set it by hand to {version!r}")
     r = pin_lock(project, session.store, session.settings, host_platform(), session.progress(), version)
+    from gobox.lock import record
+
+    record(project.lock_path, (r.pin,) if r.pin else ())  # the command reports both files itself
     write_atomic(path, new_text.encode("utf-8"))
     load_project(project.root)  # proves the file still reads back
     return Pinned(str(r.toolchain.version), project.relative(path), project.relative(project.lock_path))

@@ -18,6 +18,16 @@ class Checked:
     differences: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class Vendored:
+    """gobox vendor: each dependency's pin (gobox.deps.tree.Pin), the files written, and whether gobox.lock
+    changed."""
+
+    pins: tuple[Any, ...]
+    files: int
+    lock_written: bool
+
+
 def check(session: Session, project: Any) -> Checked:
     """Compare vendor/ with what gobox.lock pins, byte for byte, offline."""
     from gobox.deps import tree
@@ -30,13 +40,16 @@ def check(session: Session, project: Any) -> Checked:
     return Checked(True, differences=tuple(tree.check(project, session.store)))
 
 
-def vendor(session: Session, project: Any, locked: bool, update: tuple[str, ...]) -> Any:
+def vendor(session: Session, project: Any, locked: bool, update: tuple[str, ...]) -> Vendored:
     """Fetch the dependencies into vendor/ and pin them (gobox.deps.tree's result); `update` names those
     whose rev is resolved again ("*": every one)."""
+    from gobox import lock
     from gobox.deps import tree
     from gobox.errors import UsageError
 
     if locked and update:
         raise UsageError("--locked forbids changing gobox.lock, which --update does")
     renew = () if "*" in update else (update or None)
-    return tree.vendor(project, session.store, session.progress(), locked, renew)
+    done = tree.vendor(project, session.store, session.progress(), locked, renew)
+    written = lock.record(project.lock_path, (done.lock_pin,)) is not None
+    return Vendored(tuple(done.pins), done.files, written)

@@ -11,7 +11,6 @@ vendor/ is made in a sibling directory and swapped in whole, so it is always the
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import io
 import os
@@ -22,12 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gobox import lock as lockfile
 from gobox.config import Dependency, Project, vendor_mode
 from gobox.deps import fetch, graph, modules
 from gobox.deps.fetch import Entry, Remote
 from gobox.errors import ConfigError, GoboxError, IntegrityError, LockError, NetworkError, NotFoundError
-from gobox.lock import Lock, LockedDep, read_lock
+from gobox.lock import Lock, LockedDep, LockPin, read_lock
 from gobox.store import Store, remove_tree, swap_dir
 
 if TYPE_CHECKING:
@@ -235,12 +233,12 @@ def _module_entry(path: str, version: str, kept: dict[str, Entry], explicit: boo
 class Done:
     pins: list[Pin]
     files: int
-    lock_written: bool
+    lock_pin: LockPin  # the pinned commits, for the command to record in gobox.lock
 
 
 def vendor(project: Project, store: Store, progress: Progress, locked: bool = False,
            update: tuple[str, ...] | None = None) -> Done:
-    """Pin, check, write vendor/ in one swap, then record the pins in gobox.lock."""
+    """Pin, check and write vendor/ in one swap; the command records the pins in gobox.lock."""
     if not project.config.vendor.deps:
         raise ConfigError("gobox.toml has no [vendor.deps] to vendor",
                           hint='add e.g. [vendor.deps] "github.com/kr/pty" = { git = "https://github.com/kr/pty", '
@@ -269,12 +267,7 @@ def vendor(project: Project, store: Store, progress: Progress, locked: bool = Fa
     deps = tuple(LockedDep(p.dep.path, p.dep.vcs, p.dep.url, p.dep.rev, p.commit, planned.digests[p.dep.path])
                  for p in pins)
 
-    def change(now: Lock | None) -> Lock | None:
-        now = now or Lock()
-        return None if set(deps) == set(now.deps) else dataclasses.replace(now, deps=deps)
-
-    written = lockfile.update(project.lock_path, change) is not None
-    return Done(pins, len(planned.tree), written)
+    return Done(pins, len(planned.tree), LockPin("vendored commits", deps=deps))
 
 
 def check(project: Project, store: Store) -> list[str]:

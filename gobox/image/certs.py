@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gobox import lock as lockfile
 from gobox.config import Project
 from gobox.errors import ConfigError, GoboxError, IntegrityError, LockError, NetworkError, NotFoundError
-from gobox.lock import Lock, LockedBundle, read_lock
+from gobox.lock import LockedBundle, LockPin, read_lock
 from gobox.store import Store, write_atomic
 
 if TYPE_CHECKING:
@@ -164,8 +163,10 @@ def fetch(pinned: LockedBundle, store: Store, settings: Settings, lock_name: str
         return data
 
 
-def ensure(project: Project, store: Store, settings: Settings, locked: bool, progress: Progress) -> bytes:
-    """The project's pinned bundle, pinning the installed certifi's when gobox.lock has none."""
+def ensure(project: Project, store: Store, settings: Settings, locked: bool,
+           progress: Progress) -> tuple[bytes, LockPin | None]:
+    """The project's pinned bundle; with the pin of the installed certifi's when gobox.lock has none (or,
+    without `locked`, one that can no longer be fetched)."""
     lock = None if project.ephemeral else read_lock(project.lock_path)
     lock_name = project.relative(project.lock_path)
     pinned = lock.ca_certificates if lock else None
@@ -189,9 +190,8 @@ def ensure(project: Project, store: Store, settings: Settings, locked: bool, pro
     if not kept.is_file():
         write_atomic(kept, bundle)
     if entry != pinned and not project.ephemeral:
-        lockfile.update(project.lock_path, lambda now: replace(now or Lock(), ca_certificates=entry))
-        progress.step(f"wrote {lock_name}: CA bundle of {SOURCE} {entry.version}")
-    return bundle
+        return bundle, LockPin(f"CA bundle of {SOURCE} {entry.version}", ca_certificates=entry)
+    return bundle, None
 
 
 def _sha256(data: bytes | None) -> str | None:

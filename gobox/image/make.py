@@ -32,6 +32,7 @@ from gobox.store import Store, write_atomic
 if TYPE_CHECKING:
     from gobox.build import Options, Prepared
     from gobox.cross.matrix import Events
+    from gobox.lock import LockPin
     from gobox.oci.push import Pushed
     from gobox.progress import Progress
     from gobox.settings import Settings
@@ -59,6 +60,7 @@ class Made:
     size: int  # bytes of every distinct blob, compressed: what a registry stores for it
     pushed: Any = None  # gobox.oci.push.Pushed, when pushed
     go_version: str = ""
+    pins: tuple[LockPin, ...] = ()  # the base images' digests and the CA bundle, for the command to record
 
 
 def git_info(root: Path) -> plan.Git:
@@ -138,10 +140,12 @@ def make(project: Project, store: Store, settings: Settings, checked: Checked, o
 
     labels = plan.labels(cfg, git_info(project.root), epoch)
     bundle = None
+    pins: list[LockPin | None] = []
     if cfg.ca_certificates:
         from gobox.image import certs
 
-        bundle = certs.ensure(project, store, settings, options.locked, progress)
+        bundle, pin = certs.ensure(project, store, settings, options.locked, progress)
+        pins.append(pin)
     zoneinfo = _zoneinfo(prepared, epoch) if cfg.tzdata else []
     extra = pack.project_entries(project.root, cfg.files, epoch)
 
@@ -149,8 +153,10 @@ def make(project: Project, store: Store, settings: Settings, checked: Checked, o
     files_layers: dict[tuple, plan.LayerRef] = {}
     for t in targets:
         platform = plan.oci_platform(t)
-        base = None if cfg.base == plan.SCRATCH else _base(project, store, settings, cfg.base, str(platform),
-                                                                  progress, options.locked)
+        base = None
+        if cfg.base != plan.SCRATCH:
+            base, pin = _base(project, store, settings, cfg.base, str(platform), progress, options.locked)
+            pins.append(pin)
         user = plan.parse_user(cfg.user, base.passwd if base else ())
         key = (user, base.passwd if base else (), base.group if base else ())
         if key not in files_layers:  # the same for every platform of a scratch image: written once
@@ -176,7 +182,8 @@ def make(project: Project, store: Store, settings: Settings, checked: Checked, o
     pushed = None
     if output.kind == "registry":
         pushed = _push(store, ref, top, settings, progress)
-    return Made(ref, top, images, output, written, sum(blobs.values()), pushed, go_version)
+    return Made(ref, top, images, output, written, sum(blobs.values()), pushed, go_version,
+                tuple(p for p in pins if p is not None))
 
 
 # --- the build --------------------------------------------------------------------------------
@@ -248,15 +255,15 @@ def _zoneinfo(prepared: Prepared | None, epoch: int) -> list:
 
 
 def _base(project: Project, store: Store, settings: Settings, text: str, platform: str, progress: Progress,
-          locked: bool) -> Base:
-    """The base image for one platform: pulled (or found) and pinned in gobox.lock as [go].image is."""
+          locked: bool) -> tuple[Base, LockPin | None]:
+    """The base image for one platform, pulled (or found); and its pin for gobox.lock, as [go].image's."""
     from gobox.oci.layer import Limits
     from gobox.oci.rootview import read_lines
     from gobox.oci.transport import Options as RegistryOptions
     from gobox.toolchains.image import ensure_image, find_image, parse_image_reference
 
     where = "gobox.toml: image.base"
-    got = ensure_image(project, store, RegistryOptions.from_settings(settings), text, where, platform, progress,
+    got, pin = ensure_image(project, store, RegistryOptions.from_settings(settings), text, where, platform, progress,
                        locked, Limits.from_settings(settings))
     image = find_image(store, parse_image_reference(text, where), platform, got.digest)
     assert image is not None  # ensure_image has just found or pulled it
@@ -268,7 +275,7 @@ def _base(project: Project, store: Store, settings: Settings, text: str, platfor
     # The base's accounts, as its root shows them: a symlink in it (etc -> /anywhere) is followed inside
     # the base, so no line of this host's files ends up in the image.
     return Base(got.reference, got.digest, config, layers, tuple(read_lines(got.layers, "/etc/passwd")),
-                tuple(read_lines(got.layers, "/etc/group")))
+                tuple(read_lines(got.layers, "/etc/group"))), pin
 
 
 # --- the store, outputs and push --------------------------------------------------------------

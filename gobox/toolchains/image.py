@@ -7,14 +7,13 @@ to, per platform, and later runs use exactly that image.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gobox import lock as lockfile
 from gobox.config import Project
 from gobox.errors import ConfigError, GoboxError, LockError, UsageError
-from gobox.lock import Lock, LockedImage, read_lock
+from gobox.lock import LockedImage, LockPin, read_lock
 from gobox.names.platform import Platform
 from gobox.names.reference import Reference
 from gobox.oci.gc import pin, using
@@ -70,8 +69,10 @@ def find_image(store: Store, ref: Reference, platform: str, digest: str | None =
 
 
 def ensure_image(project: Project, store: Store, options: Options, text: str, where: str, platform: str,
-                 progress: Progress, locked: bool, limits: Limits = DEFAULT_LIMITS) -> ImageToolchain:
-    """The project's image toolchain, following and updating gobox.lock as for any toolchain."""
+                 progress: Progress, locked: bool,
+                 limits: Limits = DEFAULT_LIMITS) -> tuple[ImageToolchain, LockPin | None]:
+    """The project's image toolchain, following gobox.lock as for any toolchain, and the pin of the digest
+    its reference resolved to when the lock should now record it."""
     ref = parse_image_reference(text, where)
     lock = None if project.ephemeral else read_lock(project.lock_path)
     pinned = lock.image_for(str(ref), platform) if lock else None
@@ -89,19 +90,37 @@ def ensure_image(project: Project, store: Store, options: Options, text: str, wh
         config = parse_config(store.blob_for(image.config).read_bytes(), image.config)
         layers = ensure_layers(store, image.layers, config.diff_ids, limits)
         pin(store, (image.digest, image.config, *image.layers), config.diff_ids)
+    lock_pin = None
     if not project.ephemeral and (pinned is None or pinned.digest != image.digest) and not ref.digest:
-        _record(project, LockedImage(str(ref), platform, image.digest))
-        progress.step(f"wrote {project.relative(project.lock_path)}: {ref.familiar} at {image.digest[:19]}")
+        lock_pin = LockPin(f"{ref.familiar} at {image.digest[:19]}",
+                           image=LockedImage(str(ref), platform, image.digest))
+    return ImageToolchain(str(ref), image.digest, platform, layers, config), lock_pin
+
+
+def image_in_store(project: Project, store: Store, text: str, where: str, platform: str, locked: bool,
+                   notes: list[str]) -> ImageToolchain:
+    """A dry run's image ([go].image, --image, [go].base): as the store holds it, pulling and unpacking
+    nothing; what a real run would fetch is added to `notes`."""
+    ref = parse_image_reference(text, where)
+    lock = None if project.ephemeral else read_lock(project.lock_path)
+    pinned = lock.image_for(str(ref), platform) if lock else None
+    digest = ref.digest or (pinned.digest if pinned else None)
+    if locked and digest is None:
+        raise LockError(f"--locked: {project.relative(project.lock_path)} pins no digest for {ref.familiar} "
+                        f"on {platform}", hint="run gobox without --locked once to record it, and commit the lock")
+    image = find_image(store, ref, platform, digest)
+    if image is None:
+        notes.append(f"would pull {ref.familiar}" + (f" at {digest}" if digest else "") + f" for {platform}")
+        nothing = ImageConfig((), None, None, "", "", (), "", "", "", ())
+        return ImageToolchain(str(ref), digest or "(not pulled)", platform, (), nothing)
+    config = parse_config(store.blob_for(image.config).read_bytes(), image.config)
+    layers = tuple(layer_dir(store, d) for d in config.diff_ids)
+    missing = sum(1 for p in layers if not p.is_dir())
+    if missing:
+        notes.append(f"would unpack {missing} layer{'s' if missing != 1 else ''} of {ref.familiar}")
+    if not project.ephemeral and not ref.digest and (pinned is None or pinned.digest != image.digest):
+        notes.append(f"would write {project.relative(project.lock_path)} ({ref.familiar} at {image.digest[:19]})")
     return ImageToolchain(str(ref), image.digest, platform, layers, config)
-
-
-def _record(project: Project, entry: LockedImage) -> None:
-    def change(now: Lock | None) -> Lock:
-        now = now or Lock()
-        kept = tuple(i for i in now.images if (i.reference, i.platform) != (entry.reference, entry.platform))
-        return replace(now, images=kept + (entry,))
-
-    lockfile.update(project.lock_path, change)
 
 
 def image_user(config: ImageConfig, layers: tuple[Path, ...], default: tuple[int, int]) -> tuple[int, int]:

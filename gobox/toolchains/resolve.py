@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from gobox import lock as lockfile
 from gobox.config import Project, VersionChoice, choose_version
 from gobox.errors import LockError, NetworkError
-from gobox.lock import Lock, LockedArtifact, read_lock
+from gobox.lock import LockedArtifact, LockPin, read_lock
 from gobox.names import versions
 from gobox.names.versions import GoVersion, VersionRequest
 from gobox.progress import Progress
@@ -29,7 +28,7 @@ class Resolution:
     request: VersionRequest
     choice: VersionChoice | None
     how: str  # "gobox.lock", "the store", or the source it was resolved from
-    lock_written: bool = False
+    pin: LockPin | None = None  # what gobox.lock should now say, for the command to record
     reason: str = ""  # for a minimum (go.mod's go line): one line on why this version, for `which -v`
     pending: Artifact | None = None
     lock_pending: bool = False
@@ -148,8 +147,8 @@ def ensure_project(
     project: Project, store: Store, settings: Settings, platform: str, progress: Progress,
     flag: str | None, environ: Mapping[str, str], locked: bool, dry_run: bool = False,
 ) -> Resolution:
-    """The project's toolchain, following gobox.lock; the lock is (re)written when resolution
-    changes it, or LockError when `locked` forbids that. Never upgrades a locked version that
+    """The project's toolchain, following gobox.lock; the resolution's pin says what the lock should
+    now say when resolution changes it, or LockError when `locked` forbids that. Never upgrades a locked version that
     still satisfies the request. A dry run installs and writes nothing, and says what it would."""
     choice = choose_version(project, flag, environ)
     request = VersionRequest.parse(choice.text, minimum=choice.minimum)
@@ -196,15 +195,8 @@ def ensure_project(
     if dry_run:
         return Resolution(toolchain, request, choice, pick.how, reason=reason, pending=pending, lock_pending=True)
 
-    def change(now: Lock | None) -> Lock:
-        keep = now.artifacts if now and now.go_version == str(toolchain.version) else ()
-        # replace, not Lock(...): whatever else the lock pins (images, bundles, vendored deps) stays.
-        return replace(now or Lock(), go_version=str(toolchain.version),
-                       artifacts=tuple(a for a in keep if a.platform != platform) + (_from_toolchain(toolchain),))
-
-    lockfile.update(project.lock_path, change)
-    progress.step(f"wrote {lock_name}: go {toolchain.version} ({toolchain.source})")
-    return Resolution(toolchain, request, choice, pick.how, lock_written=True, reason=reason)
+    pin = LockPin(f"go {toolchain.version} ({toolchain.source})", str(toolchain.version), _from_toolchain(toolchain))
+    return Resolution(toolchain, request, choice, pick.how, pin=pin, reason=reason)
 
 
 def _resolve_and_install(
@@ -219,12 +211,12 @@ def pin(
     project: Project, store: Store, settings: Settings, platform: str, progress: Progress,
     text: str,
 ) -> Resolution:
-    """Resolve `text`, install it and write it to gobox.lock, whatever the lock said before."""
+    """Resolve `text` and install it; the pin replaces whatever gobox.lock said of Go before."""
     request = VersionRequest.parse(text)
     toolchain, how = _resolve_and_install(store, settings, request, platform, progress)
-    lockfile.update(project.lock_path, lambda now: replace(now or Lock(), go_version=str(toolchain.version),
-                                                           artifacts=(_from_toolchain(toolchain),)))
-    return Resolution(toolchain, request, None, how, lock_written=True)
+    pin = LockPin(f"go {toolchain.version} ({toolchain.source})", str(toolchain.version), _from_toolchain(toolchain),
+                  only_artifact=True)
+    return Resolution(toolchain, request, None, how, pin=pin)
 
 
 def _from_toolchain(t: Toolchain) -> LockedArtifact:
