@@ -174,7 +174,7 @@ def run_and_commit(session: Session, planned: Planned) -> tuple[Any, Committed |
     if not hasattr(toolchain, "digest"):
         raise UsageError("--commit needs an image to commit onto: the new image is its layers plus what the "
                          "command wrote", hint="add --image REF (e.g. --image golang:1.22), or set [go].image")
-    work = private_dir(session.store.root / "commits")
+    work = private_dir(session.store.commits)
     work.chmod(0o755)
     try:
         for d in ("upper", "work"):

@@ -154,7 +154,7 @@ def ensure_runtime_layer(store: Store) -> Path:
     """The runtime layer, made once per format and never changed: running images may have it as a lower dir."""
     import errno
 
-    path = store.root / "layers" / f"image-runtime-{RUNTIME_FORMAT}"
+    path = store.layers / f"image-runtime-{RUNTIME_FORMAT}"
     if path.is_dir():
         return path
     store.ensure()
