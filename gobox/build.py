@@ -440,9 +440,9 @@ def _image_in_store(project: Project, store: Store, text: str, where: str, platf
     """A dry run's image ([go].image, --image, [go].base): as the store holds it, pulling and unpacking
     nothing; what a real run would fetch is added to `notes`."""
     from gobox.errors import LockError
+    from gobox.imagestore.unpack import layer_dir
     from gobox.lock import read_lock
     from gobox.oci.manifest import ImageConfig, parse_config
-    from gobox.oci.unpack import layer_dir
     from gobox.toolchains.image import ImageToolchain, find_image, parse_image_reference
 
     ref = parse_image_reference(text, where)

@@ -165,8 +165,8 @@ def run_and_commit(session: Session, planned: Planned) -> tuple[Any, Committed |
 
     from gobox.build import execute as execute_spec
     from gobox.errors import UsageError
-    from gobox.oci.commit import commit, read_upper
-    from gobox.oci.gc import using
+    from gobox.imagestore.commit import commit, read_upper
+    from gobox.imagestore.gc import using
     from gobox.store import private_dir, remove_tree
 
     spec, ref = planned.spec, planned.commit

@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gobox.errors import GoboxError, NotFoundError
+from gobox.imagestore.records import Image, read_record
+from gobox.imagestore.unpack import layer_dir, layers_root
 from gobox.names.reference import Reference
-from gobox.oci.pull import Image, read_record
-from gobox.oci.unpack import layer_dir, layers_root
 from gobox.store import Store, process_alive, process_starttime, remove_tree, write_atomic
 
 if TYPE_CHECKING:
