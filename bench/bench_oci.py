@@ -61,7 +61,7 @@ import json, sys, time
 t0 = time.perf_counter()
 from gobox.cli import cli
 t1 = time.perf_counter()
-import requests, gobox.config, gobox.oci.pull, gobox.oci.registry, gobox.names.reference, gobox.progress
+import requests, gobox.config, gobox.imagestore.pull, gobox.oci.registry, gobox.names.reference, gobox.progress
 import gobox.store, gobox.toolchains
 t2 = time.perf_counter()
 spent = {"probe": 0.0, "manifest": 0.0, "record": 0.0}
@@ -78,7 +78,7 @@ def clocked(key, f):
 Client = gobox.oci.registry.Client
 Client._scheme_base = clocked("probe", Client._scheme_base)
 Client.manifest = clocked("manifest", Client.manifest)
-gobox.oci.pull.write_atomic = clocked("record", gobox.oci.pull.write_atomic)
+gobox.imagestore.pull.write_atomic = clocked("record", gobox.imagestore.pull.write_atomic)
 
 def once():
     for k in spent:

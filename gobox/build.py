@@ -427,14 +427,14 @@ def prepare(project: Project, store: Store, settings: Settings, options: Options
                 _hide_below(Path(toolchain.layer) / GOROOT.lstrip("/"))
             layers += tuple(str(p) for p in reversed(root.layers))
             base_env = tuple(_env_pairs(root.config.env))
-    cache = store.root / "cache"
-    run_dir = store.root / "run"
+    cache = store.cache
+    run_dir = store.run
     if dry_run:
-        minimal, _ = minimal_layer_path(store.root / "layers", uid, gid)
+        minimal, _ = minimal_layer_path(store.layers, uid, gid)
     else:
-        for d in (cache / "go-build", cache / "mod", run_dir, store.root / "layers"):
+        for d in (cache / "go-build", cache / "mod", run_dir, store.layers):
             d.mkdir(parents=True, exist_ok=True)
-        minimal = ensure_minimal_layer(store.root / "layers", store.tmp, uid, gid)
+        minimal = ensure_minimal_layer(store.layers, store.tmp, uid, gid)
     cwd = Path.cwd()
     inside = cwd == project.root or project.root in cwd.parents
     paths = Paths(layers, str(minimal), str(cache / "go-build"), str(cache / "mod"), str(run_dir),

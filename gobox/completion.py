@@ -110,8 +110,8 @@ def toolchain_versions(store_root: Path, incomplete: str) -> list[str]:
 
 def image_references(store_root: Path, incomplete: str) -> list[str]:
     """References of the images in the store, short as `gobox images` shows them (golang:1.22)."""
+    from gobox.imagestore.records import images
     from gobox.names.reference import Reference
-    from gobox.oci.records import images
     from gobox.store import Store
 
     names = []

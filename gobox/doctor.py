@@ -28,7 +28,7 @@ def run_checks(store: Store, settings: Settings, platform: str, network: bool = 
                     ("overlayfs in a user namespace", probe.overlay_in_userns())):
         checks.append(Check(name, p.ok, p.detail, p.fix))
     store_ok = _store_check(store)
-    filt = probe.seccomp_filter(str(store.root / "run" / ".seccomp"))
+    filt = probe.seccomp_filter(str(store.run / ".seccomp"))
     checks.append(Check("seccomp filter", filt.ok, filt.detail, filt.fix, required=False))
     cg = from_system()
     reason = cg.unavailable(Limits(memory=64 << 20, pids=64, cpus=1.0))

@@ -17,12 +17,19 @@ from gobox.errors import GoboxError
 class Store:
     """Paths of the store. Every entry is made in `tmp/` and renamed into place.
 
-    Layout under root:
+    Layout under root, one top-level directory each; what is inside an area is its owner's format:
       toolchains/<go1.22.10.linux-amd64>/  one installed toolchain (layer/ + toolchain.json)
-      blobs/sha256/<hex>                    content-addressed downloads
+      blobs/sha256/<hex>                    content-addressed downloads: toolchains, image manifests and layers
+      images/<registry>/<repository>/       image records, one JSON file each (gobox.imagestore.records)
+      layers/                               unpacked image layers (sha256/<diff_id>/) and generated ones
+      cache/                                shared caches: Go's go-build/ and mod/, zig's, cross's peak memory
+      run/                                  scratch of running sandboxes (upper dirs, the seccomp filter)
+      commits/<pid>-XXXXXXXX/               what a `gobox run --commit` wrote, until it becomes a layer
+      repos/<key>/                          bare git and hg repositories `gobox vendor` fetches from
+      ci/<pid>-XXXXXXXX/                    gobox ci's clean rooms, removed when their build ends
       tmp/                                  work in progress; same filesystem as the rest
       locks/                                one lock file per entry being made
-      pins/<pid>-<starttime>.json           what a running gobox uses, kept from gc (gobox.oci.gc)
+      pins/<pid>-<starttime>.json           what a running gobox uses, kept from gc (gobox.imagestore.gc)
     """
 
     root: Path
@@ -44,6 +51,34 @@ class Store:
     @property
     def blobs(self) -> Path:
         return self.root / "blobs" / "sha256"
+
+    @property
+    def images(self) -> Path:
+        return self.root / "images"
+
+    @property
+    def layers(self) -> Path:
+        return self.root / "layers"
+
+    @property
+    def cache(self) -> Path:
+        return self.root / "cache"
+
+    @property
+    def run(self) -> Path:
+        return self.root / "run"
+
+    @property
+    def commits(self) -> Path:
+        return self.root / "commits"
+
+    @property
+    def repos(self) -> Path:
+        return self.root / "repos"
+
+    @property
+    def ci(self) -> Path:
+        return self.root / "ci"
 
     @property
     def tmp(self) -> Path:

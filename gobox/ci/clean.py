@@ -61,7 +61,6 @@ if TYPE_CHECKING:
 
 SUMS = "SHA256SUMS"
 IMAGE_ARCHIVE = "image.oci.tar"
-ROOMS = "ci"  # under the store: one directory per clean room, removed when its build ends
 WHAT = ("the clean room has no network (GOPROXY=off), empty Go caches, only the commit's tracked files, and "
         "only the environment gobox.toml declares")
 
@@ -112,11 +111,6 @@ class Report:
     @property
     def exit_code(self) -> int:
         return self.error.exit_code if self.error else 0
-
-
-def rooms(store: Store) -> Path:
-    """The store's directory of clean rooms (store.private_dir makes each, and sweeps those of killed runs)."""
-    return store.root / ROOMS
 
 
 def build(project: Project, store: Store, settings: Settings, request: Request, room: Room, out: Path,

@@ -51,7 +51,7 @@ def rooms_for(base: Path, runs: int, uid: int) -> tuple[clean.Room, ...]:
 def verify(project: Project, store: Store, settings: Settings, request: clean.Request, runs: int,
            progress: Progress, events: Events | None = None, keep: Path | None = None) -> Verdict:
     """Build `runs` times and compare every output of every run with run 1's."""
-    base = private_dir(clean.rooms(store))
+    base = private_dir(store.ci)
     rooms = rooms_for(base, runs, os.getuid())
     outs = [(keep or base) / f"run-{i}" / "out" for i in range(1, runs + 1)]
     reports: list[clean.Report] = []

@@ -61,7 +61,7 @@ def toolchain_json(t: Any) -> dict[str, Any]:
 
 
 def image_json(image: Any, go: str | None, unpacked: bool) -> dict[str, Any]:
-    """An image toolchain (gobox.oci.pull.Image) as `toolchain install/list --json` print it."""
+    """An image toolchain (gobox.imagestore.pull.Image) as `toolchain install/list --json` print it."""
     return {"kind": "image", "version": go.removeprefix("go") if go else None, "platform": image.platform,
             "source": "image", "reference": image.reference, "digest": image.digest, "size": image.size,
             "unpacked": unpacked}

@@ -31,7 +31,7 @@ def ci(session: Session, project: Any, targets: tuple[str, ...], dirty: bool, ou
     try:
         with stdout_to_stderr(json_stdout):
             report = clean.build(project, session.store, session.settings, clean.Request(targets, dirty),
-                                 clean.Room(clean.rooms(session.store)), staging, session.progress(), events)
+                                 clean.Room(session.store.ci), staging, session.progress(), events)
         if report.error is None:
             swap_dir(staging, final)
     finally:

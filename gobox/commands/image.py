@@ -104,7 +104,7 @@ def run_plan(session: Session, reference: str, args: tuple[str, ...], *, network
     uid, gid = image_user(found.config, found.layers, (0, 0))
     argv = run.command(found.config, args, entrypoint)
     environment = run.environment(found.config, run.home_of(uid, found.layers), list(env))
-    scratch = session.store.root / "run"
+    scratch = session.store.run
     scratch.mkdir(parents=True, exist_ok=True)
     spec = run.spec(found, run.ensure_runtime_layer(session.store), argv, uid, gid, environment, net,
                     Limits(memory=memory, pids=pids, cpus=cpus), scratch, binds=binds, workdir=workdir,

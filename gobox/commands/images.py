@@ -25,7 +25,7 @@ class PushPlan:
 
     source: Any  # gobox.names.reference.Reference
     destination: Any
-    chosen: Any  # gobox.oci.push's choice: the index or one image
+    chosen: Any  # gobox.imagestore.push's choice: the index or one image
     mount_from: str | None
 
     @property
@@ -35,7 +35,7 @@ class PushPlan:
 
 @dataclass(frozen=True)
 class Pushed:
-    pushed: Any  # gobox.oci.push's result
+    pushed: Any  # gobox.imagestore.push's result
     familiar: str  # where it went, short
     summary: str  # uploaded, skipped, mounted, in words
     source: str
@@ -57,10 +57,10 @@ class LoggedIn:
 
 def pull(session: Session, reference: str, platform: str | None) -> Pulled:
     """Pull an image into the store, verified blob by blob (this machine's platform unless `platform`)."""
+    from gobox.imagestore.gc import using
+    from gobox.imagestore.pull import pull as pull_image
     from gobox.names.platform import Platform, host_platform
     from gobox.names.reference import Reference
-    from gobox.oci.gc import using
-    from gobox.oci.pull import pull as pull_image
     from gobox.oci.registry import Options
 
     ref = Reference.parse(reference.strip())
@@ -74,9 +74,9 @@ def push_plan(session: Session, source: str, destination: str | None, platform: 
     """Both names and the platform checked, and SRC found in the store, before any request."""
     from dataclasses import replace
 
+    from gobox.imagestore.push import choose_source
     from gobox.names.platform import Platform, host_platform
     from gobox.names.reference import Reference
-    from gobox.oci.push import choose_source
 
     src = Reference.parse(source.strip())
     dest = Reference.parse(destination.strip()) if destination else src
@@ -91,9 +91,9 @@ def push_plan(session: Session, source: str, destination: str | None, platform: 
 
 def push(session: Session, plan: PushPlan) -> Pushed:
     """Push what `plan` chose, then record DEST in the store so that gobox images lists it."""
+    from gobox.imagestore.push import push as push_image
+    from gobox.imagestore.push import record, summary
     from gobox.names.reference import Reference
-    from gobox.oci.push import push as push_image
-    from gobox.oci.push import record, summary
     from gobox.oci.registry import Options
 
     pushed = push_image(session.store, plan.destination, plan.chosen.digest, Options.from_settings(session.settings),
@@ -150,8 +150,8 @@ def logout(registry: str | None, authfile: Path | None) -> tuple[str | None, lis
 
 
 def images(session: Session) -> tuple[Listed, ...]:
+    from gobox.imagestore.records import images as stored
     from gobox.names.reference import Reference
-    from gobox.oci.records import images as stored
 
     return tuple(Listed(Reference.parse(i.reference).familiar, i) for i in stored(session.store))
 
@@ -159,8 +159,8 @@ def images(session: Session) -> tuple[Listed, ...]:
 def rmi(session: Session, references: tuple[str, ...], platform: str | None,
         prune: bool) -> tuple[tuple[Listed, ...], Any]:
     """Untag images (all checked before anything is removed), then with `prune` gc; the gc report or None."""
+    from gobox.imagestore.gc import untag
     from gobox.names.reference import Reference
-    from gobox.oci.gc import untag
 
     refs = [Reference.parse(r.strip()) for r in references]
     removed, report = untag(session.store, refs, platform, session.progress(), prune=prune)
@@ -168,7 +168,7 @@ def rmi(session: Session, references: tuple[str, ...], platform: str | None,
 
 
 def gc(session: Session, dry_run: bool) -> Any:
-    """Free the blobs and layers no image refers to; gobox.oci.gc's report."""
-    from gobox.oci.gc import gc as collect
+    """Free the blobs and layers no image refers to; gobox.imagestore.gc's report."""
+    from gobox.imagestore.gc import gc as collect
 
     return collect(session.store, session.progress(), dry_run=dry_run)

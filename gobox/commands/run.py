@@ -166,8 +166,8 @@ def run_and_commit(session: Session, planned: Planned) -> tuple[Any, Committed |
 
     from gobox.build import execute as execute_spec
     from gobox.errors import UsageError
-    from gobox.oci.commit import commit, read_upper
-    from gobox.oci.gc import using
+    from gobox.imagestore.commit import commit, read_upper
+    from gobox.imagestore.gc import using
     from gobox.store import private_dir, remove_tree
     from gobox.toolchains.image import ImageToolchain
 
@@ -176,7 +176,7 @@ def run_and_commit(session: Session, planned: Planned) -> tuple[Any, Committed |
     if not isinstance(toolchain, ImageToolchain):
         raise UsageError("--commit needs an image to commit onto: the new image is its layers plus what the "
                          "command wrote", hint="add --image REF (e.g. --image golang:1.22), or set [go].image")
-    work = private_dir(session.store.root / "commits")
+    work = private_dir(session.store.commits)
     work.chmod(0o755)
     try:
         for d in ("upper", "work"):

@@ -201,7 +201,7 @@ def listing_for(project: Project, prepared: Prepared, request: Request, options:
 
 
 def _zig_cache(store: Store) -> Path:
-    return store.root / "cache" / "zig"
+    return store.cache / "zig"
 
 
 def directory_names(project: Project, targets: Sequence[Target]) -> dict[Target, str]:
@@ -250,7 +250,7 @@ def cross(project: Project, store: Store, request: Request, options: Options, pr
             (staging / names[t]).mkdir()
             first, *then = specs[t]
             tasks.append(matrix.Task(str(t), first, staging / f"{names[t]}.log", tuple(then)))
-        peaks = store.root / "cache" / PEAKS
+        peaks = store.cache / PEAKS
         estimate = matrix.peak_estimate(peaks, str(project.root)) or matrix.DEFAULT_ESTIMATE
         memory_limit = limits(project, options).memory
         if memory_limit:

@@ -1,6 +1,6 @@
 """git and hg at exact revisions: a shared bare-repository cache in the store, and exact trees out of it.
 
-Repositories are cloned once per URL into store.root/"repos"/<hash of vcs and URL> and fetched
+Repositories are cloned once per URL into the store's repos/<hash of vcs and URL> and fetched
 again only when a revision is missing; trees come out with `git archive` / `hg archive` (never a
 checkout), so nothing of .git or .hg reaches the vendor tree.
 
@@ -71,7 +71,7 @@ class FetchFailed(NetworkError):
 
 
 def cache_path(store: Store, remote: Remote) -> Path:
-    return store.root / "repos" / remote.key
+    return store.repos / remote.key
 
 
 def _env() -> dict[str, str]:

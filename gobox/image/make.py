@@ -22,18 +22,18 @@ from gobox.image import pack, plan
 from gobox.image.elf import read_elf
 from gobox.image.pack import Base, Packed
 from gobox.image.plan import Output
+from gobox.imagestore.records import Image, record_path
 from gobox.names.reference import Reference
 from gobox.names.targets import Target
 from gobox.oci.layout import Top
 from gobox.oci.manifest import OCI_INDEX, OCI_MANIFEST, Manifest, parse_document
-from gobox.oci.records import Image, record_path
 from gobox.store import Store, write_atomic
 
 if TYPE_CHECKING:
     from gobox.build import Options, Prepared
     from gobox.cross.matrix import Events
+    from gobox.imagestore.push import Pushed
     from gobox.lock import LockPin
-    from gobox.oci.push import Pushed
     from gobox.progress import Progress
     from gobox.settings import Settings
 
@@ -58,7 +58,7 @@ class Made:
     output: Output
     written: Path | None  # the layout or archive written, if any
     size: int  # bytes of every distinct blob, compressed: what a registry stores for it
-    pushed: Any = None  # gobox.oci.push.Pushed, when pushed
+    pushed: Any = None  # gobox.imagestore.push.Pushed, when pushed
     go_version: str = ""
     pins: tuple[LockPin, ...] = ()  # the base images' digests and the CA bundle, for the command to record
 
@@ -257,8 +257,8 @@ def _zoneinfo(prepared: Prepared | None, epoch: int) -> list:
 def _base(project: Project, store: Store, settings: Settings, text: str, platform: str, progress: Progress,
           locked: bool) -> tuple[Base, LockPin | None]:
     """The base image for one platform, pulled (or found); and its pin for gobox.lock, as [go].image's."""
+    from gobox.imagestore.rootview import read_lines
     from gobox.oci.layer import Limits
-    from gobox.oci.rootview import read_lines
     from gobox.oci.transport import Options as RegistryOptions
     from gobox.toolchains.image import ensure_image, find_image, parse_image_reference
 
@@ -319,9 +319,9 @@ def _write(store: Store, top: Top, ref: Reference, output: Output, epoch: int) -
 def _push(store: Store, ref: Reference, top: Top, settings: Settings,
           progress: Progress) -> Pushed:
     try:
-        from gobox.oci.push import push
+        from gobox.imagestore.push import push
     except ImportError:
-        raise GoboxError("this gobox cannot push yet (gobox.oci.push is missing); the image is in the store",
+        raise GoboxError("this gobox cannot push yet (gobox.imagestore.push is missing); the image is in the store",
                          hint="write it with --output oci-archive:FILE and push that with skopeo copy") from None
     from gobox.oci.transport import Options as RegistryOptions
 

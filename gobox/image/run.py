@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING
 from gobox.config import Mount
 from gobox.errors import SandboxError, UsageError
 from gobox.image.plan import DEFAULT_PATH
+from gobox.imagestore.records import Image
+from gobox.imagestore.rootview import read_lines
 from gobox.names.reference import DOCKER_HUB, Reference
 from gobox.oci.manifest import ImageConfig
-from gobox.oci.records import Image
-from gobox.oci.rootview import read_lines
 from gobox.sandbox.cgroups import Limits
 from gobox.sandbox.spec import Bind, Publish, SandboxSpec
 from gobox.store import Store, remove_tree
@@ -58,16 +58,16 @@ def candidates(text: str) -> tuple[Reference, ...]:
 
 def find(store: Store, settings: Settings, text: str, platform: str, progress: Progress) -> Found:
     """The image `text` names for `platform`: built or pulled before, else pulled now."""
+    from gobox.imagestore.unpack import ensure_layers
     from gobox.names.platform import Platform
     from gobox.oci.layer import Limits
     from gobox.oci.manifest import parse_config
-    from gobox.oci.unpack import ensure_layers
     from gobox.toolchains.image import find_image
 
     refs = candidates(text)
     image = next((i for r in refs if (i := find_image(store, r, platform, r.digest)) is not None), None)
     if image is None:
-        from gobox.oci.pull import pull
+        from gobox.imagestore.pull import pull
         from gobox.oci.transport import Options
 
         image = pull(refs[-1], store, Options.from_settings(settings), Platform.parse(platform), progress).image
@@ -154,7 +154,7 @@ def ensure_runtime_layer(store: Store) -> Path:
     """The runtime layer, made once per format and never changed: running images may have it as a lower dir."""
     import errno
 
-    path = store.root / "layers" / f"image-runtime-{RUNTIME_FORMAT}"
+    path = store.layers / f"image-runtime-{RUNTIME_FORMAT}"
     if path.is_dir():
         return path
     store.ensure()

@@ -13,16 +13,17 @@ from typing import TYPE_CHECKING
 
 from gobox.config import Project
 from gobox.errors import ConfigError, GoboxError, LockError, UsageError
+from gobox.imagestore.gc import pin, using
+from gobox.imagestore.pull import pull
+from gobox.imagestore.records import Image, images, read_record, record_path
+from gobox.imagestore.rootview import read_bytes, read_lines
+from gobox.imagestore.unpack import ensure_layers, layer_dir
 from gobox.lock import LockedImage, LockPin, read_lock
 from gobox.names.platform import Platform
 from gobox.names.reference import Reference
-from gobox.oci.gc import pin, using
 from gobox.oci.layer import DEFAULT_LIMITS, Limits
 from gobox.oci.manifest import ImageConfig, parse_config
-from gobox.oci.pull import Image, images, pull, read_record, record_path
 from gobox.oci.registry import Options
-from gobox.oci.rootview import read_bytes, read_lines
-from gobox.oci.unpack import ensure_layers, layer_dir
 from gobox.store import Store
 
 if TYPE_CHECKING:

@@ -275,7 +275,7 @@ def test_gc_removes_partial_downloads_of_dead_processes_only(gobox: Gobox) -> No
 
 
 def test_gc_waits_for_a_gobox_between_finding_an_image_and_pinning_it(gobox: Gobox) -> None:
-    from gobox.oci.gc import using
+    from gobox.imagestore.gc import using
     from gobox.store import Store
 
     orphan = gobox.home / "blobs" / "sha256" / ("c" * 64)  # no record names it
@@ -303,7 +303,7 @@ def blocked_on(lock: Path, pid: int) -> bool:
 
 
 def test_pulls_and_runs_wait_for_a_gc_in_progress(gobox: Gobox, tmp_path: Path, images: dict) -> None:
-    from gobox.oci.gc import exclusive
+    from gobox.imagestore.gc import exclusive
     from gobox.progress import Progress
     from gobox.store import Store
 

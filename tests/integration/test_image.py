@@ -439,7 +439,8 @@ def test_gobox_image_run_pulls_what_the_store_lacks(gobox: Gobox, hello: tuple[P
 
 def test_push_to_a_registry_and_pull_by_digest(builder: Gobox, gobox: Gobox, hello: tuple[Path, dict],
                                                registry: Registry) -> None:
-    pytest.importorskip("gobox.oci.push", reason="the registry push client (gobox/oci/push.py) is not in this tree")
+    pytest.importorskip("gobox.imagestore.push",
+                        reason="the registry push client (gobox/imagestore/push.py) is not in this tree")
     recipe, made = hello
     ref = f"{registry.host}/team/hello:1.0"
     pushed = image_json(builder, recipe, "--tag", ref, "--output", "registry")

@@ -13,8 +13,8 @@ from conftest import Gobox
 from ocilayout import OCI_INDEX, Written, sample_images, write_layout
 from registry import APT_PACKAGES, FaultProxy, Registry, _child_env, missing_tools, push
 
+from gobox.imagestore.push import push as push_api
 from gobox.names.reference import Reference
-from gobox.oci.push import push as push_api
 from gobox.oci.transport import Options
 from gobox.progress import Progress
 from gobox.store import Store

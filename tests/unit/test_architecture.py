@@ -24,7 +24,7 @@ def floors(text: str) -> dict[str, int]:
 
 
 def unit_of(module: str) -> str:
-    """`gobox.oci.pull` -> `oci`; `gobox` (the package's __init__ or `from gobox import __version__`) -> `gobox`."""
+    """`gobox.oci.layer` -> `oci`; `gobox` (the package's __init__ or `from gobox import __version__`) -> `gobox`."""
     parts = module.split(".")
     return parts[1] if len(parts) > 1 else "gobox"
 

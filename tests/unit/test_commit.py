@@ -6,7 +6,7 @@ import os
 import stat
 from pathlib import Path
 
-from gobox.oci.commit import read_upper
+from gobox.imagestore.commit import read_upper
 from gobox.oci.write import DIR, FILE, HARDLINK, OPAQUE, SYMLINK, WHITEOUT
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from gobox.imagestore.gc import Refs, collect, image_refs, matches, pin, read_pins
+from gobox.imagestore.records import Image
 from gobox.names.reference import Reference
-from gobox.oci.gc import Refs, collect, image_refs, matches, pin, read_pins
-from gobox.oci.pull import Image
 from gobox.store import Store
 from gobox.store import process_alive as alive
 
@@ -115,7 +115,7 @@ def test_a_pin_goes_at_exit_but_not_when_a_forked_child_exits(tmp_path: Path) ->
     r = run_python(f"""
         import os, sys
         from pathlib import Path
-        from gobox.oci.gc import pin, read_pins
+        from gobox.imagestore.gc import pin, read_pins
         from gobox.store import Store
         store = Store(Path(sys.argv[1]))
         pin(store, ["{d('1')}"], ["{d('a')}"])
@@ -135,7 +135,7 @@ def test_a_killed_owner_leaves_a_stale_pin(tmp_path: Path) -> None:
     r = run_python(f"""
         import os, signal, sys
         from pathlib import Path
-        from gobox.oci.gc import pin
+        from gobox.imagestore.gc import pin
         from gobox.store import Store
         pin(Store(Path(sys.argv[1])), ["{d('1')}"], [])
         os.kill(os.getpid(), signal.SIGKILL)

@@ -12,10 +12,10 @@ from gobox.config import Project, parse_config
 from gobox.errors import ConfigError, IntegrityError, LockError, NetworkError, UsageError
 from gobox.image import certs, pack, plan, run
 from gobox.image.elf import read_elf
+from gobox.imagestore.records import Image
 from gobox.lock import LockedBundle
 from gobox.names.platform import Platform
 from gobox.oci.manifest import ImageConfig
-from gobox.oci.records import Image
 from gobox.oci.write import DIR, FILE, Entry
 
 

@@ -9,11 +9,11 @@ import pytest
 import requests
 
 from gobox.errors import NotFoundError, UsageError
+from gobox.imagestore.push import Pushed, check_target, choose_source, missing, plan, push, record, summary
+from gobox.imagestore.records import Image, images, record_path
 from gobox.names.platform import Platform
 from gobox.names.reference import Reference
 from gobox.oci.manifest import DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST
-from gobox.oci.pull import Image, images, record_path
-from gobox.oci.push import Pushed, check_target, choose_source, missing, plan, push, record, summary
 from gobox.oci.registry import _FileBody, upload_url
 from gobox.oci.transport import Options
 from gobox.oci.write import FILE, Entry, write_json_blob, write_layer

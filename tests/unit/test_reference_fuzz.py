@@ -13,9 +13,9 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from gobox.errors import UsageError
+from gobox.imagestore.records import record_path
 from gobox.names.platform import Platform
 from gobox.names.reference import Reference
-from gobox.oci.records import record_path
 from gobox.store import Store
 
 registries = st.sampled_from(["", "docker.io/", "127.0.0.1:5000/", "localhost/", "[::1]:5000/", "reg.example/",

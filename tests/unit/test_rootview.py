@@ -1,4 +1,4 @@
-"""gobox.oci.rootview on real layer directories: a path in an image's root is what overlayfs shows there,
+"""gobox.imagestore.rootview on real layer directories: a path in an image's root is what overlayfs shows there,
 whiteouts and opaque directories hide, symlinks stay inside the image, and a real overlay mount agrees."""
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from gobox.errors import ConfigError
-from gobox.oci import rootview
-from gobox.oci.rootview import lookup, read_bytes, read_lines
+from gobox.imagestore import rootview
+from gobox.imagestore.rootview import lookup, read_bytes, read_lines
 
 # A layer as (path, kind, extra) triples, made in order: kind is file (extra = content; default: a marker
 # naming the layer and path), dir, opaque (a directory marked y), link (extra = target), whiteout (a 0/0
@@ -27,7 +27,7 @@ Spec = Sequence[tuple[str, str, str]]
 
 
 def make_layers(base: Path, specs: Sequence[Spec]) -> tuple[Path, ...]:
-    """Layer directories, bottom first, as gobox/oci/unpack.py leaves them. An entry under a non-directory
+    """Layer directories, bottom first, as gobox/imagestore/unpack.py leaves them. An entry under a non-directory
     of its own layer is left out (a layer is a tree); so is one whose path the layer already has."""
     out = []
     for i, spec in enumerate(specs):

@@ -21,9 +21,9 @@ import tarbytes as tb
 from tarbytes import Bomb, header, member, pax, pax_record, tar
 
 from gobox.errors import GoboxError, IntegrityError
+from gobox.imagestore.unpack import ensure_layer, layers_root
 from gobox.oci.layer import DEFAULT_LIMITS, Limits, extract_layer, extract_tar
 from gobox.oci.tarstream import MAX_META, Decompressed, UnsafeArchive, iter_tar
-from gobox.oci.unpack import ensure_layer, layers_root
 from gobox.store import Store
 
 HANG = 20  # seconds: far past what any of these takes, so only a hang trips it

@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gobox.errors import GoboxError, NotFoundError
+from gobox.imagestore.records import Image, read_record
+from gobox.imagestore.unpack import layer_dir, layers_root
 from gobox.names.reference import Reference
-from gobox.oci.pull import Image, read_record
-from gobox.oci.unpack import layer_dir, layers_root
 from gobox.store import Store, process_alive, process_starttime, remove_tree, write_atomic
 
 if TYPE_CHECKING:
@@ -196,7 +196,7 @@ def read_pins(store: Store) -> list[Pin]:
 
 def records(store: Store) -> list[tuple[Path, Image | None]]:
     """Every image record and what it says; None for one this gobox cannot read."""
-    root = store.root / "images"
+    root = store.images
     if not root.is_dir():
         return []
     return [(p, read_record(p)) for p in sorted(root.rglob("*.json"))]
@@ -226,7 +226,7 @@ def untag(store: Store, refs: Sequence[Reference], platform: str | None, progres
         for path, _ in chosen:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
-            _prune_dirs(path.parent, store.root / "images")
+            _prune_dirs(path.parent, store.images)
         report = _collect_and_sweep(store, dry_run=False) if prune else None
     return tuple(i for _, i in chosen), report
 

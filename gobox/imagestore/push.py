@@ -19,10 +19,10 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, TypeVar
 
 from gobox.errors import IntegrityError, NotFoundError, UsageError
+from gobox.imagestore.records import Image, images, record_path
 from gobox.names.platform import Platform
 from gobox.names.reference import Reference
 from gobox.oci.manifest import Descriptor, Index, Manifest, parse_document
-from gobox.oci.pull import Image, images, record_path
 from gobox.oci.registry import Client
 from gobox.oci.transport import Options
 from gobox.store import Store, write_atomic

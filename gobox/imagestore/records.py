@@ -40,7 +40,7 @@ class Image:
 def record_path(store: Store, ref: Reference, platform: str) -> Path:
     """images/<registry>/<repository>/<tag or digest>@<os>-<arch>[-<variant>].json"""
     name = ref.digest.replace(":", "-") if ref.digest and not ref.tag else (ref.tag or "latest")
-    return store.root / "images" / ref.registry / ref.repository / f"{name}@{platform.replace('/', '-')}.json"
+    return store.images / ref.registry / ref.repository / f"{name}@{platform.replace('/', '-')}.json"
 
 
 def read_record(path: Path) -> Image | None:
@@ -52,7 +52,7 @@ def read_record(path: Path) -> Image | None:
 
 
 def images(store: Store) -> Iterator[Image]:
-    root = store.root / "images"
+    root = store.images
     if not root.is_dir():
         return
     for path in sorted(root.rglob("*.json")):

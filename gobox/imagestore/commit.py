@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gobox.imagestore.records import Image, record_path
 from gobox.names.reference import Reference
 from gobox.oci.manifest import (
     DOCKER_CONFIG,
@@ -28,7 +29,6 @@ from gobox.oci.manifest import (
     Manifest,
     parse_document,
 )
-from gobox.oci.pull import Image, record_path
 from gobox.oci.write import DIR, FILE, HARDLINK, OPAQUE, SYMLINK, WHITEOUT, Blob, Entry, write_json_blob, write_layer
 from gobox.store import Store, write_atomic
 

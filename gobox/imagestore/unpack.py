@@ -12,7 +12,7 @@ from gobox.store import Store, remove_tree
 
 
 def layers_root(store: Store) -> Path:
-    return store.root / "layers" / "sha256"
+    return store.layers / "sha256"
 
 
 def layer_dir(store: Store, diff_id: str) -> Path:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from gobox.errors import GoboxError, IntegrityError, NotFoundError
 from gobox.fetch import too_large
+from gobox.imagestore.records import Image, read_record, record_path
 from gobox.names.platform import Platform
 from gobox.names.reference import Reference
 from gobox.oci.manifest import (
@@ -32,7 +33,6 @@ from gobox.oci.manifest import (
     select,
     sha256_digest,
 )
-from gobox.oci.records import Image, images, read_record, record_path  # noqa: F401 - re-exported
 from gobox.oci.registry import Client
 from gobox.oci.transport import Options
 from gobox.store import Store, write_atomic

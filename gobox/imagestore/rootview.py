@@ -1,6 +1,6 @@
 """Paths inside an image's root as its overlay shows it, resolved over the unpacked layers without mounting them.
 
-The layers are directories as gobox/oci/unpack.py leaves them, bottom first:
+The layers are directories as gobox/imagestore/unpack.py leaves them, bottom first:
 an OCI whiteout is a 0/0 character device, or a zero-size regular file with
 the user.overlay.whiteout xattr in a directory marked user.overlay.opaque=x;
 an opaque directory carries user.overlay.opaque=y. A name is looked up the
