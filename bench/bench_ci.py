@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_sandbox import LIBRARIES, MAINS, bare_go_env, check, generate_tree  # noqa: E402
 from bench_toolchains import GOBOX, VERSION, Row, base_env, cache_dir, measure_in_scratch, publish, run  # noqa: E402
-from mirror import full_mirror  # noqa: E402 - tests/ is put on sys.path above
+from support.mirror import full_mirror  # noqa: E402 - tests/ is put on sys.path above
 
 BEGIN, END = "<!-- ci:begin -->", "<!-- ci:end -->"
 COLD_REPS = 3

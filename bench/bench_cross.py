@@ -28,7 +28,7 @@ from bench_toolchains import (  # noqa: E402
     measure_in_scratch,
     publish,
 )
-from mirror import full_mirror  # noqa: E402 - tests/ is put on sys.path above
+from support.mirror import full_mirror  # noqa: E402 - tests/ is put on sys.path above
 
 BEGIN, END = "<!-- cross:begin -->", "<!-- cross:end -->"
 TARGETS = ("linux/amd64", "linux/arm64", "darwin/arm64", "windows/amd64", "freebsd/amd64")

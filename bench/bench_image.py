@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_toolchains import PYTHON, Row, base_env, cache_dir, machine, publish, table  # noqa: E402
-from mirror import full_mirror  # noqa: E402 - tests/ is put on sys.path above
+from support.mirror import full_mirror  # noqa: E402 - tests/ is put on sys.path above
 
 BEGIN, END = "<!-- image:begin -->", "<!-- image:end -->"
 REPS = 15

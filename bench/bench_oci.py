@@ -36,9 +36,9 @@ from bench_toolchains import (  # noqa: E402
     secs,
     table,
 )
-from mirror import Mirror, fetch_wheels  # noqa: E402 - tests/ is put on sys.path above
-from ocilayout import Image, Layer, TarLayer, files, write_layout  # noqa: E402
-from registry import APT_PACKAGES, Registry, missing_tools, push  # noqa: E402
+from support.mirror import Mirror, fetch_wheels  # noqa: E402 - tests/ is put on sys.path above
+from support.ocilayout import Image, Layer, TarLayer, files, write_layout  # noqa: E402
+from support.registry import APT_PACKAGES, Registry, missing_tools, push  # noqa: E402
 
 BEGIN, END = "<!-- oci:begin -->", "<!-- oci:end -->"
 VERSION = "1.22.10"

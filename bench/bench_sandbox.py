@@ -35,7 +35,7 @@ from bench_toolchains import (  # noqa: E402 - bench/ is put on sys.path above
     publish,
     table,
 )
-from mirror import Mirror, full_mirror  # noqa: E402 - tests/ is put on sys.path just above
+from support.mirror import Mirror, full_mirror  # noqa: E402 - tests/ is put on sys.path just above
 
 BEGIN, END = "<!-- sandbox:begin -->", "<!-- sandbox:end -->"
 IMAGE = f"localhost/gobox-bench-go:{VERSION}"

@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from mirror import Mirror, full_mirror  # noqa: E402 - tests/ is put on sys.path just above
+from support.mirror import Mirror, full_mirror  # noqa: E402 - tests/ is put on sys.path just above
 
 # A git worktree has no .venv of its own; then the interpreter running the bench is the one timed, and
 # the console script beside it (PYTHONPATH, set by base_env, makes both run this checkout's code).

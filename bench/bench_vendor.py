@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
 
 from bench_toolchains import Row, base_env, cache_dir, measure_in_scratch, publish, run, secs  # noqa: E402
-from mirror import full_mirror  # noqa: E402 - tests/ is put on sys.path above
+from support.mirror import full_mirror  # noqa: E402 - tests/ is put on sys.path above
 
 from gobox.deps import modules  # noqa: E402
 

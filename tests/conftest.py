@@ -1,15 +1,13 @@
-"""Fixtures shared by the unit and integration tests: the loopback mirror and a gobox runner."""
+"""Fixtures shared by the unit and integration tests: the loopback mirror, a gobox runner, shared registries.
+
+The helpers behind them live in tests/support (put on sys.path here, so tests import `support.*`).
+"""
 
 from __future__ import annotations
 
-import collections
-import ctypes.util
-import os
-import re
-import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,9 +15,11 @@ from hypothesis import settings
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from mirror import Mirror, full_mirror
-
-REPO = Path(__file__).resolve().parent.parent
+from support.mirror import Mirror, full_mirror
+from support.ocilayout import Written, sample_images, write_layout
+from support.registry import TOOLS, Registry, RegistryFactory
+from support.requires import debian_tools, missing, skipped_groups, tool_missing, tools_missing
+from support.runner import Gobox, cache_dir, gobox_env
 
 # Property tests are reproducible and leave nothing behind: the same examples in every run (a failure
 # found once is kept as an explicit @example in its test), no example database in the checkout.
@@ -27,9 +27,11 @@ settings.register_profile("gobox", derandomize=True, database=None, deadline=Non
 settings.load_profile("gobox")
 
 
-def cache_dir() -> Path:
-    """Wheels and repacked tarballs, kept between runs (.ci/run fills it first)."""
-    return Path(os.environ.get("GOBOX_TEST_CACHE", REPO / ".cache"))
+@pytest.hookimpl(tryfirst=True)  # before any fixture of the test is set up, as skipif marks are
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    why = missing(item)
+    if why:
+        pytest.skip(why)
 
 
 @pytest.fixture(scope="session")
@@ -46,64 +48,6 @@ def clean_mirror(mirror: Mirror) -> Mirror:
     mirror.hits.clear()
     yield mirror
     mirror.faults.clear()
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-
-@dataclass
-class Gobox:
-    """Runs the real gobox program in a subprocess with a private store and the mirror."""
-
-    env: dict[str, str]
-    home: Path
-
-    def __call__(self, *args: str, cwd: Path | None = None, timeout: float = 300,
-                 env: dict[str, str] | None = None) -> Result:
-        p = subprocess.run([sys.executable, "-m", "gobox", *args], cwd=cwd, capture_output=True,
-                           text=True, env={**self.env, **(env or {})}, timeout=timeout)
-        no_traceback(args, p.stderr)
-        return Result(p.returncode, p.stdout, p.stderr)
-
-    def popen(self, *args: str, cwd: Path | None = None, **kw: object) -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-m", "gobox", *args], cwd=cwd, env=self.env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
-
-
-def no_traceback(args: tuple[str, ...], err: str) -> None:
-    """Whatever a test makes gobox do, a user never sees a Python traceback without --debug."""
-    if "Traceback (most recent call last)" in err and "--debug" not in args:
-        pytest.fail(f"gobox {' '.join(args)} printed a traceback:\n{err[-3000:]}")
-
-
-NOBODY = 65534
-
-
-def as_nobody(args: tuple[str, ...], cwd: Path, env: dict[str, str], timeout: float = 600
-              ) -> subprocess.CompletedProcess:
-    """gobox run by the unprivileged user nobody: rootless mode, as a user without root meets it."""
-    p = subprocess.run(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", sys.executable,
-                        "-m", "gobox", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    no_traceback(args, p.stderr)
-    return p
-
-
-def gobox_env(home: Path, mirror: Mirror, sources: str = "go.dev,pypi") -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GOBOX_")}
-    env.update({
-        "GOBOX_HOME": str(home),
-        "GOBOX_CONFIG": str(home.parent / "no-user-config.toml"),
-        "GOBOX_GO_DEV_URL": mirror.godev_url,
-        "GOBOX_PYPI_URL": mirror.pypi_url,
-        "GOBOX_TOOLCHAIN_SOURCES": sources,
-        "GOBOX_HTTP_TIMEOUT": "5",
-        "PYTHONPATH": str(REPO),
-    })
-    return env
 
 
 @pytest.fixture
@@ -129,39 +73,57 @@ def stocked(tmp_path: Path, clean_mirror: Mirror, stocked_home: Path) -> Gobox:
     return Gobox(gobox_env(stocked_home, clean_mirror), stocked_home)
 
 
+# --- registries: one per configuration for the whole session, or a fresh one for a test ------------------------
+
+def _registry_tools() -> None:
+    why = tools_missing(tuple(TOOLS))
+    if why:
+        pytest.skip(why)
+
+
+@pytest.fixture(scope="session")
+def registries() -> Iterator[RegistryFactory]:
+    """`registries("basic")`: the session's registry in that auth mode (`none`, `basic`, `token`; and
+    `relative_urls=True`), started the first time it is asked for and shared from then on. Modules sharing one
+    push what they need to repositories of their own (pushing the same image to the same tag again is harmless);
+    a test whose assertions need an empty registry, or its own token-server hits, takes `fresh_registry`."""
+    started: dict[tuple[str, bool], Registry] = {}
+
+    def get(auth: str = "none", *, relative_urls: bool = False) -> Registry:
+        _registry_tools()
+        key = (auth, relative_urls)
+        if key not in started:
+            started[key] = Registry(auth, relative_urls=relative_urls).start()
+        return started[key]
+
+    yield get
+    for reg in started.values():
+        reg.stop()
+
+
+@pytest.fixture(scope="session")
+def sample_layout(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Written]]:
+    """tests/support/ocilayout.py's sample images ("app", "multi"...) as one OCI layout, written once."""
+    d = tmp_path_factory.mktemp("sample-layout")
+    return d, write_layout(d, sample_images())
+
+
+@pytest.fixture
+def fresh_registry() -> Iterator[RegistryFactory]:
+    """`fresh_registry("none")`: a registry of this test's own, empty, stopped when the test ends."""
+    started: list[Registry] = []
+
+    def get(auth: str = "none", **kw: object) -> Registry:
+        _registry_tools()
+        started.append(Registry(auth, **kw).start())
+        return started[-1]
+
+    yield get
+    for reg in started:
+        reg.stop()
+
+
 # --- at the end of a run: what the skipped tests lack, and how to install it ---------------------------------
-
-SETUP = REPO / ".ci" / "setup"
-
-
-def debian_tools() -> list[tuple[str, str]]:
-    """(command, Debian package) of every tool the tests drive: .ci/setup's list, and libseccomp."""
-    m = re.search(r"^for tool in (.*?); do$", SETUP.read_text(), re.M | re.S)
-    words = m.group(1).replace("\\\n", " ").split() if m else []
-    return [(w.split(":", 1)[0], w.split(":", 1)[1]) for w in words] + [("libseccomp", "libseccomp2")]
-
-
-def _missing(command: str) -> bool:
-    return ctypes.util.find_library("seccomp") is None if command == "libseccomp" else shutil.which(command) is None
-
-
-def skipped_groups(reasons: list[str], missing: list[tuple[str, str]]) -> list[str]:
-    """One line per group of skipped tests: those whose reasons name the same missing tools (by command or
-    package), with the apt-get command that brings them; each other reason as it is. With their counts."""
-    groups: collections.Counter[tuple[tuple[str, str], ...] | str] = collections.Counter()
-    for reason, n in collections.Counter(reasons).items():
-        named = tuple(t for t in missing
-                      if re.search(rf"(?<![\w.-])(?:{re.escape(t[0])}|{re.escape(t[1])})(?![\w-])", reason))
-        groups[named or reason] += n
-    lines = []
-    for key, n in groups.most_common():
-        if isinstance(key, str):
-            lines.append(f"{n} skipped: {key}")
-            continue
-        packages = " ".join(dict.fromkeys(package for _, package in key))
-        lines.append(f"{n} skipped for lack of {', '.join(c for c, _ in key)}: "
-                     f"sudo apt-get install -y {packages} (or run .ci/setup)")
-    return lines
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
@@ -169,5 +131,5 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
                if isinstance(r.longrepr, tuple)]
     if reasons:
         terminalreporter.write_sep("-", "skipped, and what they lack")
-        for line in skipped_groups(reasons, [t for t in debian_tools() if _missing(t[0])]):
+        for line in skipped_groups(reasons, [t for t in debian_tools() if tool_missing(t[0])]):
             terminalreporter.write_line(line)

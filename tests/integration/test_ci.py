@@ -10,8 +10,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from ci_examples import statement_checked
-from conftest import REPO, Gobox
+from support.ci_examples import statement_checked
+from support.runner import REPO, Gobox
 
 LOCK_1_22 = (REPO / "recipes" / "hello" / "gobox.lock").read_text()
 

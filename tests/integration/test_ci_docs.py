@@ -3,7 +3,7 @@
 Each job starts from its own clone of one commit, as a runner's checkout does;
 the commands run with `bash -e -c` and gobox from this venv on PATH. The step
 that installs gobox (GitHub) and `before_script` (GitLab) are what a runner
-needs, not what these tests check, and are left out (tests/ci_examples.py).
+needs, not what these tests check, and are left out (tests/support/ci_examples.py).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from ci_examples import (
+from support.ci_examples import (
     github_commands,
     github_outputs,
     gitlab_commands,
@@ -26,7 +26,7 @@ from ci_examples import (
     parse_github_output,
     statement_checked,
 )
-from conftest import REPO, Gobox
+from support.runner import REPO, Gobox
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the sandbox needs Linux")
 

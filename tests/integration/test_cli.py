@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, Gobox
+from support.runner import REPO, Gobox
 
 from gobox.cli import main
 

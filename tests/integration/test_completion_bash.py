@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from terminal import Terminal
+from support.requires import requires_tool
+from support.terminal import Terminal
 
 REPO = Path(__file__).resolve().parents[2]
 
-pytestmark = pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+pytestmark = requires_tool("bash")
 
 
 def store_with_golang(home: Path) -> None:

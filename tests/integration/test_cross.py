@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
-from binfmt import Format, identify
-from conftest import REPO, Gobox
+from support.binfmt import Format, identify
+from support.runner import REPO, Gobox
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the sandbox needs Linux")
 

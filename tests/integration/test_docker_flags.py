@@ -17,19 +17,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import NOBODY, Gobox, gobox_env
-from mirror import Mirror
+from support.mirror import Mirror
+from support.requires import requires_tool, requires_userns
+from support.runner import NOBODY, Gobox, gobox_env
 
 PASTA = shutil.which("pasta")
 
 
-def userns_works() -> bool:
-    return subprocess.run(["unshare", "-Ur", "true"], capture_output=True).returncode == 0
-
-
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux") or not userns_works(),
-                                reason="needs Linux with user namespaces")
-needs_pasta = pytest.mark.skipif(PASTA is None, reason="needs pasta: apt-get install passt")
+pytestmark = requires_userns
+needs_pasta = requires_tool("pasta")
 
 # A TCP server for the sandbox, from the host's python (base = "host"): one answer, then it exits.
 SERVER = ("import socket,sys\n"

@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import Gobox
-from mirror import Mirror
+from support.mirror import Mirror
+from support.runner import Gobox
 
 from gobox import __version__
 

@@ -17,14 +17,12 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import Gobox
-from ocilayout import Image, Layer, Written, files, sha256_digest, write_layout
-from registry import APT_PACKAGES, Registry, missing_tools, push
+from support.ocilayout import Image, Layer, Written, files, sha256_digest, write_layout
+from support.registry import TOOLS, Registry, push
+from support.requires import requires_tool
+from support.runner import Gobox
 
-MISSING = missing_tools()
-if MISSING or not sys.platform.startswith("linux"):
-    pytest.skip(f"needs Linux and {', '.join(MISSING)}: apt-get install -y {' '.join(APT_PACKAGES)}",
-                allow_module_level=True)
+pytestmark = [pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs Linux"), requires_tool(*TOOLS)]
 
 WAITER = '''package main
 

@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import Gobox, Result, gobox_env
-from mirror import Mirror
+from support.mirror import Mirror
+from support.runner import Gobox, Result, gobox_env
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the sandbox needs Linux")
 

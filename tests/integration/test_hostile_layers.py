@@ -11,15 +11,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Gobox
-from ocilayout import OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST, canonical_json, sha256_digest
-from registry import APT_PACKAGES, Registry, missing_tools
-from tarbytes import Bomb, member, pax, pax_record, tar
+from support.ocilayout import OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST, canonical_json, sha256_digest
+from support.registry import TOOLS, Registry
+from support.requires import requires_tool
+from support.runner import Gobox
+from support.tarbytes import Bomb, member, pax, pax_record, tar
 
-MISSING = missing_tools()
-if MISSING or not sys.platform.startswith("linux"):
-    pytest.skip(f"needs Linux and {', '.join(MISSING)}: apt-get install -y {' '.join(APT_PACKAGES)}",
-                allow_module_level=True)
+pytestmark = [pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs Linux"), requires_tool(*TOOLS)]
 
 PROMPT = 120  # seconds: a hang (the reader spinning at 100% CPU) is a test failure, not a stuck suite
 

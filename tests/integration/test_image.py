@@ -21,10 +21,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from conftest import REPO, Gobox, gobox_env
-from ocilayout import Image, Layer, files, write_layout
-from registry import APT_PACKAGES, Registry, missing_tools, push
-from testca import make_ca
+from support.ocilayout import Image, Layer, files, write_layout
+from support.registry import APT_PACKAGES, Registry, missing_tools, push
+from support.runner import REPO, Gobox, gobox_env
+from support.testca import make_ca
 
 TOOLS = {"skopeo": "skopeo", "umoci": "umoci", "openssl": "openssl", "git": "git"}
 MISSING = [name for name, exe in TOOLS.items() if shutil.which(exe) is None]

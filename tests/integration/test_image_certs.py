@@ -16,8 +16,8 @@ from pathlib import Path
 
 import certifi
 import pytest
-from conftest import Gobox, cache_dir, gobox_env
-from mirror import Mirror, fetch_wheels, make_wheel
+from support.mirror import Mirror, fetch_wheels, make_wheel
+from support.runner import Gobox, cache_dir, gobox_env
 
 PINNED = "2000.1.1"
 WHEEL = f"certifi-{PINNED}-py3-none-any.whl"

@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
-import pytest
-from conftest import Gobox
+from support.requires import requires_tool
+from support.runner import Gobox
 
-if shutil.which("skopeo") is None:
-    pytest.skip("needs skopeo: apt-get install -y skopeo", allow_module_level=True)
+pytestmark = requires_tool("skopeo")
 
 
 def skopeo_digest(layout: Path, ref: str) -> str:

@@ -17,14 +17,12 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import REPO, Gobox
-from ocilayout import Entry, Image, Layer, files, write_layout
-from registry import APT_PACKAGES, Registry, missing_tools, push
+from support.ocilayout import Entry, Image, Layer, files, write_layout
+from support.registry import TOOLS, Registry, push
+from support.requires import requires_tool
+from support.runner import REPO, Gobox
 
-MISSING = missing_tools()
-if MISSING or not sys.platform.startswith("linux"):
-    pytest.skip(f"needs Linux and {', '.join(MISSING)}: apt-get install -y {' '.join(APT_PACKAGES)}",
-                allow_module_level=True)
+pytestmark = [pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs Linux"), requires_tool(*TOOLS)]
 
 PROBE = '''package main
 

@@ -10,15 +10,13 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import NOBODY, Gobox
-from conftest import as_nobody as run_as_nobody
-from ocilayout import Entry, Image, Layer, TarLayer, files, raw, write_layout
-from registry import APT_PACKAGES, FaultProxy, Registry, missing_tools, push
+from support.ocilayout import Entry, Image, Layer, TarLayer, files, raw, write_layout
+from support.registry import TOOLS, FaultProxy, Registry, push
+from support.requires import requires_tool
+from support.runner import NOBODY, Gobox
+from support.runner import as_nobody as run_as_nobody
 
-MISSING = missing_tools()
-if MISSING or not sys.platform.startswith("linux"):
-    pytest.skip(f"needs Linux and {', '.join(MISSING)}: apt-get install -y {' '.join(APT_PACKAGES)}",
-                allow_module_level=True)
+pytestmark = [pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs Linux"), requires_tool(*TOOLS)]
 
 HELLO = 'package main\n\nimport "fmt"\n\nfunc main() { fmt.Println("Hello, Go examples!") }\n'
 # Reports what the image's root holds, from inside the sandbox.
@@ -378,8 +376,6 @@ def test_list_shows_pulled_images_with_go_only(gobox: Gobox, tmp_path: Path, reg
                                                          ["1.21.13", "linux/amd64", "pypi"]]
     assert table[3].split()[:4] == ["1.22.10", "linux/amd64", "image", f"{reg.host}/library/golang:1.22"]
     assert table[3].endswith("(not unpacked)") and len(table) == 4
-
-
 
 
 def test_rootless_pull_build_and_commit(tmp_path: Path, registry: tuple, gobox: Gobox) -> None:

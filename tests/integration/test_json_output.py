@@ -19,8 +19,8 @@ from pathlib import Path
 
 import click
 import pytest
-from conftest import REPO, Gobox, Result, gobox_env, no_traceback
-from registry import APT_PACKAGES, Registry, missing_tools
+from support.registry import APT_PACKAGES, Registry, missing_tools
+from support.runner import REPO, Gobox, Result, gobox_env, no_traceback
 
 from gobox.cli import cli
 

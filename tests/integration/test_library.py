@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from ci_examples import statement_checked
-from conftest import REPO, Gobox, Result, gobox_env
+from support.ci_examples import statement_checked
+from support.runner import REPO, Gobox, Result, gobox_env
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the sandbox needs Linux")
 

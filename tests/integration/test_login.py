@@ -17,35 +17,27 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import REPO, Gobox
-from ocilayout import Written, sample_images, write_layout
-from registry import APT_PACKAGES, Registry, _child_env, missing_tools, push
-from terminal import Terminal
+from support.ocilayout import Written
+from support.registry import TOOLS, Registry, RegistryFactory, _child_env, push
+from support.requires import requires_tool
+from support.runner import REPO, Gobox
+from support.terminal import Terminal
 
-MISSING = missing_tools()
-if MISSING:
-    pytest.skip(f"needs {', '.join(MISSING)}: apt-get install -y {' '.join(APT_PACKAGES)}", allow_module_level=True)
-
-
-@pytest.fixture(scope="module")
-def layout() -> tuple[Path, dict[str, Written]]:
-    with tempfile.TemporaryDirectory(prefix="gobox-login-layout-") as tmp:
-        d = Path(tmp)
-        yield d, write_layout(d, sample_images())
+pytestmark = requires_tool(*TOOLS)
 
 
 @pytest.fixture(scope="module")
-def basic(layout: tuple[Path, dict[str, Written]]) -> Registry:
-    with Registry("basic") as r:
-        push(layout[0], "app", r, "private/app:v1")
-        yield r
+def basic(sample_layout: tuple[Path, dict[str, Written]], registries: RegistryFactory) -> Registry:
+    r = registries("basic")
+    push(sample_layout[0], "app", r, "private/app:v1")
+    return r
 
 
 @pytest.fixture(scope="module")
-def token(layout: tuple[Path, dict[str, Written]]) -> Registry:
-    with Registry("token") as r:
-        push(layout[0], "app", r, "private/app:v1")
-        yield r
+def token(sample_layout: tuple[Path, dict[str, Written]], registries: RegistryFactory) -> Registry:
+    r = registries("token")
+    push(sample_layout[0], "app", r, "private/app:v1")
+    return r
 
 
 @pytest.fixture
@@ -115,8 +107,10 @@ def test_xdg_runtime_file_with_a_namespace_login_against_a_token_registry(
     ref = f"{token.host}/private/app:v1"
     # The namespace key is more specific than the registry's and wins; the registry-wide login is wrong.
     auth_json(runtime_file(user_env), {f"{token.host}/private": token.basic, token.host: (token.user, "wrong")})
+    before = len(token.token_server.hits)  # the registry is shared: only this test's tokens count
     assert pull(gobox, ref, user_env)["fetched"] == 3
-    assert any(h.subject == token.user and any("private/app" in s for s in h.scopes) for h in token.token_server.hits)
+    assert any(h.subject == token.user and any("private/app" in s for s in h.scopes)
+               for h in token.token_server.hits[before:])
     # ~/.config/containers/auth.json is read after the runtime file, when that has no login for the registry.
     runtime_file(user_env).unlink()
     auth_json(Path(user_env["XDG_CONFIG_HOME"]) / "containers" / "auth.json", {token.host: token.basic})

@@ -6,7 +6,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from conftest import Gobox
+from support.runner import Gobox
 
 # Each form TOML allows for [go].version, with comments and layout a user cares about. The five-line file of
 # dotted keys is the one that exited 2 with "Cannot declare ('go',) twice".

@@ -6,34 +6,30 @@ import base64
 import json
 import os
 import stat
-import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import Gobox
-from ocilayout import Written, sample_images, write_layout
-from registry import APT_PACKAGES, FaultProxy, Registry, missing_tools, push
+from support.ocilayout import Written
+from support.registry import TOOLS, FaultProxy, Registry, RegistryFactory, push
+from support.requires import requires_tool
+from support.runner import Gobox
 
-MISSING = missing_tools()
-if MISSING:
-    pytest.skip(f"needs {', '.join(MISSING)}: apt-get install -y {' '.join(APT_PACKAGES)}", allow_module_level=True)
-
-
-@pytest.fixture(scope="module")
-def layout() -> tuple[Path, dict[str, Written]]:
-    with tempfile.TemporaryDirectory(prefix="gobox-pull-layout-") as tmp:
-        d = Path(tmp)
-        yield d, write_layout(d, sample_images())
+pytestmark = requires_tool(*TOOLS)
 
 
 @pytest.fixture(scope="module")
-def reg(layout: tuple[Path, dict[str, Written]]) -> Registry:
+def layout(sample_layout: tuple[Path, dict[str, Written]]) -> tuple[Path, dict[str, Written]]:
+    return sample_layout
+
+
+@pytest.fixture(scope="module")
+def reg(layout: tuple[Path, dict[str, Written]], registries: RegistryFactory) -> Registry:
     d, _ = layout
-    with Registry("none") as r:
-        push(d, "app", r, "team/app:v1")
-        push(d, "multi", r, "team/multi:v1")
-        push(d, "multi", r, "team/dlist:v1", format="v2s2")
-        yield r
+    r = registries("none")
+    push(d, "app", r, "team/app:v1")
+    push(d, "multi", r, "team/multi:v1")
+    push(d, "multi", r, "team/dlist:v1", format="v2s2")
+    return r
 
 
 @pytest.fixture
@@ -101,48 +97,50 @@ def test_platform_is_chosen_from_an_index(gobox: Gobox, reg: Registry, name: str
 # --- auth --------------------------------------------------------------------------------------
 
 
-def test_basic_auth_from_docker_config(gobox: Gobox, tmp_path: Path, layout: tuple[Path, dict[str, Written]]) -> None:
-    with Registry("basic") as reg:
-        push(layout[0], "app", reg, "private/app:v1")
-        r = gobox("pull", f"{reg.host}/private/app:v1", env=docker_config(tmp_path, {}))
-        assert r.code == 4
-        assert f"{reg.host} needs credentials, and none are configured for it" in r.err
-        assert f"docker login {reg.host}" in r.err
-        user, password = reg.basic
-        token = base64.b64encode(f"{user}:{password}".encode()).decode()
-        env = docker_config(tmp_path, {"auths": {reg.host: {"auth": token}}})
-        out = pulled(gobox, f"{reg.host}/private/app:v1", env=env)
-        assert out["fetched"] == 3
-        wrong = base64.b64encode(f"{user}:nope".encode()).decode()
-        bad = gobox("pull", f"{reg.host}/private/app:v1", env=docker_config(tmp_path, {"auths": {reg.host: {
-            "auth": wrong}}}))
-        assert bad.code == 4 and "access denied as 'gobox'" in bad.err
-        assert password not in bad.err + bad.out and "nope" not in bad.err
+def test_basic_auth_from_docker_config(gobox: Gobox, tmp_path: Path, layout: tuple[Path, dict[str, Written]],
+                                      registries: RegistryFactory) -> None:
+    reg = registries("basic")
+    push(layout[0], "app", reg, "private/app:v1")
+    r = gobox("pull", f"{reg.host}/private/app:v1", env=docker_config(tmp_path, {}))
+    assert r.code == 4
+    assert f"{reg.host} needs credentials, and none are configured for it" in r.err
+    assert f"docker login {reg.host}" in r.err
+    user, password = reg.basic
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    env = docker_config(tmp_path, {"auths": {reg.host: {"auth": token}}})
+    out = pulled(gobox, f"{reg.host}/private/app:v1", env=env)
+    assert out["fetched"] == 3
+    wrong = base64.b64encode(f"{user}:nope".encode()).decode()
+    bad = gobox("pull", f"{reg.host}/private/app:v1", env=docker_config(tmp_path, {"auths": {reg.host: {
+        "auth": wrong}}}))
+    assert bad.code == 4 and "access denied as 'gobox'" in bad.err
+    assert password not in bad.err + bad.out and "nope" not in bad.err
 
 
 def test_bearer_tokens_anonymous_and_through_a_credential_helper(
-        gobox: Gobox, tmp_path: Path, layout: tuple[Path, dict[str, Written]]) -> None:
-    with Registry("token") as reg:
-        push(layout[0], "app", reg, "public/app:v1")
-        push(layout[0], "app", reg, "private/app:v1")
-        none = docker_config(tmp_path, {})
-        assert pulled(gobox, f"{reg.host}/public/app:v1", env=none)["fetched"] == 3  # anonymous token
-        r = gobox("pull", f"{reg.host}/private/app:v1", env=none)
-        assert r.code == 4 and "access denied anonymously" in r.err and f"docker login {reg.host}" in r.err
-        # A real docker-credential-* program on PATH, named by credHelpers.
-        user, password = reg.basic
-        bindir = tmp_path / "bin"
-        bindir.mkdir()
-        helper = bindir / "docker-credential-gobox-test"
-        helper.write_text("#!/bin/sh\nread server\n"
-                          f"printf '{{\"ServerURL\":\"%s\",\"Username\":\"{user}\",\"Secret\":\"{password}\"}}' "
-                          '"$server"\n')
-        helper.chmod(helper.stat().st_mode | stat.S_IXUSR)
-        env = docker_config(tmp_path, {"credHelpers": {reg.host: "gobox-test"}})
-        env["PATH"] = f"{bindir}:{os.environ['PATH']}"
-        out = pulled(gobox, f"{reg.host}/private/app:v1", env=env)
-        assert out["reused"] == 3  # same blobs as the public image
-        assert any(h.subject == user for h in reg.token_server.hits)
+        gobox: Gobox, tmp_path: Path, layout: tuple[Path, dict[str, Written]], registries: RegistryFactory) -> None:
+    reg = registries("token")
+    push(layout[0], "app", reg, "public/app:v1")
+    push(layout[0], "app", reg, "private/app:v1")
+    before = len(reg.token_server.hits)  # the registry is shared: only this test's tokens count
+    none = docker_config(tmp_path, {})
+    assert pulled(gobox, f"{reg.host}/public/app:v1", env=none)["fetched"] == 3  # anonymous token
+    r = gobox("pull", f"{reg.host}/private/app:v1", env=none)
+    assert r.code == 4 and "access denied anonymously" in r.err and f"docker login {reg.host}" in r.err
+    # A real docker-credential-* program on PATH, named by credHelpers.
+    user, password = reg.basic
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    helper = bindir / "docker-credential-gobox-test"
+    helper.write_text("#!/bin/sh\nread server\n"
+                      f"printf '{{\"ServerURL\":\"%s\",\"Username\":\"{user}\",\"Secret\":\"{password}\"}}' "
+                      '"$server"\n')
+    helper.chmod(helper.stat().st_mode | stat.S_IXUSR)
+    env = docker_config(tmp_path, {"credHelpers": {reg.host: "gobox-test"}})
+    env["PATH"] = f"{bindir}:{os.environ['PATH']}"
+    out = pulled(gobox, f"{reg.host}/private/app:v1", env=env)
+    assert out["reused"] == 3  # same blobs as the public image
+    assert any(h.subject == user for h in reg.token_server.hits[before:])
 
 
 # --- unhappy paths -----------------------------------------------------------------------------
@@ -234,20 +232,21 @@ def test_a_tls_registry_on_loopback_is_spoken_to_over_tls(gobox: Gobox, tmp_path
     assert r.code == 4 and "TLS certificate failed verification" in r.err, r.err
 
 
-def test_an_expired_token_is_refreshed_on_401(layout: tuple[Path, dict[str, Written]]) -> None:
+def test_an_expired_token_is_refreshed_on_401(layout: tuple[Path, dict[str, Written]],
+                                              registries: RegistryFactory) -> None:
     """A Client that outlives its bearer token (a long pull) gets a new one when the registry says 401."""
     from gobox.oci.registry import Client
     from gobox.oci.transport import Options
 
-    with Registry("token") as reg:
-        push(layout[0], "app", reg, "public/app:v1")
-        client = Client(reg.host, Options(environ={"HOME": str(layout[0])}))
-        first = client.manifest("public/app", "v1")
-        issued = len(reg.token_server.hits)
-        # The token it holds has expired (distribution allows 60 s of leeway, too long to sit out in a
-        # test): the client does not know until the registry says 401.
-        (scope,) = client._tokens
-        client._tokens[scope] = reg.token_server.mint(None, [scope], ttl=-300)
-        again = client.manifest("public/app", "v1")
-        assert again.data == first.data
-        assert len(reg.token_server.hits) == issued + 1
+    reg = registries("token")
+    push(layout[0], "app", reg, "public/app:v1")
+    client = Client(reg.host, Options(environ={"HOME": str(layout[0])}))
+    first = client.manifest("public/app", "v1")
+    issued = len(reg.token_server.hits)
+    # The token it holds has expired (distribution allows 60 s of leeway, too long to sit out in a
+    # test): the client does not know until the registry says 401.
+    (scope,) = client._tokens
+    client._tokens[scope] = reg.token_server.mint(None, [scope], ttl=-300)
+    again = client.manifest("public/app", "v1")
+    assert again.data == first.data
+    assert len(reg.token_server.hits) == issued + 1

@@ -9,9 +9,10 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import Gobox
-from ocilayout import OCI_INDEX, Written, sample_images, write_layout
-from registry import APT_PACKAGES, FaultProxy, Registry, _child_env, missing_tools, push
+from support.ocilayout import OCI_INDEX, Written
+from support.registry import TOOLS, FaultProxy, Registry, RegistryFactory, _child_env, push
+from support.requires import requires_tool
+from support.runner import Gobox
 
 from gobox.imagestore.push import push as push_api
 from gobox.names.reference import Reference
@@ -19,34 +20,29 @@ from gobox.oci.transport import Options
 from gobox.progress import Progress
 from gobox.store import Store
 
-MISSING = missing_tools()
-if MISSING:
-    pytest.skip(f"needs {', '.join(MISSING)}: apt-get install -y {' '.join(APT_PACKAGES)}", allow_module_level=True)
+pytestmark = requires_tool(*TOOLS)
 
 BLOB_WRITES = ("PUT", "PATCH", "POST")  # every way a blob can be sent, or an upload opened
 
 
 @pytest.fixture(scope="module")
-def layout() -> tuple[Path, dict[str, Written]]:
-    with tempfile.TemporaryDirectory(prefix="gobox-push-layout-") as tmp:
-        d = Path(tmp)
-        yield d, write_layout(d, sample_images())
+def layout(sample_layout: tuple[Path, dict[str, Written]]) -> tuple[Path, dict[str, Written]]:
+    return sample_layout
 
 
 @pytest.fixture(scope="module")
-def reg(layout: tuple[Path, dict[str, Written]]) -> Registry:
+def reg(layout: tuple[Path, dict[str, Written]], registries: RegistryFactory) -> Registry:
     d, _ = layout
-    with Registry("none") as r:
-        push(d, "app", r, "team/app:v1")
-        push(d, "multi", r, "team/multi:v1")
-        yield r
+    r = registries("none")
+    push(d, "app", r, "team/app:v1")
+    push(d, "multi", r, "team/multi:v1")
+    return r
 
 
 @pytest.fixture
-def other() -> Registry:
+def other(fresh_registry: RegistryFactory) -> Registry:
     """A second, empty registry: what is pushed there is uploaded, never mounted."""
-    with Registry("none") as r:
-        yield r
+    return fresh_registry("none")
 
 
 @pytest.fixture
@@ -205,54 +201,58 @@ def test_a_mount_the_registry_cannot_do_becomes_an_upload(gobox: Gobox, proxy: F
     assert skopeo_inspect(f"{proxy.registry.host}/fallback/app:v1")["Digest"] == image.digest
 
 
-def test_relative_upload_locations(gobox: Gobox, reg: Registry, layout: tuple[Path, dict[str, Written]]) -> None:
+def test_relative_upload_locations(gobox: Gobox, reg: Registry, layout: tuple[Path, dict[str, Written]],
+                                   registries: RegistryFactory) -> None:
     image = layout[1]["app"]
     run_json(gobox, "pull", f"{reg.host}/team/app:v1")
-    with Registry("none", relative_urls=True) as rel:
-        out = run_json(gobox, "push", f"{reg.host}/team/app:v1", f"{rel.host}/rel/app:v1")
-        assert out["uploaded"] == 4
-        assert skopeo_inspect(f"{rel.host}/rel/app:v1")["Digest"] == image.digest
+    rel = registries("none", relative_urls=True)
+    out = run_json(gobox, "push", f"{reg.host}/team/app:v1", f"{rel.host}/rel/app:v1")
+    assert out["uploaded"] == 4
+    assert skopeo_inspect(f"{rel.host}/rel/app:v1")["Digest"] == image.digest
 
 
 # --- auth --------------------------------------------------------------------------------------
 
 
-def test_basic_auth_push_needs_credentials(gobox: Gobox, tmp_path: Path,
-                                           layout: tuple[Path, dict[str, Written]]) -> None:
-    with Registry("basic") as basic:
-        push(layout[0], "app", basic, "private/app:v1")
-        user, password = basic.basic
-        token = base64.b64encode(f"{user}:{password}".encode()).decode()
-        creds = docker_config(tmp_path, {"auths": {basic.host: {"auth": token}}})
-        run_json(gobox, "pull", f"{basic.host}/private/app:v1", env=creds)
-        r = gobox("push", f"{basic.host}/private/app:v1", f"{basic.host}/private/copy:v1",
-                  env=docker_config(tmp_path, {}, "empty"))
-        assert r.code == 4
-        assert f"push to {basic.host}/private/copy refused" in r.err
-        assert f"docker login {basic.host}" in r.err and "auths" in r.err
-        assert password not in r.err + r.out and token not in r.err + r.out
-        ok = run_json(gobox, "push", f"{basic.host}/private/app:v1", f"{basic.host}/private/copy:v1", env=creds)
-        assert ok["mounted"] == 4
+def test_basic_auth_push_needs_credentials(gobox: Gobox, tmp_path: Path, layout: tuple[Path, dict[str, Written]],
+                                           registries: RegistryFactory) -> None:
+    basic = registries("basic")
+    push(layout[0], "app", basic, "private/app:v1")
+    user, password = basic.basic
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    creds = docker_config(tmp_path, {"auths": {basic.host: {"auth": token}}})
+    run_json(gobox, "pull", f"{basic.host}/private/app:v1", env=creds)
+    r = gobox("push", f"{basic.host}/private/app:v1", f"{basic.host}/private/copy:v1",
+              env=docker_config(tmp_path, {}, "empty"))
+    assert r.code == 4
+    assert f"push to {basic.host}/private/copy refused" in r.err
+    assert f"docker login {basic.host}" in r.err and "auths" in r.err
+    assert password not in r.err + r.out and token not in r.err + r.out
+    ok = run_json(gobox, "push", f"{basic.host}/private/app:v1", f"{basic.host}/private/copy:v1", env=creds)
+    assert ok["mounted"] == 4
 
 
 def test_token_auth_push_with_credentials_from_docker_config(gobox: Gobox, other: Registry, tmp_path: Path,
-                                                             layout: tuple[Path, dict[str, Written]]) -> None:
+                                                             layout: tuple[Path, dict[str, Written]],
+                                                             registries: RegistryFactory) -> None:
     image = layout[1]["app"]
-    with Registry("token") as tok:
-        push(layout[0], "app", other, "src/app:v1")
-        run_json(gobox, "pull", f"{other.host}/src/app:v1")
-        anonymous = gobox("push", f"{other.host}/src/app:v1", f"{tok.host}/public/app:v1",
-                          env=docker_config(tmp_path, {}, "empty"))
-        assert anonymous.code == 4
-        assert f"push to {tok.host}/public/app refused anonymously" in anonymous.err
-        assert f"docker login {tok.host}" in anonymous.err
-        user, password = tok.basic
-        token = base64.b64encode(f"{user}:{password}".encode()).decode()
-        env = docker_config(tmp_path, {"auths": {tok.host: {"auth": token}}})
-        out = run_json(gobox, "push", f"{other.host}/src/app:v1", f"{tok.host}/team/app:v1", env=env)
-        assert out["uploaded"] == 4 and out["digest"] == image.digest
-        assert any(h.subject == user and "repository:team/app:pull,push" in h.scopes for h in tok.token_server.hits)
-        assert tok.manifest("team/app", "v1", [image.media_type]).headers["Docker-Content-Digest"] == image.digest
+    tok = registries("token")
+    before = len(tok.token_server.hits)  # the registry is shared: only this test's tokens count
+    push(layout[0], "app", other, "src/app:v1")
+    run_json(gobox, "pull", f"{other.host}/src/app:v1")
+    anonymous = gobox("push", f"{other.host}/src/app:v1", f"{tok.host}/public/app:v1",
+                      env=docker_config(tmp_path, {}, "empty"))
+    assert anonymous.code == 4
+    assert f"push to {tok.host}/public/app refused anonymously" in anonymous.err
+    assert f"docker login {tok.host}" in anonymous.err
+    user, password = tok.basic
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    env = docker_config(tmp_path, {"auths": {tok.host: {"auth": token}}})
+    out = run_json(gobox, "push", f"{other.host}/src/app:v1", f"{tok.host}/team/app:v1", env=env)
+    assert out["uploaded"] == 4 and out["digest"] == image.digest
+    assert any(h.subject == user and "repository:team/app:pull,push" in h.scopes
+               for h in tok.token_server.hits[before:])
+    assert tok.manifest("team/app", "v1", [image.media_type]).headers["Docker-Content-Digest"] == image.digest
 
 
 # --- unhappy paths -----------------------------------------------------------------------------

@@ -12,14 +12,16 @@ import sys
 from pathlib import Path
 
 import pytest
-from binfmt import Format, identify
-from conftest import REPO, Gobox, Result, cache_dir, gobox_env
-from mirror import Mirror
+from support.binfmt import Format, identify
+from support.mirror import Mirror
+from support.requires import requires_tool
+from support.runner import REPO, Gobox, Result, cache_dir, gobox_env
 
 from gobox.cross.cgo import LIBC_BUILT
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux") or shutil.which("gcc") is None,
-                                reason="the sandbox needs Linux, and the host base needs gcc")
+# The sandbox needs Linux, and the host base needs gcc.
+pytestmark = [pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the sandbox needs Linux"),
+              requires_tool("gcc")]
 
 needs_zig = pytest.mark.skipif(importlib.util.find_spec("ziglang") is None,
                                reason="needs zig from PyPI (pip install ziglang; .ci/run installs it)")

@@ -9,10 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, Gobox
+from support.requires import requires_tool
+from support.runner import REPO, Gobox
 
 pytestmark = [pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the sandbox needs Linux"),
-              pytest.mark.skipif(shutil.which("hg") is None, reason="needs mercurial (apt-get install mercurial)")]
+              requires_tool("hg")]
 
 # Nothing may be fetched: the toolchains are in the store, the repositories in the recipe.
 OFFLINE = {"GOBOX_GO_DEV_URL": "http://127.0.0.1:9/dl/", "GOBOX_PYPI_URL": "http://127.0.0.1:9/simple/"}

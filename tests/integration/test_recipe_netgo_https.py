@@ -25,12 +25,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from conftest import REPO, Gobox, cache_dir, gobox_env
-from mirror import fetch_certifi
-from testca import make_ca
+from support.mirror import fetch_certifi
+from support.requires import requires_tool
+from support.runner import REPO, Gobox, cache_dir, gobox_env
+from support.testca import make_ca
 
-if shutil.which("openssl") is None or not sys.platform.startswith("linux"):
-    pytest.skip("needs Linux and openssl: apt-get install -y openssl", allow_module_level=True)
+pytestmark = [pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs Linux"), requires_tool("openssl")]
 
 RECIPE = REPO / "recipes" / "netgo-https"
 BINARY = Path("dist") / "image" / "netgo-https_linux_amd64" / "netgo-https"

@@ -18,7 +18,8 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pytest
-from conftest import REPO, Gobox, gobox_env
+from support.requires import requires_tool
+from support.runner import REPO, Gobox, gobox_env
 
 # Sources nobody answers on: a build that still wanted to fetch something would fail.
 OFFLINE = {"GOBOX_GO_DEV_URL": "http://127.0.0.1:9/dl/", "GOBOX_PYPI_URL": "http://127.0.0.1:9/simple/"}
@@ -135,7 +136,7 @@ def test_with_a_delay_requests_still_run_at_once(rng: tuple[Gobox, Path, dict]) 
     assert 1.0 <= took < 20.0
 
 
-@pytest.mark.skipif(shutil.which("pasta") is None, reason="needs pasta: apt-get install passt")
+@requires_tool("pasta")
 def test_published_on_the_hosts_port_without_the_host_network(rng: tuple[Gobox, Path, dict]) -> None:
     """The README's `gobox image run -p 8080:8080 rng`: its own network, port 8080 answered on the host's
     127.0.0.1 through pasta, and no pasta left after the run."""

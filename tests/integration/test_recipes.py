@@ -6,7 +6,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from conftest import REPO, Gobox
+from support.runner import REPO, Gobox
 
 
 def test_hello_recipe_builds_from_its_lock(stocked: Gobox, tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from ocilayout import (
+from support.ocilayout import (
     DOCKER_CONFIG,
     DOCKER_LAYER_GZIP,
     DOCKER_LIST,
@@ -29,22 +29,20 @@ from ocilayout import (
     sha256_digest,
     write_layout,
 )
-from registry import (
-    APT_PACKAGES,
+from support.registry import (
     SERVICE,
+    TOOLS,
     FaultProxy,
     Registry,
+    RegistryFactory,
     loopback_session,
-    missing_tools,
     parse_challenge,
     push,
     scope_for,
 )
+from support.requires import requires_tool
 
-MISSING = missing_tools()
-if MISSING:
-    pytest.skip(f"the registry fixture needs {', '.join(MISSING)}: apt-get install -y {' '.join(APT_PACKAGES)}",
-                allow_module_level=True)
+pytestmark = requires_tool(*TOOLS)
 
 ACCEPT_ALL = ", ".join((OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST))
 
@@ -75,30 +73,30 @@ def layout() -> tuple[Path, dict[str, Written]]:
 
 
 @pytest.fixture(scope="module")
-def reg_none(layout: tuple[Path, dict[str, Written]]) -> Registry:
+def reg_none(layout: tuple[Path, dict[str, Written]], registries: RegistryFactory) -> Registry:
     d, _ = layout
-    with Registry("none") as reg:
-        push(d, "two", reg, "app/two:v1")
-        push(d, "two", reg, "app/docker:v1", format="v2s2")
-        push(d, "multi", reg, "app/multi:v1")
-        push(d, "multi", reg, "app/dlist:v1", format="v2s2")
-        push(d, "hostile", reg, "app/hostile:v1")
-        yield reg
+    reg = registries("none")
+    push(d, "two", reg, "app/two:v1")
+    push(d, "two", reg, "app/docker:v1", format="v2s2")
+    push(d, "multi", reg, "app/multi:v1")
+    push(d, "multi", reg, "app/dlist:v1", format="v2s2")
+    push(d, "hostile", reg, "app/hostile:v1")
+    return reg
 
 
 @pytest.fixture(scope="module")
-def reg_basic(layout: tuple[Path, dict[str, Written]]) -> Registry:
-    with Registry("basic") as reg:
-        push(layout[0], "two", reg, "private/two:v1")
-        yield reg
+def reg_basic(layout: tuple[Path, dict[str, Written]], registries: RegistryFactory) -> Registry:
+    reg = registries("basic")
+    push(layout[0], "two", reg, "private/two:v1")
+    return reg
 
 
 @pytest.fixture(scope="module")
-def reg_token(layout: tuple[Path, dict[str, Written]]) -> Registry:
-    with Registry("token") as reg:
-        push(layout[0], "two", reg, "public/two:v1")
-        push(layout[0], "two", reg, "private/two:v1")
-        yield reg
+def reg_token(layout: tuple[Path, dict[str, Written]], registries: RegistryFactory) -> Registry:
+    reg = registries("token")
+    push(layout[0], "two", reg, "public/two:v1")
+    push(layout[0], "two", reg, "private/two:v1")
+    return reg
 
 
 @pytest.fixture(scope="module")

@@ -14,21 +14,17 @@ import time
 from pathlib import Path
 
 import pytest
-from binfmt import identify
-from conftest import NOBODY, REPO, Gobox, gobox_env
-from conftest import as_nobody as run_as_nobody
-from mirror import Mirror
-from terminal import Terminal
+from support.binfmt import identify
+from support.mirror import Mirror
+from support.requires import requires_cgroups, requires_userns
+from support.runner import NOBODY, REPO, Gobox, gobox_env
+from support.runner import as_nobody as run_as_nobody
+from support.terminal import Terminal
 
 PROBE_SRC = REPO / "tests" / "data" / "probe"
 
 
-def userns_works() -> bool:
-    return subprocess.run(["unshare", "-Ur", "true"], capture_output=True).returncode == 0
-
-
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux") or not userns_works(),
-                                reason="needs Linux with user namespaces")
+pytestmark = requires_userns
 
 APP_MAIN = 'package main\n\nimport "fmt"\n\nfunc Greeting() string { return "Hello, Go examples!" }\n\n' \
            'func main() { fmt.Println(Greeting()) }\n'
@@ -207,11 +203,7 @@ def test_privileges_are_dropped_and_env_scrubbed(stocked: Gobox, app: Path) -> N
 # --- limits -------------------------------------------------------------------------------
 
 
-needs_cgroups = pytest.mark.skipif(os.geteuid() != 0 or not Path("/sys/fs/cgroup/pids").is_dir(),
-                                   reason="needs root and the cgroup v1 memory and pids controllers")
-
-
-@needs_cgroups
+@requires_cgroups
 def test_fork_bomb_is_contained(stocked: Gobox, app: Path) -> None:
     r = stocked("run", "--pids", "64", "--", "./probe", "forkbomb", "500", cwd=app)
     assert r.code == 1
@@ -221,7 +213,7 @@ def test_fork_bomb_is_contained(stocked: Gobox, app: Path) -> None:
     assert gobox_pids() == set() and cgroup_leftovers() == []
 
 
-@needs_cgroups
+@requires_cgroups
 def test_memory_hog_is_killed_and_named(stocked: Gobox, app: Path) -> None:
     r = stocked("run", "--verbose", "--memory", "256MiB", "--", "./probe", "hog", "2048", cwd=app)
     assert r.code == 137, r.err
@@ -230,7 +222,7 @@ def test_memory_hog_is_killed_and_named(stocked: Gobox, app: Path) -> None:
     assert cgroup_leftovers() == []
 
 
-@needs_cgroups
+@requires_cgroups
 def test_usage_is_reported(stocked: Gobox, app: Path) -> None:
     import json
 
@@ -278,7 +270,7 @@ def test_signal_mid_run_leaves_nothing(stocked: Gobox, app: Path, sig: int, code
     assert run_mounts() == []
 
 
-@needs_cgroups
+@requires_cgroups
 def test_kill_9_of_gobox_leaves_no_cgroup(stocked: Gobox, app: Path) -> None:
     p = stocked.popen("run", "--memory", "1GiB", "--", "./probe", "sleep", "60", cwd=app)
     assert p.stdout.readline() == "sleeping\n"
@@ -291,7 +283,7 @@ def test_kill_9_of_gobox_leaves_no_cgroup(stocked: Gobox, app: Path) -> None:
     assert gobox_pids() == set() and cgroup_leftovers() == []
 
 
-@needs_cgroups
+@requires_cgroups
 def test_a_later_run_sweeps_what_kill_9_of_gobox_and_its_watchdog_left(stocked: Gobox, app: Path) -> None:
     p = stocked.popen("run", "--memory", "1GiB", "--", "./probe", "sleep", "60", cwd=app)
     assert p.stdout.readline() == "sleeping\n"

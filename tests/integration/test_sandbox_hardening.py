@@ -18,24 +18,17 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import NOBODY, REPO, Gobox, gobox_env
-from mirror import Mirror
-from terminal import Terminal
+from support.mirror import Mirror
+from support.requires import requires_cgroups, requires_tool, requires_userns
+from support.runner import NOBODY, REPO, Gobox, gobox_env
+from support.terminal import Terminal
 
-
-def userns_works() -> bool:
-    return subprocess.run(["unshare", "-Ur", "true"], capture_output=True).returncode == 0
-
-
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux") or not userns_works(),
-                                reason="needs Linux with user namespaces")
+pytestmark = requires_userns
 
 HOSTILE_SRC = REPO / "tests" / "data" / "hostile" / "hostile.c"
 LOCK_1_22 = (REPO / "recipes" / "hello" / "gobox.lock").read_text()
 INJECT = "echo INJECTED\n"
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (setpriv to nobody, cgroups)")
-needs_cgroups = pytest.mark.skipif(os.geteuid() != 0 or not Path("/sys/fs/cgroup/pids").is_dir(),
-                                   reason="needs root and the cgroup v1 memory and pids controllers")
 
 
 @pytest.fixture(scope="session")
@@ -183,7 +176,7 @@ def test_tiocsti_from_a_test_stays_inside(stocked: Gobox, tmp_path: Path, hostil
 # --- the caller's keys --------------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(shutil.which("keyctl") is None, reason="needs keyctl (apt-get install keyutils)")
+@requires_tool("keyctl")
 @pytest.mark.parametrize("seccomp", ["default", "off"])
 def test_the_callers_session_keyring_is_out_of_reach(who: tuple, hostile: Path, seccomp: str) -> None:
     user, env, base = who
@@ -236,7 +229,7 @@ def test_proc_is_read_only_and_masked_as_root(stocked: Gobox, tmp_path: Path, ho
 # --- limits ----------------------------------------------------------------------------------------------
 
 
-@needs_cgroups
+@requires_cgroups
 @pytest.mark.parametrize("seccomp", ["default", "off"])
 def test_limits_hold_against_a_nested_cgroup_mount(stocked: Gobox, tmp_path: Path, hostile: Path,
                                                    seccomp: str) -> None:
@@ -254,7 +247,7 @@ def test_limits_hold_against_a_nested_cgroup_mount(stocked: Gobox, tmp_path: Pat
     assert "ran out of memory and was killed (memory limit 512 MiB)" in hog.err
 
 
-@needs_cgroups
+@requires_cgroups
 def test_the_runs_cgroup_is_sealed_against_the_sandboxed_root(stocked: Gobox, tmp_path: Path,
                                                               hostile: Path) -> None:
     """Even with the host's cgroupfs bound in (a --mount), root inside cannot write its own limits: it is
@@ -334,7 +327,7 @@ def test_a_signal_ends_the_whole_command(stocked: Gobox, tmp_path: Path, hostile
 # --- orphans ---------------------------------------------------------------------------------------------
 
 
-@needs_cgroups
+@requires_cgroups
 @pytest.mark.skipif(not Path("/sys/fs/cgroup/freezer").is_dir(), reason="needs the cgroup v1 freezer")
 def test_a_later_run_sweeps_a_frozen_orphan(stocked: Gobox, tmp_path: Path, hostile: Path) -> None:
     """gobox, its watchdog and the command killed with -9 while gobox's kill had the cgroup frozen."""

@@ -4,7 +4,6 @@ image's unprivileged User cannot lift its limits."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -12,14 +11,13 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import REPO, Gobox
-from ocilayout import Entry, Image, Layer, raw, write_layout
-from registry import APT_PACKAGES, Registry, missing_tools, push
+from support.ocilayout import Entry, Image, Layer, raw, write_layout
+from support.registry import TOOLS, Registry, push
+from support.requires import requires_cgroups, requires_tool
+from support.runner import REPO, Gobox
 
-MISSING = missing_tools()
-if MISSING or not sys.platform.startswith("linux") or shutil.which("gcc") is None:
-    pytest.skip(f"needs Linux, gcc and {', '.join(MISSING)}: apt-get install -y gcc {' '.join(APT_PACKAGES)}",
-                allow_module_level=True)
+pytestmark = [pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs Linux"),
+              requires_tool("gcc", *TOOLS)]
 
 HOSTILE_SRC = REPO / "tests" / "data" / "hostile" / "hostile.c"
 LINKED = ("gobox", "etc", "tmp", "proc", "dev")  # top-level names the image makes symlinks to the host
@@ -85,8 +83,7 @@ def test_mount_points_behind_image_symlinks_stay_in_the_image(gobox: Gobox, plac
     assert host_dirs(place) == empty
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or not Path("/sys/fs/cgroup/pids").is_dir(),
-                    reason="needs root and the cgroup v1 memory and pids controllers")
+@requires_cgroups
 def test_an_image_user_cannot_lift_its_limits(gobox: Gobox, images: tuple) -> None:
     _, refs = images
     limits = ("--pids", "200", "--memory", "512MiB")

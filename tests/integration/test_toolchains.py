@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import Gobox, cache_dir, gobox_env
-from mirror import Mirror, make_tarball
+from support.mirror import Mirror, make_tarball
+from support.runner import Gobox, cache_dir, gobox_env
 
 
 def store_entries(home: Path) -> list[str]:

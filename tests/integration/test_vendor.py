@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -15,10 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Gobox
+from support.requires import requires_tool
+from support.runner import Gobox
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the sandbox needs Linux")
-needs_hg = pytest.mark.skipif(shutil.which("hg") is None, reason="needs mercurial (apt-get install mercurial)")
+needs_hg = requires_tool("hg")
 
 GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org", "GIT_COMMITTER_NAME": "t",
            "GIT_COMMITTER_EMAIL": "t@example.org", "GIT_CONFIG_NOSYSTEM": "1", "HOME": "/nonexistent"}
@@ -461,7 +461,7 @@ def test_hg_tags_abbreviations_and_a_moved_tag(stocked: Gobox, tmp_path: Path) -
     assert r.code == 0 and full_ids((app / "gobox.lock").read_text()) == [ids[1]], r.err
 
 
-@pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
+@requires_tool("gcc")
 def test_cgo_dependency_builds_with_its_headers_from_a_non_go_directory(
         stocked: Gobox, tmp_path: Path, git_daemon: GitDaemon) -> None:
     app, _ = module_project(tmp_path, git_daemon)

@@ -7,7 +7,7 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
-from conftest import REPO
+from support.runner import REPO
 
 DOC = REPO / "docs" / "architecture.md"
 

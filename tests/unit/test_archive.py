@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import stat
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from support.requires import requires_tool
 
 from gobox.cross.archive import Member, archive_name, write_archive, write_tar_gz, write_zip
 from gobox.errors import GoboxError
@@ -178,7 +178,7 @@ def test_zip_passes_the_zipfile_tester(tmp_path: Path) -> None:
     assert "Done testing" in p.stdout
 
 
-@pytest.mark.skipif(shutil.which("unzip") is None, reason="no unzip on this machine")
+@requires_tool("unzip")
 def test_unzip_restores_the_exec_bit(tmp_path: Path) -> None:
     dest = tmp_path / "r.zip"
     write_zip(dest, place(tmp_path, 1_000_000_000, 0o644), MTIME)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent.parent))
-from binfmt import Format, identify
+from support.binfmt import Format, identify
 
 ELF_MACHINE = {"386": 3, "amd64": 62, "arm": 40, "arm64": 183, "riscv64": 243, "ppc64": 21, "s390x": 22,
                "mips": 8, "loong64": 258}

@@ -23,7 +23,7 @@ from gobox.ci.jobs import (
 from gobox.errors import EXIT_USAGE, ConfigError, UsageError
 
 sys.path.insert(0, str(Path(__file__).parent.parent))
-from ci_examples import (
+from support.ci_examples import (
     github_commands,
     github_outputs,
     gitlab_commands,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO
+from support.runner import REPO
 
 DOCS = REPO / "docs" / "ci"
 GITHUB = [DOCS / "github-actions.yml"]

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, SETUP, debian_tools, skipped_groups
+from support.requires import REPO, SETUP, debian_tools, skipped_groups, tools_missing
 
 TEST_COMMAND = ".venv/bin/python -m pytest -q"
 
@@ -67,3 +67,16 @@ def test_a_run_without_hg_ends_naming_it_and_its_package(tmp_path: Path) -> None
     summary = p.stdout[p.stdout.index("skipped, and what they lack"):]
     assert re.search(r"^\d+ skipped for lack of hg: sudo apt-get install -y mercurial \(or run \.ci/setup\)$",
                      summary, re.M), p.stdout
+
+
+def test_requires_tool_names_each_missing_command_with_its_package(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    # The reason `@requires_tool(...)` skips with: the commands lacking, and the apt-get line from .ci/setup.
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert tools_missing(("hg", "htpasswd", "unknown-tool")) == \
+        "needs hg, htpasswd, unknown-tool: apt-get install -y mercurial apache2-utils unknown-tool"
+    (tmp_path / "hg").write_text("#!/bin/sh\n")
+    (tmp_path / "hg").chmod(0o755)
+    assert tools_missing(("hg",)) is None
+    assert skipped_groups([tools_missing(("htpasswd",)) or ""], [("htpasswd", "apache2-utils")]) == [
+        "1 skipped for lack of htpasswd: sudo apt-get install -y apache2-utils (or run .ci/setup)"]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent.parent))
-from mirror import make_tarball
+from support.mirror import make_tarball
 
 from gobox.oci.layer import extract_layer
 from gobox.oci.manifest import ImageConfig

@@ -9,9 +9,9 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from conftest import REPO
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
+from support.runner import REPO
 
 DISTRIBUTION = "gobox-build"
 # The forms that fetch a package by its name from an index: pip, pipx and uv, installing or running.

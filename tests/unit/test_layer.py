@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent.parent))
-from mirror import make_tarball
+from support.mirror import make_tarball
 
 from gobox.errors import IntegrityError
 from gobox.oci.layer import UnsafeArchive, extract_tar

@@ -6,8 +6,8 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
-from conftest import REPO
 from markdown_it import MarkdownIt
+from support.runner import REPO
 
 
 def documents() -> list[Path]:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import io
 import json
 
-from fuzz import digests, json_values, mutated, value_or_gobox_error
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from support.fuzz import digests, json_values, mutated, value_or_gobox_error
 
 from gobox.oci import auth
 from gobox.oci.manifest import (

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fuzz import hex64, value_or_gobox_error
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from support.fuzz import hex64, value_or_gobox_error
 
 from gobox.errors import UsageError
 from gobox.imagestore.records import record_path

@@ -6,9 +6,9 @@ names are plain names of the expected form, or one BadIndex line; never another 
 
 from __future__ import annotations
 
-from fuzz import hex64, hostile, json_values, mutated, value_or_gobox_error
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from support.fuzz import hex64, hostile, json_values, mutated, value_or_gobox_error
 
 from gobox.image import certs
 from gobox.toolchains.sources import (

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).parent.parent))
-from tarbytes import END, FIELDS, header, member, pax, pax_record, tar, tarfile_bytes, with_checksum
+from support.tarbytes import END, FIELDS, header, member, pax, pax_record, tar, tarfile_bytes, with_checksum
 
 from gobox.errors import GoboxError
 from gobox.oci.layer import Limits, extract_layer, extract_tar

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent.parent))
-import tarbytes as tb
-from tarbytes import Bomb, header, member, pax, pax_record, tar
+import support.tarbytes as tb
+from support.tarbytes import Bomb, header, member, pax, pax_record, tar
 
 from gobox.errors import GoboxError, IntegrityError
 from gobox.imagestore.unpack import ensure_layer, layers_root
@@ -329,7 +329,6 @@ def test_oserror_mapping_names_the_member(tmp_path: Path) -> None:
         assert not isinstance(e.value, OSError)
     finally:
         subprocess.run(["umount", str(dest)], capture_output=True)
-
 
 
 def test_a_megabyte_name_makes_a_short_message(tmp_path: Path) -> None:

@@ -1,11 +1,11 @@
 """Hostile servers for the tests: a loopback registry that serves whatever a test tells it to, and a small tmpfs.
 
 `HostileRegistry` speaks just enough of the distribution API (GET /v2/, manifests and blobs, Basic or
-Bearer auth with its own token realm) to serve images made by tests/ocilayout.py, and lets a test put
+Bearer auth with its own token realm) to serve images made by tests/support/ocilayout.py, and lets a test put
 any answer at any path: a manifest of the wrong shape, an endless body, a Retry-After nobody can read,
 a redirect of blob GETs to another server. It records every request with its headers, and how many
 body bytes it got out, so a test can see that gobox stopped reading. The real registry
-(tests/registry.py) is for what a registry does right; this one is for what one may do wrong.
+(tests/support/registry.py) is for what a registry does right; this one is for what one may do wrong.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from ocilayout import OCI_MANIFEST, Image, sha256_digest
+from .ocilayout import OCI_MANIFEST, Image, sha256_digest
 
 ENDLESS_LIMIT = 256 << 20  # bytes an endless body sends at most, should nobody stop reading
 

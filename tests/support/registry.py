@@ -4,7 +4,7 @@
 config and a temporary storage root, in one of three auth modes: `none`, `basic` (htpasswd,
 bcrypt) or `token` (distribution's bearer-token auth, with a `TokenServer` here that signs RS256
 JWTs with a throwaway key and x5c certificate). `push` fills it from an OCI layout written by
-tests/ocilayout.py. `FaultProxy` sits in front of it to inject 429s, 500s and cut-off bodies, since
+tests/support/ocilayout.py. `FaultProxy` sits in front of it to inject 429s, 500s and cut-off bodies, since
 the registry binary itself cannot be told to misbehave.
 """
 
@@ -32,7 +32,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import requests
-from ocilayout import OCI_INDEX, top_media_type
+
+from .ocilayout import OCI_INDEX, top_media_type
 
 REGISTRY_BIN = "/usr/bin/docker-registry"
 TOOLS = {"docker-registry": REGISTRY_BIN, "skopeo": "skopeo", "htpasswd": "htpasswd", "openssl": "openssl"}
@@ -561,6 +562,9 @@ class Registry:
         if r.status_code != 201:
             raise RuntimeError(f"PUT manifest {name}:{ref} -> {r.status_code}: {r.text[:500]}")
         return r.headers["Docker-Content-Digest"]
+
+
+RegistryFactory = Callable[..., Registry]  # tests/conftest.py's `registries` and `fresh_registry`
 
 
 # --- filling it ---------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 WHEEL_VERSIONS = ("1.21.13", "1.22.10", "1.27.3")
-CERTIFI_LOCK = Path(__file__).resolve().parent.parent / "recipes" / "netgo-https" / "gobox.lock"
+CERTIFI_LOCK = Path(__file__).resolve().parents[2] / "recipes" / "netgo-https" / "gobox.lock"
 STALL_LIMIT = 30.0  # seconds a stalled response holds the connection at most
 
 

@@ -1,0 +1,1 @@
+"""Helpers the tests share: the loopback mirror and registries, image and tar writers, markers."""
