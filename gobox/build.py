@@ -365,8 +365,8 @@ def prepare(project: Project, store: Store, settings: Settings, options: Options
             progress: Progress, dry_run: bool = False) -> Prepared:
     """Everything in the world a plan needs: the toolchain (installed or pulled on demand), the
     generated layer and the shared caches. A dry run downloads and writes nothing: it names what would be."""
+    from gobox.buildroot import ensure_minimal_layer, minimal_layer_path
     from gobox.names.platform import host_platform
-    from gobox.sandbox.rootfs import ensure_minimal_layer, minimal_layer_path
 
     uid, gid = options.user or (os.getuid(), os.getgid())
     image_ref = options.image or project.config.go.image
