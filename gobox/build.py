@@ -367,8 +367,8 @@ def prepare(project: Project, store: Store, settings: Settings, options: Options
     """Everything in the world a plan needs: the toolchain (installed or pulled on demand), the
     generated layer and the shared caches. A dry run downloads and writes nothing: it names what would be.
     Nothing is written to gobox.lock: what it should now say is in the result's `pins`."""
+    from gobox.buildroot import ensure_minimal_layer, minimal_layer_path
     from gobox.names.platform import host_platform
-    from gobox.sandbox.rootfs import ensure_minimal_layer, minimal_layer_path
 
     uid, gid = options.user or (os.getuid(), os.getgid())
     image_ref = options.image or project.config.go.image

@@ -1,24 +1,21 @@
-"""The sandbox's root filesystem: the small generated layer, and the mounts that assemble the root.
+"""The sandbox's root filesystem: the mounts that assemble it from the spec's layers, binds and tmpfs.
 
-The mount functions run inside the new user and mount namespaces (see run.py);
-each names its step so a failure can say which one broke.
+They run inside the new user and mount namespaces (see run.py); each names its
+step so a failure can say which one broke. What the layers hold is the caller's.
 """
 
 from __future__ import annotations
 
 import errno
 import fcntl
-import hashlib
 import os
 import socket
 import stat
 import struct
 from collections.abc import Callable
-from pathlib import Path
 
 from gobox import fsroot, libc
 from gobox.sandbox.spec import SandboxSpec
-from gobox.store import remove_tree
 
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 
@@ -36,73 +33,6 @@ def _do(step: str, path: str | os.PathLike[str], fn: Callable[..., object], *arg
         fn(*args)
     except OSError as e:
         raise SetupError(step, os.fsdecode(path), e) from None
-
-
-# --- the generated layer -------------------------------------------------------------
-
-
-def minimal_files(uid: int, gid: int, ca_bundle: bytes) -> dict[str, bytes]:
-    """The files of the generated layer: enough /etc for Go's os/user, net and crypto/tls."""
-    if uid == 0:
-        passwd = "root:x:0:0:root:/root:/bin/sh\n"
-    else:
-        passwd = f"root:x:0:0:root:/root:/bin/sh\ngobox:x:{uid}:{gid}:gobox:/home/gobox:/bin/sh\n"
-    group = "root:x:0:\n" + (f"gobox:x:{gid}:\n" if gid != 0 else "")
-    return {
-        "etc/passwd": (passwd + "nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n").encode(),
-        "etc/group": (group + "nogroup:x:65534:\n").encode(),
-        "etc/hosts": b"127.0.0.1\tlocalhost gobox\n::1\tlocalhost ip6-localhost\n",
-        "etc/nsswitch.conf": b"hosts: files dns\npasswd: files\ngroup: files\n",
-        "etc/resolv.conf": b"",
-        "etc/ssl/certs/ca-certificates.crt": ca_bundle,
-    }
-
-
-LAYER_FORMAT = 1  # bump when minimal_files or _DIRS change, so old layers are not reused
-_DIRS = ("tmp", "proc", "dev", "root", "home/gobox", "go", "usr/local/go", "etc/ssl/certs")
-
-
-def minimal_layer_path(layers_dir: Path, uid: int, gid: int) -> tuple[Path, Path | None]:
-    """Where the generated layer for this uid/gid is (made or not), and the CA bundle it takes.
-
-    The name hashes the ids and the CA bundle's identity (path, size, mtime),
-    not its 200 kB of content, so finding the layer costs a stat per run.
-    """
-    try:
-        import certifi  # shipped with requests: a pinned, portable CA bundle
-
-        ca_path: Path | None
-        ca_path = where = Path(certifi.where())
-        st = where.stat()
-        ca_id = f"{ca_path}:{st.st_size}:{st.st_mtime_ns}"
-    except (ImportError, OSError):
-        ca_path, ca_id = None, "none"
-    key = hashlib.sha256(f"{LAYER_FORMAT}:{uid}:{gid}:{ca_id}".encode()).hexdigest()[:16]
-    return layers_dir / f"minimal-{key}", ca_path
-
-
-def ensure_minimal_layer(layers_dir: Path, scratch: Path, uid: int, gid: int) -> Path:
-    """The generated layer for this uid/gid, made once and named by what it is made from."""
-    path, ca_path = minimal_layer_path(layers_dir, uid, gid)
-    if path.is_dir():
-        return path
-    files = minimal_files(uid, gid, ca_path.read_bytes() if ca_path else b"")
-    layers_dir.mkdir(parents=True, exist_ok=True)
-    tmp = scratch / f"{path.name}.{os.getpid()}"
-    for d in _DIRS:
-        (tmp / d).mkdir(parents=True, exist_ok=True)
-    (tmp / "tmp").chmod(0o1777)
-    for name, data in files.items():
-        (tmp / name).write_bytes(data)
-    try:
-        os.rename(tmp, path)
-    except OSError as e:
-        # Another gobox made the same layer first, and may be running on it: keep
-        # theirs (its content is the same) rather than swap a live lower dir.
-        remove_tree(tmp)
-        if e.errno not in (errno.EEXIST, errno.ENOTEMPTY):
-            raise
-    return path
 
 
 # --- mounts, inside the namespaces ---------------------------------------------------
@@ -334,7 +264,7 @@ SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
 
 
 def loopback_up() -> None:
-    """Bring up lo in the new network namespace: Go tests listen on 127.0.0.1."""
+    """Bring up lo in the new network namespace: tests listen on 127.0.0.1."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         req = struct.pack("16sH14x", b"lo", 0)
         flags = struct.unpack("16sH14x", fcntl.ioctl(s.fileno(), SIOCGIFFLAGS, req))[1]

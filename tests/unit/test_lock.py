@@ -167,7 +167,7 @@ def test_a_lock_that_meets_the_request_is_used_as_pinned_and_never_upgraded(tmp_
     # go.dev base (so a committed lock keeps working behind a mirror).
     assert r.pending is not None and r.pending.sha256 == SHA and r.pending.size == 1234
     assert r.pending.url == NOWHERE.go_dev_url + "go1.22.10.linux-amd64.tar.gz"
-    assert not r.lock_written and p.lock_path.read_bytes() == before
+    assert r.pin is None and p.lock_path.read_bytes() == before
 
 
 def test_a_go_line_minimum_keeps_a_newer_locked_version_and_says_why(tmp_path: Path) -> None:
