@@ -10,7 +10,7 @@ import stat
 from pathlib import Path
 
 import certifi
-from conftest import REPO
+from support.runner import REPO
 
 from gobox import buildroot
 
