@@ -227,6 +227,13 @@ def go_build_argv(project: Project, packages: tuple[str, ...], extra: tuple[str,
     return ("go", "build", *_build_flags(project), *extra, "-o", out, *(packages or project.config.build.packages))
 
 
+def go_install_argv(project: Project, packages: tuple[str, ...], extra: tuple[str, ...]) -> tuple[str, ...]:
+    """`go install` of the packages: each compiled, and each command linked once into $GOPATH/bin (bin/GOOS_GOARCH
+    for another platform). One go run does what go_build_steps' two do for a cross target, without their cost:
+    `go build` of a pattern links every command in it again, only to throw the binaries away."""
+    return ("go", "install", *_build_flags(project), *extra, *(packages or project.config.build.packages))
+
+
 def go_compile_argv(project: Project, packages: tuple[str, ...], extra: tuple[str, ...]) -> tuple[str, ...]:
     """`go build` with no -o: compiles the packages and keeps nothing, as `go build ./...` in a library does.
     The flags are go_build_argv's (-trimpath too), so the two share GOCACHE's entries."""

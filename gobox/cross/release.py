@@ -19,6 +19,7 @@ from gobox.build import (
     Prepared,
     environment,
     go_build_steps,
+    go_install_argv,
     limits,
     list_packages,
     output_dir,
@@ -177,9 +178,27 @@ def plan_targets(project: Project, prepared: Prepared, request: Request, per_tar
                  ) -> dict[Target, tuple[SandboxSpec, ...]]:
     """Each target's sandbox plans, run in order: `go build` of the commands into `into`/<its directory name>,
     and the other packages compiled (everything, for a library), with its options."""
-    return {t: tuple(plan(project, prepared.paths, argv, per_target[t]) for argv in
-                     go_build_steps(project, request.packages, request.go_args, listing, into / name, exact=False))
+    from gobox.names.platform import host
+
+    here = host()
+    return {t: _target_steps(project, prepared, request, per_target[t], into / name, listing,
+                             (t.goos, t.goarch) == (here.goos, here.goarch), f"{t.goos}_{t.goarch}")
             for t, name in names.items()}
+
+
+def _target_steps(project: Project, prepared: Prepared, request: Request, options: Options, into: Path,
+                  listing: Listing, native: bool, subdir: str) -> tuple[SandboxSpec, ...]:
+    """One target's plans. Commands and other packages both to build: one `go install` whose bin directory
+    is `into` (go puts another platform's commands in bin/GOOS_GOARCH), where `go build -o` and `go build`
+    would link every command twice. GOPATH mode, or a GOBIN of the user's, keeps the two go build steps."""
+    steps = go_build_steps(project, request.packages, request.go_args, listing, into, exact=False)
+    paths = prepared.paths
+    values = dict(environment(project, options, paths.uid, None, paths.image_env, paths.base_env))
+    if len(steps) == 1 or project.gomod is None or values.get("GO111MODULE") == "off" or "GOBIN" in values:
+        return tuple(plan(project, paths, argv, options) for argv in steps)
+    bin_dir = values["GOPATH"].split(":")[0] + "/bin" + ("" if native else f"/{subdir}")
+    options = replace(options, mounts=(*options.mounts, Mount(str(into), bin_dir)))
+    return (plan(project, paths, go_install_argv(project, request.packages, request.go_args), options),)
 
 
 def plan_request(project: Project, store: Store, prepared: Prepared, request: Request, options: Options,

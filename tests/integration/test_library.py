@@ -270,6 +270,32 @@ def test_commands_land_in_dist_and_the_rest_is_compiled(tool: Runs, builder: Gob
     assert broken.code == 1 and "undefined: undefinedThing" in broken.err
 
 
+def test_cross_installs_each_command_once_and_compiles_the_rest(tool: Runs, builder: Gobox) -> None:
+    """A cross target with commands and other packages is one `go install` whose bin directory is the target's
+    output: the host's target and another platform's each hold exactly the command, and a broken library no
+    command imports still fails both."""
+    project = tool.project
+    targets = ("linux/amd64", "linux/arm64")
+    r = builder("-C", str(project), "cross", *targets, timeout=900)
+    assert r.code == 0, r.err
+    for t in targets:
+        out = project / "dist" / f"tool_{t.replace('/', '_')}"
+        assert sorted(p.name for p in out.iterdir()) == ["tool"], t
+    native = subprocess.run([project / "dist" / "tool_linux_amd64" / "tool"], capture_output=True, text=True)
+    assert native.stdout == "hello, tool\n"
+    unused = project / "internal" / "unused" / "unused.go"
+    good = unused.read_text()
+    unused.write_text("package unused\n\nfunc Unused() { undefinedThing() }\n")
+    try:
+        broken = builder("-C", str(project), "cross", *targets, timeout=900)
+    finally:
+        unused.write_text(good)
+    assert broken.code == 1
+    for t in targets:
+        row = next(line for line in broken.out.splitlines() if line.startswith(t))
+        assert "undefined: undefinedThing" in row, broken.out
+
+
 def test_ci_of_commands_and_libraries_ships_both(tool: Runs) -> None:
     assert tool.ci.code == 0, tool.ci.err
     report = tool.ci_json
