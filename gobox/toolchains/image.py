@@ -69,11 +69,10 @@ def find_image(store: Store, ref: Reference, platform: str, digest: str | None =
     return None
 
 
-def ensure_image(project: Project, store: Store, options: Options, text: str, where: str, platform: str,
-                 progress: Progress, locked: bool,
-                 limits: Limits = DEFAULT_LIMITS) -> tuple[ImageToolchain, LockPin | None]:
-    """The project's image toolchain, following gobox.lock as for any toolchain, and the pin of the digest
-    its reference resolved to when the lock should now record it."""
+def _wanted(project: Project, text: str, where: str, platform: str,
+            locked: bool) -> tuple[Reference, LockedImage | None, str | None]:
+    """The reference, what gobox.lock pins for it on `platform`, and the digest to use (the reference's own,
+    else the pinned one); `locked` with no digest to use is a LockError."""
     ref = parse_image_reference(text, where)
     lock = None if project.ephemeral else read_lock(project.lock_path)
     pinned = lock.image_for(str(ref), platform) if lock else None
@@ -81,6 +80,20 @@ def ensure_image(project: Project, store: Store, options: Options, text: str, wh
     if locked and digest is None:
         raise LockError(f"--locked: {project.relative(project.lock_path)} pins no digest for {ref.familiar} "
                         f"on {platform}", hint="run gobox without --locked once to record it, and commit the lock")
+    return ref, pinned, digest
+
+
+def _moves_lock(project: Project, ref: Reference, pinned: LockedImage | None, digest: str) -> bool:
+    """Whether gobox.lock should now pin `digest` for the reference: a tag that resolved anew."""
+    return not project.ephemeral and not ref.digest and (pinned is None or pinned.digest != digest)
+
+
+def ensure_image(project: Project, store: Store, options: Options, text: str, where: str, platform: str,
+                 progress: Progress, locked: bool,
+                 limits: Limits = DEFAULT_LIMITS) -> tuple[ImageToolchain, LockPin | None]:
+    """The project's image toolchain, following gobox.lock as for any toolchain, and the pin of the digest
+    its reference resolved to when the lock should now record it."""
+    ref, pinned, digest = _wanted(project, text, where, platform, locked)
     # Between finding the image and pinning it, a gc could free what was found: `using` holds it off,
     # and the pin keeps the image for the whole build, even if it is removed with `gobox rmi` meanwhile.
     with using(store):
@@ -92,7 +105,7 @@ def ensure_image(project: Project, store: Store, options: Options, text: str, wh
         layers = ensure_layers(store, image.layers, config.diff_ids, limits)
         pin(store, (image.digest, image.config, *image.layers), config.diff_ids)
     lock_pin = None
-    if not project.ephemeral and (pinned is None or pinned.digest != image.digest) and not ref.digest:
+    if _moves_lock(project, ref, pinned, image.digest):
         lock_pin = LockPin(f"{ref.familiar} at {image.digest[:19]}",
                            image=LockedImage(str(ref), platform, image.digest))
     return ImageToolchain(str(ref), image.digest, platform, layers, config), lock_pin
@@ -102,13 +115,7 @@ def image_in_store(project: Project, store: Store, text: str, where: str, platfo
                    notes: list[str]) -> ImageToolchain:
     """A dry run's image ([go].image, --image, [go].base): as the store holds it, pulling and unpacking
     nothing; what a real run would fetch is added to `notes`."""
-    ref = parse_image_reference(text, where)
-    lock = None if project.ephemeral else read_lock(project.lock_path)
-    pinned = lock.image_for(str(ref), platform) if lock else None
-    digest = ref.digest or (pinned.digest if pinned else None)
-    if locked and digest is None:
-        raise LockError(f"--locked: {project.relative(project.lock_path)} pins no digest for {ref.familiar} "
-                        f"on {platform}", hint="run gobox without --locked once to record it, and commit the lock")
+    ref, pinned, digest = _wanted(project, text, where, platform, locked)
     image = find_image(store, ref, platform, digest)
     if image is None:
         notes.append(f"would pull {ref.familiar}" + (f" at {digest}" if digest else "") + f" for {platform}")
@@ -119,7 +126,7 @@ def image_in_store(project: Project, store: Store, text: str, where: str, platfo
     missing = sum(1 for p in layers if not p.is_dir())
     if missing:
         notes.append(f"would unpack {missing} layer{'s' if missing != 1 else ''} of {ref.familiar}")
-    if not project.ephemeral and not ref.digest and (pinned is None or pinned.digest != image.digest):
+    if _moves_lock(project, ref, pinned, image.digest):
         notes.append(f"would write {project.relative(project.lock_path)} ({ref.familiar} at {image.digest[:19]})")
     return ImageToolchain(str(ref), image.digest, platform, layers, config)
 
