@@ -3,13 +3,14 @@
 A layer is streamed once: tar into gzip into a file in tmp/, with the
 uncompressed bytes (the diff_id) and the compressed bytes (the digest) hashed
 on the way, then renamed to blobs/sha256/<digest>. Entries are sorted by name
-and gzip carries no name or time, so the same entries give the same digest.
+and the gzip member is gobox's own (gobox/oci/gzipfixed.py: a pinned zlib-ng
+in fixed blocks under a fixed header, not the system's zlib), so the same
+entries give the same digest on any machine.
 """
 
 from __future__ import annotations
 
 import contextlib
-import gzip
 import hashlib
 import json
 import os
@@ -19,12 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from gobox.oci.gzipfixed import LEVEL, FixedGzip
 from gobox.oci.layer import OPAQUE as OPAQUE_MARKER
 from gobox.oci.layer import WHITEOUT as WHITEOUT_PREFIX
 from gobox.store import Store, write_atomic
 
 DIR, FILE, SYMLINK, HARDLINK, WHITEOUT, OPAQUE = "dir", "file", "symlink", "hardlink", "whiteout", "opaque"
-GZIP_LEVEL = 6  # zlib's default: a layer is written once per commit or image, and read many times
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ class Blob:
 
 
 class _Sink(Protocol):
-    """Where _Hashing writes: a file, or the GzipFile over one."""
+    """Where _Hashing writes: a file, or the FixedGzip over one."""
 
     def write(self, data: bytes, /) -> int: ...
     def flush(self) -> None: ...
@@ -110,7 +111,7 @@ def _info(entry: Entry) -> tarfile.TarInfo:
     return info
 
 
-def write_layer(store: Store, entries: Iterable[Entry], level: int = GZIP_LEVEL) -> Blob:
+def write_layer(store: Store, entries: Iterable[Entry], level: int = LEVEL) -> Blob:
     """Write a gzip'd layer of `entries` (sorted here) into the store and return its digest and diff_id."""
     ordered = _ordered(entries)
     store.ensure()
@@ -118,8 +119,7 @@ def write_layer(store: Store, entries: Iterable[Entry], level: int = GZIP_LEVEL)
     try:
         with open(tmp, "wb") as f:
             packed = _Hashing(f)
-            # filename "" and mtime 0: the gzip header then says nothing about where or when it was written.
-            with gzip.GzipFile(filename="", mode="wb", fileobj=packed, mtime=0, compresslevel=level) as gz:
+            with FixedGzip(packed, level) as gz:
                 raw = _Hashing(gz)
                 _tar(raw, ordered)
             f.flush()
