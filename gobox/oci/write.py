@@ -18,9 +18,8 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
-from gobox.oci.gzipfixed import LEVEL, FixedGzip
+from gobox.oci.gzipfixed import LEVEL, FixedGzip, Sink
 from gobox.store import Store, write_atomic
 
 DIR, FILE, SYMLINK, HARDLINK, WHITEOUT, OPAQUE = "dir", "file", "symlink", "hardlink", "whiteout", "opaque"
@@ -57,26 +56,16 @@ class Blob:
     diff_id: str | None = None
 
 
-class _Sink(Protocol):
-    """Where _Hashing writes: a file, or the FixedGzip over one."""
-
-    def write(self, data: bytes, /) -> int: ...
-    def flush(self) -> None: ...
-
-
 class _Hashing:
     """A write-only stream that hashes and counts what passes through it."""
 
-    def __init__(self, out: _Sink) -> None:
+    def __init__(self, out: Sink) -> None:  # a file, or the FixedGzip over one
         self.out, self.sha, self.size = out, hashlib.sha256(), 0
 
     def write(self, data: bytes) -> int:
         self.sha.update(data)
         self.size += len(data)
         return self.out.write(data)
-
-    def flush(self) -> None:
-        self.out.flush()
 
     @property
     def digest(self) -> str:
