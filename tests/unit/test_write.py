@@ -7,12 +7,15 @@ import hashlib
 import io
 import os
 import stat
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from support.requires import REPO
 
 from gobox.oci.layer import extract_layer
 from gobox.oci.write import (
@@ -196,3 +199,11 @@ def test_any_entries_give_tarfiles_bytes(tmp_path_factory: pytest.TempPathFactor
     dest = tmp_path_factory.mktemp("tar") / "t.tar"
     write_tar(dest, entries)
     assert dest.read_bytes() == tarfile_bytes(entries)
+
+
+def test_writing_layers_imports_neither_tarfile_nor_the_extractor() -> None:
+    # gobox image --binary pays for every import on its path: these two cost more than its tar headers do.
+    code = "import sys, gobox.oci.write; print(sorted({'tarfile', 'gobox.oci.layer'} & set(sys.modules)))"
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                       env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert p.stdout.strip() == "[]"
