@@ -2,29 +2,30 @@
 
 A layer is streamed once: tar into gzip into a file in tmp/, with the
 uncompressed bytes (the diff_id) and the compressed bytes (the digest) hashed
-on the way, then renamed to blobs/sha256/<digest>. Entries are sorted by name
-and gzip carries no name or time, so the same entries give the same digest.
+on the way, then renamed to blobs/sha256/<digest>. Entries are sorted by name,
+their tar headers are written here (not by the running Python's tarfile), and
+the gzip member is gobox's own (gobox/oci/gzipfixed.py: a pinned zlib-ng in
+fixed blocks under a fixed header, not the system's zlib), so the same entries
+give the same digest on any machine (docs/reproducibility.md).
 """
 
 from __future__ import annotations
 
 import contextlib
-import gzip
 import hashlib
 import json
 import os
-import tarfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
-from gobox.oci.layer import OPAQUE as OPAQUE_MARKER
-from gobox.oci.layer import WHITEOUT as WHITEOUT_PREFIX
+from gobox.oci.gzipfixed import LEVEL, FixedGzip, Sink
 from gobox.store import Store, write_atomic
 
 DIR, FILE, SYMLINK, HARDLINK, WHITEOUT, OPAQUE = "dir", "file", "symlink", "hardlink", "whiteout", "opaque"
-GZIP_LEVEL = 6  # zlib's default: a layer is written once per commit or image, and read many times
+# The OCI spellings of a deletion and of an opaque directory, as gobox.oci.layer reads them (not imported from
+# there: that is the extractor, which writing a layer does not need).
+WHITEOUT_PREFIX, OPAQUE_MARKER = ".wh.", ".wh..wh..opq"
 
 
 @dataclass(frozen=True)
@@ -55,29 +56,16 @@ class Blob:
     diff_id: str | None = None
 
 
-class _Sink(Protocol):
-    """Where _Hashing writes: a file, or the GzipFile over one."""
-
-    def write(self, data: bytes, /) -> int: ...
-    def flush(self) -> None: ...
-
-
 class _Hashing:
     """A write-only stream that hashes and counts what passes through it."""
 
-    def __init__(self, out: _Sink) -> None:
+    def __init__(self, out: Sink) -> None:  # a file, or the FixedGzip over one
         self.out, self.sha, self.size = out, hashlib.sha256(), 0
 
     def write(self, data: bytes) -> int:
         self.sha.update(data)
         self.size += len(data)
         return self.out.write(data)
-
-    def tell(self) -> int:  # tarfile asks where it starts
-        return self.size
-
-    def flush(self) -> None:
-        self.out.flush()
 
     @property
     def digest(self) -> str:
@@ -94,23 +82,7 @@ def tar_name(entry: Entry) -> str:
     return entry.name
 
 
-def _info(entry: Entry) -> tarfile.TarInfo:
-    info = tarfile.TarInfo(tar_name(entry))
-    info.mode, info.uid, info.gid, info.mtime = entry.mode & 0o7777, entry.uid, entry.gid, entry.mtime
-    info.uname = info.gname = ""
-    kinds = {DIR: tarfile.DIRTYPE, FILE: tarfile.REGTYPE, SYMLINK: tarfile.SYMTYPE, HARDLINK: tarfile.LNKTYPE,
-             WHITEOUT: tarfile.REGTYPE, OPAQUE: tarfile.REGTYPE}
-    if entry.kind not in kinds:
-        raise ValueError(f"layer entry {entry.name!r}: unknown kind {entry.kind!r}")
-    info.type = kinds[entry.kind]
-    if entry.kind in (SYMLINK, HARDLINK):
-        info.linkname = entry.link
-    if entry.kind in (WHITEOUT, OPAQUE):
-        info.mode = 0
-    return info
-
-
-def write_layer(store: Store, entries: Iterable[Entry], level: int = GZIP_LEVEL) -> Blob:
+def write_layer(store: Store, entries: Iterable[Entry], level: int = LEVEL) -> Blob:
     """Write a gzip'd layer of `entries` (sorted here) into the store and return its digest and diff_id."""
     ordered = _ordered(entries)
     store.ensure()
@@ -118,8 +90,7 @@ def write_layer(store: Store, entries: Iterable[Entry], level: int = GZIP_LEVEL)
     try:
         with open(tmp, "wb") as f:
             packed = _Hashing(f)
-            # filename "" and mtime 0: the gzip header then says nothing about where or when it was written.
-            with gzip.GzipFile(filename="", mode="wb", fileobj=packed, mtime=0, compresslevel=level) as gz:
+            with FixedGzip(packed, level) as gz:
                 raw = _Hashing(gz)
                 _tar(raw, ordered)
             f.flush()
@@ -160,30 +131,111 @@ def _ordered(entries: Iterable[Entry]) -> list[Entry]:
 
 
 def _tar(out: _Hashing, ordered: list[Entry]) -> None:
-    # The ignore: typeshed's _Fileobj asks for read, seek and close too, which mode "w" never calls on a caller's
-    # fileobj (it writes and tells, and leaves closing to the caller).
-    with tarfile.TarFile(fileobj=out, mode="w", format=tarfile.PAX_FORMAT,  # type: ignore[arg-type]
-                         encoding="utf-8") as tar:
-        for e in ordered:
-            _add(tar, e)
+    for e in ordered:
+        _add(out, e)
+    # The end: two zero blocks, then zeros to a whole 10240-byte record, as tar(1) and tarfile write it.
+    end = out.size + 2 * BLOCK
+    out.write(bytes(2 * BLOCK + -end % RECORD))
 
 
-def _add(tar: tarfile.TarFile, entry: Entry) -> None:
-    info = _info(entry)
+def _add(out: _Hashing, entry: Entry) -> None:
+    name, kind, mode = tar_name(entry), _TYPES.get(entry.kind), entry.mode & 0o7777
+    if kind is None:
+        raise ValueError(f"layer entry {entry.name!r}: unknown kind {entry.kind!r}")
+    link = entry.link if entry.kind in (SYMLINK, HARDLINK) else ""
+    if entry.kind in (WHITEOUT, OPAQUE):
+        mode = 0
+    elif entry.kind == DIR:
+        name += "/"
     if entry.kind != FILE:
-        tar.addfile(info)
+        out.write(header(name, kind, mode, entry.uid, entry.gid, 0, entry.mtime, link))
     elif entry.data is not None:
-        import io
-
-        info.size = len(entry.data)
-        tar.addfile(info, io.BytesIO(entry.data))
+        size = len(entry.data)
+        out.write(b"".join((header(name, kind, mode, entry.uid, entry.gid, size, entry.mtime, ""), entry.data,
+                            bytes(-size % BLOCK))))
     elif entry.source is not None:
         with open(entry.source, "rb") as src:
             # The size comes from the open file, so a file that changed since it was listed is still whole.
-            info.size = os.fstat(src.fileno()).st_size
-            tar.addfile(info, src)
+            size = os.fstat(src.fileno()).st_size
+            out.write(header(name, kind, mode, entry.uid, entry.gid, size, entry.mtime, ""))
+            left = size
+            while left:
+                chunk = src.read(min(left, COPY))
+                if not chunk:
+                    raise OSError(f"{entry.source}: shrank while it was written into a layer")
+                out.write(chunk)
+                left -= len(chunk)
+            out.write(bytes(-size % BLOCK))
     else:
         raise ValueError(f"layer entry {entry.name!r}: a file with neither source nor data")
+
+
+# --- tar headers -------------------------------------------------------------------------------
+#
+# Written here rather than by tarfile so that a layer's bytes are fixed by gobox's code, not by the
+# Python that runs it; they are the bytes tarfile's PAX_FORMAT writes (CPython 3.11 to 3.13 alike, which
+# test_write checks against tarfile itself): a ustar header per member, preceded by a pax header ("x")
+# when a name is longer than its field or not ASCII, or a number does not fit its field. Owner names
+# are empty; there are no device numbers.
+
+BLOCK, RECORD, COPY = 512, 10240, 1 << 20
+_TYPES = {DIR: b"5", FILE: b"0", SYMLINK: b"2", HARDLINK: b"1", WHITEOUT: b"0", OPAQUE: b"0"}
+_MAGIC = b"ustar\x0000"
+
+
+def header(name: str, kind: bytes, mode: int, uid: int, gid: int, size: int, mtime: int, link: str) -> bytes:
+    """One member's header blocks: its pax header when it needs one, then its ustar header."""
+    pax: dict[str, str] = {}
+    for key, text in (("path", name), ("linkpath", link)):
+        if not text.isascii() or len(text) > 100:
+            pax[key] = text
+    numbers = {"uid": (uid, 8), "gid": (gid, 8), "size": (size, 12), "mtime": (mtime, 12)}
+    fields: dict[str, int] = {}
+    for key, (value, digits) in numbers.items():
+        if 0 <= value < 8 ** (digits - 1):
+            fields[key] = value
+        else:  # too big for its octal field (or negative): 0 there, the value in the pax header
+            fields[key] = 0
+            pax[key] = str(value)
+    ustar = _ustar(name, kind, mode, fields["uid"], fields["gid"], fields["size"], fields["mtime"], link)
+    return _pax(pax) + ustar if pax else ustar
+
+
+def _pax(records: dict[str, str]) -> bytes:
+    # A value that is not valid UTF-8 text (a file name's undecodable bytes, kept as surrogate escapes) makes the
+    # whole header binary: its bytes are written as they were, and a first record says so.
+    binary = any(not _utf8_ok(v) for v in records.values())
+    body = [b"21 hdrcharset=BINARY\n"] if binary else []
+    for key, value in records.items():
+        line = b"%s=%s\n" % (key.encode(), value.encode("utf-8", "surrogateescape" if binary else "strict"))
+        n = len(line) + 1  # the length counts its own digits and the space after them
+        while len(b"%d " % n) + len(line) != n:
+            n = len(b"%d " % n) + len(line)
+        body.append(b"%d %s" % (n, line))
+    data = b"".join(body)
+    return _ustar("././@PaxHeader", b"x", 0, 0, 0, len(data), 0, "") + data + bytes(-len(data) % BLOCK)
+
+
+def _utf8_ok(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _ustar(name: str, kind: bytes, mode: int, uid: int, gid: int, size: int, mtime: int, link: str) -> bytes:
+    head = b"".join((
+        _text(name, 100), b"%07o\0" % mode, b"%07o\0" % uid, b"%07o\0" % gid, b"%011o\0" % size,
+        b"%011o\0" % mtime, b"        ", kind, _text(link, 100), _MAGIC,
+        bytes(32 + 32 + 8 + 8 + 155 + 12),  # uname, gname, devmajor, devminor, prefix, and the block's padding
+    ))
+    return head[:148] + b"%06o\0" % sum(head) + head[155:]
+
+
+def _text(value: str, length: int) -> bytes:
+    # The ustar field holds what fits, non-ASCII as "?": the pax header has the real name.
+    return value.encode("ascii", "replace")[:length].ljust(length, b"\0")
 
 
 def canonical_json(doc: dict) -> bytes:
