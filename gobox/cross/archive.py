@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 import errno
-import gzip
 import os
 import stat
 import tarfile
@@ -15,13 +14,13 @@ from pathlib import Path
 from typing import BinaryIO
 
 from gobox.errors import GoboxError
+from gobox.oci.gzipfixed import FixedGzip
 
 # Parent directories implied by nested member names get this mode in both formats.
 DIR_MODE = 0o755
 
 # RFC 1952 OS byte "unknown": says nothing about the machine that built the archive.
-_GZIP_OS_UNKNOWN = b"\xff"
-_GZIP_OS_OFFSET = 9
+ARCHIVE_LEVEL = 9  # a release is downloaded many times: its smallest
 
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 # The DOS date field in zip starts in 1980 and has seven bits of year; anything outside is clamped, not refused,
@@ -126,15 +125,15 @@ def _open_regular(member: Member) -> tuple[BinaryIO, int]:
 
 
 def _tar_gz(out: BinaryIO, entries: list[_Entry], mtime: int) -> None:
-    # GzipFile writes the header itself (no file name when filename="", the given mtime, XFL from the level). The
-    # OS byte is 255 in the Python we run, but zlib's own gzip writer puts the build platform there, so it is pinned
-    # below rather than trusted to stay that way.
+    # The gzip is gobox's own (gobox.oci.gzipfixed: a pinned zlib-ng at level 9 in fixed blocks under a fixed
+    # header), not the system's zlib, whose bytes differ between distributions: a release archive's sha256 in
+    # SHA256SUMS is then the same wherever it is built.
     # PAX, not GNU: it is the POSIX format, every tar reads it, and Python adds an extended header only when a value
     # does not fit ustar (a long or non-ASCII name), so ordinary archives are plain ustar. The encoding is spelled
     # out because tarfile otherwise takes it from the filesystem encoding of the machine.
     with (
-        gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0, compresslevel=9) as gz,
-        tarfile.TarFile(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT, encoding="utf-8") as tar,
+        FixedGzip(out, level=ARCHIVE_LEVEL) as gz,
+        tarfile.TarFile(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT, encoding="utf-8") as tar,  # type: ignore[arg-type]  # tarfile only writes and tells
     ):
         for e in entries:
             info = tarfile.TarInfo(e.name)
@@ -150,9 +149,6 @@ def _tar_gz(out: BinaryIO, entries: list[_Entry], mtime: int) -> None:
             with src:
                 info.mode = e.member.mode
                 tar.addfile(info, src)
-    out.seek(_GZIP_OS_OFFSET)
-    out.write(_GZIP_OS_UNKNOWN)
-    out.seek(0, os.SEEK_END)
 
 
 def _zip_date_time(mtime: int) -> tuple[int, int, int, int, int, int]:

@@ -80,6 +80,10 @@ class FixedGzip:
         if out:
             self._out.write(out)
 
+    def tell(self) -> int:
+        """Bytes written so far, uncompressed (as gzip.GzipFile says; tarfile asks when it starts)."""
+        return self._size
+
     def flush(self) -> None:
         """Nothing to do: a flush that reached the compressor would change the bytes, so it waits for close()."""
 
