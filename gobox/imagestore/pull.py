@@ -221,6 +221,8 @@ def _fetch(client: Client, ref: Reference, store: Store, d: Descriptor,
     with store.locked(f"blob-{final.name[:20]}"):
         if final.exists():
             return False
+        for stale in store.tmp.glob(f"{final.name}.*.part"):
+            stale.unlink(missing_ok=True)  # a pull killed midway: nobody else writes this blob while we hold its lock
         part = store.tmp / f"{final.name}.{os.getpid()}.{threading.get_ident()}.part"
         try:
             client.download_blob(ref.repository, d.digest, d.size, part, on_bytes)
