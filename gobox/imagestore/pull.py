@@ -95,6 +95,12 @@ class _Remote:
                                      reference, ACCEPT, self.options.environ, self.options.timeout)
 
 
+def _recorded(store: Store, ref: Reference) -> bool:
+    """Whether the store has a record of `ref` for some platform: then a repeated pull is likely."""
+    path = record_path(store, ref, "any")
+    return any(path.parent.glob(f"{path.name.rsplit('@', 1)[0]}@*.json"))
+
+
 def _stored_document(store: Store, digest: str, media_type: str | None) -> tuple[bytes, Manifest | Index] | None:
     """The manifest or index `digest` from the store, re-hashed (it is small); None when it is not there."""
     try:
@@ -118,7 +124,7 @@ def _pull(ref: Reference, store: Store, options: Options, want: Platform, progre
     found = None
     if ref.digest:
         found = _stored_document(store, ref.digest, None)
-    else:
+    elif _recorded(store, ref):  # a first pull of a tag would only pay for the HEAD before its GET
         said = remote.head(top_ref)
         if said is not None:
             found = _stored_document(store, said[0], said[1])

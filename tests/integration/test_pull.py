@@ -114,6 +114,7 @@ def test_a_repeated_pull_of_a_tag_asks_only_for_the_manifest_digest_and_changes_
         gobox: Gobox, proxy: FaultProxy) -> None:
     ref = f"{proxy.host}/team/app:v1"
     first = pulled(gobox, ref)
+    assert [h for h in proxy.hits if h.method == "HEAD"] == []  # a first pull goes straight to its GETs
     before = store_state(gobox)
     proxy.reset()
     again = pulled(gobox, ref)
