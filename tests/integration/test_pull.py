@@ -201,6 +201,8 @@ def test_basic_auth_from_docker_config(gobox: Gobox, tmp_path: Path, layout: tup
     env = docker_config(tmp_path, {"auths": {reg.host: {"auth": token}}})
     out = pulled(gobox, f"{reg.host}/private/app:v1", env=env)
     assert out["fetched"] == 3
+    # Again: the light HEAD gets a 401, and the full client answers the challenge with the same login.
+    assert pulled(gobox, f"{reg.host}/private/app:v1", env=env)["fetched"] == 0
     wrong = base64.b64encode(f"{user}:nope".encode()).decode()
     bad = gobox("pull", f"{reg.host}/private/app:v1", env=docker_config(tmp_path, {"auths": {reg.host: {
         "auth": wrong}}}))
