@@ -101,17 +101,22 @@ def _recorded(store: Store, ref: Reference) -> bool:
     return any(path.parent.glob(f"{path.name.rsplit('@', 1)[0]}@*.json"))
 
 
-def _stored_document(store: Store, digest: str, media_type: str | None) -> tuple[bytes, Manifest | Index] | None:
-    """The manifest or index `digest` from the store, re-hashed (it is small); None when it is not there."""
+def _stored_document(store: Store, digest: str, media_type: str | None,
+                     limit: int) -> tuple[bytes, Manifest | Index] | None:
+    """The manifest or index `digest` from the store, re-hashed (it is small); None when it is not there,
+    or what the store holds under that name is no manifest (a registry may name a layer's digest)."""
+    if not digest.startswith("sha256:"):
+        return None
     try:
-        data = store.blob_for(digest).read_bytes()
+        with store.blob_for(digest).open("rb") as f:
+            data = f.read(limit + 1)  # a layer named as a manifest is not read whole
     except OSError:
         return None
-    if not digest.startswith("sha256:") or sha256_digest(data) != digest:
-        return None  # damaged, or not ours to name: the registry's copy is fetched instead
+    if len(data) > limit or sha256_digest(data) != digest:
+        return None  # too large to be one, or damaged: the registry's copy is fetched and checked instead
     try:
         return data, parse_document(data, media_type or None, digest)
-    except ManifestError:
+    except (ManifestError, ValueError, RecursionError):
         return None
 
 
@@ -123,11 +128,11 @@ def _pull(ref: Reference, store: Store, options: Options, want: Platform, progre
     # when it names a manifest the store holds. Anything else goes through the full client.
     found = None
     if ref.digest:
-        found = _stored_document(store, ref.digest, None)
+        found = _stored_document(store, ref.digest, None, options.max_metadata)
     elif _recorded(store, ref):  # a first pull of a tag would only pay for the HEAD before its GET
         said = remote.head(top_ref)
         if said is not None:
-            found = _stored_document(store, said[0], said[1])
+            found = _stored_document(store, said[0], said[1], options.max_metadata)
     if found is None:
         top = remote.client.manifest(ref.repository, top_ref)
         found = top.data, _document(top.data, top.media_type, ref.digest, top.digest, ref)
@@ -138,7 +143,7 @@ def _pull(ref: Reference, store: Store, options: Options, want: Platform, progre
         _keep(store, data)
         chosen = select(doc, want, name=ref.familiar)
         _small_enough(chosen, "manifest", ref, options)
-        found = _stored_document(store, chosen.digest, chosen.media_type)
+        found = _stored_document(store, chosen.digest, chosen.media_type, options.max_metadata)
         if found is None:
             fetched = remote.client.manifest(ref.repository, chosen.digest, accept=chosen.media_type)
             found = fetched.data, _document(fetched.data, fetched.media_type, chosen.digest, fetched.digest, ref)
