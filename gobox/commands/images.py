@@ -61,7 +61,7 @@ def pull(session: Session, reference: str, platform: str | None) -> Pulled:
     from gobox.imagestore.pull import pull as pull_image
     from gobox.names.platform import Platform, host_platform
     from gobox.names.reference import Reference
-    from gobox.oci.registry import Options
+    from gobox.oci.reach import Options  # not the registry client: a pull the store answers needs none of it
 
     ref = Reference.parse(reference.strip())
     want = Platform.parse(platform or host_platform())

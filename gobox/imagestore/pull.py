@@ -12,7 +12,6 @@ import json
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -22,6 +21,7 @@ from gobox.imagestore.records import Image, read_record, record_path
 from gobox.names.platform import Platform
 from gobox.names.reference import Reference
 from gobox.oci.manifest import (
+    ACCEPT,
     Descriptor,
     ImageConfig,
     Index,
@@ -33,11 +33,11 @@ from gobox.oci.manifest import (
     select,
     sha256_digest,
 )
-from gobox.oci.registry import Client
-from gobox.oci.transport import Options
 from gobox.store import Store, write_atomic
 
 if TYPE_CHECKING:
+    from gobox.oci.reach import Options
+    from gobox.oci.registry import Client
     from gobox.progress import Progress
 
 PARALLEL = 3  # blobs fetched at once: enough to fill a link, few enough to be polite to a registry
@@ -68,43 +68,117 @@ def pull(ref: Reference, store: Store, options: Options, want: Platform, progres
                          hint="free some space, or set GOBOX_HOME to a writable directory with room") from None
 
 
+class _Remote:
+    """The registry, reached only when the store lacks something: the full client (and requests) is made then."""
+
+    def __init__(self, ref: Reference, options: Options) -> None:
+        self.ref = ref
+        self.options = options
+        self._client: Client | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> Client:
+        with self._lock:
+            if self._client is None:
+                from gobox.oci.registry import Client
+
+                self._client = Client(self.ref.registry, self.options, api_host=self.ref.api_host)
+            return self._client
+
+    def head(self, reference: str) -> tuple[str, str] | None:
+        """(digest, Content-Type) of a tag by one light HEAD, or None: then the full client is asked."""
+        from gobox.oci import reach
+
+        host = self.ref.api_host
+        return reach.manifest_digest(host, "http" if reach.is_loopback(host) else "https", self.ref.repository,
+                                     reference, ACCEPT, self.options.environ, self.options.timeout)
+
+
+def _recorded(store: Store, ref: Reference) -> bool:
+    """Whether the store has a record of `ref` for some platform: then a repeated pull is likely."""
+    path = record_path(store, ref, "any")
+    return any(path.parent.glob(f"{path.name.rsplit('@', 1)[0]}@*.json"))
+
+
+def _stored_document(store: Store, digest: str, media_type: str | None,
+                     limit: int) -> tuple[bytes, Manifest | Index] | None:
+    """The manifest or index `digest` from the store, re-hashed (it is small); None when it is not there,
+    or what the store holds under that name is no manifest (a registry may name a layer's digest)."""
+    if not digest.startswith("sha256:"):
+        return None
+    try:
+        with store.blob_for(digest).open("rb") as f:
+            data = f.read(limit + 1)  # a layer named as a manifest is not read whole
+    except OSError:
+        return None
+    if len(data) > limit or sha256_digest(data) != digest:
+        return None  # too large to be one, or damaged: the registry's copy is fetched and checked instead
+    try:
+        return data, parse_document(data, media_type or None, digest)
+    except (ManifestError, ValueError, RecursionError):
+        return None
+
+
 def _pull(ref: Reference, store: Store, options: Options, want: Platform, progress: Progress) -> Pulled:
     store.ensure()
-    client = Client(ref.registry, options, api_host=ref.api_host)
-    top = client.manifest(ref.repository, ref.digest or ref.tag or "latest")
-    doc = _document(top.data, top.media_type, ref.digest, top.digest, ref)
+    remote = _Remote(ref, options)
+    top_ref = ref.digest or ref.tag or "latest"
+    # What the reference names now: a digest names itself; a tag takes one HEAD, answered from the store
+    # when it names a manifest the store holds. Anything else goes through the full client.
+    found = None
+    if ref.digest:
+        found = _stored_document(store, ref.digest, None, options.max_metadata)
+    elif _recorded(store, ref):  # a first pull of a tag would only pay for the HEAD before its GET
+        said = remote.head(top_ref)
+        if said is not None:
+            found = _stored_document(store, said[0], said[1], options.max_metadata)
+    if found is None:
+        top = remote.client.manifest(ref.repository, top_ref)
+        found = top.data, _document(top.data, top.media_type, ref.digest, top.digest, ref)
+    data, doc = found
     index_digest = None
     if isinstance(doc, Index):
-        index_digest = ref.digest or sha256_digest(top.data)
-        _keep(store, top.data)
+        index_digest = ref.digest or sha256_digest(data)
+        _keep(store, data)
         chosen = select(doc, want, name=ref.familiar)
         _small_enough(chosen, "manifest", ref, options)
-        fetched = client.manifest(ref.repository, chosen.digest, accept=chosen.media_type)
-        doc = _document(fetched.data, fetched.media_type, chosen.digest, fetched.digest, ref)
+        found = _stored_document(store, chosen.digest, chosen.media_type, options.max_metadata)
+        if found is None:
+            fetched = remote.client.manifest(ref.repository, chosen.digest, accept=chosen.media_type)
+            found = fetched.data, _document(fetched.data, fetched.media_type, chosen.digest, fetched.digest, ref)
+        data, doc = found
         if not isinstance(doc, Manifest):
             raise ManifestError(f"{ref.familiar}: the index entry for {want} is itself an index")
-        data = fetched.data
-    else:
-        data = top.data
     manifest = doc
     manifest.check_layers()
     digest = sha256_digest(data)
     _keep(store, data)
 
     config_blob = store.blob_for(manifest.config.digest)
-    if not config_blob.exists():
-        _small_enough(manifest.config, "config", ref, options)  # before a byte of it is fetched
-        _fetch(client, ref, store, manifest.config, None)
-    config = parse_config(config_blob.read_bytes(), manifest.config.digest)
-    check_diff_ids(manifest, config)
-    got = Platform(config.os, config.architecture, config.variant)
-    if index_digest is None and config.os and not got.matches(want):
-        raise NotFoundError(f"{ref.familiar} is an image for {got}, not {want}",
-                            hint=f"pull it with --platform {got}, or name an image for {want}")
-
     missing = [d for d in manifest.layers if not store.blob_for(d.digest).exists()]
+    need_config = not config_blob.exists()
+    if need_config:
+        _small_enough(manifest.config, "config", ref, options)  # before a byte of it is fetched
+
+    def checked() -> ImageConfig:
+        """The config, parsed and checked against the manifest and the platform asked for."""
+        config = parse_config(config_blob.read_bytes(), manifest.config.digest)
+        check_diff_ids(manifest, config)
+        got = Platform(config.os, config.architecture, config.variant)
+        if index_digest is None and config.os and not got.matches(want):
+            raise NotFoundError(f"{ref.familiar} is an image for {got}, not {want}",
+                                hint=f"pull it with --platform {got}, or name an image for {want}")
+        return config
+
     # Another gobox pulling the same image may fetch some of them first: those count as reused.
-    downloaded = _fetch_all(client, ref, store, missing, progress, sum(d.size for d in missing)) if missing else []
+    if missing or need_config:
+        # The config comes with the layers, not before them; it is checked as soon as it is there.
+        config, downloaded = _fetch_all(remote, ref, store, manifest.config if need_config else None, missing,
+                                        checked, progress)
+    else:
+        config, downloaded = checked(), []
+    got = Platform(config.os, config.architecture, config.variant)
     image = Image(str(ref), digest, index_digest, str(got if config.os else want), manifest.config.digest,
                   tuple(d.digest for d in manifest.layers),
                   manifest.config.size + sum(d.size for d in manifest.layers))
@@ -139,12 +213,18 @@ def _small_enough(d: Descriptor, kind: str, ref: Reference, options: Options) ->
         raise too_large(f"{ref.familiar}: the {kind} {d.digest}", d.size, options.max_metadata)
 
 
+class _Stopped(Exception):
+    """A download given up because another part of the pull failed first."""
+
+
 def _fetch(client: Client, ref: Reference, store: Store, d: Descriptor,
            on_bytes: Callable[[int], None] | None) -> bool:
     """The blob `d` into the store, unless it is there; whether it was downloaded by this call.
 
-    Under the blob's lock, with presence checked again once it is held: when several gobox
-    processes pull at once, one downloads and the others find the blob there.
+    Streamed into tmp/ while its size and sha256 are checked, then fsynced and renamed into
+    blobs/: no second pass over it, no copy. Under the blob's lock, with presence checked again
+    once it is held: when several gobox processes pull at once, one downloads and the others
+    find the blob there.
     """
     final = store.blob_for(d.digest)
     if final.exists():
@@ -152,6 +232,8 @@ def _fetch(client: Client, ref: Reference, store: Store, d: Descriptor,
     with store.locked(f"blob-{final.name[:20]}"):
         if final.exists():
             return False
+        for stale in store.tmp.glob(f"{final.name}.*.part"):
+            stale.unlink(missing_ok=True)  # a pull killed midway: nobody else writes this blob while we hold its lock
         part = store.tmp / f"{final.name}.{os.getpid()}.{threading.get_ident()}.part"
         try:
             client.download_blob(ref.repository, d.digest, d.size, part, on_bytes)
@@ -167,24 +249,56 @@ def _fetch(client: Client, ref: Reference, store: Store, d: Descriptor,
     return True
 
 
-def _fetch_all(client: Client, ref: Reference, store: Store, blobs: list[Descriptor], progress: Progress,
-               total: int) -> list[Descriptor]:
-    """Fetch `blobs`, PARALLEL at once; the ones this process downloaded (others may have come meanwhile)."""
+def _fetch_all(remote: _Remote, ref: Reference, store: Store, config: Descriptor | None, blobs: list[Descriptor],
+               checked: Callable[[], ImageConfig], progress: Progress) -> tuple[ImageConfig, list[Descriptor]]:
+    """The config (when `config` is given) and `blobs` fetched together, PARALLEL at once; the config as
+    `checked` reads it, and the blobs this process downloaded (others may have come meanwhile).
+
+    The config is checked as soon as it is stored: a config that does not fit stops the layer downloads.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    client = remote.client
     lock = threading.Lock()
+    stop = threading.Event()
 
     def on_bytes(n: int) -> None:
+        if stop.is_set():
+            raise _Stopped
         with lock:
             progress.advance(n)
 
-    progress.start(f"pulling {ref.familiar} ({len(blobs)} layer{'s' if len(blobs) != 1 else ''})", total)
+    def stopped(_n: int) -> None:
+        if stop.is_set():
+            raise _Stopped
+
+    def fetch(d: Descriptor, counted: Callable[[int], None]) -> bool:
+        if stop.is_set():
+            raise _Stopped
+        return _fetch(client, ref, store, d, counted)
+
+    if blobs:
+        progress.start(f"pulling {ref.familiar} ({len(blobs)} layer{'s' if len(blobs) != 1 else ''})",
+                       sum(d.size for d in blobs))
     try:
-        with ThreadPoolExecutor(max_workers=min(PARALLEL, len(blobs))) as pool:
-            futures = [pool.submit(_fetch, client, ref, store, d, on_bytes) for d in blobs]
-            # The first failure is raised once every download has ended: the finished ones stay.
-            errors = [f.exception() for f in futures]
+        pool = ThreadPoolExecutor(max_workers=min(PARALLEL, len(blobs) + (config is not None)))
+        try:
+            first = pool.submit(fetch, config, stopped) if config is not None else None
+            futures = [pool.submit(fetch, d, on_bytes) for d in blobs]
+            if first is not None:
+                first.result()
+            parsed = checked()
+        except BaseException:
+            stop.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        # The first failure is raised once every download has ended: the finished ones stay.
+        errors = [f.exception() for f in futures]
+        pool.shutdown(wait=True)
         for e in errors:
             if e is not None:
                 raise e
-        return [d for d, f in zip(blobs, futures, strict=True) if f.result()]
+        return parsed, [d for d, f in zip(blobs, futures, strict=True) if f.result()]
     finally:
-        progress.finish()
+        if blobs:
+            progress.finish()

@@ -10,20 +10,19 @@ Retry-After), 5xx and broken connections. No secret is ever part of a message.
 
 from __future__ import annotations
 
-import os
 import random
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 from gobox.errors import NetworkError
-from gobox.fetch import METADATA_LIMIT, USER_AGENT, TooLarge, describe, read_capped
+from gobox.fetch import USER_AGENT, TooLarge, describe, read_capped
 from gobox.jsonshape import ListOf, Obj, ShapeError, Str, check
 from gobox.oci import auth
+from gobox.oci.reach import Options, is_loopback
 
 if TYPE_CHECKING:
     import requests
@@ -52,28 +51,6 @@ class Interrupted(RegistryError):
     def __init__(self, message: str, wait: float | None = None, status: int | None = None) -> None:
         super().__init__(message, status=status)
         self.wait = wait  # the registry's Retry-After, when it gave one
-
-
-@dataclass(frozen=True)
-class Options:
-    """How to reach registries: which may be plain HTTP, how long to wait, where credentials are."""
-
-    insecure: tuple[str, ...] = ()
-    timeout: float = 30.0
-    attempts: int = 5
-    max_metadata: int = METADATA_LIMIT  # bytes of a manifest, index or token answer read at most
-    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
-    sleep: Callable[[float], None] = time.sleep
-
-    @classmethod
-    def from_settings(cls, settings) -> Options:  # noqa: ANN001 - gobox.settings.Settings
-        return cls(insecure=settings.insecure_registries, timeout=settings.timeout, environ=dict(os.environ),
-                   max_metadata=getattr(settings, "max_metadata_size", METADATA_LIMIT))
-
-
-def is_loopback(registry: str) -> bool:
-    host = registry.rsplit(":", 1)[0] if not registry.startswith("[") else registry.split("]")[0] + "]"
-    return host in ("localhost", "127.0.0.1", "[::1]") or host.startswith("127.")
 
 
 class Transport:

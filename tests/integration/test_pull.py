@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
+import signal
 import stat
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
-from support.ocilayout import Written
+from support.ocilayout import Image, Layer, Written, files, write_layout
 from support.registry import TOOLS, FaultProxy, Registry, RegistryFactory, push
 from support.requires import requires_tool
 from support.runner import Gobox
@@ -94,6 +99,92 @@ def test_platform_is_chosen_from_an_index(gobox: Gobox, reg: Registry, name: str
     assert "no image for linux/riscv64" in r.err and "linux/amd64" in r.err and "linux/arm64/v8" in r.err
 
 
+def store_state(gobox: Gobox) -> dict[str, tuple[int, int]]:
+    """Every file of the store's blobs/ and images/, with its size and mtime: what a pull may change."""
+    out = {}
+    for area in ("blobs", "images"):
+        for p in sorted((gobox.home / area).rglob("*")):
+            if p.is_file():
+                st = p.stat()
+                out[str(p.relative_to(gobox.home))] = (st.st_size, st.st_mtime_ns)
+    return out
+
+
+def test_a_repeated_pull_of_a_tag_asks_only_for_the_manifest_digest_and_changes_nothing(
+        gobox: Gobox, proxy: FaultProxy) -> None:
+    ref = f"{proxy.host}/team/app:v1"
+    first = pulled(gobox, ref)
+    assert [h for h in proxy.hits if h.method == "HEAD"] == []  # a first pull goes straight to its GETs
+    before = store_state(gobox)
+    proxy.reset()
+    again = pulled(gobox, ref)
+    assert (again["fetched"], again["reused"], again["digest"]) == (0, 3, first["digest"])
+    assert [(h.method, h.path) for h in proxy.hits] == [("HEAD", "/v2/team/app/manifests/v1")]
+    assert store_state(gobox) == before
+
+
+def test_a_pull_by_digest_with_everything_stored_asks_the_registry_nothing(gobox: Gobox, proxy: FaultProxy) -> None:
+    digest = pulled(gobox, f"{proxy.host}/team/multi:v1")["index_digest"]
+    proxy.reset()
+    out = pulled(gobox, f"{proxy.host}/team/multi@{digest}")
+    assert (out["fetched"], out["index_digest"]) == (0, digest)
+    assert proxy.hits == []
+
+
+def test_a_repeated_pull_does_not_import_an_http_library(gobox: Gobox, reg: Registry) -> None:
+    """The fast path stays fast: no requests (nor urllib3) is imported when the store can answer."""
+    ref = f"{reg.host}/team/app:v1"
+    pulled(gobox, ref)
+    script = ("import sys\nfrom gobox.cli import cli\n"
+              f"cli.main(args=['-q', 'pull', {ref!r}], prog_name='gobox', standalone_mode=False)\n"
+              "print(sorted(m for m in ('requests', 'urllib3') if m in sys.modules))")
+    p = subprocess.run([sys.executable, "-c", script], env=gobox.env, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines()[-1] == "[]"
+
+
+def test_a_tag_moved_on_the_registry_is_noticed_on_the_next_pull(
+        gobox: Gobox, reg: Registry, layout: tuple[Path, dict[str, Written]], tmp_path: Path) -> None:
+    push(layout[0], "app", reg, "team/moving:v1")
+    ref = f"{reg.host}/team/moving:v1"
+    first = pulled(gobox, ref)
+    other = write_layout(tmp_path / "other", {"other": Image([Layer(files({"moved": "yes\n"}))])})
+    push(tmp_path / "other", "other", reg, "team/moving:v1")
+    moved = pulled(gobox, ref)
+    assert moved["digest"] == other["other"].digest != first["digest"]
+    assert (moved["fetched"], moved["reused"]) == (1, 0)
+    listed = gobox("images", "--json")
+    assert listed.code == 0 and other["other"].digest in listed.out and first["digest"] not in listed.out
+
+
+def test_a_pull_killed_midway_leaves_no_half_blob(gobox: Gobox, proxy: FaultProxy,
+                                                 layout: tuple[Path, dict[str, Written]]) -> None:
+    image = layout[1]["app"]
+    big = image.json(image.digest)["layers"][2]["digest"].split(":")[1]
+    proxy.truncate(rf"/blobs/sha256:{big}$", after=1 << 20, stall=30)  # sends 1 MB of 3, then holds the line
+    p = gobox.popen("pull", f"{proxy.host}/team/app:v1")
+    parts: list[Path] = []
+    try:
+        for _ in range(600):  # until gobox is writing the blob: its .part file has the first bytes
+            parts = [q for q in (gobox.home / "tmp").glob(f"{big}.*.part") if q.stat().st_size > 0] \
+                if (gobox.home / "tmp").is_dir() else []
+            if parts or p.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert parts, "gobox never started writing the big layer"
+        p.send_signal(signal.SIGKILL)
+    finally:
+        p.kill()
+        p.communicate(timeout=30)
+    for blob in (gobox.home / "blobs" / "sha256").iterdir():
+        assert hashlib.sha256(blob.read_bytes()).hexdigest() == blob.name  # whole, or not there at all
+    assert big not in blobs_of(gobox)
+    proxy.reset()
+    out = pulled(gobox, f"{proxy.host}/team/app:v1")
+    assert out["fetched"] >= 1 and big in blobs_of(gobox)
+    assert list((gobox.home / "tmp").glob("*.part")) == []  # the killed pull's leftover is cleared
+
+
 # --- auth --------------------------------------------------------------------------------------
 
 
@@ -110,6 +201,8 @@ def test_basic_auth_from_docker_config(gobox: Gobox, tmp_path: Path, layout: tup
     env = docker_config(tmp_path, {"auths": {reg.host: {"auth": token}}})
     out = pulled(gobox, f"{reg.host}/private/app:v1", env=env)
     assert out["fetched"] == 3
+    # Again: the light HEAD gets a 401, and the full client answers the challenge with the same login.
+    assert pulled(gobox, f"{reg.host}/private/app:v1", env=env)["fetched"] == 0
     wrong = base64.b64encode(f"{user}:nope".encode()).decode()
     bad = gobox("pull", f"{reg.host}/private/app:v1", env=docker_config(tmp_path, {"auths": {reg.host: {
         "auth": wrong}}}))
