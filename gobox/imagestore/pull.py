@@ -13,7 +13,6 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from gobox.errors import GoboxError, IntegrityError, NotFoundError
@@ -36,6 +35,7 @@ from gobox.oci.manifest import (
 from gobox.oci.registry import Client
 from gobox.oci.transport import Options
 from gobox.store import Store, write_atomic
+from gobox.values import dataclass
 
 if TYPE_CHECKING:
     from gobox.progress import Progress

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 
 from gobox.errors import InvalidName
+from gobox.values import dataclass
 
 _PLATFORM = re.compile(r"([^/()]+)(?:\(([^()/]+)\))?/([^/]+)(?:/([^/]+))?")
 

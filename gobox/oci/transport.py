@@ -15,7 +15,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
@@ -24,6 +24,7 @@ from gobox.errors import NetworkError
 from gobox.fetch import METADATA_LIMIT, USER_AGENT, TooLarge, describe, read_capped
 from gobox.jsonshape import ListOf, Obj, ShapeError, Str, check
 from gobox.oci import auth
+from gobox.values import dataclass
 
 if TYPE_CHECKING:
     import requests

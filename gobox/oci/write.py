@@ -15,13 +15,13 @@ import json
 import os
 import tarfile
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from gobox.oci.layer import OPAQUE as OPAQUE_MARKER
 from gobox.oci.layer import WHITEOUT as WHITEOUT_PREFIX
 from gobox.store import Store, write_atomic
+from gobox.values import dataclass
 
 DIR, FILE, SYMLINK, HARDLINK, WHITEOUT, OPAQUE = "dir", "file", "symlink", "hardlink", "whiteout", "opaque"
 GZIP_LEVEL = 6  # zlib's default: a layer is written once per commit or image, and read many times

@@ -12,10 +12,10 @@ import json
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from gobox.sizes import parse_size, show_size  # config.py reads schema.parse_size too
+from gobox.values import dataclass
 
 Problem = str  # what is wrong with a value, phrased to follow "key: "
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from gobox.config import Project, VersionChoice, choose_version
 from gobox.errors import LockError, NetworkError
@@ -15,6 +15,7 @@ from gobox.settings import Settings
 from gobox.store import Store
 from gobox.toolchains.install import Toolchain, entry_name, find_installed, find_match, install
 from gobox.toolchains.sources import Artifact, Source, configured_sources, source_named
+from gobox.values import dataclass
 
 
 @dataclass(frozen=True)
