@@ -1,6 +1,15 @@
 """The gobox command line: parse arguments, call one command of gobox.commands, render its result."""
+# ruff: noqa: E402 - the collector is told about start-up before the imports below
 
 from __future__ import annotations
+
+import gc
+
+# What the interpreter, site, click and gobox.cli make at start-up lives as long as the process: moved to the
+# collector's permanent generation (here, and again once this module is made), it is not walked again by each
+# collection while gobox starts (~7% of `gobox run --dry-run`'s instructions), and the sandbox's forks share
+# its pages. Once a process: what main() leaves behind is collected as usual.
+gc.freeze()
 
 import importlib
 import os
@@ -129,6 +138,9 @@ def cli(ctx: click.Context, directory: Path | None, debug: bool, quiet: bool) ->
         except OSError as e:
             raise click.BadParameter(f"{directory}: {e.strerror}", param_hint="-C") from None
     ctx.obj = Session(debug=debug, quiet=quiet)
+
+
+gc.freeze()  # and click's and gobox.cli's own, made since
 
 
 class _Terminated(BaseException):
