@@ -110,7 +110,7 @@ def start_up_imports(command: str, env: dict[str, str], cwd: Path, scratch: Path
                            scratch / "found") - floor
     stdlib = sys.stdlib_module_names
     return {n if n.split(".")[0] not in stdlib else n.split(".")[0] for n in found
-            if not (n.split(".")[0] in stdlib and n.startswith("_"))}
+            if not (n.split(".")[0] in stdlib and n.startswith("_")) and n not in sys.builtin_module_names}
 
 
 @pytest.mark.parametrize("command", list(START_UP))
