@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,6 +12,7 @@ from gobox.errors import ConfigError, GoboxError, LimitReached
 from gobox.sandbox.cgroups import Limits
 from gobox.sandbox.spec import Bind, Publish, Result, SandboxSpec
 from gobox.store import Store
+from gobox.values import dataclass
 
 if TYPE_CHECKING:
     from gobox.lock import LockPin

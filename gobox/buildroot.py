@@ -42,17 +42,41 @@ def minimal_layer_path(layers_dir: Path, uid: int, gid: int) -> tuple[Path, Path
     The name hashes the ids and the CA bundle's identity (path, size, mtime),
     not its 200 kB of content, so finding the layer costs a stat per run.
     """
+    ca_path = certifi_bundle()
     try:
-        import certifi  # shipped with requests: a pinned, portable CA bundle
-
-        ca_path: Path | None
-        ca_path = where = Path(certifi.where())
-        st = where.stat()
-        ca_id = f"{ca_path}:{st.st_size}:{st.st_mtime_ns}"
-    except (ImportError, OSError):
+        st = ca_path.stat() if ca_path is not None else None
+    except OSError:
+        st = None
+    if ca_path is None or st is None:
         ca_path, ca_id = None, "none"
+    else:
+        ca_id = f"{ca_path}:{st.st_size}:{st.st_mtime_ns}"
     key = hashlib.sha256(f"{LAYER_FORMAT}:{uid}:{gid}:{ca_id}".encode()).hexdigest()[:16]
     return layers_dir / f"minimal-{key}", ca_path
+
+
+def certifi_bundle() -> Path | None:
+    """certifi's CA bundle (shipped with requests: pinned and portable), or None without certifi.
+
+    Found beside certifi's package without importing it: `certifi.where()` imports importlib.resources,
+    tempfile, shutil and zipfile (about 8 ms, on every run) for a zip install's sake, which is the one case
+    that needs it."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("certifi")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or spec.origin is None:
+        return None
+    beside = Path(spec.origin).parent / "cacert.pem"
+    if beside.is_file():
+        return beside
+    try:
+        import certifi
+    except ImportError:
+        return None
+    return Path(certifi.where())
 
 
 def ensure_minimal_layer(layers_dir: Path, scratch: Path, uid: int, gid: int) -> Path:

@@ -4,7 +4,7 @@ input is one ConfigError. gobox.lock is gobox.lock's (gobox/lock.py), the user's
 from __future__ import annotations
 
 from collections.abc import Mapping, MutableMapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -15,6 +15,7 @@ from gobox.lock import LOCK_NAME
 from gobox.tomlfile import display as _display
 from gobox.tomlfile import line_of, parse_toml
 from gobox.tomlfile import read_text as _read
+from gobox.values import dataclass
 
 CONFIG_NAME = "gobox.toml"
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass
 
 from gobox.settings import Settings
 from gobox.store import Store
+from gobox.values import dataclass
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,9 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
+
+from gobox.values import dataclass
 
 
 class ShapeError(Exception):

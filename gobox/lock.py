@@ -13,7 +13,7 @@ import fcntl
 import os
 import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from gobox import schema
 from gobox.errors import ConfigError
 from gobox.store import write_atomic
 from gobox.tomlfile import display, line_of, parse_toml, read_text
+from gobox.values import dataclass
 
 LOCK_NAME = "gobox.lock"
 LOCK_FORMAT = 1

@@ -10,7 +10,8 @@ from __future__ import annotations
 import datetime
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+
+from gobox.values import dataclass
 
 # --- semver: golang.org/x/mod/semver ------------------------------------------------------------------
 

@@ -14,7 +14,6 @@ import hashlib
 import re
 import zipfile
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from typing import IO, BinaryIO
 
 from gobox.errors import GoboxError
@@ -26,6 +25,7 @@ from gobox.modversion import (
     path_major_matches,
     split_path_version,
 )
+from gobox.values import dataclass
 
 MAX_ZIP_FILE = 500 << 20  # the zip, and the files in it together (zip.MaxZipFile)
 MAX_GO_MOD = 16 << 20

@@ -6,13 +6,13 @@ import math
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gobox import schema
 from gobox.errors import ConfigError
 from gobox.tomlfile import display, line_of, parse_toml, read_text
+from gobox.values import dataclass
 
 SOURCE_NAMES = ("go.dev", "pypi")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 # At most 30 digits each side of the point: a size any larger is no size, and its digits cost nothing to read.
-_SIZE = re.compile(r"^\s*(\d{1,30}(?:\.\d{1,30})?)\s*([KMGT]i?B?|B)?\s*$", re.IGNORECASE)
+_SIZE = r"(?i)^\s*(\d{1,30}(?:\.\d{1,30})?)\s*([KMGT]i?B?|B)?\s*$"  # compiled on first use, not at start-up
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1 << 10, "ki": 1 << 10,
                "m": 1000**2, "mb": 1000**2, "mib": 1 << 20, "mi": 1 << 20,
                "g": 1000**3, "gb": 1000**3, "gib": 1 << 30, "gi": 1 << 30,
@@ -20,7 +20,7 @@ def parse_size(value: int | str) -> int | None:
         return None
     if isinstance(value, int):
         return value if value > 0 else None
-    m = _SIZE.match(value)
+    m = re.match(_SIZE, value)
     if not m:
         return None
     number, unit = m.groups()

@@ -7,10 +7,10 @@ import errno
 import fcntl
 import os
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from gobox.errors import GoboxError
+from gobox.values import dataclass
 
 
 @dataclass(frozen=True)

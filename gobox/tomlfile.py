@@ -47,9 +47,10 @@ def parse_toml(text: str, filename: str) -> dict[str, Any]:
         raise ConfigError(f"{filename}: invalid TOML: an integer of more than 4300 digits") from None
 
 
-_HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")
+# Patterns compiled on first use (re caches them): only an error message needs them, not start-up.
+_HEADER = r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$"
 _PART = r"(?:[A-Za-z0-9_-]+|\"[^\"]*\"|'[^']*')"
-_KEY = re.compile(rf"^\s*({_PART}(?:\s*\.\s*{_PART})*)\s*=")
+_KEY = rf"^\s*({_PART}(?:\s*\.\s*{_PART})*)\s*="
 
 
 def _split_key(text: str) -> tuple[str, ...]:
@@ -66,12 +67,12 @@ def line_of(text: str, path: tuple[str, ...]) -> int | None:
     table: tuple[str, ...] = ()
     best, best_len = None, 0
     for number, line in enumerate(text.splitlines(), 1):
-        header = _HEADER.match(line)
+        header = re.match(_HEADER, line)
         if header:
             table = _split_key(header.group(1))
             full = table
         else:
-            key = _KEY.match(line)
+            key = re.match(_KEY, line)
             if not key:
                 continue
             full = table + _split_key(key.group(1))

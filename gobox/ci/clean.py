@@ -13,7 +13,6 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -52,6 +51,7 @@ from gobox.image.plan import origin_uri
 from gobox.lock import LOCK_NAME, Lock, read_lock
 from gobox.sandbox.spec import Bind, Result, SandboxSpec
 from gobox.store import Store, file_sha256, private_dir, remove_tree, write_atomic
+from gobox.values import dataclass
 
 if TYPE_CHECKING:
     from gobox.cross import release

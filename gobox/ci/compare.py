@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass
 from pathlib import Path
 
 from gobox.ci import contents
+from gobox.values import dataclass
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ import json
 import tarfile
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -24,6 +23,7 @@ from gobox.oci.manifest import (
     layer_compression,
     parse_document,
 )
+from gobox.values import dataclass
 
 CHUNK = 1 << 20
 # Manifests, indexes and configs are kilobytes; anything this big is not one, and is not read whole.

@@ -7,11 +7,11 @@ line every consumer's go.sum holds.
 from __future__ import annotations
 
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
 from gobox import modversion, modzip
 from gobox.ci import source
+from gobox.values import dataclass
 
 
 @dataclass(frozen=True)

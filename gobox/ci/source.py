@@ -6,12 +6,12 @@ import hashlib
 import os
 import shutil
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
 from gobox.errors import ConfigError, GoboxError
 from gobox.image.plan import public_url
 from gobox.store import file_sha256
+from gobox.values import dataclass
 
 
 @dataclass(frozen=True)

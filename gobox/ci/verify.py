@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,6 +12,7 @@ from gobox.ci import clean
 from gobox.ci.compare import Difference, compare_trees
 from gobox.config import Project
 from gobox.store import Store, private_dir, remove_tree
+from gobox.values import dataclass
 
 if TYPE_CHECKING:
     from gobox.cross.matrix import Events

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import click
 
 from gobox.commands.session import Session
+from gobox.values import dataclass
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,6 +19,8 @@ class Json:
 
 
 def emit_json(value: Any) -> None:
+    import json
+
     Json.emitted = True
     click.echo(json.dumps(value, indent=2, sort_keys=True))
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from gobox.commands.run import Ran, plan
 from gobox.commands.session import Session, stdout_to_stderr
 from gobox.errors import GoboxError
+from gobox.values import dataclass
 
 PACKAGES_NOTE = ("go list runs first; with no main package the build is go build with no -o (every package "
                  "compiled), and packages no command imports are compiled too")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gobox.commands.session import Session, stdout_to_stderr
 from gobox.errors import GoboxError
+from gobox.values import dataclass
 
 
 @dataclass(frozen=True)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gobox.commands.run import Header, Session, header
 from gobox.commands.session import stdout_to_stderr
+from gobox.values import dataclass
 
 PACKAGES_NOTE = ("go list runs first; with no main package each target's build is go build with no -o "
                  "(every package compiled), and packages no command imports are compiled too")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gobox.commands.run import Session, network_for
 from gobox.commands.session import stdout_to_stderr
 from gobox.errors import LimitReached
+from gobox.values import dataclass
 
 
 @dataclass(frozen=True)

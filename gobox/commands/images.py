@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gobox.commands.session import Session
+from gobox.values import dataclass
 
 
 @dataclass(frozen=True)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gobox.commands.session import Session, stdout_to_stderr
 from gobox.errors import LimitReached
+from gobox.values import dataclass
 
 
 @dataclass(frozen=True)

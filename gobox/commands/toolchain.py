@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gobox.commands.session import Session
 from gobox.errors import GoboxError
+from gobox.values import dataclass
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from gobox.commands.session import Session
+from gobox.values import dataclass
 
 
 @dataclass(frozen=True)

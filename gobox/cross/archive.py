@@ -9,12 +9,12 @@ import stat
 import tarfile
 import zipfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from gobox.errors import GoboxError
 from gobox.oci.gzipfixed import FixedGzip
+from gobox.values import dataclass
 
 # Parent directories implied by nested member names get this mode in both formats.
 DIR_MODE = 0o755

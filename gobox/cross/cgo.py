@@ -6,11 +6,11 @@ import importlib.util
 import os
 import shutil
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from gobox.errors import ConfigError
 from gobox.names.targets import Target
+from gobox.values import dataclass
 
 ZIG_MOUNT = "/gobox/zig"  # where zig's directory (the binary and its lib/) appears in the sandbox
 ZIG_CACHE = "/gobox/cache/zig"

@@ -16,7 +16,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from contextlib import suppress
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import NoReturn
 
@@ -24,6 +24,7 @@ from gobox import libc
 from gobox.errors import GoboxError
 from gobox.sandbox.run import run
 from gobox.sandbox.spec import Result, SandboxSpec
+from gobox.values import dataclass
 
 DEFAULT_ESTIMATE = 768 << 20  # a go build's peak before any was measured: the compiler, a few at once
 HEADROOM = 0.8  # of MemAvailable: leave the page cache and everything else some room

@@ -8,7 +8,7 @@ import stat
 import subprocess
 from collections.abc import Mapping, Sequence
 from contextlib import suppress
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,6 +42,7 @@ from gobox.names.targets import Port, Target, expand, parse_dist_list, render_ou
 from gobox.sandbox.spec import SandboxSpec
 from gobox.store import Store, file_sha256, private_dir, remove_tree, replace_dir, write_atomic
 from gobox.toolchains.install import Toolchain
+from gobox.values import dataclass
 
 if TYPE_CHECKING:
     from gobox.progress import Progress

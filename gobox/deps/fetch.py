@@ -22,7 +22,7 @@ import subprocess
 import tarfile
 import tempfile
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Protocol
 
@@ -30,6 +30,7 @@ from gobox import fsroot
 from gobox.deps import modules
 from gobox.errors import GoboxError, IntegrityError, NetworkError, NotFoundError
 from gobox.store import Store, replace_dir
+from gobox.values import dataclass
 
 if TYPE_CHECKING:
     from gobox.progress import Progress

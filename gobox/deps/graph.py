@@ -17,11 +17,11 @@ import os
 import posixpath
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from gobox.deps import modules
 from gobox.deps.fetch import Entry
+from gobox.values import dataclass
 
 _HOSTED = re.compile(r"^(github\.com|gitlab\.com|bitbucket\.org|codeberg\.org)/[^/]+/[^/]+")
 _PSEUDO = re.compile(r"-(?:0\.)?(?:\d{14})-([0-9a-f]{12})$")

@@ -11,8 +11,9 @@ import hashlib
 import posixpath
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import TypeVar
+
+from gobox.values import dataclass
 
 T = TypeVar("T")
 

@@ -17,7 +17,6 @@ import os
 import re
 import stat
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,6 +26,7 @@ from gobox.deps.fetch import Entry, Remote
 from gobox.errors import ConfigError, GoboxError, IntegrityError, LockError, NetworkError, NotFoundError
 from gobox.lock import Lock, LockedDep, LockPin, read_lock
 from gobox.store import Store, remove_tree, swap_dir
+from gobox.values import dataclass
 
 if TYPE_CHECKING:
     from gobox.progress import Progress

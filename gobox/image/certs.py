@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +21,7 @@ from gobox.config import Project
 from gobox.errors import ConfigError, GoboxError, IntegrityError, LockError, NetworkError, NotFoundError
 from gobox.lock import LockedBundle, LockPin, read_lock
 from gobox.store import Store, write_atomic
+from gobox.values import dataclass
 
 if TYPE_CHECKING:
     from gobox.progress import Progress

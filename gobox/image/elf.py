@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 from pathlib import Path
+
+from gobox.values import dataclass
 
 PT_INTERP = 3
 MAX_PHNUM = 256  # far more program headers than a real binary has: a corrupt count cannot make us read forever

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +28,7 @@ from gobox.names.targets import Target
 from gobox.oci.layout import Top
 from gobox.oci.manifest import OCI_INDEX, OCI_MANIFEST, Manifest, parse_document
 from gobox.store import Store, write_atomic
+from gobox.values import dataclass
 
 if TYPE_CHECKING:
     from gobox.build import Options, Prepared

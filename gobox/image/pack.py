@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from gobox.config import ImageConfig
@@ -23,6 +22,7 @@ from gobox.names.platform import Platform
 from gobox.oci.manifest import OCI_LAYER_GZIP
 from gobox.oci.write import DIR, FILE, SYMLINK, Blob, Entry, write_json_blob, write_layer
 from gobox.store import Store
+from gobox.values import dataclass
 
 FILES_LAYER = "gobox image: files"
 

@@ -13,7 +13,7 @@ import datetime
 import posixpath
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 from gobox.config import ImageConfig, Project
@@ -32,6 +32,7 @@ from gobox.oci.manifest import (
     OCI_LAYER_NONDIST_GZIP,
     OCI_MANIFEST,
 )
+from gobox.values import dataclass
 
 SCRATCH = "scratch"
 LOCAL_REGISTRY = "localhost"  # podman's name for images that live only here

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,6 +24,7 @@ from gobox.oci.manifest import ImageConfig
 from gobox.sandbox.cgroups import Limits
 from gobox.sandbox.spec import Bind, Publish, SandboxSpec
 from gobox.store import Store, remove_tree
+from gobox.values import dataclass
 
 if TYPE_CHECKING:
     from gobox.progress import Progress

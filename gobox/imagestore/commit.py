@@ -13,7 +13,6 @@ import json
 import os
 import stat
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ from gobox.oci.manifest import (
 )
 from gobox.oci.write import DIR, FILE, HARDLINK, OPAQUE, SYMLINK, WHITEOUT, Blob, Entry, write_json_blob, write_layer
 from gobox.store import Store, write_atomic
+from gobox.values import dataclass
 
 OPAQUE_XATTR = "user.overlay.opaque"  # the sandbox mounts its overlay with userxattr
 

@@ -23,7 +23,6 @@ import json
 import os
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,6 +31,7 @@ from gobox.imagestore.records import Image, read_record
 from gobox.imagestore.unpack import layer_dir, layers_root
 from gobox.names.reference import Reference
 from gobox.store import Store, process_alive, process_starttime, remove_tree, write_atomic
+from gobox.values import dataclass
 
 if TYPE_CHECKING:
     from gobox.progress import Progress

@@ -12,7 +12,7 @@ import json
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from gobox.errors import GoboxError, IntegrityError, NotFoundError
@@ -34,6 +34,7 @@ from gobox.oci.manifest import (
     sha256_digest,
 )
 from gobox.store import Store, write_atomic
+from gobox.values import dataclass
 
 if TYPE_CHECKING:
     from gobox.oci.reach import Options
@@ -256,7 +257,6 @@ def _fetch_all(remote: _Remote, ref: Reference, store: Store, config: Descriptor
 
     The config is checked as soon as it is stored: a config that does not fit stops the layer downloads.
     """
-    from concurrent.futures import ThreadPoolExecutor
 
     client = remote.client
     lock = threading.Lock()

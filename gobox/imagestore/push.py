@@ -15,7 +15,7 @@ import json
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, TypeVar
 
 from gobox.errors import IntegrityError, NotFoundError, UsageError
@@ -26,6 +26,7 @@ from gobox.oci.manifest import Descriptor, Index, Manifest, parse_document
 from gobox.oci.registry import Client
 from gobox.oci.transport import Options
 from gobox.store import Store, write_atomic
+from gobox.values import dataclass
 
 if TYPE_CHECKING:
     from gobox.progress import Progress

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from gobox.names.reference import Reference
 from gobox.store import Store
+from gobox.values import dataclass
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 
 from gobox.errors import InvalidName
+from gobox.values import dataclass
 
-_PLATFORM = re.compile(r"([^/()]+)(?:\(([^()/]+)\))?/([^/]+)(?:/([^/]+))?")
+_PLATFORM = r"([^/()]+)(?:\(([^()/]+)\))?/([^/]+)(?:/([^/]+))?"  # compiled on first use (re caches it)
 
 # The environment variable that selects each architecture's variant (a microarchitecture level or ABI).
 ARCH_VARIABLE = {
@@ -40,7 +40,7 @@ class Platform:
     @classmethod
     def parse(cls, text: str) -> Platform:
         """`linux/arm64/v8`, `linux/amd64` or `windows(10.0.20348.2340)/amd64`."""
-        m = _PLATFORM.fullmatch(text.strip())
+        m = re.fullmatch(_PLATFORM, text.strip())
         if not m:
             raise InvalidName(f"bad platform {text!r}: expected os/arch[/variant], e.g. linux/arm64/v8")
         os_, os_version, arch, variant = m.groups()

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from gobox.errors import InvalidName
+from gobox.values import dataclass
 
 DOCKER_HUB = "docker.io"
 # docker.io is only a name: Docker Hub's v2 API answers on this host.

@@ -8,11 +8,11 @@ import json
 import re
 import string
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 from gobox.errors import InvalidName
 from gobox.names.platform import ARCH_VARIABLE, Platform
 from gobox.names.versions import GoVersion
+from gobox.values import dataclass
 
 LIST_HINT = "`gobox cross --list` shows the supported targets"
 

@@ -10,11 +10,11 @@ import os
 import shutil
 import subprocess
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 from gobox.errors import ConfigError, GoboxError, NetworkError
+from gobox.values import dataclass
 
 # The key `docker login` writes for Docker Hub, kept for historical reasons; helpers are asked for this URL too.
 DOCKER_HUB_KEY = "https://index.docker.io/v1/"

@@ -15,11 +15,11 @@ import os
 import re
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from gobox.errors import ConfigError, GoboxError
 from gobox.oci import auth
+from gobox.values import dataclass
 
 # A login file is a few kilobytes; one far larger is not one, and is not read whole into memory.
 MAX_AUTH_FILE = 4 << 20

@@ -18,7 +18,6 @@ import stat
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -39,6 +38,7 @@ from gobox.oci.tarstream import (  # noqa: F401 - TarEntry and the kinds are thi
     shown,
     size_text,
 )
+from gobox.values import dataclass
 
 MAX_DEPTH = 256  # directories in one member's path; deeper trees are refused (nothing could use them)
 _DIR_CACHE = 64  # directory descriptors an extractor keeps open

@@ -15,7 +15,6 @@ import json
 import os
 import shutil
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from gobox.names.platform import Platform
 from gobox.oci.manifest import INDEX_TYPES, Index, Manifest, layer_compression, parse_document
 from gobox.oci.write import DIR, FILE, Blob, Entry, canonical_json, write_tar
 from gobox.store import Store, write_atomic
+from gobox.values import dataclass
 
 LAYOUT_VERSION = "1.0.0"
 REF_NAME = "org.opencontainers.image.ref.name"

@@ -6,11 +6,11 @@ import builtins  # _Reader's object() method hides the builtin in its annotation
 import hashlib
 import json
 import re
-from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from gobox.errors import GoboxError, IntegrityError, NotFoundError
 from gobox.names.platform import Platform
+from gobox.values import dataclass
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"

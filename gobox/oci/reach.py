@@ -18,9 +18,10 @@ import os
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from gobox.fetch import METADATA_LIMIT, USER_AGENT
+from gobox.values import dataclass
 
 CONNECT_TIMEOUT = 10.0
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")

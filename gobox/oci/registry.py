@@ -12,7 +12,6 @@ blob starts over with a new POST.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode, urljoin, urlsplit
@@ -34,6 +33,7 @@ from gobox.oci.transport import (
     registry_error,
     retry_after,
 )
+from gobox.values import dataclass
 
 if TYPE_CHECKING:
     import requests

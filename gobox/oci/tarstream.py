@@ -45,10 +45,10 @@ import re
 import threading
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import BinaryIO
 
 from gobox.errors import GoboxError, IntegrityError
+from gobox.values import dataclass
 
 BLOCK = 512
 _CHUNK = 1 << 20  # bytes read from the compressed file, and most bytes one decompression step yields

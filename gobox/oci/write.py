@@ -16,11 +16,11 @@ import hashlib
 import json
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 from gobox.oci.gzipfixed import LEVEL, FixedGzip, Sink
 from gobox.store import Store, write_atomic
+from gobox.values import dataclass
 
 DIR, FILE, SYMLINK, HARDLINK, WHITEOUT, OPAQUE = "dir", "file", "symlink", "hardlink", "whiteout", "opaque"
 # The OCI spellings of a deletion and of an opaque directory, as gobox.oci.layer reads them (not imported from

@@ -13,7 +13,7 @@ from pathlib import Path
 from gobox.errors import GoboxError
 
 ORPHAN_AGE = 10.0  # seconds an empty run cgroup must be old before another gobox may sweep it
-RUN_NAME = re.compile(r"gobox-(\d+)-[0-9a-f]{6}")  # what run.py names a run's cgroup: gobox-<pid>-<hex>
+RUN_NAME = r"gobox-(\d+)-[0-9a-f]{6}"  # what run.py names a run's cgroup: gobox-<pid>-<hex>; re caches it
 
 
 class CgroupError(GoboxError):
@@ -133,7 +133,7 @@ def thaw_orphans(parent: Path) -> list[Path]:
     except OSError:
         return thawed
     for child in children:
-        m = RUN_NAME.fullmatch(child.name)
+        m = re.fullmatch(RUN_NAME, child.name)
         d = Path(child.path)
         if not m or alive(int(m[1])):
             continue
@@ -172,7 +172,7 @@ def sweep_orphans(parents: Collection[Path]) -> list[Path]:
         except OSError:
             continue
         for child in children:
-            m = RUN_NAME.fullmatch(child.name)
+            m = re.fullmatch(RUN_NAME, child.name)
             if not m or alive(int(m[1])):
                 continue
             try:

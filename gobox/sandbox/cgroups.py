@@ -8,12 +8,12 @@ import os
 import re
 import signal
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from gobox.sandbox import cgroupfs
 from gobox.sandbox.cgroupfs import CgroupError, seal, sweep_orphans, thaw_orphans
+from gobox.values import dataclass
 
 SYSFS = Path("/sys/fs/cgroup")
 KILL_TIMEOUT = 5.0  # seconds kill() waits for the cgroup to empty

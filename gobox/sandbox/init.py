@@ -11,11 +11,11 @@ import signal
 import socket
 import struct
 import termios
-from dataclasses import dataclass
 from typing import NoReturn
 
 from gobox import libc
 from gobox.sandbox.spec import SandboxSpec
+from gobox.values import dataclass
 
 # What gobox passes on to the sandbox. SIGTSTP and SIGCONT carry job control when gobox itself is
 # stopped and continued (Ctrl-Z on a terminal gobox does not relay, `kill -STOP`, `fg`).

@@ -20,10 +20,10 @@ import subprocess
 import tempfile
 from collections.abc import Sequence
 from contextlib import suppress
-from dataclasses import dataclass
 
 from gobox.errors import SandboxError
 from gobox.sandbox.spec import Publish
+from gobox.values import dataclass
 
 MISSING = "--network private (and -p) need pasta, which is not installed: apt-get install passt"
 STOP_GRACE = 2.0  # seconds between SIGTERM and SIGKILL to pasta

@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-from dataclasses import dataclass
 
 from gobox import libc
 from gobox.sandbox.rootfs import SetupError
 from gobox.sandbox.run import hint_for, map_ids
+from gobox.values import dataclass
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,6 @@ import socket
 import sys
 import time
 from contextlib import suppress
-from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any, NoReturn
@@ -35,6 +34,7 @@ from gobox.sandbox import init, rootfs, terminal
 from gobox.sandbox.cgroupfs import CgroupError
 from gobox.sandbox.cgroups import Cgroup, Cgroups, Limits
 from gobox.sandbox.spec import Result, SandboxSpec
+from gobox.values import dataclass
 
 SETUP_TIMEOUT = 60.0  # seconds from fork to exec; mounts are local, so this is generous
 

@@ -19,10 +19,10 @@ import errno
 import hashlib
 import os
 import stat
-from dataclasses import dataclass
 from types import ModuleType
 
 from gobox.errors import SandboxError
+from gobox.values import dataclass
 
 PROFILE_FORMAT = 1  # bump when the meaning of a rule changes without its data changing
 

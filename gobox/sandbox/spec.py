@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import ipaddress
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from gobox.sandbox.cgroups import Limits
+from gobox.values import dataclass
 
 
 @dataclass(frozen=True)

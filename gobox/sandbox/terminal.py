@@ -16,7 +16,8 @@ import os
 import signal
 import termios
 from contextlib import suppress
-from dataclasses import dataclass
+
+from gobox.values import dataclass
 
 MAX_PENDING = 1 << 16  # bytes of typed input held for a command that does not read
 

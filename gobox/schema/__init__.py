@@ -12,10 +12,10 @@ import json
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from gobox.sizes import parse_size, show_size  # config.py reads schema.parse_size too
+from gobox.values import dataclass
 
 Problem = str  # what is wrong with a value, phrased to follow "key: "
 
@@ -283,7 +283,7 @@ def _env_table(v: Any) -> Problem | None:
     return None
 
 
-_PORT = re.compile(r"^(\d{1,5})(?:/(tcp|udp|sctp))?$")
+_PORT = r"^(\d{1,5})(?:/(tcp|udp|sctp))?$"  # compiled on first use (re caches it): start-up
 
 
 def _ports(v: Any) -> Problem | None:
@@ -291,7 +291,7 @@ def _ports(v: Any) -> Problem | None:
     if problem:
         return problem
     for item in v:
-        m = _PORT.match(item)
+        m = re.match(_PORT, item)
         if not m or not 0 < int(m.group(1)) < 65536:
             return f'expected ports such as "8080", "8080/tcp" or "53/udp", got {item!r}'
     return None

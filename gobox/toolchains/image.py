@@ -7,7 +7,6 @@ to, per platform, and later runs use exactly that image.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,6 +24,7 @@ from gobox.oci.layer import DEFAULT_LIMITS, Limits
 from gobox.oci.manifest import ImageConfig, parse_config
 from gobox.oci.registry import Options
 from gobox.store import Store
+from gobox.values import dataclass
 
 if TYPE_CHECKING:
     from gobox.progress import Progress

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gobox.errors import GoboxError, IntegrityError
 from gobox.names.versions import GoVersion, VersionRequest
 from gobox.store import Store, remove_tree, replace_dir
+from gobox.values import dataclass
 
 if TYPE_CHECKING:  # sources pulls in archive code that `which` does not need
     from gobox.progress import Progress

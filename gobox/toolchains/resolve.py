@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from gobox.config import Project, VersionChoice, choose_version
 from gobox.errors import LockError, NetworkError
@@ -14,7 +15,12 @@ from gobox.progress import Progress
 from gobox.settings import Settings
 from gobox.store import Store
 from gobox.toolchains.install import Toolchain, entry_name, find_installed, find_match, install
-from gobox.toolchains.sources import Artifact, Source, configured_sources, source_named
+from gobox.values import dataclass
+
+if TYPE_CHECKING:
+    # The sources' module (indexes, archives, their JSON shapes) is imported only when a source is asked:
+    # a locked, installed toolchain (every `gobox run` after the first) needs none.
+    from gobox.toolchains.sources import Artifact, Source
 
 
 @dataclass(frozen=True)
@@ -102,6 +108,8 @@ def _pick(store: Store, settings: Settings, request: VersionRequest, platform: s
         have = find_match(store, request, platform)
         if have is not None:
             return _Pick(have, None, None, "the store")
+    from gobox.toolchains.sources import configured_sources
+
     try:
         artifact, source = find_artifact(request, configured_sources(settings), platform, progress)
     except NetworkError:
@@ -164,6 +172,8 @@ def ensure_project(
             t = find_installed(store, GoVersion.parse(lock.go_version), platform)
             pending = None
             if t is None or t.sha256 != pinned.sha256:
+                from gobox.toolchains.sources import source_named
+
                 artifact = _artifact(pinned, lock.go_version, settings)
                 source = source_named(pinned.source, settings)
                 t, pending = _realize(store, _Pick(None, artifact, source, source.name), progress, dry_run)
@@ -227,6 +237,8 @@ def _from_toolchain(t: Toolchain) -> LockedArtifact:
 def _artifact(pinned: LockedArtifact, version: str, settings: Settings) -> Artifact:
     # go.dev archives are fetched from the configured base, so a committed lock
     # keeps working behind a mirror; PyPI file URLs are not derivable, so kept.
+    from gobox.toolchains.sources import Artifact
+
     url = settings.go_dev_url + pinned.filename if pinned.source == "go.dev" else pinned.url
     v = GoVersion.parse(version)
     return Artifact(v, not v.is_prerelease, pinned.source, pinned.platform, pinned.filename, url,

@@ -11,7 +11,6 @@ import functools
 import os
 import re
 import stat
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -20,6 +19,7 @@ from gobox.fetch import METADATA_LIMIT
 from gobox.jsonshape import Bool, Either, Int, ListOf, MapOf, Obj, Shape, ShapeError, Str, check, show
 from gobox.names.versions import GoVersion
 from gobox.progress import Progress
+from gobox.values import dataclass
 
 if TYPE_CHECKING:
     import zipfile

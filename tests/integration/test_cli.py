@@ -44,12 +44,16 @@ def test_debug_shows_the_traceback(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert "Traceback" in capsys.readouterr().err
 
 
-def imported_modules(*args: str, env: dict[str, str] | None = None) -> set[str]:
-    p = subprocess.run([sys.executable, "-X", "importtime", "-m", "gobox", *args],
-                       capture_output=True, text=True,
+def imported_modules(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
+                     full: bool = False, code: str | None = None) -> set[str]:
+    """The modules `python -m gobox ARGS` (or `python -c CODE`) imports: dotted names with `full`, else
+    top-level ones."""
+    p = subprocess.run([sys.executable, "-X", "importtime", *(("-c", code) if code else ("-m", "gobox", *args))],
+                       capture_output=True, text=True, cwd=cwd,
                        env={**os.environ, **(env or {}), "PYTHONPATH": str(REPO)})
-    return {line.split("|")[-1].strip().split(".")[0] for line in p.stderr.splitlines()
-            if line.startswith("import time:")}
+    names = {line.split("|")[-1].strip() for line in p.stderr.splitlines() if line.startswith("import time:")}
+    names.discard("package")  # the header line
+    return names if full else {n.split(".")[0] for n in names}
 
 
 def test_start_up_paths_do_not_import_requests(stocked: Gobox) -> None:
@@ -57,6 +61,82 @@ def test_start_up_paths_do_not_import_requests(stocked: Gobox) -> None:
     assert "requests" not in imported_modules("--version")
     mods = imported_modules("toolchain", "which", "1.21.13", env=stocked.env)
     assert "gobox" in mods and "requests" not in mods and "urllib3" not in mods
+
+
+# The start-up paths whose imports tests/data/startup-imports.txt records, and whether each runs the sandbox.
+START_UP = {"--version": False, "toolchain which 1.21.13": False, "run --dry-run -- go version": False,
+            "build --dry-run": False, "run -- go version": True}
+ALLOWED_IMPORTS = REPO / "tests" / "data" / "startup-imports.txt"
+
+
+def recorded_imports() -> dict[str, set[str]]:
+    """startup-imports.txt: `[command]` then one module a line; # starts a comment."""
+    table: dict[str, set[str]] = {}
+    section = None
+    for line in ALLOWED_IMPORTS.read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line.startswith("["):
+            section = line.strip("[]")
+            table[section] = set()
+        elif line and section is not None:
+            table[section].add(line)
+    return table
+
+
+# Runs gobox as `python -m gobox` does, and writes the names in sys.modules as it exits (the parent process only).
+_RECORD = ("import atexit, os, sys\n"
+           "pid = os.getpid()\n"
+           "def record():\n"
+           "    if os.getpid() == pid:\n"
+           "        with open(os.environ['GOBOX_TEST_MODULES'], 'w') as f:\n"
+           "            f.write('\\n'.join(sorted(sys.modules)))\n"
+           "atexit.register(record)\n"
+           "{body}")
+
+
+def loaded_modules(body: str, env: dict[str, str], cwd: Path, out: Path) -> set[str]:
+    p = subprocess.run([sys.executable, "-c", _RECORD.format(body=body)], capture_output=True, text=True, cwd=cwd,
+                       env={**env, "PYTHONPATH": str(REPO), "GOBOX_TEST_MODULES": str(out)}, timeout=120)
+    assert p.returncode == 0, p.stderr
+    return set(out.read_text().split())
+
+
+def start_up_imports(command: str, env: dict[str, str], cwd: Path, scratch: Path) -> set[str]:
+    """What `gobox COMMAND` has imported when it exits, beyond what `import click` imports: gobox's modules and
+    other packages by their dotted names, the standard library's by their top-level public name (its private
+    helpers, which differ between Python versions, left out)."""
+    floor = loaded_modules("import click", env, cwd, scratch / "floor")
+    found = loaded_modules(f"import sys\nfrom gobox.cli import main\nmain({command.split()!r})", env, cwd,
+                           scratch / "found") - floor
+    stdlib = sys.stdlib_module_names
+    return {n if n.split(".")[0] not in stdlib else n.split(".")[0] for n in found
+            if not (n.split(".")[0] in stdlib and n.startswith("_")) and n not in sys.builtin_module_names}
+
+
+@pytest.mark.parametrize("command", list(START_UP))
+def test_start_up_imports_stay_within_the_recorded_list(stocked: Gobox, tmp_path: Path, command: str) -> None:
+    """Start-up time is most of a short gobox command's time: each import on these paths is deliberate. A
+    module imported that the list does not name fails, and so does one the list names that is no longer
+    imported (the list stays what the paths need)."""
+    if START_UP[command]:
+        from support.requires import userns_missing
+
+        why = userns_missing()
+        if why:
+            pytest.skip(why)
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "gobox.toml").write_text('[go]\nversion = "1.21.13"\n')
+    assert stocked("toolchain", "install", cwd=project).code == 0  # writes gobox.lock
+    assert stocked(*command.split(), cwd=project).code == 0  # once first: what a first run makes (seccomp) is kept
+    found = start_up_imports(command, stocked.env, project, tmp_path)
+    allowed = recorded_imports().get(command, set())
+    new, gone = sorted(found - allowed), sorted(allowed - found)
+    how = (f"if that is deliberate, update [{command}] in {ALLOWED_IMPORTS.relative_to(REPO)} (every module "
+           "there costs every run start-up time: import it inside the function that needs it instead)")
+    assert not new, f"`gobox {command}` now also imports {', '.join(new)}; {how}"
+    assert not gone, f"`gobox {command}` no longer imports {', '.join(gone)}: remove them from [{command}] in " \
+        f"{ALLOWED_IMPORTS.relative_to(REPO)}"
 
 
 def test_progress_bar_on_a_terminal(gobox: Gobox) -> None:

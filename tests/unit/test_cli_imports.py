@@ -9,9 +9,10 @@ import pytest
 
 CLI = Path(__file__).resolve().parents[2] / "gobox" / "cli"
 # What a CLI module may import from gobox: itself, the commands it calls, the errors it renders, the progress
-# it reports on, the config and schema that check option values, completion (Tab), and the version.
+# it reports on, the config and schema that check option values, completion (Tab), the version, and the
+# dataclass decorator its option values are made with.
 ALLOWED = ("gobox.cli", "gobox.commands", "gobox.errors", "gobox.progress", "gobox.config", "gobox.schema",
-           "gobox.completion")
+           "gobox.completion", "gobox.values")
 
 
 def gobox_imports(path: Path) -> list[tuple[int, str]]:

@@ -19,7 +19,7 @@ from gobox.names.versions import GoVersion
 REPO = Path(__file__).resolve().parent.parent.parent
 
 
-def test_names_import_nothing_of_gobox_but_errors() -> None:
+def test_names_import_nothing_of_gobox_but_errors_and_values() -> None:
     # A fresh interpreter, so that what other tests imported does not count.
     code = (
         "import sys, gobox.names.platform, gobox.names.reference, gobox.names.targets, gobox.names.versions\n"
@@ -27,7 +27,7 @@ def test_names_import_nothing_of_gobox_but_errors() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": str(REPO)}).stdout.split()
-    assert set(out) - {"gobox", "gobox.errors"} == {
+    assert set(out) - {"gobox", "gobox.errors", "gobox.values"} == {
         "gobox.names", "gobox.names.platform", "gobox.names.reference", "gobox.names.targets",
         "gobox.names.versions",
     }
