@@ -9,11 +9,13 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
 from support.ci_examples import statement_checked
-from support.runner import Gobox, as_nobody, gobox_env
+from support.mirror import Mirror
+from support.runner import NOBODY, Gobox, as_nobody, gobox_env
 from test_ci import project
 
 from gobox.ci import stdcache
@@ -99,19 +101,22 @@ def test_a_damaged_std_cache_is_built_again_never_used(gobox: Gobox, tmp_path: P
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="setpriv to nobody needs root")
-def test_rootless_ci_builds_and_mounts_the_std_cache(clean_mirror, tmp_path: Path) -> None:  # noqa: ANN001
-    tmp_path.chmod(0o755)
-    home = tmp_path / "home"
-    root = project(tmp_path, {"main.go": MAIN, "gobox.toml": TOML})
-    shutil.chown(tmp_path, "nobody", "nogroup")
-    for p in (root, *root.rglob("*")):
-        shutil.chown(p, "nobody", "nogroup")
-    env = {**gobox_env(home, clean_mirror, sources="pypi"), "HOME": str(tmp_path)}
-    assert as_nobody(("-q", "toolchain", "install", "1.22.10"), root, env).returncode == 0
-    for n in ("one", "two"):
-        p = as_nobody(("ci", "--out", str(tmp_path / n)), root, env, timeout=1200)
-        assert p.returncode == 0, p.stderr
-    assert compiled(p.stderr) == {"main"}
-    [entry] = std_entries(home)
-    assert entry.stat().st_uid == 65534
-    assert (tmp_path / "one" / "probe").read_bytes() == (tmp_path / "two" / "probe").read_bytes()
+def test_rootless_ci_builds_and_mounts_the_std_cache(clean_mirror: Mirror) -> None:
+    base = Path(tempfile.mkdtemp(prefix="gobox-nobody-"))  # pytest's tmp dirs are 0700 root's
+    try:
+        base.chmod(0o755)
+        home = base / "home"
+        root = project(base, {"main.go": MAIN, "gobox.toml": TOML})
+        for p in (base, *base.rglob("*")):
+            os.chown(p, NOBODY, NOBODY, follow_symlinks=False)
+        env = {**gobox_env(home, clean_mirror, sources="pypi"), "HOME": str(base)}
+        assert as_nobody(("-q", "toolchain", "install", "1.22.10"), root, env).returncode == 0
+        for n in ("one", "two"):
+            p = as_nobody(("ci", "--out", str(base / n)), root, env, timeout=1200)
+            assert p.returncode == 0, p.stderr
+        assert compiled(p.stderr) == {"main"}
+        [entry] = std_entries(home)
+        assert entry.stat().st_uid == NOBODY
+        assert (base / "one" / "probe").read_bytes() == (base / "two" / "probe").read_bytes()
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

@@ -1,0 +1,91 @@
+"""The clean room's prebuilt standard library as values: its key is a function of the toolchain, the target and
+the flags that change std alone, and the room that builds it holds the toolchain and nothing of the project."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gobox.build import GOCACHE, Options, Paths, plan
+from gobox.ci import stdcache
+from gobox.config import Project, parse_config
+from gobox.sandbox.spec import Overlay
+
+ROOT = Path("/room/src/checkout")
+PATHS = Paths(("/store/go1.22.10/layer",), "/store/minimal", "/store/cache/go-build", "/store/cache/mod",
+              "/store/run/1", str(ROOT), 1000, 1000)
+GO = "go1.22.10.linux-amd64.tar.gz sha256:" + "a" * 64
+HOST = stdcache.Request((("GOFLAGS", "-trimpath"), ("CGO_ENABLED", "0")), ("-trimpath",))
+
+
+def project(toml: str = "") -> Project:
+    return Project(ROOT, ROOT / "gobox.toml", parse_config(toml, "gobox.toml"), None, None)
+
+
+def test_the_key_changes_with_the_toolchain_the_target_and_the_std_flags_only() -> None:
+    base = stdcache.key(GO, HOST)
+    assert base == stdcache.key(GO, HOST) and len(base) == 64
+    assert stdcache.key(GO.replace("a" * 64, "b" * 64), HOST) != base
+    arm = stdcache.Request((*HOST.env, ("GOARCH", "arm64")), HOST.flags)
+    v3 = stdcache.Request((*HOST.env, ("GOAMD64", "v3")), HOST.flags)
+    assert len({base, stdcache.key(GO, arm), stdcache.key(GO, v3)}) == 3
+    assert stdcache.key(GO, stdcache.Request(HOST.env, ())) != base  # no -trimpath: other archives
+
+
+def test_a_step_s_request_keeps_what_changes_std_and_drops_the_rest() -> None:
+    env = (("GOPATH", "/room/src/checkout/vendor:/go"), ("HOME", "/home/gobox"), ("CGO_ENABLED", "1"),
+           ("GOFLAGS", "-buildvcs=false -mod=vendor"), ("GOOS", "linux"), ("GOARCH", "arm"), ("GOARM", "7"),
+           ("TZ", "UTC"))
+    argv = ("go", "build", "-trimpath", "-v", "-ldflags=-s -w -X main.v=1", "-tags", "netgo,osusergo", "-o",
+            "/out/", "-race", "./...")
+    r = stdcache.request_of(argv, env)
+    assert r == stdcache.Request((("GOOS", "linux"), ("GOARCH", "arm"), ("GOARM", "7"), ("CGO_ENABLED", "1")),
+                                 ("-trimpath", "-tags=netgo,osusergo", "-race"))
+    # Another project's ldflags, output and packages: the same standard library.
+    other = ("go", "build", "-trimpath", "-ldflags", "-X main.v=2", "-tags=netgo,osusergo", "-race", "./cmd/x")
+    assert stdcache.request_of(other, env) == r
+    assert stdcache.request_of(("go", "test", "-run", "X", "-count=1", "./..."), env).flags == ()
+    assert stdcache.request_of(("go", "list", "-e", "./..."), env) is None
+    assert stdcache.request_of(("go", "build", "./..."), (("GOFLAGS", "-trimpath -mod=vendor"),)).env \
+        == (("GOFLAGS", "-trimpath"),)
+
+
+@given(st.lists(st.text(alphabet="-=abcdeimprstx,", max_size=12), max_size=8))
+def test_std_flags_only_ever_keeps_known_flags(args: list[str]) -> None:
+    for flag in stdcache.std_flags(args):
+        name = flag.lstrip("-").partition("=")[0]
+        assert name in stdcache.BOOL_FLAGS + stdcache.VALUE_FLAGS
+
+
+def test_the_std_room_has_the_toolchain_and_no_project() -> None:
+    options = Options(locked=True, network="none", clean_room=True)
+    step = plan(project('[build]\noutput = "/room/out"\n'), PATHS, ("go", "build", "-trimpath", "-o", "/room/out/",
+                                                                    "./..."), options)
+    r = stdcache.request_of(step.argv, step.env)
+    assert r is not None
+    spec = stdcache.room_spec(step, r, GOCACHE, "/store/tmp/std/go-build", ("/room/src", "/room/out"))
+    assert spec.argv == ("go", "build", "-trimpath", "std") and spec.cwd == "/"
+    assert [(b.source, b.target, b.readonly) for b in spec.binds] == [("/store/tmp/std/go-build", GOCACHE, False)]
+    assert GOCACHE not in spec.tmpfs and spec.network == "none" and spec.layers == step.layers
+    assert dict(spec.env)["GOFLAGS"] == "" and dict(spec.env)["GOCACHE"] == GOCACHE
+
+
+def test_a_clean_room_with_a_std_cache_mounts_it_under_an_empty_gocache() -> None:
+    lower = ("/store/cache/std/k1/go-build", "/store/cache/std/k2/go-build")
+    spec = plan(project(), PATHS, ("go", "build"), Options(clean_room=True, gocache_lower=lower))
+    assert spec.overlays == (Overlay(GOCACHE, lower),) and GOCACHE not in spec.tmpfs
+    assert GOCACHE not in {b.target for b in spec.binds} and GOCACHE in spec.mount_points()
+    bare = plan(project(), PATHS, ("go", "build"), Options(clean_room=True))
+    assert bare.overlays == () and GOCACHE in bare.tmpfs
+    # Outside the clean room the store's shared GOCACHE is bound as before: the option is the clean room's.
+    assert plan(project(), PATHS, ("go", "build"), Options(gocache_lower=lower)).overlays == ()
+
+
+def test_the_tree_digest_is_the_digest_of_its_sums_in_path_order() -> None:
+    import hashlib
+
+    files = [("b/x-d", "1" * 64), ("a/y-a", "2" * 64)]
+    want = hashlib.sha256(f"{'2' * 64}  a/y-a\n{'1' * 64}  b/x-d\n".encode()).hexdigest()
+    assert stdcache.tree_digest(files) == stdcache.tree_digest(reversed(files)) == want
