@@ -87,6 +87,7 @@ class Room:
     # Compile against the stored standard library (gobox.ci.stdcache); False: compile std too, as with no
     # cache at all (gobox verify's check that the cache changes no byte). provenance.json names it either way.
     stdcache: bool = True
+    rehash: bool = False  # check every stored std file's sha256 before the room uses it (gobox verify's run 1)
 
 
 @dataclass(frozen=True)
@@ -189,7 +190,7 @@ def _build_in(project: Project, checkout: source.Checkout, store: Store, setting
     paths = (str(src), str(out))
     caches = stdcache.ensure_all(store, stdcache.toolchain_id(prepared.toolchain),
                                  _compiling(snap, store, request, room, options, prepared, out), options, paths,
-                                 progress)
+                                 progress, room.rehash)
     if room.stdcache and caches:
         options = dataclasses.replace(options, gocache_lower=tuple(str(c.path) for c in caches))
     error: GoboxError | None = None

@@ -193,18 +193,18 @@ def check(cache: Cache) -> str | None:
 
 
 def ensure(store: Store, toolchain: str, request: Request, step: SandboxSpec, options: Options, drop: Sequence[str],
-           progress: Progress) -> Cache:
+           progress: Progress, rehash: bool = False) -> Cache:
     """The stored standard library for `request`, built first in a room of its own when the store lacks it or
-    holds a damaged one (which is removed)."""
+    holds a damaged one (which is removed). `rehash`: every file's sha256 checked too, not only its size."""
     from gobox.store import remove_tree
 
     k = key(toolchain, request)
     entry = store.stdcache / k
-    cache = _found(entry, k, request)
+    cache = _found(entry, k, request, rehash)
     if cache is not None:
         return cache
     with store.locked(f"std-{k[:32]}"):
-        cache = _found(entry, k, request)
+        cache = _found(entry, k, request, rehash)
         if cache is not None:
             return cache
         if entry.exists():
@@ -214,11 +214,12 @@ def ensure(store: Store, toolchain: str, request: Request, step: SandboxSpec, op
             return _build(store, k, toolchain, request, step, options, drop, work, entry, progress)
 
 
-def _found(entry: Path, k: str, request: Request) -> Cache | None:
+def _found(entry: Path, k: str, request: Request, rehash: bool) -> Cache | None:
     doc = _record(entry)
     if doc is None or doc.get("key") != k or not _intact(entry, doc):
         return None
-    return Cache(k, entry / "go-build", str(doc["digest"]), request)
+    cache = Cache(k, entry / "go-build", str(doc["digest"]), request)
+    return None if rehash and check(cache) is not None else cache
 
 
 def _build(store: Store, k: str, toolchain: str, request: Request, step: SandboxSpec, options: Options,
@@ -255,14 +256,14 @@ def _build(store: Store, k: str, toolchain: str, request: Request, step: Sandbox
 
 
 def ensure_all(store: Store, toolchain: str, steps: Sequence[SandboxSpec], options: Options, drop: Sequence[str],
-               progress: Progress) -> tuple[Cache, ...]:
+               progress: Progress, rehash: bool = False) -> tuple[Cache, ...]:
     """The standard library of every distinct request among `steps`, in their order, each built when missing."""
     seen: dict[Request, SandboxSpec] = {}
     for s in steps:
         r = request_of(s.argv, s.env)
         if r is not None and r not in seen:
             seen[r] = s
-    return tuple(ensure(store, toolchain, r, s, options, drop, progress) for r, s in seen.items())
+    return tuple(ensure(store, toolchain, r, s, options, drop, progress, rehash) for r, s in seen.items())
 
 
 def describe(caches: Sequence[Cache]) -> Mapping[str, str]:

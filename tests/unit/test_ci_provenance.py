@@ -63,4 +63,6 @@ def test_verify_rooms_differ_in_path_user_umask_and_order() -> None:
 
 
 def test_verify_run_2_alone_compiles_the_standard_library_itself() -> None:
-    assert [r.stdcache for r in rooms_for(Path("/s"), 3, 0)] == [True, False, True]
+    rooms = rooms_for(Path("/s"), 3, 0)
+    assert [r.stdcache for r in rooms] == [True, False, True]
+    assert [r.rehash for r in rooms] == [True, False, False]  # run 1 checks every stored file's sha256

@@ -89,3 +89,43 @@ def test_the_tree_digest_is_the_digest_of_its_sums_in_path_order() -> None:
     files = [("b/x-d", "1" * 64), ("a/y-a", "2" * 64)]
     want = hashlib.sha256(f"{'2' * 64}  a/y-a\n{'1' * 64}  b/x-d\n".encode()).hexdigest()
     assert stdcache.tree_digest(files) == stdcache.tree_digest(reversed(files)) == want
+
+
+def stored(store_root: Path) -> tuple[Path, stdcache.Request, str]:
+    """A stored standard library as _build leaves it: go-build/ and std.json beside it."""
+    import hashlib
+    import json
+
+    k = stdcache.key(GO, HOST)
+    entry = store_root / k
+    (entry / "go-build" / "ab").mkdir(parents=True)
+    (entry / "go-build" / "ab" / "ab12-d").write_bytes(b"archive bytes")
+    (entry / "go-build" / "README").write_text("cache\n")
+    files = [[p, len(b), hashlib.sha256(b).hexdigest()] for p, b in (("README", b"cache\n"),
+                                                                      ("ab/ab12-d", b"archive bytes"))]
+    doc = {"format": stdcache.FORMAT, "key": k, "digest": stdcache.tree_digest((f[0], f[2]) for f in files),
+           "files": files}
+    (entry / "std.json").write_text(json.dumps(doc))
+    return entry, HOST, k
+
+
+def test_a_stored_std_cache_is_used_only_whole(tmp_path: Path) -> None:
+    entry, request, k = stored(tmp_path)
+    found = stdcache._found(entry, k, request, rehash=True)
+    assert found is not None and found.path == entry / "go-build"
+    assert stdcache._found(entry, "0" * 64, request, False) is None  # another key's record
+
+    archive = entry / "go-build" / "ab" / "ab12-d"
+    archive.write_bytes(b"archive BYTES")  # same size: the cheap check passes, a rehash does not
+    assert stdcache._found(entry, k, request, False) is not None
+    assert stdcache._found(entry, k, request, True) is None
+    archive.write_bytes(b"archive")  # cut short
+    assert stdcache._found(entry, k, request, False) is None
+    archive.write_bytes(b"archive bytes")
+    (entry / "go-build" / "ab" / "extra-a").write_bytes(b"")  # a file the record does not list
+    assert stdcache._found(entry, k, request, False) is None
+    (entry / "go-build" / "ab" / "extra-a").unlink()
+    (entry / "std.json").write_text("{")  # a record cut short
+    assert stdcache._found(entry, k, request, False) is None
+    (entry / "std.json").unlink()
+    assert stdcache._found(entry, k, request, False) is None
