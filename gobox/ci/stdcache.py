@@ -14,7 +14,7 @@ import dataclasses
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -42,6 +42,7 @@ VALUE_FLAGS = ("tags", "gcflags", "asmflags", "buildmode", "installsuffix", "com
 # Go refreshes a used entry's mtime once an hour and trims entries unused for 5 days: a stored mtime in the
 # future is neither, so no room copies the archives up into its upper or whites them out.
 FUTURE = 4102444800  # 2100-01-01T00:00:00Z
+ENTRY = 2 + 1 + 64 + 1 + 64 + 1 + 20 + 1 + 20 + 1  # bytes of one of Go's cache entries (cmd/go/internal/cache)
 
 
 @dataclass(frozen=True)
@@ -144,15 +145,11 @@ def _normalize(cache: Path) -> None:
     """Make the tree a function of its inputs: each entry's time of writing zeroed (Go reads it only to expire
     test results), no trim.txt (Go's last trim), every mtime FUTURE."""
     (cache / "trim.txt").unlink(missing_ok=True)
-    for p in cache.rglob("*"):
-        if p.is_file() and p.name.endswith("-a"):
-            data = p.read_bytes()
-            fields = data.split(b" ")
-            # "v1 <action> <output> <size padded to 20> <time padded to 20>\n"
-            if data.startswith(b"v1 ") and data.endswith(b"\n") and len(data) == 3 + 64 + 1 + 64 + 1 + 20 + 1 + 21:
-                stamp = data[-21:-1]
-                if stamp.strip().isdigit() and fields:
-                    p.write_bytes(data[:-21] + b"0".rjust(20) + b"\n")
+    for p in cache.rglob("*-a"):
+        data = p.read_bytes() if p.is_file() and not p.is_symlink() else b""
+        # "v1 <action id> <output id> <size, 20 wide> <time, 20 wide>\n": the time goes, the rest stays.
+        if data.startswith(b"v1 ") and len(data) == ENTRY and data[-21:-1].strip().isdigit():
+            p.write_bytes(data[:-21] + b"0".rjust(20) + b"\n")
     for p in (cache, *cache.rglob("*")):
         os.utime(p, (FUTURE, FUTURE), follow_symlinks=False)
 
@@ -264,8 +261,3 @@ def ensure_all(store: Store, toolchain: str, steps: Sequence[SandboxSpec], optio
         if r is not None and r not in seen:
             seen[r] = s
     return tuple(ensure(store, toolchain, r, s, options, drop, progress, rehash) for r, s in seen.items())
-
-
-def describe(caches: Sequence[Cache]) -> Mapping[str, str]:
-    """Each cache's target and flags, for provenance's annotations."""
-    return {c.key: " ".join([*(f"{k}={v}" for k, v in c.request.env), *c.request.flags]) for c in caches}

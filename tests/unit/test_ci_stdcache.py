@@ -129,3 +129,16 @@ def test_a_stored_std_cache_is_used_only_whole(tmp_path: Path) -> None:
     assert stdcache._found(entry, k, request, False) is None
     (entry / "std.json").unlink()
     assert stdcache._found(entry, k, request, False) is None
+
+
+def test_the_stored_tree_keeps_no_time_of_its_making(tmp_path: Path) -> None:
+    entry = f"v1 {'a' * 64} {'b' * 64} {9:20d} {1796316188519081073:20d}\n".encode()
+    (tmp_path / "aa").mkdir()
+    (tmp_path / "aa" / "aa11-a").write_bytes(entry)
+    (tmp_path / "bb-d").write_bytes(b"v1 not an entry")
+    (tmp_path / "trim.txt").write_text("1796316242")
+    stdcache._normalize(tmp_path)
+    assert (tmp_path / "aa" / "aa11-a").read_bytes() == entry[:-21] + b"0".rjust(20) + b"\n"
+    assert len((tmp_path / "aa" / "aa11-a").read_bytes()) == stdcache.ENTRY
+    assert (tmp_path / "bb-d").read_bytes() == b"v1 not an entry" and not (tmp_path / "trim.txt").exists()
+    assert {p.stat().st_mtime for p in (tmp_path, *tmp_path.rglob("*"))} == {stdcache.FUTURE}
