@@ -238,7 +238,9 @@ def _build_in(project: Project, checkout: source.Checkout, store: Store, setting
                  ("cross", cfg.ci.cross or shard), ("image", cfg.ci.image and not shard),
                  ("generate", cfg.ci.generate and not shard)),
         steps=tuple(sorted(steps, key=_step_order)),
-        dependencies=_dependencies(snap, prepared) + tuple(_std_resource(c) for c in caches),
+        # By key: verify's run 2 builds the cross targets in the reverse order, and the record must not care.
+        dependencies=_dependencies(snap, prepared) + tuple(_std_resource(c) for c in sorted(caches,
+                                                                                           key=lambda c: c.key)),
         subjects=tuple(Resource(o.path, (("sha256", o.sha256), *zipped.get(o.path, ()))) for o in outputs)
         + tuple(images),
         config=tuple((p.name, file_sha256(p)) for p in (snap.root / "gobox.toml", snap.root / LOCK_NAME)
