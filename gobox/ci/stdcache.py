@@ -132,13 +132,19 @@ def room_spec(step: SandboxSpec, request: Request, gocache: str, cache_dir: str,
 
 
 def _files(root: Path) -> list[tuple[str, int]]:
-    out = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        for name in filenames:
-            p = Path(dirpath) / name
-            out.append((p.relative_to(root).as_posix(), p.lstat().st_size))
-    return sorted(out)
+    """Every file under root as (posix path relative to it, size), sorted; scandir's stat, as it runs on every use."""
+    out: list[tuple[str, int]] = []
+    pending = [("", str(root))]
+    while pending:
+        prefix, directory = pending.pop()
+        with os.scandir(directory) as it:
+            for e in it:
+                if e.is_dir(follow_symlinks=False):
+                    pending.append((f"{prefix}{e.name}/", e.path))
+                else:
+                    out.append((prefix + e.name, e.stat(follow_symlinks=False).st_size))
+    out.sort()
+    return out
 
 
 def _normalize(cache: Path) -> None:
