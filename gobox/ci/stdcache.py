@@ -3,9 +3,10 @@ target and std-changing flags in a room of its own from the toolchain alone, kep
 (cache/std/<key>/), and shown read-only under every clean room's empty GOCACHE.
 
 Go's cache is addressed by the hash of every input of an action, so an entry a room finds there is the one it
-would have compiled; the key only decides which prebuilt cache a room is offered. What is stored is made
-reproducible (entry timestamps zeroed, no trim.txt), so its tree digest is a function of the same inputs, and
-provenance.json can name it.
+would have compiled; the key only decides which prebuilt cache a room is offered. What is stored keeps no time
+of its making (entry timestamps zeroed, no trim.txt), and std.json records its tree digest, which
+provenance.json names. Two builds of the same key were seen to give different digests once: the digest names
+the tree a build used, not one every machine makes.
 """
 
 from __future__ import annotations
@@ -148,7 +149,7 @@ def _files(root: Path) -> list[tuple[str, int]]:
 
 
 def _normalize(cache: Path) -> None:
-    """Make the tree a function of its inputs: each entry's time of writing zeroed (Go reads it only to expire
+    """Take the time of its making out of the tree: each entry's time of writing zeroed (Go reads it only to expire
     test results), no trim.txt (Go's last trim), every mtime FUTURE."""
     (cache / "trim.txt").unlink(missing_ok=True)
     for p in cache.rglob("*-a"):
