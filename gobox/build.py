@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from gobox.config import Mount, Project, vendor_mode
 from gobox.errors import ConfigError, GoboxError, LimitReached
 from gobox.sandbox.cgroups import Limits
-from gobox.sandbox.spec import Bind, Publish, Result, SandboxSpec
+from gobox.sandbox.spec import Bind, Overlay, Publish, Result, SandboxSpec
 from gobox.store import Store
 from gobox.values import dataclass
 
@@ -61,6 +61,9 @@ class Options:
     tty: bool = False  # the command gets a pty of its own when stdin is a terminal (gobox run, gobox shell)
     workdir: str | None = None  # the command's directory inside (gobox run -w), made when missing
     publish: tuple[Publish, ...] = ()  # host ports forwarded into a private network (gobox run -p)
+    # A clean room's prebuilt standard library (gobox.ci.stdcache): store directories shown read-only under
+    # the room's empty GOCACHE, whose writes stay in a throw-away upper.
+    gocache_lower: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -195,7 +198,9 @@ def plan(project: Project, paths: Paths, argv: tuple[str, ...], options: Options
         cwd=options.workdir or cwd,
         make_cwd=options.workdir is not None,
         binds=tuple(binds),
-        tmpfs=("/tmp", values["HOME"], *((GOCACHE, GOMODCACHE) if clean else ())),
+        tmpfs=("/tmp", values["HOME"], *((GOMODCACHE,) if clean else ()),
+               *((GOCACHE,) if clean and not options.gocache_lower else ())),
+        overlays=(Overlay(GOCACHE, options.gocache_lower),) if clean and options.gocache_lower else (),
         symlinks=tuple(symlinks),
         uid=paths.uid,
         gid=paths.gid,

@@ -23,6 +23,7 @@ class Store:
       images/<registry>/<repository>/       image records, one JSON file each (gobox.imagestore.records)
       layers/                               unpacked image layers (sha256/<diff_id>/) and generated ones
       cache/                                shared caches: Go's go-build/ and mod/, zig's, cross's peak memory
+      cache/std/<key>/                      a clean room's prebuilt standard library (gobox.ci.stdcache)
       run/                                  scratch of running sandboxes (upper dirs, the seccomp filter)
       commits/<pid>-XXXXXXXX/               what a `gobox run --commit` wrote, until it becomes a layer
       repos/<key>/                          bare git and hg repositories `gobox vendor` fetches from
@@ -63,6 +64,10 @@ class Store:
     @property
     def cache(self) -> Path:
         return self.root / "cache"
+
+    @property
+    def stdcache(self) -> Path:
+        return self.root / "cache" / "std"
 
     @property
     def run(self) -> Path:

@@ -1,7 +1,8 @@
 """gobox ci: fetch only what gobox.lock pins, then generate, build, test, cross and pack in a clean room.
 
 The clean room is a private copy of the commit's tracked files (read-only to go), empty Go caches on
-tmpfs, no network, an environment made of gobox.toml alone, fixed TZ, LANG and umask, and
+tmpfs (under the GOCACHE, read-only, the standard library prebuilt from the toolchain alone: gobox.ci.stdcache),
+no network, an environment made of gobox.toml alone, fixed TZ, LANG and umask, and
 SOURCE_DATE_EPOCH from the commit. Outputs land in a directory the caller gives, with SHA256SUMS and
 provenance.json; the caller decides where they are published (gobox ci) or compared (gobox verify).
 """
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING
 from gobox import __version__, modzip
 from gobox.build import (
     CLEAN_ROOM_UMASK,
+    COMMANDS_ONLY,
     LIST_LIMIT,
     Listing,
     Options,
@@ -26,6 +28,7 @@ from gobox.build import (
     execute,
     execute_captured,
     explain,
+    go_build_argv,
     go_build_steps,
     go_list_argv,
     go_test_argv,
@@ -34,7 +37,7 @@ from gobox.build import (
     plan,
     prepare,
 )
-from gobox.ci import module, provenance, source
+from gobox.ci import module, provenance, source, stdcache
 from gobox.ci.provenance import Resource, Step
 from gobox.config import Project, load_project, vendor_mode
 from gobox.errors import (
@@ -81,6 +84,10 @@ class Room:
     user: tuple[int, int] | None = None  # inside the sandbox; default the caller's
     umask: int = CLEAN_ROOM_UMASK  # gobox's own umask while it works (the sandbox's is fixed)
     reverse: bool = False  # build the cross targets in the reverse order
+    # Compile against the stored standard library (gobox.ci.stdcache); False: compile std too, as with no
+    # cache at all (gobox verify's check that the cache changes no byte). provenance.json names it either way.
+    stdcache: bool = True
+    rehash: bool = False  # check every stored std file's sha256 before the room uses it (gobox verify's run 1)
 
 
 @dataclass(frozen=True)
@@ -181,6 +188,11 @@ def _build_in(project: Project, checkout: source.Checkout, store: Store, setting
     steps: list[Step] = []
     results: list[StepResult] = []
     paths = (str(src), str(out))
+    caches = stdcache.ensure_all(store, stdcache.toolchain_id(prepared.toolchain),
+                                 _compiling(snap, store, request, room, options, prepared, out), options, paths,
+                                 progress, room.rehash)
+    if room.stdcache and caches:
+        options = dataclasses.replace(options, gocache_lower=tuple(str(c.path) for c in caches))
     error: GoboxError | None = None
     images: list[Resource] = []
     shard = bool(request.targets)
@@ -226,7 +238,9 @@ def _build_in(project: Project, checkout: source.Checkout, store: Store, setting
                  ("cross", cfg.ci.cross or shard), ("image", cfg.ci.image and not shard),
                  ("generate", cfg.ci.generate and not shard)),
         steps=tuple(sorted(steps, key=_step_order)),
-        dependencies=_dependencies(snap, prepared),
+        # By key: verify's run 2 builds the cross targets in the reverse order, and the record must not care.
+        dependencies=_dependencies(snap, prepared) + tuple(_std_resource(c) for c in sorted(caches,
+                                                                                           key=lambda c: c.key)),
         subjects=tuple(Resource(o.path, (("sha256", o.sha256), *zipped.get(o.path, ()))) for o in outputs)
         + tuple(images),
         config=tuple((p.name, file_sha256(p)) for p in (snap.root / "gobox.toml", snap.root / LOCK_NAME)
@@ -362,14 +376,7 @@ def _cross(snap: Project, store: Store, epoch: int, request: Request, room: Room
            progress: Progress, events: Events | None, listing: Listing) -> None:
     from gobox.cross import release
 
-    patterns = request.targets
-    if not patterns and not snap.config.cross.targets:
-        raise ConfigError(f"{snap.relative(snap.config_path) if snap.config_path else 'gobox.toml'}: ci.cross is "
-                          "true and cross.targets is empty", hint='list them, e.g. targets = ["linux/arm64"]')
-    targets = release.choose_targets(snap, prepared, patterns)
-    if room.reverse:
-        targets = tuple(reversed(targets))
-    req = release.Request(patterns=tuple(map(str, targets)))
+    req = _cross_request(snap, prepared, request, room)
     steps += _cross_steps(snap, store, prepared, req, options, out, "cross", paths, listing)
     started = time.monotonic()
     report = release.cross(snap, store, req, options, prepared, epoch, progress, events, listing)
@@ -379,6 +386,19 @@ def _cross(snap: Project, store: Store, epoch: int, request: Request, room: Room
         names = ", ".join(str(o.target) for o in report.failed)
         raise BuildFailed(f"{len(report.failed)} of {len(report.outcomes)} cross targets failed in gobox ci's "
                           f"clean room ({names}): {first.error}")
+
+
+def _cross_request(snap: Project, prepared: Prepared, request: Request, room: Room) -> release.Request:
+    from gobox.cross import release
+
+    patterns = request.targets
+    if not patterns and not snap.config.cross.targets:
+        raise ConfigError(f"{snap.relative(snap.config_path) if snap.config_path else 'gobox.toml'}: ci.cross is "
+                          "true and cross.targets is empty", hint='list them, e.g. targets = ["linux/arm64"]')
+    targets = release.choose_targets(snap, prepared, patterns)
+    if room.reverse:
+        targets = tuple(reversed(targets))
+    return release.Request(patterns=tuple(map(str, targets)))
 
 
 def _cross_steps(snap: Project, store: Store, prepared: Prepared, req: release.Request, options: Options,
@@ -412,6 +432,40 @@ def _image(snap: Project, store: Store, settings: Settings, options: Options, pr
     results.append(StepResult("image", 0, round(time.monotonic() - started, 3)))
     algorithm, _, hexdigest = made.top.digest.partition(":")
     return Resource(str(made.reference), ((algorithm, hexdigest),))
+
+
+def _compiling(snap: Project, store: Store, request: Request, room: Room, options: Options, prepared: Prepared,
+               out: Path) -> list[SandboxSpec]:
+    """The room's go commands that compile, as planned (the packages do not matter: only their settings): the
+    host build and tests, each cross target, the image's static build."""
+    cfg = snap.config
+    shard = bool(request.targets)
+    specs = []
+    if not shard:
+        specs.append(plan(snap, prepared.paths, go_build_argv(snap, (), ()), options))
+        if cfg.ci.test:
+            specs.append(plan(snap, prepared.paths, go_test_argv(snap, (), ()), options))
+    from gobox.cross import release
+
+    if shard or cfg.ci.cross:
+        req = _cross_request(snap, prepared, request, room)
+        specs += [s for ss in release.plan_request(snap, store, prepared, req, options, out).values() for s in ss]
+    if cfg.ci.image and not shard:
+        from gobox.image import make
+
+        checked = make.check(snap, make.Request(output=f"oci-archive:{out / IMAGE_ARCHIVE}"), options)
+        static, req = make.static_build(snap, checked.targets, checked.cgo)
+        specs += [s for ss in release.plan_request(static, store, prepared, req, options, out / make.OUTPUT_DIR,
+                                                   COMMANDS_ONLY).values() for s in ss]
+    return specs
+
+
+def _std_resource(cache: stdcache.Cache) -> Resource:
+    """The stored standard library as a resolved dependency: what it was built for, and its tree's digest."""
+    built = " ".join(("go", "build", *cache.request.flags, "std"))
+    return Resource(f"go-std-cache {cache.key[:16]}", (("sha256", cache.digest),), "",
+                    (("key", cache.key), ("env", " ".join(f"{k}={v}" for k, v in cache.request.env)),
+                     ("command", built)))
 
 
 def _dependencies(snap: Project, prepared: Prepared) -> tuple[Resource, ...]:

@@ -136,7 +136,8 @@ def verify_cmd(app: Session, runs: int, targets: tuple[str, ...], dirty: bool, k
     Run 1 is gobox ci as you would run it. Run 2 differs in what must not
     matter: the directory path, the wall-clock time, gobox's umask (077), the
     user inside the sandbox (65534 when you are root, root otherwise) and
-    the order of the cross targets. A mismatch names each differing file and
+    the order of the cross targets, and it compiles the standard library
+    itself instead of taking the store's prebuilt one. A mismatch names each differing file and
     its first differing byte, and for an image the layer and the file in it.
     Writes nothing to dist/. Exit 0 when every run matches, 6 when not, and
     gobox ci's codes when a build fails.
@@ -150,6 +151,7 @@ def verify_cmd(app: Session, runs: int, targets: tuple[str, ...], dirty: bool, k
     first = verdict.reports[0]
     if as_json:
         emit_json({"ok": verdict.ok, "commit": first.checkout.commit, "runs": runs,
+                   "stdcache": [room.stdcache for room in verdict.rooms],
                     "outputs": [{"path": o.path, "sha256": o.sha256} for o in first.outputs],
                    "differences": [{"run": i, "path": d.path, "kind": d.kind, "offset": d.offset,
                                     "detail": d.detail, "text": commands.describe(d)}

@@ -195,6 +195,14 @@ def assemble(spec: SandboxSpec) -> str:
         mode = "1777" if target == "/tmp" else "0755"
         _mount_at("mount tmpfs", root, target, True, "tmpfs", "tmpfs", libc.MS_NOSUID | libc.MS_NODEV,
                   f"mode={mode}")
+    for i, o in enumerate(sorted(spec.overlays, key=lambda o: o.target.count("/"))):
+        # The upper beside the root's, on the same private tmpfs: the lower directories are never written.
+        upper, work = f"{scratch}/overlay-{i}/upper", f"{scratch}/overlay-{i}/work"
+        for d in (upper, work):
+            os.makedirs(d, 0o755)
+        lowers = ":".join(_overlay_path(p) for p in o.lower)
+        _mount_at("mount overlay", root, o.target, True, "gobox-overlay", "overlay", libc.MS_NOSUID | libc.MS_NODEV,
+                  f"lowerdir={lowers},upperdir={upper},workdir={work},userxattr")
     for path, target in spec.symlinks:
         _do("create symlink", path, _symlink_in_root, root, path, target)
     for b in sorted(spec.binds, key=lambda b: b.target.count("/")):

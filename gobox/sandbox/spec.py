@@ -19,6 +19,15 @@ class Bind:
     readonly: bool = False
 
 
+@dataclass(frozen=True)
+class Overlay:
+    """A directory at `target` that reads through to host directories `lower` (top first, never written) and
+    takes every write into a fresh upper on the sandbox's private tmpfs, gone with the run."""
+
+    target: str
+    lower: tuple[str, ...]
+
+
 NETWORKS = ("none", "host", "private")
 
 
@@ -89,6 +98,7 @@ class SandboxSpec:
     binds: tuple[Bind, ...] = ()
     tmpfs: tuple[str, ...] = ("/tmp",)
     symlinks: tuple[tuple[str, str], ...] = ()  # (path inside, target), made before the binds
+    overlays: tuple[Overlay, ...] = ()  # mounted after the tmpfs and before the binds
     uid: int = 0
     gid: int = 0
     hostname: str = "gobox"
@@ -110,7 +120,8 @@ class SandboxSpec:
 
     def mount_points(self) -> tuple[str, ...]:
         """Paths in the root that gobox mounts or makes: not part of what the command wrote."""
-        return ("/proc", "/dev", *self.tmpfs, *(b.target for b in self.binds), *(p for p, _ in self.symlinks))
+        return ("/proc", "/dev", *self.tmpfs, *(o.target for o in self.overlays), *(b.target for b in self.binds),
+                *(p for p, _ in self.symlinks))
 
     def describe(self) -> str:
         """The plan as a person reads it (`gobox run --dry-run`)."""
@@ -135,6 +146,8 @@ class SandboxSpec:
                      "sched_debug, latency_stats, acpi, scsi masked), /sys not mounted, /dev (minimal), "
                      "/dev/shm, /dev/pts (own instance)")
         lines += [f"            {t} (tmpfs)" for t in self.tmpfs]
+        lines += [f"            {o.target} (overlay: a throw-away upper on tmpfs over {', '.join(o.lower)}, ro)"
+                  for o in self.overlays]
         lines += [f"            {b.target} <- {b.source} ({'ro' if b.readonly else 'rw'})" for b in self.binds]
         lines += [f"            {path} -> {target} (symlink)" for path, target in self.symlinks]
         lines.append("env:")

@@ -60,3 +60,9 @@ def test_verify_rooms_differ_in_path_user_umask_and_order() -> None:
     assert (two.user, two.umask, two.reverse) == (UNPRIVILEGED, 0o077, True)
     assert len(two.parent.parts) > len(one.parent.parts) and three.parent != one.parent
     assert rooms_for(Path("/s"), 2, 1000)[1].user == (0, 0)  # rootless: root inside the sandbox instead
+
+
+def test_verify_run_2_alone_compiles_the_standard_library_itself() -> None:
+    rooms = rooms_for(Path("/s"), 3, 0)
+    assert [r.stdcache for r in rooms] == [True, False, True]
+    assert [r.rehash for r in rooms] == [True, False, False]  # run 1 checks every stored file's sha256
