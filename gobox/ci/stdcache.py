@@ -16,12 +16,12 @@ import hashlib
 import json
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gobox.errors import BuildFailed, GoboxError
 from gobox.sandbox.spec import Bind, SandboxSpec
+from gobox.values import dataclass
 
 if TYPE_CHECKING:
     from gobox.build import Options
