@@ -100,3 +100,12 @@ class Mismatch(GoboxError):
     """gobox verify: the outputs of two clean-room builds differ."""
 
     exit_code = EXIT_MISMATCH
+
+
+def stopped(exit_code: int, during: str) -> SandboxError | None:
+    """The error for a sandboxed step that ended because gobox was interrupted or terminated and passed the
+    signal on (not a failure of the step); None for any other status."""
+    if exit_code not in (EXIT_INTERRUPTED, EXIT_TERMINATED):
+        return None
+    how = "interrupted" if exit_code == EXIT_INTERRUPTED else "terminated"
+    return SandboxError(f"gobox ci was {how} during {during}", exit_code=exit_code)

@@ -41,14 +41,12 @@ from gobox.ci import module, provenance, source, stdcache
 from gobox.ci.provenance import Resource, Step
 from gobox.config import Project, load_project, vendor_mode
 from gobox.errors import (
-    EXIT_INTERRUPTED,
-    EXIT_TERMINATED,
     BuildFailed,
     ConfigError,
     GoboxError,
     IntegrityError,
-    SandboxError,
     TestsFailed,
+    stopped,
 )
 from gobox.image.plan import origin_uri
 from gobox.lock import LOCK_NAME, Lock, read_lock
@@ -339,10 +337,9 @@ def _run_step(name: str, spec: SandboxSpec, options: Options, steps: list[Step],
 
 
 def _check_step(name: str, result: Result, spec: SandboxSpec, failure: type[GoboxError]) -> None:
-    if result.exit_code in (EXIT_INTERRUPTED, EXIT_TERMINATED):
-        # gobox was interrupted, and passed the signal on: not a failure of the build.
-        raise SandboxError(f"gobox ci was {'interrupted' if result.exit_code == EXIT_INTERRUPTED else 'terminated'} "
-                           f"during {name}", exit_code=result.exit_code)
+    signalled = stopped(result.exit_code, name)
+    if signalled is not None:
+        raise signalled
     if result.exit_code != 0:
         limit = explain(result, spec)
         what = {"test": "go test", "packages": "go list"}.get(name, "go build" if name.startswith("build")

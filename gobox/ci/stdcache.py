@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gobox.errors import BuildFailed, GoboxError
+from gobox.errors import BuildFailed, GoboxError, stopped
 from gobox.sandbox.spec import Bind, SandboxSpec
 from gobox.values import dataclass
 
@@ -237,10 +237,14 @@ def _build(store: Store, k: str, toolchain: str, request: Request, step: Sandbox
     os.chmod(made, 0o755)
     os.chmod(cache, 0o755)
     target = dict(request.env)
-    progress.step(f"standard library for {target.get('GOOS', 'the host')}/{target.get('GOARCH', '')}"
-                  f"{' ' + ' '.join(request.flags) if request.flags else ''}: building it once into the store")
+    platform = f"{target['GOOS']}/{target['GOARCH']}" if "GOOS" in target and "GOARCH" in target else "the host"
+    progress.step(f"standard library for {platform}{' ' + ' '.join(request.flags) if request.flags else ''}: "
+                  "building it once into the store")
     spec = room_spec(step, request, GOCACHE, str(cache), drop)
     result = execute(spec, options)
+    signalled = stopped(result.exit_code, "the standard library's build")
+    if signalled is not None:
+        raise signalled
     if result.exit_code != 0:
         raise BuildFailed(f"go build std failed (exit {result.exit_code}) in the standard library's clean room",
                           hint="the pinned toolchain cannot build its own standard library with these settings")

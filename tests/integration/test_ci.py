@@ -317,7 +317,11 @@ def test_ci_terminated_midway_leaves_the_old_outputs_and_no_clean_room(stocked: 
     import signal
     import time
 
-    root = project(tmp_path, {"main.go": "package main\n\nfunc main() {}\n"})
+    # A test that runs for a minute: with the standard library prebuilt in the store, the build itself can be
+    # over before the signal, and the room must be stopped midway whatever step it is in.
+    slow = ('package main\n\nimport (\n\t"testing"\n\t"time"\n)\n\n'
+            'func TestSlow(t *testing.T) { time.Sleep(time.Minute) }\n')
+    root = project(tmp_path, {"main.go": "package main\n\nfunc main() {}\n", "main_test.go": slow})
     (root / "dist").mkdir()
     (root / "dist" / "old").write_text("the last good build")
     p = stocked.popen("-C", str(root), "ci")
