@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from gobox.build import Options
     from gobox.progress import Progress
     from gobox.store import Store
+    from gobox.toolchains.protocol import GoToolchain
 
 FORMAT = 1  # of the key and of std.json; a change of what is stored changes it
 RECORD = "std.json"  # beside go-build/, written before the entry is renamed into place: its marker
@@ -98,13 +99,13 @@ def key(toolchain: str, request: Request) -> str:
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 
-def toolchain_id(toolchain: object) -> str:
-    """What names the pinned toolchain's bytes: an installed archive's sha256, or an image's digest."""
+def toolchain_id(toolchain: GoToolchain) -> str:
+    """What names the pinned toolchain's bytes: an installed archive's sha256, or (in its label) an image's digest."""
     from gobox.toolchains.install import Toolchain
 
     if isinstance(toolchain, Toolchain):
         return f"{toolchain.filename} sha256:{toolchain.sha256}"
-    return str(getattr(toolchain, "label", toolchain))
+    return toolchain.label
 
 
 def tree_digest(files: Iterable[tuple[str, str]]) -> str:
