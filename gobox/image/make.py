@@ -22,7 +22,7 @@ from gobox.image import pack, plan
 from gobox.image.elf import read_elf
 from gobox.image.pack import Base, Packed
 from gobox.image.plan import Output
-from gobox.imagestore.records import Image, record_path
+from gobox.imagestore.records import Image, record_path, record_paths
 from gobox.names.reference import Reference
 from gobox.names.targets import Target
 from gobox.oci.layout import Top
@@ -293,8 +293,7 @@ def _record(store: Store, ref: Reference, top: Top, packed: list[Packed]) -> tup
     paths = {record_path(store, ref, i.platform): i for i in images}
     for path, image in paths.items():
         write_atomic(path, json.dumps(image.to_json(), indent=2).encode())
-    some = next(iter(paths))
-    for old in some.parent.glob(f"{ref.tag}@*.json"):
+    for old in record_paths(store, ref):
         if old not in paths:
             old.unlink(missing_ok=True)
     return images

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from gobox.errors import GoboxError, IntegrityError, NotFoundError
 from gobox.fetch import too_large
-from gobox.imagestore.records import Image, read_record, record_path
+from gobox.imagestore.records import Image, read_record, record_path, record_paths
 from gobox.names.platform import Platform
 from gobox.names.reference import Reference
 from gobox.oci.manifest import (
@@ -98,8 +98,7 @@ class _Remote:
 
 def _recorded(store: Store, ref: Reference) -> bool:
     """Whether the store has a record of `ref` for some platform: then a repeated pull is likely."""
-    path = record_path(store, ref, "any")
-    return any(path.parent.glob(f"{path.name.rsplit('@', 1)[0]}@*.json"))
+    return bool(record_paths(store, ref))
 
 
 def _stored_document(store: Store, digest: str, media_type: str | None,

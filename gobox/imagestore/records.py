@@ -43,6 +43,12 @@ def record_path(store: Store, ref: Reference, platform: str) -> Path:
     return store.images / ref.registry / ref.repository / f"{name}@{platform.replace('/', '-')}.json"
 
 
+def record_paths(store: Store, ref: Reference) -> list[Path]:
+    """The records of `ref` the store holds, one per platform."""
+    path = record_path(store, ref, "any")
+    return sorted(path.parent.glob(f"{path.name.rsplit('@', 1)[0]}@*.json"))
+
+
 def read_record(path: Path) -> Image | None:
     """The image a record names; None when there is none, or it is from another gobox version."""
     try:
