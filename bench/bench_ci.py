@@ -57,13 +57,37 @@ def hello(work: Path, env: dict[str, str], go: str, warm_reps: int) -> tuple[lis
         verify_times.append(run([GOBOX, "-q", "verify"], env, tree, timeout=TIMEOUT))
         ci_times.append(run(ci, env, tree, timeout=TIMEOUT))
     v, c = statistics.median(verify_times), statistics.median(ci_times)
+    # What a clean room cannot skip, timed on bare go: a build whose GOCACHE holds the stored standard library and
+    # nothing else (ci's room: main compiled and linked), and one with an empty GOCACHE (verify's second room).
+    std_only, cold = [], []
+    stored = max(Path(env["GOBOX_HOME"], "cache", "std").glob("*/go-build"), key=lambda p: p.stat().st_mtime)
+    for i in range(max(1, warm_reps // 2)):
+        shutil.copytree(stored, work / f"std-only-{i}")
+        # A new output directory each time: go skips the link when the binary there is already up to date.
+        for times, cache, out in ((std_only, f"std-only-{i}", f"std-only-out-{i}"),
+                                  (cold, f"hello-cold-{i}", f"hello-cold-out-{i}")):
+            argv = [*bare_argv[:-2], f"{work / out}/", "./..."]
+            times.append(run(argv, {**bare, "GOCACHE": str(work / cache)}, tree, timeout=TIMEOUT))
+        for d in (f"std-only-{i}", f"hello-cold-{i}"):
+            shutil.rmtree(work / d, ignore_errors=True)
+    s, k = statistics.median(std_only), statistics.median(cold)
     rows = [
         Row(f"`gobox ci` of a hello module, standard library in the store, vs warm `go build -trimpath` (median of "
             f"{warm_reps})", f"{g:.2f} s", f"{b:.2f} s (bare, warm GOCACHE)", f"{g / b:.2f}x", "≤ 3x",
-            "yes" if g / b <= 3 else "**no**", g, b, g / b, 3.0),
+            "yes" if g / b <= 3 else "**no**", g, b, g / b, 3.0,
+            in_the_way=f"a clean room starts from an empty GOCACHE over the stored standard library, so it compiles "
+            f"and links main: bare go with only std cached takes {s:.2f} s = {s / b:.1f}x the warm build by itself. "
+            f"gobox's {g - s:.2f} s on top is its start-up, the snapshot of the commit, and go list and go build "
+            "each in a sandbox. Met only by reusing a warm cache, which the clean room refuses by design."),
         Row(f"`gobox verify` vs `gobox ci` of the same module (median of {len(verify_times)})", f"{v:.2f} s",
             f"{c:.2f} s (`gobox ci`)", f"{v / c:.2f}x", "≤ 2.2x", "yes" if v / c <= 2.2 else "**no**", v, c,
-            v / c, 2.2),
+            v / c, 2.2,
+            in_the_way=f"verify's second room compiles the standard library itself, to prove the stored one changes "
+            f"no byte: a cold bare build of hello takes {k:.2f} s = {k / c:.1f}x ci by itself, so verify is at "
+            f"least ci + that = {(c + k) / c:.1f}x ci. The goal holds only if verify trusts the stored std, which "
+            "the issue's own design rules out."),
+        Row("the floors above, on bare go (info): hello with only the standard library cached; with an empty GOCACHE",
+            f"{s:.2f} s", f"{k:.2f} s (empty GOCACHE)", f"{s / b:.1f}x warm", "—", "—", s, k),
     ]
     notes = [
         "hello: recipes/hello's main.go and go.mod, the bench's go, `[ci] test = false, image = false`; `gobox -q ci "

@@ -161,7 +161,9 @@ def per_run(entries: list[tuple[str, str, int]], runs: int) -> str:
 
 
 def cold_pull(work: Path, env: dict[str, str], peers: dict[str, str], ref: str, image: Image,
-              cold_reps: int = COLD_REPS, unpack_reps: int = UNPACK_REPS) -> tuple[list[Row], list[str]]:
+              cold_reps: int = COLD_REPS, unpack_reps: int = UNPACK_REPS, click: float = 0.0
+              ) -> tuple[list[Row], list[str]]:
+    """`click`: the start-up floor of any click CLI, measured by second_pull, for what stands in the way."""
     counter = iter(range(100 * cold_reps))
     rundir = work / "cold-run"
     rundir.mkdir()
@@ -221,7 +223,12 @@ def cold_pull(work: Path, env: dict[str, str], peers: dict[str, str], ref: str, 
         Row(f"1. cold `gobox pull` of a {mb:.0f} MB, {len(image.layers)}-layer image into an empty store "
             f"(median of {cold_reps})", secs(t["gobox"]),
             f"{secs(t['skopeo'])} (`skopeo copy docker://… oci:DIR:tag`)", f"{r:.2f}x", "≤ 0.5x",
-            "yes" if r <= 0.5 else "**no**", t["gobox"], t["skopeo"], r, 0.5),
+            "yes" if r <= 0.5 else "**no**", t["gobox"], t["skopeo"], r, 0.5,
+            in_the_way=f"0.5x skopeo is {ms(0.5 * t['skopeo'])}. The interpreter and `import click` take "
+            f"{ms(click)} of it, and gobox flushes each blob to disk before naming it (a crash never leaves a named "
+            f"half blob), which skopeo does not: skopeo with a `sync` of its layout takes {secs(t['skopeo+sync'])}, "
+            f"{ms(t['skopeo+sync'] - t['skopeo'])} more, and gobox is {t['gobox'] / t['skopeo+sync']:.2f}x of "
+            "that. The goal needs a native client and no flush."),
         Row("1′. same, peer also flushes its layout to disk, as gobox fsyncs each blob (info)", secs(t["gobox"]),
             f"{secs(t['skopeo+sync'])} (skopeo copy + `sync -f DIR`)", f"{t['gobox'] / t['skopeo+sync']:.2f}x",
             "—", "—", t["gobox"], t["skopeo+sync"], t["gobox"] / t["skopeo+sync"]),
@@ -290,7 +297,11 @@ def second_pull(work: Path, env: dict[str, str], reg: Registry, ref: str, reps: 
     rows = [
         Row(f"2. second `gobox pull` of the same tag, every blob stored: gobox's own time (median of {reps})",
             f"{ms(own)} own ({ms(wall)} wall)", f"{ms(start)} interpreter start-up (`python -c 'import sys'`)", "—",
-            "≤ 50 ms own", "yes" if own <= 0.050 else "**no**", own, start, own / 0.050, 1.0, "own time / 50 ms"),
+            "≤ 50 ms own", "yes" if own <= 0.050 else "**no**", own, start, own / 0.050, 1.0, "own time / 50 ms",
+            in_the_way=f"importing click alone takes {ms(click.median - start)} of the 50 ms (`import click` "
+            f"− `import sys`); in-process, gobox's command table and the pull path's imports take "
+            f"{ms(med('cli') + med('imports') - (click.median - start))} more and the call {ms(first)} (its one "
+            f"HEAD {ms(med('first', 'head'))}). It needs gobox's start-up to cost less than click's."),
         Row("2′. same, over the start-up of any click CLI (info)", f"{ms(wall - click.median)} own",
             f"{ms(click.median)} (`python -c 'import click'`)", "—", "—", "—", wall - click.median, click.median),
         Row(f"2″. in-process: the pull command's first call after `import gobox.cli` (info, median of {probe_reps})",
@@ -352,13 +363,18 @@ def run_in_image(work: Path, env: dict[str, str], peers: dict[str, str], reg: Re
         podman.tidy_host()  # its own state goes with `work`
 
     t = {k: v.median for k, v in c.items()}
+    setup = c["json"].field_median("setup_seconds")
     gv = f"`gobox run --image 127.0.0.1:PORT/{NAME} -- go version`"
     rows = []
     if podman.argv:
         r = t["gobox"] / t["podman"]
         rows.append(Row(f"3. {gv}, image stored and unpacked (median of {reps})", ms(t["gobox"]),
                         f"{ms(t['podman'])} (`podman run --rm --network none`, crun, the same image)", f"{r:.2f}x",
-                        "≤ 0.3x", "yes" if r <= 0.3 else "**no**", t["gobox"], t["podman"], r, 0.3))
+                        "≤ 0.3x", "yes" if r <= 0.3 else "**no**", t["gobox"], t["podman"], r, 0.3,
+                        in_the_way=f"0.3x podman is {ms(0.3 * t['podman'])}; the interpreter and `import click` "
+                        f"take {ms(t['click'])} = {t['click'] / t['podman']:.2f}x podman before gobox does "
+                        f"anything, and the sandbox's fork to exec {setup * 1000:.1f} ms more. It needs a launcher "
+                        "that does not start CPython and click."))
         if podman.argv_cgroups:
             rows.append(Row("3′. same, podman with its own cgroup (info)", ms(t["gobox"]),
                             f"{ms(t['podman-cg'])} (without `--cgroups=disabled`)",
@@ -369,7 +385,6 @@ def run_in_image(work: Path, env: dict[str, str], peers: dict[str, str], reg: Re
                         f"podman: not runnable here because {podman.reason}", "—", "≤ 0.3x", "not measured",
                         t["gobox"]))
 
-    setup = c["json"].field_median("setup_seconds")
     chain = [("`python -c 'import sys'` (interpreter start-up)", "sys"),
              ("`python -c 'import click'` (the floor of any click CLI)", "click"),
              ("`gobox --version`", "version"),
@@ -424,7 +439,9 @@ def results(cold_reps: int = COLD_REPS, unpack_reps: int = UNPACK_REPS, short_re
                 rows3, chain, notes3 = [], "(not run: --pull-only)", []
             else:
                 rows3, chain, notes3 = run_in_image(work, env, peers, reg, ref, short_reps)
-            rows1, notes1 = cold_pull(work, env, peers, ref, image, cold_reps, 0 if pull_only else unpack_reps)
+            click = rows2[1].peer_s or 0.0  # 2′'s peer: `python -c 'import click'`
+            rows1, notes1 = cold_pull(work, env, peers, ref, image, cold_reps, 0 if pull_only else unpack_reps,
+                                      click)
     finally:
         # Go's module cache and podman's layers hold read-only files; make them deletable.
         subprocess.run(["chmod", "-R", "u+w", str(work)], capture_output=True, timeout=SLOW_TIMEOUT)

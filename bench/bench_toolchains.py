@@ -52,6 +52,8 @@ class Row:
     x: float | None = None  # the ratio shown, or for a goal in absolute terms the value over its bound
     goal_x: float | None = None  # the goal as a bound on x; None for rows given for information
     x_of: str = ""  # what x divides, when it is not gobox's time over the peer's
+    # For a goal not met: what stands in the way, in this run's own figures (a floor and what it costs).
+    in_the_way: str = ""
 
     def data(self) -> dict[str, object]:
         """The row as plain data: medians in seconds, the ratio, the goal and whether it is met."""
@@ -61,7 +63,8 @@ class Row:
         return {"name": self.measurement, "gobox": self.gobox, "gobox_seconds": self.gobox_s, "peer": peer,
                 "peer_seconds": self.peer_s, "ratio": self.x,
                 "ratio_of": self.x_of or "gobox / peer", "goal": self.goal, "goal_ratio": self.goal_x,
-                "met": None if self.goal_x is None or self.x is None else self.x <= self.goal_x}
+                "met": None if self.goal_x is None or self.x is None else self.x <= self.goal_x,
+                "in_the_way": self.in_the_way}
 
 
 def ms(seconds: float) -> str:
