@@ -95,13 +95,20 @@ def gone(port: int) -> bool:
     return False
 
 
-def round_trip(port: int, data: bytes = b"ping") -> bytes:
-    with socket.create_connection(("127.0.0.1", port), timeout=60) as c:
-        c.sendall(data)
-        c.shutdown(socket.SHUT_WR)
-        out = b""
-        while chunk := c.recv(4096):
-            out += chunk
+def round_trip(port: int, data: bytes = b"ping", tries: int = 3) -> bytes:
+    """The server's answer to `data`. pasta accepts on the host before it has reached the sandbox's socket, and
+    on a loaded machine it can close such a connection empty; the server (one answer, then exit) never saw it,
+    so a bounded retry asks again. A connection the server did answer leaves it gone: no retry can pass then."""
+    out = b""
+    for _ in range(tries):
+        with socket.create_connection(("127.0.0.1", port), timeout=60) as c:
+            c.sendall(data)
+            c.shutdown(socket.SHUT_WR)
+            while chunk := c.recv(4096):
+                out += chunk
+        if out:
+            break
+        time.sleep(0.5)
     return out
 
 
