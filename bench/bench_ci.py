@@ -83,8 +83,8 @@ def hello(work: Path, env: dict[str, str], go: str, warm_reps: int) -> tuple[lis
             f"{c:.2f} s (`gobox ci`)", f"{v / c:.2f}x", "≤ 2.2x", "yes" if v / c <= 2.2 else "**no**", v, c,
             v / c, 2.2,
             in_the_way=f"verify's second room compiles the standard library itself, to prove the stored one changes "
-            f"no byte: a cold bare build of hello takes {k:.2f} s = {k / c:.1f}x ci by itself, so verify is at "
-            f"least ci + that = {(c + k) / c:.1f}x ci. The goal holds only if verify trusts the stored std, which "
+            f"no byte: a cold bare build of hello takes {k:.2f} s = {k / c:.1f}x ci by itself, so verify takes about "
+            f"ci + that = {(c + k) / c:.1f}x ci. The goal holds only if verify trusts the stored std, which "
             "the issue's own design rules out."),
         Row("the floors above, on bare go (info): hello with only the standard library cached; with an empty GOCACHE",
             f"{s:.2f} s", f"{k:.2f} s (empty GOCACHE)", f"{s / b:.1f}x warm", "—", "—", s, k),
