@@ -215,17 +215,19 @@ def _zip(out: BinaryIO, entries: list[_Entry], mtime: int) -> None:
             rec = _ZipRecord(name, flags, _ZIP_STORED, 0, 0, 0, (stat.S_IFDIR | DIR_MODE) << 16 | _ZIP_DOS_DIR, offset)
             out.write(_local_header(rec, dos_time, dos_date))
         else:
-            out.write(bytes(_LOCAL.size + len(name)))  # the header's place, written below
-            src, _ = _open_regular(e.member)
-            with src, FixedDeflate(out, ARCHIVE_LEVEL) as z:
-                while chunk := src.read(_COPY):
-                    z.write(chunk)
+            src, size = _open_regular(e.member)
+            with src:
+                if size > _ZIP32_MAX:  # known before compressing it; what it grows to is checked below
+                    raise _too_large(e.name, size)
+                out.write(bytes(_LOCAL.size + len(name)))  # the header's place, written below
+                with FixedDeflate(out, ARCHIVE_LEVEL) as z:
+                    while chunk := src.read(_COPY):
+                        z.write(chunk)
             end = out.tell()
             rec = _ZipRecord(name, flags, _ZIP_DEFLATED, z.crc, end - start - offset - _LOCAL.size - len(name), z.size,
                              (stat.S_IFREG | e.member.mode) << 16, offset)
             if max(rec.size, rec.compressed, offset) > _ZIP32_MAX:
-                raise ArchiveError(f"archive member {e.name!r}: {rec.size} bytes, or where it starts in the zip, is "
-                                   "past the 4 GiB a zip without ZIP64 holds")
+                raise _too_large(e.name, rec.size)
             out.seek(start + offset)
             out.write(_local_header(rec, dos_time, dos_date))
             out.seek(end)
@@ -240,6 +242,11 @@ def _zip(out: BinaryIO, entries: list[_Entry], mtime: int) -> None:
     if directory + size > _ZIP32_MAX:
         raise ArchiveError("the zip's central directory is past the 4 GiB a zip without ZIP64 holds")
     out.write(_END.pack(b"PK\x05\x06", 0, 0, len(records), len(records), size, directory, 0))
+
+
+def _too_large(name: str, size: int) -> ArchiveError:
+    return ArchiveError(f"archive member {name!r}: {size} bytes, or where it starts in the zip, is past the 4 GiB a "
+                        "zip without ZIP64 holds")
 
 
 def _local_header(rec: _ZipRecord, dos_time: int, dos_date: int) -> bytes:

@@ -298,6 +298,8 @@ def test_zip_reads_back_exactly_what_was_written(tmp_path_factory: pytest.TempPa
 
 @pytest.mark.parametrize(("limit", "value", "message"), [
     ("_ZIP32_MAX", 4000, r"archive member 'big': 5000 bytes, or where it starts in the zip, is past the 4 GiB"),
+    # each fits (5000 bytes, deflated to 5005), but the second starts past the limit
+    ("_ZIP32_MAX", 5020, r"archive member 'small': 5000 bytes, or where it starts in the zip, is past the 4 GiB"),
     ("_ZIP_MAX_ENTRIES", 1, r"2 archive members are more than a zip without ZIP64 holds \(1\)"),
 ])
 def test_a_zip_too_large_for_zip32_is_refused_not_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
