@@ -389,7 +389,7 @@ def _not_regular(built: Path) -> str | None:
 def _artifacts(outcomes: Sequence[Outcome], names: Mapping[Target, str], out: Path, use_archive: bool,
                mtime: int) -> list[Artifact]:
     if use_archive:
-        from gobox.cross import archive  # tarfile, zipfile and gzip: only when asked for
+        from gobox.cross import archive  # tarfile and zlib-ng: only when asked for
 
     artifacts = []
     for o in outcomes:

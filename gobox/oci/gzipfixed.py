@@ -1,4 +1,8 @@
-"""A gzip writer whose bytes depend on its input alone: zlib-ng 1.1.0 at level 4, fed in 64 KiB blocks, fixed header.
+"""gobox's own deflate, whose bytes depend on its input alone: the pinned zlib-ng, fed in 64 KiB blocks.
+
+FixedDeflate writes the raw deflate stream (a release zip's entries);
+FixedGzip puts it in a gzip member with a fixed header (image layers at
+level 4, release .tar.gz at 9).
 
 A layer's compressed bytes are its digest, and the image's. The system's zlib
 (what `gzip` uses) varies between machines: distributions now ship zlib-ng in
@@ -23,7 +27,7 @@ digest in tests/unit/test_gzipfixed.py says when it happens).
 from __future__ import annotations
 
 import struct
-from typing import Protocol
+from typing import Protocol, Self
 
 from zlib_ng import zlib_ng
 
@@ -39,24 +43,35 @@ class Sink(Protocol):
     def write(self, data: bytes, /) -> int: ...
 
 
-class FixedGzip:
-    """A write-only stream: one gzip member of everything written, into `out`, finished by close().
+class FixedDeflate:
+    """A write-only stream: the raw deflate stream of everything written, into `out`, finished by close().
 
     Only whole blocks reach the compressor; a partial one waits in `_pending`.
+    The CRC-32 and length of what was written are kept, as gzip and zip both
+    record them.
     """
 
     def __init__(self, out: Sink, level: int = LEVEL) -> None:
         self._out = out
-        self._z = zlib_ng.compressobj(level, zlib_ng.DEFLATED, -15)  # raw deflate: the header is ours
+        self._z = zlib_ng.compressobj(level, zlib_ng.DEFLATED, -15)  # raw deflate: any header is the caller's
         self._pending = bytearray()
         self._crc = 0
         self._size = 0
         self._closed = False
-        out.write(HEADER)
+
+    @property
+    def crc(self) -> int:
+        """CRC-32 of the bytes written so far."""
+        return self._crc
+
+    @property
+    def size(self) -> int:
+        """How many bytes were written so far (uncompressed), unbounded."""
+        return self._size
 
     def write(self, data: bytes | bytearray | memoryview, /) -> int:
         if self._closed:
-            raise ValueError("write to a closed FixedGzip")
+            raise ValueError(f"write to a closed {type(self).__name__}")
         view = memoryview(data).cast("B")
         n = len(view)
         self._crc = zlib_ng.crc32(view, self._crc)
@@ -88,21 +103,35 @@ class FixedGzip:
         """Nothing to do: a flush that reached the compressor would change the bytes, so it waits for close()."""
 
     def close(self) -> None:
-        """Compress what is left and write the trailer; the sink stays open."""
+        """Compress what is left and end the stream (and whatever _trailer adds); the sink stays open."""
         if self._closed:
             return
         self._closed = True
         if self._pending:
             self._deflate(self._pending)
             self._pending = bytearray()
-        self._out.write(self._z.flush() + struct.pack("<II", self._crc, self._size & 0xFFFFFFFF))
+        self._out.write(self._z.flush() + self._trailer())
 
-    def __enter__(self) -> FixedGzip:
+    def _trailer(self) -> bytes:
+        return b""
+
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
-        if kind is None:  # after a failed write the member is not finished: the caller drops it
+        if kind is None:  # after a failed write the stream is not finished: the caller drops it
             self.close()
+
+
+class FixedGzip(FixedDeflate):
+    """One gzip member of everything written: HEADER, FixedDeflate's stream, then CRC-32 and length."""
+
+    def __init__(self, out: Sink, level: int = LEVEL) -> None:
+        out.write(HEADER)
+        super().__init__(out, level)
+
+    def _trailer(self) -> bytes:
+        return struct.pack("<II", self._crc, self._size & 0xFFFFFFFF)
 
 
 def compress(data: bytes) -> bytes:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import os
+import random
 import stat
+import struct
 import subprocess
 import sys
 import tarfile
@@ -15,15 +18,35 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from support.requires import requires_tool
 
-from gobox.cross.archive import Member, archive_name, write_archive, write_tar_gz, write_zip
+from gobox.cross import archive
+from gobox.cross.archive import (
+    ARCHIVE_LEVEL,
+    ArchiveError,
+    Member,
+    archive_name,
+    write_archive,
+    write_tar_gz,
+    write_zip,
+)
 from gobox.errors import GoboxError
+from gobox.oci.gzipfixed import BLOCK, FixedDeflate
 
 MTIME = 1700000001  # 2023-11-14 22:13:21 UTC; odd on purpose, zip keeps only even seconds
 FILES = {"hello": b"\x7fELF" + bytes(range(256)) * 64, "README.md": b"# hello\n", "docs/guide/use.md": b"use it\n",
          "LICENSE": b"Apache-2.0\n"}
 WRITERS = {"tar.gz": write_tar_gz, "zip": write_zip}
+# A binary's kind of bytes, on which the system's zlib (1.2.13 here) and the pinned zlib-ng give different deflate
+# streams; FILES alone they happen to compress alike.
+CODE = bytes((b & 0x1F) if i % 3 else 0x48
+             for i, b in enumerate(hashlib.shake_256(b"gobox zip golden").digest(100_000)))
+# sha256 of the zip of golden_members() at MTIME: gobox's zip writer, deflating with zlib-ng 2.3.3 (the zlib-ng 1.1.0
+# wheel) at level 9 in 64 KiB blocks. It changes only with the pin, the level, the blocks or the zip's fields: update
+# it deliberately, as it changes the sha256 of every windows release.
+GOLDEN_ZIP = "0757fa20034093e6b73a68b2d0b7bc428d2e303cc7803acd144dfe9750f8857b"
 
 
 def place(root: Path, file_mtime: int, disk_mode: int) -> list[Member]:
@@ -178,15 +201,116 @@ def test_zip_passes_the_zipfile_tester(tmp_path: Path) -> None:
     assert "Done testing" in p.stdout
 
 
+def golden_members(root: Path) -> list[Member]:
+    """FILES, a 100 KB binary-like file over two blocks, an empty one with a non-ASCII name, a private one."""
+    members = place(root, 1_000_000_000, 0o644)
+    for name, data, mode in [("bin/tool", CODE + CODE[:BLOCK], 0o700), ("docs/é.md", b"", 0o644),
+                             ("secret", b"only the owner\n", 0o600)]:
+        p = root / "src" / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+        members.append(Member(name, p, mode))
+    return members
+
+
 @requires_tool("unzip")
-def test_unzip_restores_the_exec_bit(tmp_path: Path) -> None:
+def test_unzip_extracts_every_name_mode_time_and_byte(tmp_path: Path) -> None:
     dest = tmp_path / "r.zip"
-    write_zip(dest, place(tmp_path, 1_000_000_000, 0o644), MTIME)
+    members = golden_members(tmp_path)
+    write_zip(dest, members, MTIME)
+    env = dict(os.environ, TZ="UTC", LC_ALL="C.UTF-8")  # unzip reads the DOS time as local time
+    t = subprocess.run(["unzip", "-t", str(dest)], capture_output=True, text=True, env=env)
+    assert t.returncode == 0 and "No errors detected" in t.stdout, t.stdout + t.stderr
     out = tmp_path / "out"
-    subprocess.run(["unzip", "-q", str(dest), "-d", str(out)], check=True)
-    assert stat.S_IMODE((out / "hello").stat().st_mode) == 0o755
-    assert not os.access(out / "README.md", os.X_OK)
-    assert (out / "docs/guide/use.md").read_bytes() == FILES["docs/guide/use.md"]
+    subprocess.run(["unzip", "-q", str(dest), "-d", str(out)], check=True, env=env)
+    for m in members:
+        got = out / m.name
+        assert got.read_bytes() == m.source.read_bytes(), m.name
+        assert stat.S_IMODE(got.stat().st_mode) == m.mode, m.name
+        assert got.stat().st_mtime == MTIME - 1, m.name  # even seconds
+    assert stat.S_IMODE((out / "docs/guide").stat().st_mode) == 0o755
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == sorted(m.name for m in members)
+
+
+def test_zip_golden_digest_whatever_the_order(tmp_path: Path) -> None:
+    members = golden_members(tmp_path)
+    shuffled = list(members)
+    random.Random(7).shuffle(shuffled)
+    for i, order in enumerate([members, list(reversed(members)), shuffled, members]):
+        write_zip(tmp_path / f"{i}.zip", order, MTIME)
+        assert sha256(tmp_path / f"{i}.zip") == GOLDEN_ZIP, i
+
+
+def raw_entry(zf: zipfile.ZipFile, dest: Path, name: str) -> bytes:
+    """The entry's bytes as stored in the archive, past its local header."""
+    info = zf.getinfo(name)
+    data = dest.read_bytes()
+    at = info.header_offset
+    name_len, extra_len = struct.unpack("<HH", data[at + 26:at + 30])
+    start = at + 30 + name_len + extra_len
+    return data[start:start + info.compress_size]
+
+
+def test_zip_entries_are_the_pinned_deflate_not_the_systems(tmp_path: Path) -> None:
+    dest = tmp_path / "r.zip"
+    members = golden_members(tmp_path)
+    write_zip(dest, members, MTIME)
+    with zipfile.ZipFile(dest) as zf:
+        for m in members:
+            pinned = io.BytesIO()
+            with FixedDeflate(pinned, ARCHIVE_LEVEL) as z:
+                z.write(m.source.read_bytes())
+            assert raw_entry(zf, dest, m.name) == pinned.getvalue(), m.name
+            assert zf.getinfo(m.name).compress_type == zipfile.ZIP_DEFLATED
+        assert zf.getinfo("docs/").compress_type == zipfile.ZIP_STORED
+        assert zf.getinfo("docs/é.md").flag_bits & 0x800  # UTF-8 name
+        assert not zf.getinfo("docs/guide/use.md").flag_bits
+
+
+names = st.lists(st.text(st.characters(exclude_characters="/\\\0", exclude_categories=("Cs",)), min_size=1, max_size=6)
+                 .filter(lambda p: p not in (".", "..")), min_size=1, max_size=3).map("/".join)
+
+
+@settings(max_examples=30)
+@given(st.dictionaries(names, st.tuples(st.binary(max_size=700), st.integers(0, 0o777)), min_size=1, max_size=6))
+@example({"a": (b"x" * (BLOCK + 1), 0o755), "é/b": (b"", 0), "é/c\n d": (b"\0", 0o777)})
+def test_zip_reads_back_exactly_what_was_written(tmp_path_factory: pytest.TempPathFactory,
+                                                 files: dict[str, tuple[bytes, int]]) -> None:
+    # A name that is also another's directory is refused (tested above): keep the deeper one.
+    files = {n: v for n, v in files.items() if not any(o.startswith(n + "/") for o in files)}
+    root = tmp_path_factory.mktemp("z")
+    members = []
+    for i, (name, (data, mode)) in enumerate(files.items()):
+        (root / str(i)).write_bytes(data)
+        members.append(Member(name, root / str(i), mode))
+    write_zip(root / "r.zip", members, MTIME)
+    dirs = {n.rsplit("/", k)[0] + "/" for n in files for k in range(1, n.count("/") + 1)}
+    with zipfile.ZipFile(root / "r.zip") as zf:
+        assert zf.testzip() is None
+        assert zf.namelist() == sorted(dirs | files.keys())
+        for name, (data, mode) in files.items():
+            info = zf.getinfo(name)
+            assert (zf.read(info), info.external_attr >> 16, info.date_time) == (
+                data, stat.S_IFREG | mode, (2023, 11, 14, 22, 13, 20))
+        for d in dirs:
+            assert zf.getinfo(d).is_dir() and zf.getinfo(d).external_attr >> 16 == stat.S_IFDIR | 0o755
+
+
+@pytest.mark.parametrize(("limit", "value", "message"), [
+    ("_ZIP32_MAX", 4000, r"archive member 'big': 5000 bytes, or where it starts in the zip, is past the 4 GiB"),
+    # each fits (5000 bytes, deflated to 5005), but the second starts past the limit
+    ("_ZIP32_MAX", 5020, r"archive member 'small': 5000 bytes, or where it starts in the zip, is past the 4 GiB"),
+    ("_ZIP_MAX_ENTRIES", 1, r"2 archive members are more than a zip without ZIP64 holds \(1\)"),
+])
+def test_a_zip_too_large_for_zip32_is_refused_not_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           limit: str, value: int, message: str) -> None:
+    # The real limits are 4 GiB and 65534 entries: lowered here so the test need not write 4 GiB.
+    monkeypatch.setattr(archive, limit, value)
+    src = tmp_path / "big"
+    src.write_bytes(hashlib.shake_256(b"incompressible").digest(5000))
+    with pytest.raises(ArchiveError, match=message):
+        write_zip(tmp_path / "r.zip", [Member("big", src, 0o644), Member("small", src, 0o644)], MTIME)
+    assert listing(tmp_path) == ["big"]
 
 
 @pytest.mark.parametrize("fmt", WRITERS)
@@ -252,7 +376,10 @@ def test_archive_permissions_follow_the_umask(tmp_path: Path) -> None:
     [("win\\path", 0o644)],
     [("a", 0o644), ("a/b", 0o644)],
     [("a", 0o100755)],
-], ids=["twice", "absolute", "dotdot", "empty-part", "dot", "trailing-slash", "backslash", "file-and-dir", "type-bits"])
+    [("nul\0byte", 0o644)],
+    [("not-utf8-\udcff", 0o644)],
+], ids=["twice", "absolute", "dotdot", "empty-part", "dot", "trailing-slash", "backslash", "file-and-dir", "type-bits",
+        "nul", "surrogate"])
 @pytest.mark.parametrize("fmt", WRITERS)
 def test_bad_members_are_refused_before_anything_is_written(tmp_path: Path, fmt: str, bad: list) -> None:
     src = tmp_path / "f"
