@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -510,32 +511,120 @@ class Built:
     spec: SandboxSpec
     result: Result
     output: Path
+    cached: bool = False  # the listing was kept from an earlier go list (gobox.listcache), which did not run
+
+
+@dataclass(frozen=True)
+class Listed:
+    """go list's answer for a build: the Listing (None when go list failed), the spec of go list, and its
+    result, which is None when a kept listing answered and go list did not run."""
+
+    listing: Listing | None
+    spec: SandboxSpec
+    result: Result | None
 
 
 def list_packages(project: Project, paths: Paths, options: Options, packages: tuple[str, ...],
-                  extra: tuple[str, ...]) -> tuple[Listing | None, SandboxSpec, Result]:
+                  extra: tuple[str, ...], cache: Path | None = None) -> Listed:
     """Ask go list, in the sandbox, which of the selected packages are commands: one go command, whose
-    output is gobox's to read."""
+    output is gobox's to read. With `cache` (the store's listings), a listing kept for the same go list of
+    the same sources answers instead, and a new one is kept; gobox ci's clean room never uses one."""
     spec = plan(project, paths, go_list_argv(project, packages, extra), options)
+    kept = None
+    if cache is not None and not options.clean_room:
+        kept = _Kept.look(cache, project, spec)
+        if kept.listing is not None:
+            return Listed(kept.listing, spec, None)
     result, out = execute_captured(spec, options, LIST_LIMIT)
     listing = parse_listing(out.decode("utf-8", "replace")) if result.exit_code == 0 else None
-    return listing, spec, result
+    if kept is not None and listing is not None:
+        kept.keep(listing)
+    return Listed(listing, spec, result)
+
+
+@dataclass(frozen=True)
+class _Kept:
+    """Where go list's answer for one spec is kept, and what the sources were when it was looked for."""
+
+    path: Path | None  # None: this go list is not kept (it reads files the fingerprint does not cover)
+    key: str
+    sources: str  # the fingerprint, taken before go list ran: a change while it runs is a miss next time
+    racy: bool  # a source changed too recently for its stat to prove the next change (listcache.racy)
+    listing: Listing | None  # what the entry said, when it was for this key and these sources
+
+    @classmethod
+    def look(cls, cache: Path, project: Project, spec: SandboxSpec) -> _Kept:
+        import time
+
+        from gobox import listcache
+
+        key = listcache.key(str(project.root), spec.cwd, spec.argv, spec.env, spec.layers,
+                            tuple((b.source, b.target, b.readonly) for b in spec.binds))
+        if not listcache.cacheable(spec.argv, spec.env):
+            return cls(None, key, "", True, None)
+        started = time.time_ns()
+        rows = listcache.walk(str(project.root))
+        sources = listcache.fingerprint(rows)
+        path = cache / listcache.entry_name(key)
+        try:
+            with open(path, "rb") as f:
+                entry = listcache.decode(f.read(listcache.ENTRY_LIMIT + 1))
+        except OSError:
+            entry = None
+        listing = None
+        if entry is not None and entry.key == key and entry.sources == sources:
+            listing = Listing(entry.commands, entry.libraries, entry.uncovered)
+        return cls(path, key, sources, listcache.racy(rows, started), listing)
+
+    def keep(self, listing: Listing) -> None:
+        """Write the entry (atomically: a crash leaves the old one or none); a store gobox may only read
+        keeps nothing."""
+        if self.path is None or self.racy:
+            return
+        from gobox import listcache
+        from gobox.store import write_atomic
+
+        entry = listcache.Entry(self.key, self.sources, listing.commands, listing.libraries, listing.uncovered)
+        try:
+            write_atomic(self.path, listcache.encode(entry))
+        except OSError:
+            pass
+
+
+def build_plans(project: Project, paths: Paths, options: Options, packages: tuple[str, ...],
+                extra: tuple[str, ...], listing: Listing, output: Path | None = None, exact: bool = True,
+                bin_subdir: str = "") -> tuple[SandboxSpec, ...]:
+    """The sandbox plans of go_build_steps, run in order. Commands and other packages both to build: one
+    `go install` whose $GOPATH/bin is `output` (bound there; for another platform go writes bin/GOOS_GOARCH,
+    `bin_subdir`), where `go build -o` and `go build` would be two sandboxes and link every command twice.
+    GOPATH mode (no go.mod, GO111MODULE=off), or a GOBIN of the user's, keeps the two go build steps."""
+    steps = go_build_steps(project, packages, extra, listing, output, exact)
+    values = dict(environment(project, options, paths.uid, None, paths.image_env, paths.base_env))
+    if len(steps) == 1 or project.gomod is None or values.get("GO111MODULE") == "off" or "GOBIN" in values:
+        return tuple(plan(project, paths, argv, options) for argv in steps)
+    bin_dir = values["GOPATH"].split(":")[0] + "/bin" + (f"/{bin_subdir}" if bin_subdir else "")
+    into = output or output_dir(project)
+    options = replace(options, mounts=(*options.mounts, Mount(str(into), bin_dir)))
+    return (plan(project, paths, go_install_argv(project, packages, extra), options),)
 
 
 def build_packages(project: Project, paths: Paths, options: Options, packages: tuple[str, ...],
-                   extra: tuple[str, ...]) -> Built:
+                   extra: tuple[str, ...], cache: Path | None = None) -> Built:
     """`gobox build`: the commands among the packages into [build].output, every other package compiled; with
-    no command at all, every package compiled, as `go build ./...` does. Stops at the first failing step."""
+    no command at all, every package compiled, as `go build ./...` does. Stops at the first failing step.
+    `cache`: where go list's answers are kept (list_packages)."""
     out = output_dir(project)
-    listing, spec, result = list_packages(project, paths, options, packages, extra)
-    if listing is None:
-        return Built(None, spec, result, out)
-    for argv in go_build_steps(project, packages, extra, listing):
-        spec = plan(project, paths, argv, options)
+    listed = list_packages(project, paths, options, packages, extra, cache)
+    if listed.listing is None:
+        assert listed.result is not None  # a kept listing is never a failed one
+        return Built(None, listed.spec, listed.result, out)
+    spec, result = listed.spec, listed.result
+    for spec in build_plans(project, paths, options, packages, extra, listed.listing):
         result = execute(spec, options)
         if result.exit_code != 0:
             break
-    return Built(listing, spec, result, out)
+    assert result is not None  # build_plans has at least one step
+    return Built(listed.listing, spec, result, out, cached=listed.result is None)
 
 
 def explain(result: Result, spec: SandboxSpec) -> LimitReached | None:

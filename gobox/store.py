@@ -24,6 +24,8 @@ class Store:
       layers/                               unpacked image layers (sha256/<diff_id>/) and generated ones
       cache/                                shared caches: Go's go-build/ and mod/, zig's, cross's peak memory
       cache/std/<key>/                      a clean room's prebuilt standard library (gobox.ci.stdcache)
+      cache/list/<digest>.json              go list's answer for one build, while its sources are unchanged
+                                            (gobox.listcache)
       run/                                  scratch of running sandboxes (upper dirs, the seccomp filter)
       commits/<pid>-XXXXXXXX/               what a `gobox run --commit` wrote, until it becomes a layer
       repos/<key>/                          bare git and hg repositories `gobox vendor` fetches from
@@ -68,6 +70,10 @@ class Store:
     @property
     def stdcache(self) -> Path:
         return self.root / "cache" / "std"
+
+    @property
+    def listings(self) -> Path:
+        return self.root / "cache" / "list"
 
     @property
     def run(self) -> Path:

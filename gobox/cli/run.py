@@ -105,7 +105,8 @@ def build_cmd(app: Session, args: tuple[str, ...], flags: RunFlags) -> None:
 
     Runs `go build -trimpath` with the configured flags, ldflags and tags in
     the sandbox; arguments after `--` go to go build. `go list` says first
-    which packages are commands: those land in dist/, and every other
+    which packages are commands (its answer is kept until a Go source,
+    go.mod or the settings change): those land in dist/, and every other
     package is compiled (a library, with no command, is compiled whole, as
     `go build ./...` does). Exit code is go's.
 
@@ -127,7 +128,8 @@ def build_cmd(app: Session, args: tuple[str, ...], flags: RunFlags) -> None:
         click.echo(f"gobox: {built.packages} package{'s' if built.packages != 1 else ''} compiled; {made}",
                    err=True)
     extra_json = None if built.commands is None else {"commands": list(built.commands),
-                                                      "libraries": list(built.libraries or ())}
+                                                      "libraries": list(built.libraries or ()),
+                                                      "listed": built.listed}
     render_result(flags, built.ran, extra_json)
 
 

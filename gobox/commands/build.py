@@ -9,8 +9,10 @@ from gobox.commands.session import Session, stdout_to_stderr
 from gobox.errors import GoboxError
 from gobox.values import dataclass
 
-PACKAGES_NOTE = ("go list runs first; with no main package the build is go build with no -o (every package "
-                 "compiled), and packages no command imports are compiled too")
+PACKAGES_NOTE = ("go list runs first (unless its answer is kept from an earlier build of the same sources); with no "
+                 "main package the build is go build with no -o (every package compiled), and when some packages "
+                 "are imported by no command, one go install builds the commands into the output directory and "
+                 "compiles the rest")
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,7 @@ class Built:
     libraries: tuple[str, ...] | None
     packages: int  # compiled, as go list counted them
     output: str  # the output directory, relative to the project
+    listed: str | None = None  # "cached": go list's answer was kept from an earlier build; "ran": go list ran
 
 
 def project(session: Session) -> Any:
@@ -61,10 +64,11 @@ def build(session: Session, project: Any, packages: tuple[str, ...], extra: tupl
     prepared = prepare(project, session.store, session.settings, options, session.progress())
     session.record(project, prepared.pins)
     with stdout_to_stderr(json_stdout):
-        built = build_packages(project, prepared.paths, options, packages, extra)
+        built = build_packages(project, prepared.paths, options, packages, extra, session.store.listings)
     listing = built.listing
     ran = Ran(built.result, explain(built.result, built.spec), prepared.go_version)
     return Built(ran, None if listing is None else tuple(listing.commands),
                  None if listing is None else tuple(listing.libraries),
-                 0 if listing is None else listing.packages, str(project.relative(built.output)))
+                 0 if listing is None else listing.packages, str(project.relative(built.output)),
+                 "cached" if built.cached else "ran")
 

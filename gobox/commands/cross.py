@@ -11,7 +11,8 @@ from gobox.commands.run import Header, Session, header
 from gobox.commands.session import stdout_to_stderr
 from gobox.values import dataclass
 
-PACKAGES_NOTE = ("go list runs first; with no main package each target's build is go build with no -o "
+PACKAGES_NOTE = ("go list runs first (unless its answer is kept from an earlier build of the same sources); with "
+                 "no main package each target's build is go build with no -o "
                  "(every package compiled), and packages no command imports are compiled too")
 
 

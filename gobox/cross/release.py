@@ -17,13 +17,11 @@ from gobox.build import (
     Listing,
     Options,
     Prepared,
+    build_plans,
     environment,
-    go_build_steps,
-    go_install_argv,
     limits,
     list_packages,
     output_dir,
-    plan,
     project_name,
 )
 from gobox.config import Mount, Project
@@ -177,29 +175,17 @@ def targets_options(project: Project, store: Store, request: Request, options: O
 def plan_targets(project: Project, prepared: Prepared, request: Request, per_target: Mapping[Target, Options],
                  names: Mapping[Target, str], into: Path, listing: Listing = COMMANDS_ONLY
                  ) -> dict[Target, tuple[SandboxSpec, ...]]:
-    """Each target's sandbox plans, run in order: `go build` of the commands into `into`/<its directory name>,
-    and the other packages compiled (everything, for a library), with its options."""
+    """Each target's sandbox plans, run in order, with its options (build.build_plans): its commands into
+    `into`/<its directory name> and the other packages compiled (everything, for a library). The listing was
+    made for the host, so another target compiles the patterns whole (go skips a package its build
+    constraints exclude only then)."""
     from gobox.names.platform import host
 
     here = host()
-    return {t: _target_steps(project, prepared, request, per_target[t], into / name, listing,
-                             (t.goos, t.goarch) == (here.goos, here.goarch), f"{t.goos}_{t.goarch}")
+    return {t: build_plans(project, prepared.paths, per_target[t], request.packages, request.go_args, listing,
+                           into / name, exact=False,
+                           bin_subdir="" if (t.goos, t.goarch) == (here.goos, here.goarch) else f"{t.goos}_{t.goarch}")
             for t, name in names.items()}
-
-
-def _target_steps(project: Project, prepared: Prepared, request: Request, options: Options, into: Path,
-                  listing: Listing, native: bool, subdir: str) -> tuple[SandboxSpec, ...]:
-    """One target's plans. Commands and other packages both to build: one `go install` whose bin directory
-    is `into` (go puts another platform's commands in bin/GOOS_GOARCH), where `go build -o` and `go build`
-    would link every command twice. GOPATH mode, or a GOBIN of the user's, keeps the two go build steps."""
-    steps = go_build_steps(project, request.packages, request.go_args, listing, into, exact=False)
-    paths = prepared.paths
-    values = dict(environment(project, options, paths.uid, None, paths.image_env, paths.base_env))
-    if len(steps) == 1 or project.gomod is None or values.get("GO111MODULE") == "off" or "GOBIN" in values:
-        return tuple(plan(project, paths, argv, options) for argv in steps)
-    bin_dir = values["GOPATH"].split(":")[0] + "/bin" + ("" if native else f"/{subdir}")
-    options = replace(options, mounts=(*options.mounts, Mount(str(into), bin_dir)))
-    return (plan(project, paths, go_install_argv(project, request.packages, request.go_args), options),)
 
 
 def plan_request(project: Project, store: Store, prepared: Prepared, request: Request, options: Options,
@@ -212,12 +198,14 @@ def plan_request(project: Project, store: Store, prepared: Prepared, request: Re
                         names, into, listing)
 
 
-def listing_for(project: Project, prepared: Prepared, request: Request, options: Options) -> Listing:
-    """What go list says of the packages, asked once for the host: a command is one on every target."""
-    listing, _, result = list_packages(project, prepared.paths, options, request.packages, request.go_args)
-    if listing is None:
-        raise GoboxError(f"go list of the packages exited with {result.exit_code}: see its error above")
-    return listing
+def listing_for(project: Project, store: Store, prepared: Prepared, request: Request, options: Options) -> Listing:
+    """What go list says of the packages, asked once for the host (or kept from an earlier go list of the same
+    sources): a command is one on every target."""
+    listed = list_packages(project, prepared.paths, options, request.packages, request.go_args, store.listings)
+    if listed.listing is None:
+        code = listed.result.exit_code if listed.result is not None else None
+        raise GoboxError(f"go list of the packages exited with {code}: see its error above")
+    return listed.listing
 
 
 def _zig_cache(store: Store) -> Path:
@@ -252,7 +240,7 @@ def cross(project: Project, store: Store, request: Request, options: Options, pr
     of binaries alone); else go list is asked first."""
     targets = choose_targets(project, prepared, request.patterns)
     if listing is None:
-        listing = listing_for(project, prepared, request, options)
+        listing = listing_for(project, store, prepared, request, options)
     names = directory_names(project, targets)
     per_target = targets_options(project, store, request, options, targets)
     out = output_dir(project)

@@ -18,13 +18,15 @@ from gobox.build import (
     GOMODCACHE,
     GOROOT,
     HOST_DIRS,
+    Listing,
     Options,
     Paths,
+    build_plans,
     environment,
     plan,
     source_date_epoch,
 )
-from gobox.config import Mount, Project, parse_config
+from gobox.config import Mount, Project, parse_config, parse_gomod
 from gobox.errors import ConfigError
 from gobox.sandbox.cgroups import Limits
 from gobox.sandbox.spec import SandboxSpec
@@ -212,3 +214,42 @@ def test_source_date_epoch_from_the_environment_then_the_last_commit_then_zero(t
     # Not a number: ignored, not trusted into an archive's mtime.
     assert source_date_epoch(tmp_path, {"SOURCE_DATE_EPOCH": "yesterday"}) == 1600000000
     assert source_date_epoch(tmp_path, {"SOURCE_DATE_EPOCH": "-5"}) == 1600000000
+
+
+# --- build_plans: the go commands of a build, each in its sandbox ------------------------------------------------
+
+
+def module(toml: str = "") -> Project:
+    return Project(ROOT, ROOT / "gobox.toml", parse_config(toml, "gobox.toml"),
+                   parse_gomod("module example.com/app\n\ngo 1.22\n", ROOT / "go.mod"), None)
+
+
+WHOLE = Listing(("example.com/app/cmd/app",), ("example.com/app/lib", "example.com/app/unused"),
+                ("example.com/app/unused",))
+
+
+def test_commands_and_a_library_no_command_imports_are_one_go_install_into_the_output() -> None:
+    """One sandbox, where `go build -o dist/` and `go build` of the rest were two: go install's bin directory is
+    the output directory, bound at $GOPATH/bin."""
+    specs = build_plans(module(), PATHS, Options(), (), (), WHOLE)
+    assert [s.argv[:2] for s in specs] == [("go", "install")]
+    assert specs[0].argv[-1] == "./..." and "-trimpath" in specs[0].argv
+    assert binds(specs[0])["/go/bin"] == (str(ROOT / "dist"), False)
+
+
+def test_commands_alone_stay_one_go_build_into_the_output() -> None:
+    specs = build_plans(module(), PATHS, Options(), (), (), Listing(WHOLE.commands, ("example.com/app/lib",), ()))
+    assert [s.argv[:2] for s in specs] == [("go", "build")] and "-o" in specs[0].argv
+    assert "/go/bin" not in binds(specs[0])
+
+
+@pytest.mark.parametrize("toml, gomod", [
+    ('[build]\nenv = { GOBIN = "/somewhere" }\n', True),  # the user's own bin directory
+    ('[build]\nenv = { GO111MODULE = "off" }\n', True),
+    ("", False),  # no go.mod: GOPATH mode, where go install writes elsewhere
+])
+def test_gopath_mode_or_a_users_gobin_keeps_the_two_go_builds(toml: str, gomod: bool) -> None:
+    p = module(toml) if gomod else project(toml)
+    specs = build_plans(p, PATHS, Options(), (), (), WHOLE)
+    assert [s.argv[:2] for s in specs] == [("go", "build"), ("go", "build")]
+    assert specs[1].argv[-1] == "example.com/app/unused"  # exactly the library no command imports

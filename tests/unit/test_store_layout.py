@@ -31,3 +31,18 @@ def test_the_check_sees_each_way_of_naming_the_store() -> None:
     source = ('a = store.root / "images"\nb = session.store.root / "run"\nc = self.store.root / "cache"\n'
               'd = project.root / "go.mod"\ne = store.images / "x"\nf = f"{store.root}"\n')
     assert root_joins(source, "m.py") == ["m.py:1", "m.py:2", "m.py:3"]
+
+
+def test_each_area_of_the_store_is_in_its_documented_layout() -> None:
+    """Store's docstring is the layout's one description: every directory a property names is listed there."""
+    from gobox.store import Store
+
+    root = Path("/store")
+    store = Store(root)
+    layout = [line.split()[0] for line in (Store.__doc__ or "").splitlines() if line.startswith("      ")
+              and not line.startswith("       ")]
+    areas = {name: getattr(store, name) for name, value in vars(Store).items() if isinstance(value, property)}
+    assert areas["listings"] == root / "cache" / "list"
+    for name, path in areas.items():
+        rel = path.relative_to(root).as_posix() + "/"
+        assert any(entry.startswith(rel) for entry in layout), f"Store.{name} ({rel}) is not in the layout"
