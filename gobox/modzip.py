@@ -35,7 +35,7 @@ MAX_LICENSE = 16 << 20
 ZIP_TIME: zipfixed.DateTime = (1980, 1, 1, 0, 0, 0)
 # The pinned deflate's level for the zip (gobox.oci.gzipfixed): 6, Go's own default, though Go's bytes are out of reach
 # anyway (its compress/flate is another deflate). On Go module sources (x/tools, x/sys, net of go1.22.10, 0.6-7.9 MB)
-# 9 saves 0.4-2% of the zip for 1.3-2x the time; 4 costs 1-4% more bytes for little gain. The h1: is unaffected.
+# 9 saves 0-2% of the zip for 1.5-2.2x the time; 4 costs 1-4% more bytes for little gain. The h1: is unaffected.
 ZIP_LEVEL = 6
 
 
