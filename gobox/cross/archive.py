@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import datetime
 import errno
+import functools
 import os
 import stat
-import struct
 import tarfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
 from gobox.errors import GoboxError
-from gobox.oci.gzipfixed import BLOCK, FixedDeflate, FixedGzip
+from gobox.oci import zipfixed
+from gobox.oci.gzipfixed import FixedGzip
 from gobox.values import dataclass
 
 # Parent directories implied by nested member names get this mode in both formats.
@@ -21,28 +21,6 @@ DIR_MODE = 0o755
 
 # Both formats deflate with gobox.oci.gzipfixed's pinned zlib-ng, at this level.
 ARCHIVE_LEVEL = 9  # a release is downloaded many times: its smallest
-
-_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
-# The DOS date field in zip starts in 1980 and has seven bits of year; anything outside is clamped, not refused,
-# so an mtime of 0 (a common SOURCE_DATE_EPOCH) still gives an archive.
-_ZIP_MIN = int((datetime.datetime(1980, 1, 1, tzinfo=datetime.UTC) - _EPOCH).total_seconds())
-_ZIP_MAX = int((datetime.datetime(2107, 12, 31, 23, 59, 58, tzinfo=datetime.UTC) - _EPOCH).total_seconds())
-
-# Sizes and offsets above this need ZIP64 records, which this writer does not make (0xFFFFFFFF itself says "see the
-# ZIP64 field"); neither does it make more entries than fit in 16 bits. A release binary is far from either.
-_ZIP32_MAX = 0xFFFFFFFE
-_ZIP_MAX_ENTRIES = 0xFFFE
-# What _zip writes of each entry, as zipfile wrote them before it (APPNOTE.TXT 4.3.7, 4.3.12, 4.3.16): version 2.0
-# (deflate, directories) made on unix (3), so readers take the high half of the external attributes as a unix mode.
-_ZIP_VERSION = 20
-_ZIP_UNIX = 3
-_ZIP_UTF8 = 0x800  # general purpose bit 11: the name is UTF-8 (set only when it is not ASCII)
-_ZIP_STORED, _ZIP_DEFLATED = 0, 8
-_ZIP_DOS_DIR = 0x10  # the MS-DOS directory attribute, in the low half of the external attributes
-_LOCAL = struct.Struct("<4sHHHHHIIIHH")
-_CENTRAL = struct.Struct("<4sBBHHHHHIIIHHHHHII")
-_END = struct.Struct("<4sHHHHIIH")
-_COPY = 16 * BLOCK
 
 
 class ArchiveError(GoboxError, ValueError):
@@ -172,86 +150,13 @@ def _tar_gz(out: BinaryIO, entries: list[_Entry], mtime: int) -> None:
                 tar.addfile(info, src)
 
 
-def _zip_date_time(mtime: int) -> tuple[int, int, int, int, int, int]:
-    # UTC, not the local time zip readers assume, so the builder's time zone cannot change the bytes; seconds are
-    # rounded down to even because the field stores seconds / 2, and reading back should give what was written.
-    secs = min(max(mtime, _ZIP_MIN), _ZIP_MAX)
-    t = _EPOCH + datetime.timedelta(seconds=secs - secs % 2)
-    return (t.year, t.month, t.day, t.hour, t.minute, t.second)
-
-
-@dataclass(frozen=True)
-class _ZipRecord:
-    """What the local header and the central directory both say of one entry."""
-
-    name: bytes
-    flags: int
-    method: int
-    crc: int
-    compressed: int
-    size: int
-    external: int
-    offset: int
-
-
 def _zip(out: BinaryIO, entries: list[_Entry], mtime: int) -> None:
-    # Written here rather than by zipfile, whose ZIP_DEFLATED is the system's zlib: its bytes differ between
-    # distributions (some ship zlib-ng as zlib), and a release archive's sha256 in SHA256SUMS must not. The deflate is
-    # gobox's own (gobox.oci.gzipfixed), as in the .tar.gz. Each entry is deflated straight into `out` after a
-    # placeholder header, which is then written over once the CRC and sizes are known: no data descriptors, and the
-    # binary is read once.
-    if len(entries) > _ZIP_MAX_ENTRIES:
-        raise ArchiveError(f"{len(entries)} archive members are more than a zip without ZIP64 holds "
-                           f"({_ZIP_MAX_ENTRIES})")
-    y, mo, d, h, mi, sec = _zip_date_time(mtime)
-    dos_time, dos_date = h << 11 | mi << 5 | sec // 2, (y - 1980) << 9 | mo << 5 | d
-    start = out.tell()
-    records = []
-    for e in entries:
-        offset = out.tell() - start
-        name = e.name.encode("utf-8")
-        flags = 0 if e.name.isascii() else _ZIP_UTF8
-        if e.member is None:
-            rec = _ZipRecord(name, flags, _ZIP_STORED, 0, 0, 0, (stat.S_IFDIR | DIR_MODE) << 16 | _ZIP_DOS_DIR, offset)
-            out.write(_local_header(rec, dos_time, dos_date))
-        else:
-            src, size = _open_regular(e.member)
-            with src:
-                if size > _ZIP32_MAX:  # known before compressing it; what it grows to is checked below
-                    raise _too_large(e.name, size)
-                out.write(bytes(_LOCAL.size + len(name)))  # the header's place, written below
-                with FixedDeflate(out, ARCHIVE_LEVEL) as z:
-                    while chunk := src.read(_COPY):
-                        z.write(chunk)
-            end = out.tell()
-            rec = _ZipRecord(name, flags, _ZIP_DEFLATED, z.crc, end - start - offset - _LOCAL.size - len(name), z.size,
-                             (stat.S_IFREG | e.member.mode) << 16, offset)
-            if max(rec.size, rec.compressed, offset) > _ZIP32_MAX:
-                raise _too_large(e.name, rec.size)
-            out.seek(start + offset)
-            out.write(_local_header(rec, dos_time, dos_date))
-            out.seek(end)
-        records.append(rec)
-    directory = out.tell() - start
-    for rec in records:
-        out.write(_CENTRAL.pack(b"PK\x01\x02", _ZIP_VERSION, _ZIP_UNIX, _ZIP_VERSION, rec.flags, rec.method, dos_time,
-                                dos_date, rec.crc, rec.compressed, rec.size, len(rec.name), 0, 0, 0, 0, rec.external,
-                                rec.offset))
-        out.write(rec.name)
-    size = out.tell() - start - directory
-    if directory + size > _ZIP32_MAX:
-        raise ArchiveError("the zip's central directory is past the 4 GiB a zip without ZIP64 holds")
-    out.write(_END.pack(b"PK\x05\x06", 0, 0, len(records), len(records), size, directory, 0))
-
-
-def _too_large(name: str, size: int) -> ArchiveError:
-    return ArchiveError(f"archive member {name!r}: {size} bytes, or where it starts in the zip, is past the 4 GiB a "
-                        "zip without ZIP64 holds")
-
-
-def _local_header(rec: _ZipRecord, dos_time: int, dos_date: int) -> bytes:
-    return _LOCAL.pack(b"PK\x03\x04", _ZIP_VERSION, rec.flags, rec.method, dos_time, dos_date, rec.crc, rec.compressed,
-                       rec.size, len(rec.name), 0) + rec.name
+    # gobox.oci.zipfixed's writer, as for module zips: its deflate is the pinned one of the .tar.gz, not the system's
+    # zlib, so a windows archive's sha256 in SHA256SUMS is the same wherever it is built.
+    zipfixed.write(out, [zipfixed.Entry(e.name, DIR_MODE) if e.member is None
+                         else zipfixed.Entry(e.name, e.member.mode, functools.partial(_open_regular, e.member))
+                         for e in entries],
+                   zipfixed.dos_date_time(mtime), ARCHIVE_LEVEL, ArchiveError, "archive member")
 
 
 def _write_atomically(dest: Path, write: Callable[[BinaryIO], None]) -> None:

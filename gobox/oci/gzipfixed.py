@@ -1,6 +1,6 @@
 """gobox's own deflate, whose bytes depend on its input alone: the pinned zlib-ng, fed in 64 KiB blocks.
 
-FixedDeflate writes the raw deflate stream (a release zip's entries);
+FixedDeflate writes the raw deflate stream (zip entries, gobox.oci.zipfixed);
 FixedGzip puts it in a gzip member with a fixed header (image layers at
 level 4, release .tar.gz at 9).
 

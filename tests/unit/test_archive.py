@@ -22,7 +22,6 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from support.requires import requires_tool
 
-from gobox.cross import archive
 from gobox.cross.archive import (
     ARCHIVE_LEVEL,
     ArchiveError,
@@ -33,6 +32,7 @@ from gobox.cross.archive import (
     write_zip,
 )
 from gobox.errors import GoboxError
+from gobox.oci import zipfixed
 from gobox.oci.gzipfixed import BLOCK, FixedDeflate
 
 MTIME = 1700000001  # 2023-11-14 22:13:21 UTC; odd on purpose, zip keeps only even seconds
@@ -305,7 +305,7 @@ def test_zip_reads_back_exactly_what_was_written(tmp_path_factory: pytest.TempPa
 def test_a_zip_too_large_for_zip32_is_refused_not_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                            limit: str, value: int, message: str) -> None:
     # The real limits are 4 GiB and 65534 entries: lowered here so the test need not write 4 GiB.
-    monkeypatch.setattr(archive, limit, value)
+    monkeypatch.setattr(zipfixed, limit, value)
     src = tmp_path / "big"
     src.write_bytes(hashlib.shake_256(b"incompressible").digest(5000))
     with pytest.raises(ArchiveError, match=message):

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from gobox import modversion, modzip
 from gobox.modzip import File
+from gobox.oci.gzipfixed import FixedDeflate
 
 # golang.org/x/mod/semver's tests: (version, canonical or "" when invalid), in ascending order.
 SEMVER = [
@@ -186,8 +187,47 @@ def test_create_writes_go_s_zip_and_hash() -> None:
         with pytest.raises(modzip.ModuleZipError):
             modzip.create(io.BytesIO(), module, version, files)
     liar = File("m.go", "file", 3, lambda: io.BytesIO(b"package m\n"))
-    with pytest.raises(modzip.ModuleZipError, match="larger than its declared size"):
+    with pytest.raises(modzip.ModuleZipError, match=r"file 'example.com/m@v1.0.0/m.go': larger than its declared "
+                                                    r"size \(3 bytes\)"):
         modzip.create(io.BytesIO(), "example.com/m", "v1.0.0", [liar])
+    short = File("m.go", "file", 30, lambda: io.BytesIO(b"package m\n"))
+    with pytest.raises(modzip.ModuleZipError, match="shorter than its declared size"):
+        modzip.create(io.BytesIO(), "example.com/m", "v1.0.0", [short])
+
+
+# A test fixture's kind of bytes, on which the system's zlib (1.2.13 here) and the pinned zlib-ng give different
+# deflate streams (as in tests/unit/test_archive.py), over two 64 KiB blocks.
+BLOB = bytes((b & 0x1F) if i % 3 else 0x48
+             for i, b in enumerate(hashlib.shake_256(b"gobox zip golden").digest(100_000)))
+GOLDEN_FILES = {"go.mod": b"module example.com/golden\n\ngo 1.21\n", "golden.go": b"package golden\n",
+                "testdata/blob.bin": BLOB, "testdata/empty": b"", "docs/caf\u00e9.md": "# caf\u00e9\n".encode()}
+# sha256 of the module zip of GOLDEN_FILES: gobox's zip writer (gobox.oci.zipfixed), deflating with zlib-ng 2.3.3 (the
+# zlib-ng 1.1.0 wheel) at modzip.ZIP_LEVEL in 64 KiB blocks. It changes only with the pin, the level, the blocks or the
+# zip's fields: update it deliberately, as it changes the sha256 of every module zip gobox ci publishes.
+GOLDEN_ZIP = "4a1f85564ced383380d829a36c9a6ce44361f08e921a679003fe2c536717dffc"
+GOLDEN_H1 = "h1:7Htsn6DpMmVtOxilmFmKFTwgg0g7X2HR5O99Lpt3xMw="  # over the files, not the zip: the same as before
+
+
+def test_module_zip_golden_digest_is_the_pinned_deflate_s() -> None:
+    files = [data_file(p, d) for p, d in GOLDEN_FILES.items()]
+    out = io.BytesIO()
+    made = modzip.create(out, "example.com/golden", "v1.2.3", list(reversed(files)))
+    data = out.getvalue()
+    assert hashlib.sha256(data).hexdigest() == GOLDEN_ZIP
+    assert made.h1 == GOLDEN_H1 == zip_hash(data)[1]
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        assert zf.testzip() is None
+        for info in zf.infolist():
+            path = info.filename.removeprefix("example.com/golden@v1.2.3/")
+            assert (info.date_time, info.create_system, info.external_attr >> 16) == (modzip.ZIP_TIME, 3, 0o100644)
+            assert (info.compress_type, info.extra, info.comment) == (zipfile.ZIP_DEFLATED, b"", b"")
+            assert bool(info.flag_bits & 0x800) == (not path.isascii())
+            # Each entry's bytes are the pinned deflate's at ZIP_LEVEL, whatever the system's zlib would give.
+            pinned = io.BytesIO()
+            with FixedDeflate(pinned, modzip.ZIP_LEVEL) as z:
+                z.write(GOLDEN_FILES[path])
+            at = info.header_offset + 30 + len(info.orig_filename.encode())
+            assert data[at:at + info.compress_size] == pinned.getvalue(), path
 
 
 # --- properties over what a repository may hold -----------------------------------------------------------
