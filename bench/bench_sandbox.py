@@ -336,6 +336,9 @@ def measure(work: Path, mirror: Mirror, reps: int) -> tuple[list[Row], str, list
             "click": Timed([PYTHON, "-c", "import click"], env, project),
             "build": Timed(bare_build_argv, bare, tree),
             "gobox-build": Timed([GOBOX, "build"], env, tree),
+            # The same go command as a plain run: what gobox build adds beyond a run, and what go itself does
+            # differently inside the sandbox.
+            "run-build": Timed([GOBOX, "run", "--", "go", "build", "-trimpath", "-o", "dist/", "./..."], env, tree),
         }
         if not have_bwrap:
             del c["bwrap"]
@@ -410,7 +413,16 @@ def measure(work: Path, mirror: Mirror, reps: int) -> tuple[list[Row], str, list
                     f"{ms(t['build'])} (bare `go build -trimpath -o bare-dist/ ./...`)",
                     f"{build_over / true_over:.2f}x of run's overhead", f"overhead ≤ {ms(true_over)} (row 2's)",
                     "yes" if build_over <= true_over else "**no**", t["gobox-build"], t["build"],
-                    build_over / true_over, 1.0, "build's overhead / run's overhead"))
+                    build_over / true_over, 1.0, "build's overhead / run's overhead",
+                    in_the_way=f"`gobox run -- go build -trimpath -o dist/ ./...` takes {ms(t['run-build'])}, so "
+                    f"gobox build's own work beyond running that one command is "
+                    f"{ms(t['gobox-build'] - t['run-build'])}. "
+                    f"The rest is the go command under the sandbox: it adds {ms(t['run-build'] - t['gobox-true'])} "
+                    f"to a `gobox run`, against {ms(t['build'] - t['true'])} bare."))
+    rows.append(Row("3′. same go command as a plain `gobox run -- go build -trimpath -o dist/ ./...` (info)",
+                    ms(t["run-build"]), f"{ms(t['gobox-build'])} (`gobox build`)",
+                    f"{t['run-build'] / t['gobox-build']:.2f}x", "—", "—", t["run-build"], t["gobox-build"],
+                    t["run-build"] / t["gobox-build"]))
 
     # 4. Start-up: each command's own time, up to where it would start the sandbox, against the click floor.
     floor = t["click"]
