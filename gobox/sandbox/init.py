@@ -35,6 +35,7 @@ class Launch:
     seccomp: bytes | None  # the BPF program to load last before exec; None: no filter
     tty_fds: tuple[int, ...]  # the command's fds that get the sandbox's own pty; (): no pty
     ctl: int  # PID 1's end of a SOCK_SEQPACKET pair with gobox
+    last_cap: int  # the highest capability this kernel knows (libc.last_capability), read before the fork
 
 
 def report(fd: int, step: str, path: str, err: int, message: str = "") -> None:
@@ -52,13 +53,13 @@ def exit_status(status: int) -> int:
     return 128 - code if code < 0 else code
 
 
-def drop_privileges() -> None:
+def drop_privileges(last_cap: int) -> None:
     """The command keeps no capabilities, cannot regain any by exec (even as uid 0), and
-    cannot gain privileges through setuid binaries."""
+    cannot gain privileges through setuid binaries. `last_cap` is the kernel's highest capability."""
     libc.prctl(libc.PR_SET_SECUREBITS,
                libc.SECBIT_NOROOT | libc.SECBIT_NOROOT_LOCKED | libc.SECBIT_NO_SETUID_FIXUP
                | libc.SECBIT_NO_SETUID_FIXUP_LOCKED | libc.SECBIT_KEEP_CAPS_LOCKED)
-    for cap in range(libc.last_capability() + 1):
+    for cap in range(last_cap + 1):
         try:
             libc.prctl(libc.PR_CAPBSET_DROP, cap)
         except OSError as e:
@@ -125,7 +126,7 @@ def exec_command(spec: SandboxSpec, launch: Launch, err_fd: int, slave: int | No
         step, path = "chdir", spec.cwd
         os.chdir(spec.cwd)
         step, path = "drop privileges", ""
-        drop_privileges()
+        drop_privileges(launch.last_cap)
         if spec.umask is not None:
             os.umask(spec.umask)
         step = "join a new session keyring"
@@ -183,7 +184,7 @@ def pid1(spec: SandboxSpec, launch: Launch, err_fd: int) -> NoReturn:
     if launch.tty_fds:
         master, slave = open_pty()
         fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
-    child = os.fork()
+    child = libc.fork()  # PID 1 has one thread: see libc.fork
     if child == 0:
         # Python ignores SIGPIPE and SIGXFSZ, and ignored signals survive exec:
         # `yes | head` in the sandbox must end as it does in a shell.

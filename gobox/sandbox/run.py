@@ -164,7 +164,7 @@ def _setup_child(spec: SandboxSpec, parent: int, cgroup: Cgroup | None, err_fd: 
             step = "wait for the private network"
             net.in_child()
         step = "fork pid 1"
-        pid1 = os.fork()
+        pid1 = libc.fork()  # this child has one thread: see libc.fork
         if pid1 == 0:
             _pid1(spec, err_fd, launch)
         os.close(err_fd)
@@ -211,6 +211,14 @@ def _pid1(spec: SandboxSpec, err_fd: int, launch: init.Launch) -> NoReturn:
     except BaseException as e:  # noqa: BLE001 - a forked child: anything must reach the parent as a record
         init.report(err_fd, "set up the root", "", 0, repr(e))
     os._exit(125)
+
+
+def _single_threaded() -> bool:
+    """Whether gobox runs as one thread (libc.fork's condition); False when /proc cannot tell."""
+    try:
+        return len(os.listdir("/proc/self/task")) == 1
+    except OSError:
+        return False
 
 
 def _forward(pid: int, signo: int) -> None:
@@ -333,10 +341,12 @@ def _run(spec: SandboxSpec, cgroup: Cgroup | None, program: bytes | None) -> Res
     term = terminal.Outer.of(spec.tty)
     r, w = os.pipe2(os.O_CLOEXEC)
     ctl, ctl_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)  # both close-on-exec
-    launch = init.Launch(program, term.tty_fds, ctl_child.fileno())
+    launch = init.Launch(program, term.tty_fds, ctl_child.fileno(), libc.last_capability())
+    # libc.fork only from gobox's sole thread; its forks below are single-threaded children.
+    fork = libc.fork if _single_threaded() else os.fork
     started = time.perf_counter()
     parent = os.getpid()
-    pid = os.fork()
+    pid = fork()
     if pid == 0:
         os.close(r)
         ctl.close()
