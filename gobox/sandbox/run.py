@@ -138,7 +138,7 @@ def _setup_child(spec: SandboxSpec, parent: int, cgroup: Cgroup | None, err_fd: 
     step = "start"
     # Held back until there is a PID 1 to forward them to; PID 1 inherits the mask
     # and collects them with sigwaitinfo.
-    signal.pthread_sigmask(signal.SIG_BLOCK, init.FORWARDED)
+    init.sigmask(signal.SIG_BLOCK, init.FORWARDED)
     try:
         libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != parent:  # gobox died before the line above took effect
@@ -169,9 +169,8 @@ def _setup_child(spec: SandboxSpec, parent: int, cgroup: Cgroup | None, err_fd: 
             _pid1(spec, err_fd, launch)
         os.close(err_fd)
         os.close(launch.ctl)
-        for s in init.FORWARDED:
-            signal.signal(s, lambda signo, _frame: _forward(pid1, signo))
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, init.FORWARDED)
+        init.handle(init.FORWARDED, lambda signo, _frame: _forward(pid1, signo))
+        init.sigmask(signal.SIG_UNBLOCK, init.FORWARDED)
         _, status = os.waitpid(pid1, 0)
         os._exit(init.exit_status(status))
     except rootfs.SetupError as e:
