@@ -96,8 +96,10 @@ def _lib() -> ctypes.CDLL:
 
 
 def load() -> None:
-    """Load libc now, so that the forked children do not pay for it inside the sandbox setup."""
+    """Load libc, and make capset's arguments, now: so that the forked children do not pay for them inside
+    the sandbox setup."""
     _lib()
+    _no_capabilities()
 
 
 def fork() -> int:
@@ -207,10 +209,21 @@ class _CapData(ctypes.Structure):
                 ("inheritable", ctypes.c_uint32)]
 
 
+# capset's arguments for "no capabilities", made once by the process that loads libc: made in a forked child,
+# these ctypes objects cost ~0.2 ms of copy-on-write faults. The kernel only reads them when capset succeeds.
+_NO_CAPABILITIES: tuple[_CapHeader, ctypes.Array[_CapData]] | None = None
+
+
+def _no_capabilities() -> tuple[_CapHeader, ctypes.Array[_CapData]]:
+    global _NO_CAPABILITIES
+    if _NO_CAPABILITIES is None:
+        _NO_CAPABILITIES = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0), (_CapData * 2)()
+    return _NO_CAPABILITIES
+
+
 def clear_capabilities() -> None:
     """Empty the effective, permitted and inheritable sets of this thread."""
-    header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
-    data = (_CapData * 2)()
+    header, data = _no_capabilities()
     _check(_lib().capset(ctypes.byref(header), data), "capset")
 
 
