@@ -59,10 +59,6 @@ def _readonly(path: str) -> None:
     libc.mount(None, path, None, flags)
 
 
-def _mkdirs(path: str) -> None:
-    os.makedirs(path, mode=0o755, exist_ok=True)
-
-
 # --- mount points inside the root ----------------------------------------------------------
 #
 # The root is assembled from image layers, which may hold a symlink where a mount point goes
@@ -233,9 +229,11 @@ def _dev(dev: str) -> None:
     # A user namespace cannot mknod, so the host's device nodes are bound in.
     for name in DEVICES:
         host, path = f"/dev/{name}", f"{dev}/{name}"
-        if not os.path.exists(host):
+        try:
+            mode = os.stat(host).st_mode
+        except OSError:  # not on this host
             continue
-        _do("create device node", path, _mountpoint, host, path)
+        _do("create device node", path, _mountpoint, mode, path)
         _do("bind device", host, libc.mount, host, path, None, libc.MS_BIND)
     shm, pts = f"{dev}/shm", f"{dev}/pts"
     os.mkdir(shm)
@@ -249,13 +247,13 @@ def _dev(dev: str) -> None:
         os.symlink(target, f"{dev}/{name}")
 
 
-def _mountpoint(source: str, target: str) -> None:
-    """Create what `target` (on gobox's own tmpfs) must be, a dir or an empty file, to bind `source` there."""
-    if os.path.isdir(source):
-        _mkdirs(target)
-    elif not os.path.lexists(target):
-        _mkdirs(os.path.dirname(target))
-        os.close(os.open(target, os.O_WRONLY | os.O_CREAT, 0o644))
+def _mountpoint(mode: int, target: str) -> None:
+    """Create what `target`, new on gobox's own fresh tmpfs, must be to bind a file of `mode` there: a
+    directory or an empty file."""
+    if stat.S_ISDIR(mode):
+        os.mkdir(target, 0o755)
+    else:
+        os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644))
 
 
 def enter(root: str) -> None:
@@ -269,11 +267,12 @@ def enter(root: str) -> None:
 
 
 SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
+_IFREQ = struct.Struct("16sH14x")  # struct ifreq: the name, then ifr_flags
+_LO = _IFREQ.pack(b"lo", 0)
 
 
 def loopback_up() -> None:
     """Bring up lo in the new network namespace: tests listen on 127.0.0.1."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        req = struct.pack("16sH14x", b"lo", 0)
-        flags = struct.unpack("16sH14x", fcntl.ioctl(s.fileno(), SIOCGIFFLAGS, req))[1]
-        fcntl.ioctl(s.fileno(), SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | IFF_UP))
+        flags = _IFREQ.unpack(fcntl.ioctl(s.fileno(), SIOCGIFFLAGS, _LO))[1]
+        fcntl.ioctl(s.fileno(), SIOCSIFFLAGS, _IFREQ.pack(b"lo", flags | IFF_UP))

@@ -138,7 +138,7 @@ def _setup_child(spec: SandboxSpec, parent: int, cgroup: Cgroup | None, err_fd: 
     step = "start"
     # Held back until there is a PID 1 to forward them to; PID 1 inherits the mask
     # and collects them with sigwaitinfo.
-    signal.pthread_sigmask(signal.SIG_BLOCK, init.FORWARDED)
+    init.sigmask(signal.SIG_BLOCK, init.FORWARDED)
     try:
         libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != parent:  # gobox died before the line above took effect
@@ -164,14 +164,13 @@ def _setup_child(spec: SandboxSpec, parent: int, cgroup: Cgroup | None, err_fd: 
             step = "wait for the private network"
             net.in_child()
         step = "fork pid 1"
-        pid1 = os.fork()
+        pid1 = libc.fork()  # this child has one thread: see libc.fork
         if pid1 == 0:
             _pid1(spec, err_fd, launch)
         os.close(err_fd)
         os.close(launch.ctl)
-        for s in init.FORWARDED:
-            signal.signal(s, lambda signo, _frame: _forward(pid1, signo))
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, init.FORWARDED)
+        init.handle(init.FORWARDED, lambda signo, _frame: _forward(pid1, signo))
+        init.sigmask(signal.SIG_UNBLOCK, init.FORWARDED)
         _, status = os.waitpid(pid1, 0)
         os._exit(init.exit_status(status))
     except rootfs.SetupError as e:
@@ -211,6 +210,14 @@ def _pid1(spec: SandboxSpec, err_fd: int, launch: init.Launch) -> NoReturn:
     except BaseException as e:  # noqa: BLE001 - a forked child: anything must reach the parent as a record
         init.report(err_fd, "set up the root", "", 0, repr(e))
     os._exit(125)
+
+
+def _single_threaded() -> bool:
+    """Whether gobox runs as one thread (libc.fork's condition); False when /proc cannot tell."""
+    try:
+        return len(os.listdir("/proc/self/task")) == 1
+    except OSError:
+        return False
 
 
 def _forward(pid: int, signo: int) -> None:
@@ -333,10 +340,12 @@ def _run(spec: SandboxSpec, cgroup: Cgroup | None, program: bytes | None) -> Res
     term = terminal.Outer.of(spec.tty)
     r, w = os.pipe2(os.O_CLOEXEC)
     ctl, ctl_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)  # both close-on-exec
-    launch = init.Launch(program, term.tty_fds, ctl_child.fileno())
+    launch = init.Launch(program, term.tty_fds, ctl_child.fileno(), libc.last_capability())
+    # libc.fork only from gobox's sole thread; its forks below are single-threaded children.
+    fork = libc.fork if _single_threaded() else os.fork
     started = time.perf_counter()
     parent = os.getpid()
-    pid = os.fork()
+    pid = fork()
     if pid == 0:
         os.close(r)
         ctl.close()
