@@ -60,6 +60,28 @@ PODMAN_HOST_DIRS = ("/var/lib/containers/cache", "/var/lib/containers", "/run/co
 CGROUP_FS = Path("/sys/fs/cgroup")
 PODMAN_CGROUP = "libpod_parent"  # made in every v1 hierarchy, with conmon/ in it, by a run with cgroups
 
+# The price of one more Python process on the sandbox's path, before it does any work: gobox's run-path modules
+# loaded, fork as the sandbox forks (libc.fork), timed from before the fork to the child's first word
+# (CLOCK_MONOTONIC is the same in both); the child's exit, which the sandbox's children do not pay before the
+# exec, is left out. Prints the median of 21.
+FORK_PROBE = """
+import os, statistics, struct, time
+import gobox.cli, gobox.build, gobox.sandbox.run
+from gobox import libc
+r, w = os.pipe()
+times = []
+for _ in range(21):
+    t = time.perf_counter()
+    pid = libc.fork()
+    if pid == 0:
+        os.write(w, struct.pack("d", time.perf_counter()))
+        os._exit(0)
+    done = struct.unpack("d", os.read(r, 8))[0]
+    os.waitpid(pid, 0)
+    times.append(done - t)
+print(statistics.median(times))
+"""
+
 # Each library package uses two of these (rotating), each an expression of (s string, n int).
 STDLIB = {
     "strings": "strings.Repeat(s, 2)",
@@ -359,6 +381,7 @@ def measure(work: Path, mirror: Mirror, reps: int) -> tuple[list[Row], str, list
 
     t = {k: v.median for k, v in c.items()}
     setup = c["gobox-json"].field_median("setup_seconds")
+    fork = float(check([PYTHON, "-c", FORK_PROBE], env, project).stdout)
     peak = c["gobox-json"].field_median("peak_memory")
     rows: list[Row] = []
     gv = "`gobox run -- go version`"
@@ -397,7 +420,13 @@ def measure(work: Path, mirror: Mirror, reps: int) -> tuple[list[Row], str, list
         rows.append(Row("1. sandbox's own work: gobox's `setup_seconds` (fork to exec) against bwrap's overhead",
                         f"{setup * 1000:.1f} ms", f"{over * 1000:.1f} ms (bwrap − bare go version)", f"{r:.1f}x",
                         "≤ 2x", "yes" if r <= 2 else "**no**", setup, over, r, 2.0,
-                        "setup_seconds / (bwrap − bare go)"))
+                        "setup_seconds / (bwrap − bare go)",
+                        in_the_way=f"between its fork and the exec gobox runs three Python processes (the setup "
+                        f"child, PID 1, the command): each is a fork of gobox's process ({fork * 1000:.2f} ms until "
+                        "the child runs, measured here) that then takes copy-on-write faults on every page its "
+                        "Python code first writes (about 700 of 3 to 5 µs across the three, by the per-phase "
+                        "breakdown in bench/README.md), while bwrap's C does all of its setup in "
+                        f"{over * 1000:.1f} ms. It needs the setup done by a small native helper, as bwrap does it."))
     off = c["gobox-json-off"].field_median("setup_seconds")
     cost = setup - off
     rows.append(Row("1. hardening: the seccomp filter's share of `setup_seconds` (default − off)",
