@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING
 
 from gobox.errors import GoboxError, NotFoundError
 from gobox.imagestore.records import Image, read_record
-from gobox.imagestore.unpack import layer_dir, layers_root
 from gobox.names.reference import Reference
 from gobox.store import Store, process_alive, process_starttime, remove_tree, write_atomic
 from gobox.values import dataclass
@@ -238,6 +237,8 @@ def gc(store: Store, progress: Progress, dry_run: bool = False) -> Report:
 
 
 def _collect_and_sweep(store: Store, dry_run: bool) -> Report:
+    from gobox.imagestore.unpack import layer_dir  # the extractor's modules: not for a pull's `using`
+
     roots = [_record_refs(store, path, image) for path, image in records(store)]
     pins: list[Pin] = []
     stale: list[Pin] = []
@@ -288,6 +289,8 @@ def _diff_ids(store: Store, config_digest: str) -> tuple[str, ...]:
 
 
 def _present(store: Store) -> Refs:
+    from gobox.imagestore.unpack import layers_root  # the extractor's modules: not for a pull's `using`
+
     blobs: list[str] = []
     layers: list[str] = []
     if store.blobs.is_dir():
@@ -314,6 +317,8 @@ def _dead_parts(store: Store) -> list[Path]:
 
 def _remove_layer(store: Store, diff_id: str) -> None:
     """Move the layer out of layers/sha256 in one rename, then delete it: no half layer is ever visible."""
+    from gobox.imagestore.unpack import layer_dir  # the extractor's modules: not for a pull's `using`
+
     src = layer_dir(store, diff_id)
     grave = store.tmp / f"{_GRAVE}{src.name}.{os.getpid()}"
     try:

@@ -12,7 +12,6 @@ import json
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from gobox.errors import GoboxError, IntegrityError, NotFoundError
@@ -279,6 +278,8 @@ def _fetch_all(remote: _Remote, ref: Reference, store: Store, config: Descriptor
     if blobs:
         progress.start(f"pulling {ref.familiar} ({len(blobs)} layer{'s' if len(blobs) != 1 else ''})",
                        sum(d.size for d in blobs))
+    from concurrent.futures import ThreadPoolExecutor  # with logging: only when something is fetched
+
     try:
         pool = ThreadPoolExecutor(max_workers=min(PARALLEL, len(blobs) + (config is not None)))
         try:

@@ -132,12 +132,14 @@ def test_a_pull_by_digest_with_everything_stored_asks_the_registry_nothing(gobox
 
 
 def test_a_repeated_pull_does_not_import_an_http_library(gobox: Gobox, reg: Registry) -> None:
-    """The fast path stays fast: no requests (nor urllib3) is imported when the store can answer."""
+    """The fast path stays fast: no requests (nor urllib3) is imported when the store can answer, nor the
+    layer extractor (gc's sweep needs it, a pull's pin does not) or the download threads' pool."""
     ref = f"{reg.host}/team/app:v1"
     pulled(gobox, ref)
+    heavy = ('requests', 'urllib3', 'gobox.oci.layer', 'concurrent.futures')
     script = ("import sys\nfrom gobox.cli import cli\n"
               f"cli.main(args=['-q', 'pull', {ref!r}], prog_name='gobox', standalone_mode=False)\n"
-              "print(sorted(m for m in ('requests', 'urllib3') if m in sys.modules))")
+              f"print(sorted(m for m in {heavy!r} if m in sys.modules))")
     p = subprocess.run([sys.executable, "-c", script], env=gobox.env, capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     assert p.stdout.splitlines()[-1] == "[]"
