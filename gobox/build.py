@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gobox.config import Mount, Project, vendor_mode
-from gobox.errors import ConfigError, GoboxError, LimitReached
+from gobox.errors import ConfigError, GoboxError, LimitReached, SandboxError
 from gobox.sandbox.cgroups import Limits
 from gobox.sandbox.spec import Bind, Overlay, Publish, Result, SandboxSpec
 from gobox.store import Store
@@ -475,10 +475,19 @@ def _env_pairs(env: tuple[str, ...]) -> list[tuple[str, str]]:
     return pairs
 
 
+# What a build's root holds, for a command the sandbox did not find in it (exit 127).
+NOT_FOUND_HINT = "the root holds only the toolchain unless [go].base says more (base = \"host\" adds the host's /usr)"
+
+
 def execute(spec: SandboxSpec, options: Options) -> Result:
     from gobox.sandbox.run import run
 
-    return run(spec, no_limits=options.no_limits)
+    try:
+        return run(spec, no_limits=options.no_limits)
+    except SandboxError as e:
+        if e.exit_code == 127:
+            e.hint = NOT_FOUND_HINT
+        raise
 
 
 def execute_captured(spec: SandboxSpec, options: Options, limit: int) -> tuple[Result, bytes]:

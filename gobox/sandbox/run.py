@@ -240,9 +240,10 @@ def _error(record: dict, spec: SandboxSpec) -> SandboxError:
         code = 127 if err == errno.ENOENT else 126
         path_env = dict(spec.env).get("PATH", "")
         reason = "command not found" if err == errno.ENOENT else what
+        # The caller, who knows what the root was made of, may say more (gobox.build names the config key).
         return SandboxError(f"{path}: {reason} in the sandbox (PATH={path_env})", exit_code=code,
-                            hint="the root holds only the toolchain unless [go].base says more "
-                            "(base = \"host\" adds the host's /usr)" if err == errno.ENOENT else None)
+                            hint="the sandbox's root holds only what its layers hold" if err == errno.ENOENT
+                            else None)
     where = f" {path}" if path else ""
     return SandboxError(f"sandbox setup failed at {step}{where}: {what}", hint=hint_for(step, err))
 

@@ -332,6 +332,7 @@ def test_missing_command_exits_127(stocked: Gobox, app: Path) -> None:
     r = stocked("run", "--", "no-such-command", "x", cwd=app)
     assert r.code == 127
     assert "no-such-command: command not found in the sandbox" in r.err
+    assert "[go].base" in r.err  # a build's root: the hint names the key that adds to it
 
 
 def test_missing_toolchain_is_installed_on_demand(gobox: Gobox, tmp_path: Path) -> None:
