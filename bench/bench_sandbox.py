@@ -445,7 +445,7 @@ def measure(work: Path, mirror: Mirror, reps: int) -> tuple[list[Row], str, list
                     build_over / true_over, 1.0, "build's overhead / run's overhead",
                     in_the_way=f"`gobox run -- go build -trimpath -o dist/ ./...` takes {ms(t['run-build'])}, so "
                     f"gobox build's own work beyond running that one command is "
-                    f"{ms(t['gobox-build'] - t['run-build'])}. "
+                    f"{ms(own) if (own := t['gobox-build'] - t['run-build']) >= 0.001 else 'nothing measurable'}. "
                     f"The rest is the go command under the sandbox: it adds {ms(t['run-build'] - t['gobox-true'])} "
                     f"to a `gobox run`, against {ms(t['build'] - t['true'])} bare."))
     rows.append(Row("3′. same go command as a plain `gobox run -- go build -trimpath -o dist/ ./...` (info)",
