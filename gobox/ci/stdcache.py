@@ -190,9 +190,14 @@ def check(cache: Cache) -> str | None:
     doc = _record(entry)
     if doc is None:
         return f"{entry / RECORD} is missing or unreadable"
-    for path, _size, sha in doc["files"]:
-        p = cache.path / path
-        if not p.is_file() or file_sha256(p) != sha:
+    files = doc.get("files")
+    if not isinstance(files, list):
+        return f"{entry / RECORD} lists no files"
+    for f in files:
+        if not (isinstance(f, list) and len(f) == 3 and all(isinstance(x, str) for x in (f[0], f[2]))):
+            return f"{entry / RECORD} has a malformed file entry: {f!r:.80}"
+        p = cache.path / f[0]
+        if not p.is_file() or file_sha256(p) != f[2]:
             return f"{p} is not what was stored"
     return None
 

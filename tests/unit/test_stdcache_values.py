@@ -3,6 +3,7 @@ the flags that change std alone, and the room that builds it holds the toolchain
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from hypothesis import given
@@ -142,3 +143,17 @@ def test_the_stored_tree_keeps_no_time_of_its_making(tmp_path: Path) -> None:
     assert len((tmp_path / "aa" / "aa11-a").read_bytes()) == stdcache.ENTRY
     assert (tmp_path / "bb-d").read_bytes() == b"v1 not an entry" and not (tmp_path / "trim.txt").exists()
     assert {p.stat().st_mtime for p in (tmp_path, *tmp_path.rglob("*"))} == {stdcache.FUTURE}
+
+
+def test_a_record_with_malformed_file_entries_is_damage_not_a_crash(tmp_path: Path) -> None:
+    # Sizes right (so the cheap check on every use passes), but no sha256s: the rehash must call it damaged.
+    entry = tmp_path / "k"
+    (entry / "go-build" / "00").mkdir(parents=True)
+    (entry / "go-build" / "00" / "a-d").write_bytes(b"x")
+    request = stdcache.Request((), ())
+    doc = {"format": stdcache.FORMAT, "key": "k", "digest": "d", "files": [["00/a-d", 1]]}
+    (entry / stdcache.RECORD).write_text(json.dumps(doc))
+    assert stdcache._found(entry, "k", request, rehash=False) is not None
+    assert stdcache._found(entry, "k", request, rehash=True) is None
+    cache = stdcache.Cache("k", entry / "go-build", "d", request)
+    assert "malformed file entry" in (stdcache.check(cache) or "")
