@@ -69,11 +69,11 @@ class Store:
 
     @property
     def stdcache(self) -> Path:
-        return self.root / "cache" / "std"
+        return self.cache / "std"
 
     @property
     def listings(self) -> Path:
-        return self.root / "cache" / "list"
+        return self.cache / "list"
 
     @property
     def run(self) -> Path:

@@ -154,7 +154,6 @@ def write(out: BinaryIO, entries: Sequence[Entry], date_time: DateTime, level: i
     out.write(_END.pack(b"PK\x05\x06", 0, 0, len(records), len(records), size, directory, 0))
 
 
-
 def _too_large(noun: str, name: str, size: int) -> str:
     return f"{noun} {name!r}: {size} bytes, or where it starts in the zip, is past the 4 GiB a zip without ZIP64 holds"
 
