@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 from pathlib import Path
@@ -59,6 +60,15 @@ def test_the_project_is_bound_writable_at_its_own_path_with_the_stores_caches() 
     assert (spec.uid, spec.gid, spec.scratch) == (1000, 1000, "/store/run/1")
     assert "/tmp" in spec.tmpfs and "/home/gobox" in spec.tmpfs
     assert spec.umask is None  # the caller's umask, outside the clean room
+
+
+def test_a_store_toolchains_goroot_is_bound_read_only_past_the_overlay_and_an_images_is_not() -> None:
+    # The bind lets go's lookups in GOROOT hit the host's dentry cache, not a fresh overlay's.
+    assert binds(plan(project(), PATHS, ("go", "build"), Options()))[GOROOT] == (
+        "/store/go1.22.10/layer/usr/local/go", True)
+    image = dataclasses.replace(PATHS, toolchain_layers=("/store/blobs/top", "/store/blobs/base"),
+                                image_env=(("PATH", "/usr/bin"),))
+    assert GOROOT not in binds(plan(project(), image, ("go", "build"), Options()))
 
 
 def test_the_clean_room_has_the_source_read_only_and_empty_caches_on_tmpfs() -> None:
@@ -136,7 +146,7 @@ def test_base_host_lends_the_hosts_tool_directories_read_only() -> None:
     lent = [d for d in HOST_DIRS if os.path.isdir(d) and not os.path.islink(d)]
     assert lent and all(b[d] == (d, True) for d in lent)
     # Never /usr/local: /usr/local/go must stay the pinned toolchain's.
-    assert "/usr/local" not in b and GOROOT not in b
+    assert "/usr/local" not in b and b[GOROOT] == ("/store/go1.22.10/layer/usr/local/go", True)
     assert not set(HOST_DIRS) & set(binds(plan(project(), PATHS, ("true",), Options())))
 
 

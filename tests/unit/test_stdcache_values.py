@@ -68,7 +68,8 @@ def test_the_std_room_has_the_toolchain_and_no_project() -> None:
     assert r is not None
     spec = stdcache.room_spec(step, r, GOCACHE, "/store/tmp/std/go-build", ("/room/src", "/room/out"))
     assert spec.argv == ("go", "build", "-trimpath", "std") and spec.cwd == "/"
-    assert [(b.source, b.target, b.readonly) for b in spec.binds] == [("/store/tmp/std/go-build", GOCACHE, False)]
+    assert [(b.source, b.target, b.readonly) for b in spec.binds] == [
+        ("/store/go1.22.10/layer/usr/local/go", "/usr/local/go", True), ("/store/tmp/std/go-build", GOCACHE, False)]
     assert GOCACHE not in spec.tmpfs and spec.network == "none" and spec.layers == step.layers
     assert dict(spec.env)["GOFLAGS"] == "" and dict(spec.env)["GOCACHE"] == GOCACHE
 
