@@ -52,6 +52,7 @@ class Usage:
 
 class Cgroup(Protocol):
     def add(self, pid: int) -> None: ...
+    def join(self) -> None: ...  # the calling process, which must be single-threaded (a fresh fork)
     def usage(self) -> Usage: ...
     def kill(self) -> None: ...
     def remove(self) -> None: ...
@@ -84,6 +85,9 @@ class _RunCgroup:
     def add(self, pid: int) -> None:
         for d in self.dirs:
             cgroupfs.write(d / "cgroup.procs", str(pid))
+
+    def join(self) -> None:
+        self.add(os.getpid())
 
     def kill(self) -> None:
         self._kill_until_empty(time.monotonic() + KILL_TIMEOUT)
@@ -148,6 +152,14 @@ class V2Cgroup(_RunCgroup):
 class V1Cgroup(_RunCgroup):
     by_controller: tuple[tuple[str, Path], ...] = ()
 
+    def join(self) -> None:
+        # "0" in `tasks` moves the calling thread alone, which the kernel does without write-locking the
+        # global threadgroup semaphore; a pid in cgroup.procs takes that lock, whose first taking waits
+        # out an RCU grace period: 7 to 42 ms here against 0.3 ms, on every sandbox with a cgroup. Moving
+        # the one thread of a single-threaded process moves the process; its children are born inside.
+        for d in self.dirs:
+            cgroupfs.write(d / "tasks", "0")
+
     def _dir(self, controller: str) -> Path | None:
         return dict(self.by_controller).get(controller)
 
@@ -190,6 +202,9 @@ class NoCgroup:
     paths: tuple[Path, ...] = ()
 
     def add(self, pid: int) -> None:
+        pass
+
+    def join(self) -> None:
         pass
 
     def usage(self) -> Usage:

@@ -148,7 +148,7 @@ def _setup_child(spec: SandboxSpec, parent: int, cgroup: Cgroup | None, err_fd: 
         os.setsid()
         if cgroup is not None:
             step = "join cgroup"
-            cgroup.add(os.getpid())
+            cgroup.join()
         flags = (libc.CLONE_NEWUSER | libc.CLONE_NEWNS | libc.CLONE_NEWPID | libc.CLONE_NEWUTS
                  | libc.CLONE_NEWIPC)
         if spec.network != "host":

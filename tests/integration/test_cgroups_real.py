@@ -261,3 +261,33 @@ def test_unprivileged_user_gets_a_reason() -> None:
         assert "no usable cgroups" in reason
     else:
         assert "not writable by uid 65534" in reason and "--no-limits" in reason
+
+
+def test_a_fresh_fork_joins_every_hierarchy_itself_and_its_children_are_born_inside(made: list[Cgroup]) -> None:
+    # The sandbox's setup child joins this way (v1: "0" into each `tasks`, no global lock to wait for).
+    made.append(c := usable(Limits(memory=256 * MiB, pids=64)))
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child reports through the pipe and never returns
+        try:
+            c.join()
+            own = Path("/proc/self/cgroup").read_text()
+            child = os.fork()
+            if child == 0:
+                os._exit(0 if Path("/proc/self/cgroup").read_text() == own else 1)
+            _, status = os.waitpid(child, 0)
+            os.write(w, f"{own}child {os.waitstatus_to_exitcode(status)}".encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    report = b""
+    while chunk := os.read(r, 65536):
+        report += chunk
+    os.close(r)
+    os.waitpid(pid, 0)
+    text = report.decode()
+    assert text.endswith("child 0"), text  # the grandchild is where its parent is
+    name = c.paths[0].name
+    joined = [line for line in text.splitlines() if line.endswith(f"/{name}")]
+    assert len(joined) == len({p.parent for p in c.paths}) == len(c.paths), (text, c.paths)
+    assert c.usage().cpu_time is not None
