@@ -22,7 +22,8 @@ from typing import NoReturn
 
 from gobox import libc
 from gobox.errors import GoboxError
-from gobox.sandbox.run import run
+from gobox.sandbox.cgroups import Cgroups
+from gobox.sandbox.run import run, warm
 from gobox.sandbox.spec import Result, SandboxSpec
 from gobox.values import dataclass
 
@@ -116,6 +117,7 @@ def run_all(tasks: Sequence[Task], admission: Admission, estimate: int = DEFAULT
     so a matrix that turns out heavier than guessed slows its own admission.
     """
     events = events or Events()
+    cgroups = warm([s for t in tasks for s in (t.spec, *t.then)], measure)
     pending = deque(tasks)
     running: dict[int, tuple[Task, int, float]] = {}  # pipe fd -> (task, worker pid, start)
     done: dict[str, Done] = {}
@@ -124,7 +126,7 @@ def run_all(tasks: Sequence[Task], admission: Admission, estimate: int = DEFAULT
         while pending or running:
             while pending and admission.allows(len(running), estimate):
                 task = pending.popleft()
-                pid, fd = _spawn(task, measure)
+                pid, fd = _spawn(task, measure, cgroups)
                 running[fd] = (task, pid, time.monotonic())
                 events.started(task.name, len(running))
             ready, _, _ = select.select(list(running), [], [], getattr(events, "heartbeat", None))
@@ -144,18 +146,18 @@ def run_all(tasks: Sequence[Task], admission: Admission, estimate: int = DEFAULT
     return [done[t.name] for t in tasks]
 
 
-def _spawn(task: Task, measure: bool) -> tuple[int, int]:
+def _spawn(task: Task, measure: bool, cgroups: Cgroups | None) -> tuple[int, int]:
     r, w = os.pipe2(os.O_CLOEXEC)
     parent = os.getpid()
     pid = os.fork()
     if pid == 0:
         os.close(r)
-        _worker(task, measure, parent, w)
+        _worker(task, measure, cgroups, parent, w)
     os.close(w)
     return pid, r
 
 
-def _worker(task: Task, measure: bool, parent: int, w: int) -> NoReturn:
+def _worker(task: Task, measure: bool, cgroups: Cgroups | None, parent: int, w: int) -> NoReturn:
     payload: dict = {}
     try:
         libc.load()
@@ -170,11 +172,11 @@ def _worker(task: Task, measure: bool, parent: int, w: int) -> NoReturn:
         os.close(log)
         os.close(null)
         try:
-            results = [run(task.spec, measure=measure)]
+            results = [run(task.spec, cgroups, measure=measure)]
             for spec in task.then:
                 if results[-1].exit_code != 0:
                     break
-                results.append(run(spec, measure=measure))
+                results.append(run(spec, cgroups, measure=measure))
             payload = {"result": asdict(_together(results))}
         except GoboxError as e:
             payload = {"error": e.message + (f" ({e.hint})" if e.hint else "")}
