@@ -361,6 +361,9 @@ def measure(work: Path, mirror: Mirror, reps: int) -> tuple[list[Row], str, list
             # The same go command as a plain run: what gobox build adds beyond a run, and what go itself does
             # differently inside the sandbox.
             "run-build": Timed([GOBOX, "run", "--", "go", "build", "-trimpath", "-o", "dist/", "./..."], env, tree),
+            # And without the seccomp filter: its share of what go does differently inside.
+            "run-build-off": Timed([GOBOX, "run", "--seccomp", "off", "--", "go", "build", "-trimpath", "-o",
+                                    "dist/", "./..."], env, tree),
         }
         if not have_bwrap:
             del c["bwrap"]
@@ -437,6 +440,7 @@ def measure(work: Path, mirror: Mirror, reps: int) -> tuple[list[Row], str, list
     rows.append(Row("2. `gobox run -- ./true` (info)", f"{ms(t['gobox-true'])} ({ms(true_over)} overhead)",
                     f"{t['true'] * 1000:.1f} ms (bare ./true)", "—", "—", "—", t["gobox-true"], t["true"]))
     build_over = t["gobox-build"] - t["build"]
+    inside, bare_go = t["run-build"] - t["gobox-true"], t["build"] - t["true"]
     rows.append(Row(f"3. no-op `gobox build`, {LIBRARIES + len(MAINS)} packages, warm caches",
                     f"{ms(t['gobox-build'])} ({ms(build_over)} overhead)",
                     f"{ms(t['build'])} (bare `go build -trimpath -o bare-dist/ ./...`)",
@@ -446,8 +450,14 @@ def measure(work: Path, mirror: Mirror, reps: int) -> tuple[list[Row], str, list
                     in_the_way=f"`gobox run -- go build -trimpath -o dist/ ./...` takes {ms(t['run-build'])}, so "
                     f"gobox build's own work beyond running that one command is "
                     f"{ms(own) if (own := t['gobox-build'] - t['run-build']) >= 0.001 else 'nothing measurable'}. "
-                    f"The rest is the go command under the sandbox: it adds {ms(t['run-build'] - t['gobox-true'])} "
-                    f"to a `gobox run`, against {ms(t['build'] - t['true'])} bare."))
+                    f"The rest is the go command under the sandbox: it adds {ms(inside)} to a `gobox run`, against "
+                    f"{ms(bare_go)} bare, {ms(inside - bare_go)} more, of which the seccomp filter on go's system "
+                    f"calls is {ms(t['run-build'] - t['run-build-off'])} here (`--seccomp off`). By tracefs and perf "
+                    "(bench/README.md) the rest is go's path walks, which start in the root's overlay (its "
+                    "permission check at /, /usr, /gobox: ~1.6 ms of CPU a build), and the longer teardown of a "
+                    "larger process (~1.4 ms). Closing it would take a root that is not an overlay (a tmpfs with "
+                    "gobox's few /etc files, the toolchain and caches bound) and no seccomp filter, which a sandbox "
+                    "cannot do without."))
     rows.append(Row("3′. same go command as a plain `gobox run -- go build -trimpath -o dist/ ./...` (info)",
                     ms(t["run-build"]), f"{ms(t['gobox-build'])} (`gobox build`)",
                     f"{t['run-build'] / t['gobox-build']:.2f}x", "—", "—", t["run-build"], t["gobox-build"],
