@@ -132,6 +132,12 @@ class Timed:
         return statistics.median(r[key] for r in self.reports)
 
 
+def spread(times: Sequence[float]) -> float:
+    """The interquartile range: how far apart the middle half of the runs lie."""
+    q1, _, q3 = statistics.quantiles(times, n=4)
+    return q3 - q1
+
+
 def interleave(commands: Sequence[Timed], reps: int) -> None:
     """Run each command once to warm caches, then `reps` rounds of all of them in turn."""
     for c in commands:
@@ -361,9 +367,6 @@ def measure(work: Path, mirror: Mirror, reps: int) -> tuple[list[Row], str, list
             # The same go command as a plain run: what gobox build adds beyond a run, and what go itself does
             # differently inside the sandbox.
             "run-build": Timed([GOBOX, "run", "--", "go", "build", "-trimpath", "-o", "dist/", "./..."], env, tree),
-            # And without the seccomp filter: its share of what go does differently inside.
-            "run-build-off": Timed([GOBOX, "run", "--seccomp", "off", "--", "go", "build", "-trimpath", "-o",
-                                    "dist/", "./..."], env, tree),
         }
         if not have_bwrap:
             del c["bwrap"]
@@ -451,13 +454,15 @@ def measure(work: Path, mirror: Mirror, reps: int) -> tuple[list[Row], str, list
                     f"gobox build's own work beyond running that one command is "
                     f"{ms(own) if (own := t['gobox-build'] - t['run-build']) >= 0.001 else 'nothing measurable'}. "
                     f"The rest is the go command under the sandbox: it adds {ms(inside)} to a `gobox run`, against "
-                    f"{ms(bare_go)} bare, {ms(inside - bare_go)} more, of which the seccomp filter on go's system "
-                    f"calls is {ms(t['run-build'] - t['run-build-off'])} here (`--seccomp off`). By tracefs and perf "
-                    "(bench/README.md) the rest is go's path walks, which start in the root's overlay (its "
-                    "permission check at /, /usr, /gobox: ~1.6 ms of CPU a build), and the longer teardown of a "
-                    "larger process (~1.4 ms). Closing it would take a root that is not an overlay (a tmpfs with "
-                    "gobox's few /etc files, the toolchain and caches bound) and no seccomp filter, which a sandbox "
-                    "cannot do without."))
+                    f"{ms(bare_go)} bare, {ms(inside - bare_go)} more. Measured apart (bench/README.md): the "
+                    "seccomp filter, ~50 ns on each of go's ~26,500 system calls (~1.4 ms); go's path walks, "
+                    "which start in the root's overlay (its permission check at /, /usr, /gobox), ~1.6 ms of CPU; "
+                    "the teardown of a larger process, ~1.4 ms: ~4.4 ms in all. The rest is inside this run's "
+                    f"spread: the middle half of the sandboxed build's {len(c['run-build'].times)} runs spans "
+                    f"{ms(spread(c['run-build'].times))}, bare go build's {ms(spread(c['build'].times))}. Closing "
+                    "the measured part would take a root that is not an overlay (a tmpfs with gobox's few /etc "
+                    "files, the toolchain and caches bound) and no seccomp filter, which a sandbox cannot do "
+                    "without."))
     rows.append(Row("3′. same go command as a plain `gobox run -- go build -trimpath -o dist/ ./...` (info)",
                     ms(t["run-build"]), f"{ms(t['gobox-build'])} (`gobox build`)",
                     f"{t['run-build'] / t['gobox-build']:.2f}x", "—", "—", t["run-build"], t["gobox-build"],
