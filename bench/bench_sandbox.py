@@ -138,6 +138,34 @@ def spread(times: Sequence[float]) -> float:
     return q3 - q1
 
 
+SANDBOXED_GO = 0.0044  # what the sandbox costs a no-op go build, measured apart (bench/README.md, 2026-12-04)
+
+
+def noop_build_in_the_way(t: dict[str, float], noise: float, bare_noise: float) -> str:
+    """Row 3's sentence: the excess over the goal split into gobox build's own work and the go command's extra
+    cost in the sandbox, against what was measured apart and this run's spread (pure)."""
+    excess = (t["gobox-build"] - t["build"]) - (t["gobox-true"] - t["true"])
+    own = t["gobox-build"] - t["run-build"]
+    inside, bare_go = t["run-build"] - t["gobox-true"], t["build"] - t["true"]
+    rest = excess - SANDBOXED_GO
+    return (f"it is {ms(excess)} over: gobox build's own work beyond a plain `gobox run -- go build -trimpath -o "
+            f"dist/ ./...` ({ms(t['run-build'])}) is {signed(own)}, and that go command adds {ms(inside)} to a "
+            f"`gobox run` against {ms(bare_go)} bare ({signed(inside - bare_go)}). Measured apart "
+            "(bench/README.md), the sandbox costs a no-op go build ~4.4 ms: the seccomp filter, ~50 ns on each of "
+            "its ~26,500 system calls (~1.4 ms); its path walks, which start in the root's overlay (a permission "
+            "check at /, /usr, /gobox), ~1.6 ms of CPU; the teardown of a larger process, ~1.4 ms. "
+            + (f"The other {ms(max(rest, 0.0))} is within this run's spread"
+               if rest <= noise else f"The other {ms(rest)} is more than this run's spread and not attributed")
+            + f" (the middle half of the sandboxed build's runs spans {ms(noise)}, bare go build's "
+            f"{ms(bare_noise)}). Closing the 4.4 ms would take a root that is not an overlay (a tmpfs with gobox's "
+            "few /etc files, the toolchain and caches bound) and no seccomp filter, which a sandbox cannot do "
+            "without; below that, whether the goal is met is decided by this machine's noise.")
+
+
+def signed(seconds: float) -> str:
+    return f"{seconds * 1000:+.0f} ms"
+
+
 def interleave(commands: Sequence[Timed], reps: int) -> None:
     """Run each command once to warm caches, then `reps` rounds of all of them in turn."""
     for c in commands:
@@ -443,29 +471,13 @@ def measure(work: Path, mirror: Mirror, reps: int) -> tuple[list[Row], str, list
     rows.append(Row("2. `gobox run -- ./true` (info)", f"{ms(t['gobox-true'])} ({ms(true_over)} overhead)",
                     f"{t['true'] * 1000:.1f} ms (bare ./true)", "—", "—", "—", t["gobox-true"], t["true"]))
     build_over = t["gobox-build"] - t["build"]
-    inside, bare_go = t["run-build"] - t["gobox-true"], t["build"] - t["true"]
-    rest, noise = inside - bare_go - 0.0044, spread(c["run-build"].times)  # 4.4 ms: the parts measured apart
     rows.append(Row(f"3. no-op `gobox build`, {LIBRARIES + len(MAINS)} packages, warm caches",
                     f"{ms(t['gobox-build'])} ({ms(build_over)} overhead)",
                     f"{ms(t['build'])} (bare `go build -trimpath -o bare-dist/ ./...`)",
                     f"{build_over / true_over:.2f}x of run's overhead", f"overhead ≤ {ms(true_over)} (row 2's)",
                     "yes" if build_over <= true_over else "**no**", t["gobox-build"], t["build"],
                     build_over / true_over, 1.0, "build's overhead / run's overhead",
-                    in_the_way=f"`gobox run -- go build -trimpath -o dist/ ./...` takes {ms(t['run-build'])}, so "
-                    f"gobox build's own work beyond running that one command is "
-                    f"{ms(own) if (own := t['gobox-build'] - t['run-build']) >= 0.001 else 'nothing measurable'}. "
-                    f"The rest is the go command under the sandbox: it adds {ms(inside)} to a `gobox run`, against "
-                    f"{ms(bare_go)} bare, {ms(inside - bare_go)} more. Measured apart (bench/README.md): the "
-                    "seccomp filter, ~50 ns on each of go's ~26,500 system calls (~1.4 ms); go's path walks, "
-                    "which start in the root's overlay (its permission check at /, /usr, /gobox), ~1.6 ms of CPU; "
-                    "the teardown of a larger process, ~1.4 ms: ~4.4 ms in all. The other "
-                    f"{ms(max(rest, 0.0))} {'is within' if rest <= noise else 'is more than'} this run's spread "
-                    f"({'' if rest <= noise else 'and not attributed; '}the middle half of the sandboxed build's "
-                    f"{len(c['run-build'].times)} runs spans {ms(noise)}, bare go build's "
-                    f"{ms(spread(c['build'].times))}). Closing "
-                    "the measured part would take a root that is not an overlay (a tmpfs with gobox's few /etc "
-                    "files, the toolchain and caches bound) and no seccomp filter, which a sandbox cannot do "
-                    "without."))
+                    in_the_way=noop_build_in_the_way(t, spread(c["run-build"].times), spread(c["build"].times))))
     rows.append(Row("3′. same go command as a plain `gobox run -- go build -trimpath -o dist/ ./...` (info)",
                     ms(t["run-build"]), f"{ms(t['gobox-build'])} (`gobox build`)",
                     f"{t['run-build'] / t['gobox-build']:.2f}x", "—", "—", t["run-build"], t["gobox-build"],
