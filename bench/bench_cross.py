@@ -106,29 +106,29 @@ def measure(work: Path, cold_reps: int, warm_reps: int) -> tuple[list[Row], list
         planned.append(timed(dry, env, tree)[0])
         serial.append(timed(one, env, tree)[0])
 
+    plan, warm_loop, warm_m, one_m = (statistics.median(v) for v in (planned, warm_bare, warm_gobox, serial))
+    each = (one_m - plan - warm_loop) / len(TARGETS)
+    shed = warm_m - warm_loop
+    warm_in_the_way = (
+        f"gobox's start-up and plan of the five targets (`gobox cross --dry-run`) take {ms(plan)} before any "
+        f"target is built. Built one at a time as the loop builds (`--jobs 1`, {one_m:.2f} s), each target costs "
+        f"{ms(each)} beyond its go build: its worker, sandbox and cgroup, the copy into dist/ and its line of "
+        f"SHA256SUMS. Running {_default_jobs(env)} at a time wins back only {ms(one_m - warm_m)}, as go's linker "
+        f"already keeps both cores busy. Meeting 1.0x means shedding {ms(shed)}: "
+        + ("less than start-up and plan, which a launcher that does not start CPython and click would take"
+           if shed <= plan else
+           f"more than all of start-up and plan, so the per-target cost must fall too, to "
+           f"{ms(max(each - (shed - plan) / len(TARGETS), 0.0))} each: a launcher that does not start CPython "
+           "and click, and the sandbox set up by a small native helper")
+        + " (or more cores than one link keeps busy, where the parallel targets pay).")
     rows = []
-    plan, warm_loop, warm_m = (statistics.median(v) for v in (planned, warm_bare, warm_gobox))
     for label, g, b in (("cold caches", cold_gobox, cold_bare), ("warm caches", warm_gobox, warm_bare)):
         gm, bm = statistics.median(g), statistics.median(b)
         ratio = gm / bm
-        one_m = statistics.median(serial)
-        each = (one_m - plan - warm_loop) / len(TARGETS)
         rows.append(Row(f"5-target matrix, {LIBRARIES + len(MAINS)} packages, {label} (median of {len(g)})",
                         f"{gm:.2f} s", f"{bm:.2f} s (serial bare go build loop)", f"{ratio:.2f}x", "≤ 1.0x",
                         "yes" if ratio <= 1.0 else "**no**", gm, bm, ratio, 1.0,
-                        in_the_way=f"gobox's start-up and plan of the five targets (`gobox cross --dry-run`) take "
-                        f"{ms(plan)} before any target is built. Built one at a time as the loop builds "
-                        f"(`--jobs 1`, {one_m:.2f} s), each target costs {ms(each)} beyond its go build: its "
-                        "worker, sandbox and cgroup, the copy into dist/ and its line of SHA256SUMS. Running "
-                        f"{_default_jobs(env)} at a time wins back only {ms(one_m - warm_m)}, as go's linker "
-                        f"already keeps both cores busy. Meeting 1.0x means shedding {ms(gm - bm)}: "
-                        + ("less than start-up and plan, which a launcher that does not start CPython and click "
-                           "would take" if gm - bm <= plan else
-                           f"more than all of start-up and plan, so the per-target cost must fall too, to "
-                           f"{ms(max(each - (gm - bm - plan) / len(TARGETS), 0.0))} each: a launcher that does "
-                           "not start CPython and click, and the sandbox set up by a small native helper")
-                        + " (or more cores than one link keeps busy, where the parallel targets pay)."
-                        if label.startswith("warm") else ""))
+                        in_the_way=warm_in_the_way if label == "warm caches" else ""))
     rows.append(Row("same, warm, bare loop into its previous outputs (go skips the up-to-date links; info)",
                     f"{statistics.median(warm_gobox):.2f} s", f"{statistics.median(noop_bare):.2f} s",
                     f"{statistics.median(warm_gobox) / statistics.median(noop_bare):.2f}x", "—", "—",
